@@ -1,0 +1,28 @@
+# `make tutorial` and `make test` each set up .venv (once) and run; see README.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+# Elsewhere, a CPU-only wheel: make test TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_INDEX ?=
+BIN = $(VENV)/bin
+export HF_HUB_OFFLINE = 1
+export MPLBACKEND = Agg
+export SDL_VIDEODRIVER = dummy
+
+$(BIN)/sftkit: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==$(TORCH_VERSION) $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(BIN)/sftkit
+
+tutorial: $(BIN)/sftkit
+	$(BIN)/sftkit tutorial --update-readme
+
+test: $(BIN)/sftkit
+	TQDM_DISABLE=1 $(BIN)/pytest -v
+
+.PHONY: install tutorial test

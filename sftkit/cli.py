@@ -1,0 +1,175 @@
+"""The `sftkit` command line: data and base-model regeneration, training, evaluation, leaderboard, tutorial.
+
+Errors in user input print one line naming the file/line/field and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, atomic_write_text, write_jsonl
+
+# method name -> "module:TrainerClass"; later notebooks register their methods here
+TRAINERS = {"sft": "sftkit.train:NTPTrainer"}
+
+
+def trainer_class(method: str):
+    module, name = TRAINERS[method].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def cmd_data(args):
+    from .world import write_world
+
+    counts = write_world(args.output, seed=args.seed)
+    print(f"wrote {args.output}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def cmd_pretrain(args):
+    from .model import pretrain
+
+    log = pretrain(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                   seed=args.seed, threads=args.threads)
+    print(f"saved {args.output} after {log['seconds']:.0f}s, final loss {log['loss'][-1]}")
+
+
+def cmd_train(args):
+    from .data import load_conversations
+    from .model import load_model
+    from .train import TrainConfig, train
+
+    records = load_conversations(args.data)
+    lora = {"r": args.lora_r} if args.lora_r else None
+    model, tokenizer = load_model(args.model, device=args.device, lora=lora)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         max_length=args.max_length, save_steps=args.save_steps)
+    output = Path(args.output)
+    checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
+    result = train(model, tokenizer, records, config, trainer_cls=trainer_class(args.method),
+                   output_dir=str(checkpoints))
+    model = result.model.merge_and_unload() if lora else result.model
+    with atomic_dir(output) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        log = {"method": args.method, "data": str(args.data), "config": result.config,
+               "step_time_s": result.step_time_s, "peak_mem_mb": result.peak_mem_mb, "history": result.history}
+        (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    steps, losses = result.losses
+    print(f"saved {output}: {config.steps} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
+          f"{1000 * result.step_time_s:.0f} ms/step")
+
+
+def cmd_eval(args):
+    from .data import load_conversations
+    from .evaluate import accuracy, evaluate
+    from .model import load_model
+
+    records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
+    model, tokenizer = load_model(args.model, device=args.device)
+    rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    if args.output:
+        write_jsonl(args.output, rows)
+    for (split, skill), acc in accuracy(rows).items():
+        print(f"{split:6s} {skill:10s} {acc['correct']:4d}/{acc['n']:<4d} {100 * acc['accuracy']:5.1f}%")
+
+
+def cmd_leaderboard(args):
+    from .results import write_leaderboard
+
+    print(write_leaderboard(args.results, readme=args.readme))
+
+
+def cmd_tutorial(args):
+    """Execute every notebook in order (outputs written back in place), then build the leaderboard."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from .results import write_leaderboard
+
+    paths = [Path(p) for p in args.notebooks] or sorted((REPO_DIR / "notebooks").glob("[0-9]*.ipynb"))
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        atomic_write_text(path, nbformat.writes(nb))
+    print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sftkit", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="regenerate the tiny world's JSONL splits and corpus (byte for byte)")
+    d.add_argument("--output", default=str(WORLD_DIR))
+    d.add_argument("--seed", type=int, default=1234)
+    d.set_defaults(func=cmd_data)
+
+    pt = sub.add_parser("pretrain", help="pretrain the embedded tiny base model on the prose corpus")
+    pt.add_argument("--corpus", default=str(WORLD_DIR / "corpus.txt"))
+    pt.add_argument("--output", default=None, help="default: data/models/tiny-base")
+    pt.add_argument("--steps", type=int, default=2000)
+    pt.add_argument("--batch-size", type=int, default=32)
+    pt.add_argument("--lr", type=float, default=3e-3)
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--threads", type=int, default=2, help="torch threads (results depend on it)")
+    pt.set_defaults(func=cmd_pretrain)
+
+    t = sub.add_parser("train", help="fine-tune a model on conversational JSONL")
+    t.add_argument("method", choices=sorted(TRAINERS))
+    t.add_argument("--model", default="tiny", help="'tiny' (embedded), a local path, or a Hub id")
+    t.add_argument("--data", default=str(WORLD_DIR / "train.jsonl"))
+    t.add_argument("--output", required=True)
+    t.add_argument("--steps", type=int, default=300)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
+    t.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
+    t.add_argument("--device", default=None)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")
+    e.add_argument("--model", default="tiny")
+    e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / "test.jsonl"), str(WORLD_DIR / "hard.jsonl")])
+    e.add_argument("--output", help="write per-example predictions here (JSONL)")
+    e.add_argument("--max-new-tokens", type=int, default=48)
+    e.add_argument("--batch-size", type=int, default=128)
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=cmd_eval)
+
+    lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table)")
+    lb.add_argument("--results", default=str(RESULTS_DIR))
+    lb.add_argument("--readme", default=None, help="also refresh the table in this README")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    tu = sub.add_parser("tutorial", help="execute every notebook in order, headless, then the leaderboard")
+    tu.add_argument("notebooks", nargs="*")
+    tu.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
+    tu.set_defaults(func=cmd_tutorial)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "output", "") is None and args.command == "pretrain":
+        from .model import TINY_BASE
+
+        args.output = str(TINY_BASE)
+    try:
+        args.func(args)
+    except SftkitError as e:
+        print(f"sftkit: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

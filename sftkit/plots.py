@@ -1,0 +1,83 @@
+"""Figures and HTML views shared by the notebooks (matplotlib; HTML strings for `IPython.display.HTML`)."""
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .data import IGNORE
+from .evaluate import accuracy, mean_std
+
+
+def loss_curves(curves: dict[str, list[tuple[list[int], list[float]]]], ax=None, title="training loss"):
+    """Plot loss vs step; `curves` maps a label to one (steps, losses) pair per seed (mean line, min-max band)."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for label, runs in curves.items():
+        steps = runs[0][0]
+        ys = np.array([r[1][:len(steps)] for r in runs])
+        ax.plot(steps, ys.mean(0), label=f"{label} (n={len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(steps, ys.min(0), ys.max(0), alpha=0.2)
+    ax.set(xlabel="optimizer step", ylabel="loss", title=title, yscale="log")
+    ax.legend()
+    return ax
+
+
+def per_skill_accuracy(rows: list[dict], split: str) -> dict[str, list[float]]:
+    """Skill -> accuracies over seeds, from per-example evaluation rows carrying a 'seed' field."""
+    by_seed: dict[int, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["split"] == split:
+            by_seed[r["seed"]].append(r)
+    out: dict[str, list[float]] = defaultdict(list)
+    for seed_rows in by_seed.values():
+        for (skill,), acc in accuracy(seed_rows, by=("skill",)).items():
+            out[skill].append(acc["accuracy"])
+    return dict(out)
+
+
+def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="exact match by skill"):
+    """Grouped bars: `results` maps a model label to {skill: accuracies over seeds}; error bars = std."""
+    ax = ax or plt.subplots(figsize=(10, 3.5))[1]
+    skills = list(next(iter(results.values())))
+    skills = [s for s in skills if s != "all"] + (["all"] if "all" in skills else [])
+    width = 0.8 / len(results)
+    x = np.arange(len(skills))
+    for i, (label, by_skill) in enumerate(results.items()):
+        stats = [mean_std(by_skill.get(s, [0.0])) for s in skills]
+        ax.bar(x + i * width - 0.4 + width / 2, [100 * m for m, _ in stats], width,
+               yerr=[100 * s for _, s in stats], label=label, capsize=2)
+    ax.set_xticks(x, skills, rotation=30)
+    ax.set(ylabel="exact match %", ylim=(0, 105), title=title)
+    ax.legend(fontsize=8, ncol=len(results))
+    return ax
+
+
+def mask_html(tokenizer, example: dict) -> str:
+    """A tokenized example as coloured tokens: green = trained on (answer), grey = masked (IGNORE)."""
+    spans = []
+    for tok, lab in zip(example["input_ids"], example["labels"]):
+        text = html.escape(tokenizer.decode([tok]).replace(" ", "·").replace("\n", "⏎"))
+        colour = "#b7e4c7" if lab != IGNORE else "#e9ecef"
+        spans.append(f'<span style="background:{colour};padding:1px;margin:1px;border-radius:3px;'
+                     f'font-family:monospace">{text}</span>')
+    return "<div style='line-height:2'>" + "".join(spans) + "</div>"
+
+
+def samples_html(predictions: dict[str, list[dict]], n: int = 10, ids: list[str] | None = None) -> str:
+    """Side-by-side table: prompt, gold answer, and each model's answer (green when exactly right)."""
+    first = next(iter(predictions.values()))
+    ids = ids or [r["id"] for r in first[:n]]
+    index = {label: {r["id"]: r for r in rows} for label, rows in predictions.items()}
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in predictions)
+    body = []
+    for i in ids:
+        ref = index[next(iter(index))][i]
+        cells = "".join(
+            f"<td style='background:{'#d8f3dc' if index[l][i]['correct'] else '#ffe3e3'};font-family:monospace'>"
+            f"{html.escape(index[l][i]['prediction'])}</td>" for l in predictions)
+        body.append(f"<tr><td>{html.escape(ref['skill'])}</td><td>{html.escape(ref['prompt'])}</td>"
+                    f"<td style='font-family:monospace'>{html.escape(ref['answer'])}</td>{cells}</tr>")
+    return (f"<table><tr><th>skill</th><th>prompt</th><th>gold</th>{head}</tr>" + "".join(body) + "</table>")

@@ -1,0 +1,174 @@
+"""Training on `transformers.Trainer`: plain SFT here; methods subclass `NTPTrainer` and override `loss`.
+
+Because it is the stock Trainer, `accelerate launch` / `torchrun` scale the same code to many GPUs.
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+
+from .data import pad_collate, tokenize_dataset
+from .losses import ntp_loss
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters shared by every method (a method's own knobs live in its Trainer subclass)."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 15
+    scheduler: str = "cosine"
+    max_length: int = 256
+    seed: int = 0
+    logging_steps: int = 10
+    grad_accum: int = 1
+    save_steps: int = 0  # 0: no checkpoints (notebooks); >0: checkpoint every N steps (CLI, resumable)
+    extra: dict = field(default_factory=dict)  # method-specific settings, recorded with the results
+
+
+class NTPTrainer(Trainer):
+    """Trainer whose loss is a readable function of (model outputs, batch); plain SFT by default."""
+
+    def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
+        return ntp_loss(outputs.logits, inputs["labels"])
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        loss = self.loss(model, inputs, outputs)
+        return (loss, outputs) if return_outputs else loss
+
+
+class Meter(TrainerCallback):
+    """Measures wall time per optimizer step and the peak memory while training.
+
+    Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on CPU the peak resident set size of the
+    process above its size when training started, sampled every 5 ms by a background thread.
+    """
+
+    def __init__(self):
+        self.step_times: list[float] = []
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    def on_train_begin(self, args, state, control, **kw):
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            import psutil
+
+            proc = psutil.Process()
+            base = proc.memory_info().rss
+
+            def sample():
+                while not self._stop.wait(0.005):
+                    self.peak_mb = max(self.peak_mb, (proc.memory_info().rss - base) / 2**20)
+
+            self._thread = threading.Thread(target=sample, daemon=True)
+            self._thread.start()
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.step_times.append(time.perf_counter() - self._t0)
+
+    def on_train_end(self, args, state, control, **kw):
+        self._stop.set()
+        if torch.cuda.is_available():
+            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    @property
+    def step_time(self) -> float:
+        """Median seconds per optimizer step, skipping the first (warm-up) steps."""
+        times = sorted(self.step_times[3:] or self.step_times)
+        return times[len(times) // 2] if times else float("nan")
+
+
+class Progress(TrainerCallback):
+    """One tqdm bar per run with the latest loss; replaces the Trainer's printing of every log dict.
+    Quiet when TQDM_DISABLE=1 (as in CI)."""
+
+    def on_train_begin(self, args, state, control, **kw):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.max_steps, desc="training", leave=False)
+
+    def on_step_end(self, args, state, control, **kw):
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kw):
+        self.bar.close()
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    history: list[dict]  # Trainer log history: {"step", "loss", "learning_rate", ...}
+    step_time_s: float
+    peak_mem_mb: float
+    seconds: float
+    config: dict
+
+    @property
+    def losses(self) -> tuple[list[int], list[float]]:
+        rows = [h for h in self.history if "loss" in h]
+        return [h["step"] for h in rows], [h["loss"] for h in rows]
+
+
+def training_arguments(config: TrainConfig, output_dir: str) -> TrainingArguments:
+    cuda = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=output_dir, max_steps=config.steps, per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
+        weight_decay=config.weight_decay, warmup_steps=config.warmup_steps,
+        lr_scheduler_type=config.scheduler, logging_steps=config.logging_steps, seed=config.seed,
+        data_seed=config.seed, save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 500, save_total_limit=2, report_to="none", bf16=cuda,
+        use_cpu=not cuda, remove_unused_columns=False, dataloader_pin_memory=False,
+        disable_tqdm=True,  # `Progress` shows the bar instead
+    )
+
+
+def train(model, tokenizer, records: list[dict], config: TrainConfig | None = None,
+          trainer_cls: type[NTPTrainer] = NTPTrainer, output_dir: str | None = None,
+          dataset: list[dict] | None = None, trainer_kwargs: dict | None = None) -> TrainResult:
+    """Fine-tune `model` on conversational `records` with `trainer_cls` (plain SFT by default).
+
+    `dataset` (already tokenized) overrides `records`; `trainer_kwargs` go to the trainer's constructor
+    (method-specific settings). With `output_dir` and `config.save_steps`, training resumes from the
+    newest checkpoint there. Returns the trained model with its loss history, step time and peak memory.
+    """
+    config = config or TrainConfig()
+    torch.manual_seed(config.seed)
+    dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
+    meter = Meter()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = output_dir or scratch
+        trainer = trainer_cls(model=model, args=training_arguments(config, out), train_dataset=dataset,
+                              data_collator=partial(pad_collate, pad_token_id=tokenizer.pad_token_id),
+                              callbacks=[meter, Progress()], **(trainer_kwargs or {}))
+        trainer.remove_callback(PrinterCallback)
+        resume = bool(config.save_steps and output_dir and any(Path(out).glob("checkpoint-*")))
+        start = time.time()
+        trainer.train(resume_from_checkpoint=True if resume else None)
+        seconds = time.time() - start
+    model.eval()
+    return TrainResult(model=trainer.model, history=trainer.state.log_history, step_time_s=meter.step_time,
+                       peak_mem_mb=meter.peak_mb, seconds=seconds, config=asdict(config))

@@ -1,0 +1,50 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sftkit.model import build_char_tokenizer, build_tiny_model  # noqa: E402
+
+CHATML = ("{%- for m in messages -%}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{%- endfor -%}"
+          "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}")
+
+
+def chatml_tokenizer():
+    """A second template family (ChatML, as Qwen uses), with its own special tokens and eos."""
+    tok = build_char_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.eos_token = "<|im_end|>"
+    tok.chat_template = CHATML
+    return tok
+
+
+def gpt2_model(tokenizer, seed=0):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=48, n_layer=2, n_head=2,
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                      bos_token_id=tokenizer.eos_token_id))
+
+
+@pytest.fixture(scope="session")
+def random_models(tmp_path_factory):
+    """Two small, randomly initialised, differently built models saved as local model directories:
+    a Llama with the embedded chat template and a GPT-2 with a ChatML template."""
+    root = tmp_path_factory.mktemp("models")
+    out = {}
+    tok = build_char_tokenizer()
+    llama = build_tiny_model(tok, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                             num_attention_heads=2, num_key_value_heads=2)
+    chatml = chatml_tokenizer()
+    for name, model, tokenizer in [("llama", llama, tok), ("gpt2", gpt2_model(chatml), chatml)]:
+        path = root / name
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        out[name] = str(path)
+    return out
