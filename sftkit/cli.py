@@ -14,7 +14,11 @@ from pathlib import Path
 from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, atomic_write_text, write_jsonl
 
 # method name -> "module:TrainerClass"; later notebooks register their methods here
-TRAINERS = {"sft": "sftkit.train:NTPTrainer"}
+TRAINERS = {"sft": "sftkit.train:NTPTrainer", "sftmix": "sftkit.sftmix:SFTMixTrainer"}
+TRAINERS["ift"] = "sftkit.ift:IFTTrainer"  # notebook 03: Intuitive Fine-Tuning (lambda 0.2, gamma 0.95)
+# preference methods: --data holds {"prompt", "chosen", "rejected"} records (see sftkit.preference)
+PREFERENCE = {"dpo": "sftkit.preference:DPOTrainer", "rpo": "sftkit.preference:RPOTrainer"}
+TRAINERS.update(PREFERENCE)
 
 
 def trainer_class(method: str):
@@ -30,10 +34,11 @@ def cmd_data(args):
 
 
 def cmd_pretrain(args):
-    from .model import pretrain
+    from .model import pretrain, write_model_card
 
     log = pretrain(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    seed=args.seed, threads=args.threads)
+    write_model_card(args.output)
     print(f"saved {args.output} after {log['seconds']:.0f}s, final loss {log['loss'][-1]}")
 
 
@@ -42,15 +47,29 @@ def cmd_train(args):
     from .model import load_model
     from .train import TrainConfig, train
 
-    records = load_conversations(args.data)
+    if args.method in PREFERENCE:
+        from .preference import load_preferences
+
+        records = load_preferences(args.data)
+    else:
+        records = load_conversations(args.data)
     lora = {"r": args.lora_r} if args.lora_r else None
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_length=args.max_length, save_steps=args.save_steps)
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
+    trainer_kwargs = {"confidence_file": args.confidence} if args.confidence else None  # sftmix
+    dataset = None
+    if args.method in PREFERENCE:
+        from .preference import tokenize_pairs
+
+        dataset = tokenize_pairs(tokenizer, records, config.max_length)
+        trainer_kwargs = {"beta": args.beta}
+        if args.method == "rpo":
+            trainer_kwargs.update(eta=args.eta, variant=args.rpo_variant)
     result = train(model, tokenizer, records, config, trainer_cls=trainer_class(args.method),
-                   output_dir=str(checkpoints))
+                   output_dir=str(checkpoints), dataset=dataset, trainer_kwargs=trainer_kwargs)
     model = result.model.merge_and_unload() if lora else result.model
     with atomic_dir(output) as tmp:
         model.save_pretrained(tmp)
@@ -133,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     t.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
     t.add_argument("--device", default=None)
+    t.add_argument("--confidence", default=None,
+                   help="sftmix: JSONL of {index, confidence} per record of --data (median split); "
+                        "default: a reference NTP run of the same steps inside the trainer's setup")
+    t.add_argument("--beta", type=float, default=0.1, help="dpo/rpo: strength of the pull to the reference")
+    t.add_argument("--eta", type=float, default=None,
+                   help="rpo: weight of the SFT term (default 0.005 for sum, 0.2 for mean)")
+    t.add_argument("--rpo-variant", choices=["sum", "mean"], default="sum",
+                   help="rpo: the official code's two variants (see sftkit.losses.rpo_loss)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")

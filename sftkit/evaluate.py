@@ -43,9 +43,9 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128) -> list[dict]:
     """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}."""
     predictions = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens, batch_size)
-    return [{"id": r["id"], "skill": r["skill"], "split": r.get("split", "?"),
+    return [{"id": r.get("id", str(i)), "skill": r["skill"], "split": r.get("split", "?"),
              "prompt": prompt_messages(r)[-1]["content"], "answer": r["answer"], "prediction": p,
-             "correct": check(r, p)} for r, p in zip(records, predictions)]
+             "correct": check(r, p)} for i, (r, p) in enumerate(zip(records, predictions))]
 
 
 def accuracy(rows: list[dict], by: tuple[str, ...] = ("split", "skill")) -> dict[tuple, dict]:

@@ -170,7 +170,7 @@ def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BA
             print(f"step {step:5d}  loss {running / log_every:.4f}  {time.time() - start:6.0f}s", flush=True)
             running = 0.0
     log["seconds"] = round(time.time() - start, 1)
-    log.update(steps=steps, batch_size=batch_size, block_size=block_size, lr=lr, seed=seed,
+    log.update(steps=steps, batch_size=batch_size, block_size=block_size, lr=lr, warmup=warmup, seed=seed,
                corpus=str(corpus_path.name), corpus_chars=sum(map(len, docs)), tokens_seen=steps * batch_size * block_size)
     with atomic_dir(output) as tmp:
         model.save_pretrained(tmp)
@@ -186,3 +186,48 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def write_model_card(path: str | os.PathLike = TINY_BASE) -> str:
+    """Write README.md for a pretrained tiny model: config, data, loss curve numbers, zero-shot accuracy."""
+    from .data import load_world
+    from .evaluate import accuracy, evaluate
+    from .io import atomic_write_text
+
+    path = Path(path)
+    log = json.loads((path / "pretrain_log.json").read_text())
+    model, tokenizer = load_model(path, device="cpu")
+    acc = accuracy(evaluate(model, tokenizer, load_world("test") + load_world("hard")))
+    config = {k: getattr(model.config, k) for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
+                                                    "num_attention_heads", "max_position_embeddings", "vocab_size")}
+    curve = ", ".join(f"{s}: {l:.3f}" for s, l in zip(log["step"][::2], log["loss"][::2]))
+    zero_shot = "\n".join(f"| {split} | {skill} | {a['correct']}/{a['n']} | {100 * a['accuracy']:.1f} |"
+                          for (split, skill), a in acc.items())
+    text = f"""# tiny-base: the embedded base model of sftkit
+
+A {count_parameters(model) / 1e6:.2f}M-parameter Llama-style causal LM with a character-level tokenizer,
+pretrained on raw prose about the tiny world (`data/world/corpus.txt`, {log['corpus_chars']:,} characters,
+no instruction format). It knows the world but does not follow instructions: that is what SFT teaches.
+
+Rebuild it (deterministic for the same seed and thread count): `sftkit pretrain` (then this card is
+rewritten). Load it with `sftkit.model.load_model("tiny")` or `AutoModelForCausalLM.from_pretrained(...)`.
+
+## Config
+`{json.dumps(config)}`; rotary positions, tied input/output embeddings, chat template
+`<|user|>...<|end|><|assistant|>...<|end|>` (eos `<|end|>`, pad `<|pad|>`).
+
+## Training
+Plain PyTorch loop, AdamW (betas 0.9/0.95, weight decay 0.1), lr {log['lr']} with {log['warmup']}-step warm-up and
+cosine decay, {log['steps']} steps of {log['batch_size']} random {log['block_size']}-character windows
+({log['tokens_seen']:,} tokens), seed {log['seed']}, {log['seconds'] / 60:.1f} minutes on the machine that
+built it.
+
+Loss (nats per character, mean over each 100 steps), step: loss: {curve}; final {log['loss'][-1]:.3f}.
+
+## Zero-shot instruction following (chat template, greedy, exact match)
+| split | skill | correct | % |
+|---|---|---|---|
+{zero_shot}
+"""
+    atomic_write_text(path / "README.md", text)
+    return text

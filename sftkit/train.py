@@ -125,6 +125,7 @@ class TrainResult:
     peak_mem_mb: float
     seconds: float
     config: dict
+    steps_run: int  # optimizer steps taken by this call (fewer than config.steps after a resume)
 
     @property
     def losses(self) -> tuple[list[int], list[float]]:
@@ -171,4 +172,5 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
         seconds = time.time() - start
     model.eval()
     return TrainResult(model=trainer.model, history=trainer.state.log_history, step_time_s=meter.step_time,
-                       peak_mem_mb=meter.peak_mb, seconds=seconds, config=asdict(config))
+                       peak_mem_mb=meter.peak_mb, seconds=seconds, config=asdict(config),
+                       steps_run=len(meter.step_times))

@@ -1,0 +1,90 @@
+"""A reward model: a causal LM with a scalar head, trained Bradley-Terry on preference pairs.
+
+`load_reward_model` turns any causal LM checkpoint into a sequence classifier with one output
+(`AutoModelForSequenceClassification`, num_labels=1): the backbone's last hidden state at the last
+non-pad token, through a fresh linear head, is the reward of the whole conversation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .data import pad_collate, prompt_messages, tokenize_conversation
+from .model import DEFAULT_MODEL, load_model, pick_device, resolve_model_path
+from .preference import PairTrainer, pair_conversations, tokenize_pairs
+from .train import TrainConfig, TrainResult, train
+
+
+def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
+    """Bradley-Terry negative log-likelihood that chosen beats rejected: [B], [B] -> [B].
+
+    P(chosen > rejected) = sigmoid(r_chosen - r_rejected); loss_i = -log sigmoid(r_chosen,i - r_rejected,i).
+    """
+    return -F.logsigmoid(chosen_rewards - rejected_rewards)
+
+
+def load_reward_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype=None, seed: int = 0):
+    """(reward model, tokenizer): the causal LM `name` with a freshly initialised scalar head."""
+    import transformers
+    from transformers import AutoModelForSequenceClassification
+
+    tokenizer = load_model(name, tokenizer_only=True)
+    device = pick_device(device)
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    torch.manual_seed(seed)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "score.weight newly initialized" is expected here
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(name), num_labels=1,
+                                                                   dtype=dtype)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device), tokenizer
+
+
+class RewardTrainer(PairTrainer):
+    """Bradley-Terry training of a scalar reward on pair batches (chosen first); logs pair accuracy."""
+
+    def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
+        chosen, rejected = outputs.logits.squeeze(-1).float().chunk(2)
+        if model.training:
+            self.record(reward_accuracy=(chosen > rejected).float().mean(), margin=(chosen - rejected).mean())
+        return bradley_terry_loss(chosen, rejected).mean()
+
+
+def train_reward_model(model, tokenizer, pairs: list[dict], config: TrainConfig | None = None) -> TrainResult:
+    """Train a reward model on preference records (see `sftkit.preference`) with the Bradley-Terry loss."""
+    config = config or TrainConfig()
+    return train(model, tokenizer, pairs, config, trainer_cls=RewardTrainer,
+                 dataset=tokenize_pairs(tokenizer, pairs, config.max_length))
+
+
+@torch.no_grad()
+def reward_scores(model, tokenizer, conversations: list[list[dict]], batch_size: int = 128) -> torch.Tensor:
+    """Reward of each full conversation (ending with the assistant's answer): -> [N] on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    scores = []
+    for start in range(0, len(conversations), batch_size):
+        rows = [tokenize_conversation(tokenizer, c) for c in conversations[start:start + batch_size]]
+        batch = pad_collate(rows, tokenizer.pad_token_id)
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        scores.append(logits.squeeze(-1).float().cpu())
+    model.train(was_training)
+    return torch.cat(scores)
+
+
+def score_answers(model, tokenizer, records: list[dict], answers: list[str], batch_size: int = 128) -> torch.Tensor:
+    """Reward of `answers[i]` as the reply to `records[i]`'s prompt: -> [N]."""
+    return reward_scores(model, tokenizer, [prompt_messages(r) + [{"role": "assistant", "content": a}]
+                                            for r, a in zip(records, answers)], batch_size)
+
+
+def pair_accuracy(model, tokenizer, pairs: list[dict], batch_size: int = 128) -> float:
+    """Fraction of preference records whose chosen response gets the higher reward."""
+    sides = [pair_conversations(p) for p in pairs]
+    chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
+    rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
+    return (chosen > rejected).float().mean().item()

@@ -1,0 +1,302 @@
+"""SFTMix (Xiao et al., arXiv 2410.05248): confidence from training dynamics and a Mixup regularizer.
+
+1. A reference model is trained with plain next-token prediction (NTP); at C checkpoints every training
+   example's response perplexity is measured. Confidence = minus the mean perplexity over checkpoints;
+   variability = their standard deviation (the Dataset-Cartography map).
+2. The median splits the data into a confident half and a relatively unconfident half.
+3. Training: every batch holds as many confident as unconfident examples (`BalancedSampler`); confident
+   and unconfident examples are paired, their last-layer hidden states over the response are mixed with
+   lambda ~ Beta(alpha, alpha), and the mixed states must predict the mixed labels (`mixup_loss`).
+   Loss = NTP + mu * Mixup, with the hidden states taken from the same forward pass as the NTP loss.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+
+from .data import IGNORE, pad_collate, tokenize_dataset
+from .io import SftkitError, read_jsonl, write_jsonl
+from .losses import ntp_loss, token_nll
+from .train import NTPTrainer, Progress, TrainConfig, training_arguments
+
+
+@torch.no_grad()
+def response_perplexity(model, dataset: list[dict], collate, batch_size: int = 128) -> torch.Tensor:
+    """Perplexity of each example's response, exp(mean token NLL over response tokens): [N] in dataset order.
+
+    `dataset` holds tokenized examples ({"input_ids", "labels", ...}); `collate` pads a list of them.
+    Examples are batched by length so little compute goes to padding.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
+    out = torch.empty(len(dataset))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        batch = collate([dataset[i] for i in idx])
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits
+        nll, mask = token_nll(logits, batch["labels"].to(device))
+        out[idx] = ((nll * mask).sum(1) / mask.sum(1).clamp(min=1)).exp().float().cpu()
+    model.train(was_training)
+    return out
+
+
+def confidence_and_variability(perplexity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """perplexity [C, N] (C checkpoints) -> (confidence = -mean over checkpoints [N], variability = std [N])."""
+    return -perplexity.mean(0), perplexity.std(0, unbiased=False)
+
+
+def median_split(confidence: torch.Tensor) -> torch.Tensor:
+    """Bool [N]: True for the confident half (the N // 2 highest confidences; ties broken by position)."""
+    order = torch.argsort(confidence, descending=True, stable=True)
+    confident = torch.zeros(len(confidence), dtype=torch.bool)
+    confident[order[:len(confidence) // 2]] = True
+    return confident
+
+
+@dataclass
+class Dynamics:
+    """Training dynamics of a reference run: perplexity [C, N] of examples `index` (record positions) at `steps`."""
+
+    index: list[int]
+    steps: list[int]
+    perplexity: torch.Tensor
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        return confidence_and_variability(self.perplexity)[0]
+
+    @property
+    def variability(self) -> torch.Tensor:
+        return confidence_and_variability(self.perplexity)[1]
+
+    @property
+    def confident(self) -> torch.Tensor:
+        return median_split(self.confidence)
+
+    def split(self) -> dict[int, bool]:
+        """Record index -> True if confident: what `SFTMixTrainer(confident=...)` takes."""
+        return dict(zip(self.index, self.confident.tolist()))
+
+    def save(self, path: str | Path) -> None:
+        """JSONL, one row per example: {"index", "perplexity": [C], "confidence", "variability", "confident"}."""
+        write_jsonl(path, [{"index": i, "perplexity": p, "confidence": c, "variability": v, "confident": k}
+                           for i, p, c, v, k in zip(self.index, self.perplexity.T.tolist(), self.confidence.tolist(),
+                                                    self.variability.tolist(), self.confident.tolist())])
+
+
+def load_split(path: str | Path) -> dict[int, bool]:
+    """Read a confidence file (JSONL rows with "index" and "confidence", as `Dynamics.save` writes) and
+    split it at the median: record index -> True if confident."""
+    def check(row):
+        if not isinstance(row.get("index"), int) or not isinstance(row.get("confidence"), (int, float)):
+            raise ValueError("each row needs an integer 'index' and a numeric 'confidence'")
+
+    rows = read_jsonl(path, check)
+    if len(rows) < 2:
+        raise SftkitError(f"{path}: a confidence file needs at least 2 rows")
+    confident = median_split(torch.tensor([float(r["confidence"]) for r in rows]))
+    return dict(zip((r["index"] for r in rows), confident.tolist()))
+
+
+class PerplexityRecorder(TrainerCallback):
+    """Measures `response_perplexity` of a dataset after the optimizer steps listed in `at_steps`."""
+
+    def __init__(self, dataset: list[dict], collate, at_steps: list[int], batch_size: int = 128):
+        self.dataset, self.collate, self.at_steps, self.batch_size = dataset, collate, set(at_steps), batch_size
+        self.steps: list[int] = []
+        self.perplexity: list[torch.Tensor] = []
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step in self.at_steps:
+            self.steps.append(state.global_step)
+            self.perplexity.append(response_perplexity(model, self.dataset, self.collate, self.batch_size))
+
+
+class DynamicsTrainer(NTPTrainer):
+    """Plain NTP training that also runs a `PerplexityRecorder` (the reference run of SFTMix)."""
+
+    def __init__(self, *args, recorder: PerplexityRecorder, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(recorder)
+
+
+def checkpoint_steps(steps: int, checkpoints: int) -> list[int]:
+    """`checkpoints` evenly spaced optimizer steps ending at `steps` (e.g. 300, 3 -> [100, 200, 300])."""
+    if not 1 <= checkpoints <= steps:
+        raise SftkitError(f"need 1 <= checkpoints ({checkpoints}) <= steps ({steps})")
+    return [round(steps * (k + 1) / checkpoints) for k in range(checkpoints)]
+
+
+def record_dynamics(model, dataset: list[dict], collate, args, checkpoints: int = 3) -> Dynamics:
+    """Train `model` in place with NTP under `TrainingArguments` `args`, recording perplexities at
+    `checkpoints` evenly spaced steps. Returns the `Dynamics` (the model ends trained)."""
+    recorder = PerplexityRecorder(dataset, collate, checkpoint_steps(args.max_steps, checkpoints))
+    trainer = DynamicsTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate,
+                              callbacks=[Progress()], recorder=recorder)
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    model.eval()
+    return Dynamics(index=[ex["index"] for ex in dataset], steps=recorder.steps,
+                    perplexity=torch.stack(recorder.perplexity))
+
+
+def training_dynamics(model, tokenizer, records: list[dict], config: TrainConfig, checkpoints: int = 3,
+                      dataset: list[dict] | None = None) -> Dynamics:
+    """The reference NTP run: train `model` on `records` with `config` (in place) and return each
+    example's response perplexity at `checkpoints` evenly spaced steps."""
+    dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
+    torch.manual_seed(config.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        return record_dynamics(model, dataset, lambda b: pad_collate(b, tokenizer.pad_token_id),
+                               training_arguments(config, scratch), checkpoints)
+
+
+class BalancedSampler(torch.utils.data.Sampler):
+    """Dataset positions in blocks of `batch_size`: the first half confident, the second half unconfident.
+
+    `confident` is a bool per dataset position. Each pass (epoch) reshuffles both halves with a new
+    seed and yields min(#confident, #unconfident) // (batch_size // 2) full blocks, so every batch a
+    sequential DataLoader of that batch size cuts from it is balanced.
+    """
+
+    def __init__(self, confident: list[bool], batch_size: int, seed: int = 0):
+        if batch_size < 2 or batch_size % 2:
+            raise SftkitError(f"SFTMix needs an even batch size >= 2 (got {batch_size})")
+        self.conf = [i for i, c in enumerate(confident) if c]
+        self.unconf = [i for i, c in enumerate(confident) if not c]
+        self.half, self.seed, self.epoch = batch_size // 2, seed, 0
+        if min(len(self.conf), len(self.unconf)) < self.half:
+            raise SftkitError(f"need at least {self.half} confident and {self.half} unconfident examples, "
+                              f"got {len(self.conf)} and {len(self.unconf)}")
+
+    def __len__(self) -> int:
+        return 2 * self.half * (min(len(self.conf), len(self.unconf)) // self.half)
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        conf = [self.conf[i] for i in torch.randperm(len(self.conf), generator=gen)]
+        unconf = [self.unconf[i] for i in torch.randperm(len(self.unconf), generator=gen)]
+        for b in range(len(self) // (2 * self.half)):
+            yield from conf[b * self.half:(b + 1) * self.half]
+            yield from unconf[b * self.half:(b + 1) * self.half]
+
+
+def response_positions(labels: torch.Tensor) -> torch.Tensor:
+    """labels [T] -> positions t (ascending) whose hidden state predicts a response token (labels[t + 1])."""
+    return (labels[1:] != IGNORE).nonzero().squeeze(1)
+
+
+def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's LM head applied to last-layer hidden states [..., H] -> logits [..., V] (with the final
+    logit soft-capping of models that have one, e.g. Gemma 2)."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def mixup_loss(model, hidden: torch.Tensor, labels: torch.Tensor, confident_rows: torch.Tensor,
+               unconfident_rows: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """SFTMix's Mixup regularizer on last-layer hidden states (token mean over all mixed positions).
+
+    hidden [B, T, H]: the LM head's input; labels [B, T] (IGNORE off the response); confident_rows [P],
+    unconfident_rows [P]: the rows of each pair; lam [P]: each pair's mixing weight. For pair p the
+    response positions of both rows are aligned at the response start and truncated to the shorter
+    response (L_p positions); Z = lam Z^c + (1 - lam) Z^u goes through the LM head and the loss is
+    lam CE(logits(Z), y^c) + (1 - lam) CE(logits(Z), y^u).
+    """
+    mixed, targets_c, targets_u, weights = [], [], [], []
+    for c, u, w in zip(confident_rows.tolist(), unconfident_rows.tolist(), lam):
+        pos_c, pos_u = response_positions(labels[c]), response_positions(labels[u])
+        n = min(len(pos_c), len(pos_u))
+        pos_c, pos_u = pos_c[:n], pos_u[:n]
+        mixed.append(w * hidden[c, pos_c] + (1 - w) * hidden[u, pos_u])
+        targets_c.append(labels[c, pos_c + 1])
+        targets_u.append(labels[u, pos_u + 1])
+        weights.append(w.expand(n))
+    logits = head_logits(model, torch.cat(mixed)).float()
+    weights = torch.cat(weights).float()
+    loss = (weights * F.cross_entropy(logits, torch.cat(targets_c), reduction="none")
+            + (1 - weights) * F.cross_entropy(logits, torch.cat(targets_u), reduction="none"))
+    return loss.mean() if len(loss) else logits.sum() * 0.0
+
+
+def pair_rows(is_confident: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random pairs (confident row, unconfident row) within a batch: is_confident [B] bool -> two [P] tensors."""
+    conf = is_confident.nonzero().squeeze(1).cpu()
+    unconf = (~is_confident).nonzero().squeeze(1).cpu()
+    p = min(len(conf), len(unconf))
+    conf = conf[torch.randperm(len(conf), generator=generator)[:p]]
+    unconf = unconf[torch.randperm(len(unconf), generator=generator)[:p]]
+    return conf, unconf
+
+
+class SFTMixTrainer(NTPTrainer):
+    """NTP + mu * Mixup, on batches balanced between confident and unconfident examples.
+
+    confident: record index -> bool (`Dynamics.split()`); or confidence_file: a JSONL file as written by
+    `Dynamics.save` (split at the median when read); with neither, setup first runs the reference NTP
+    run itself on the training data (`reference_steps`, default the run's own steps, with
+    `reference_checkpoints` perplexity checkpoints) and restores the initial weights afterwards.
+    mu: weight of the Mixup term; ntp_weight: weight of the NTP term (0 gives 'Mixup only'); alpha: the
+    Beta(alpha, alpha) of lambda, drawn once per pair (the tutorial's choice).
+    """
+
+    def __init__(self, *args, confident: dict[int, bool] | None = None, confidence_file: str | None = None,
+                 mu: float = 0.2, alpha: float = 0.5, ntp_weight: float = 1.0, reference_steps: int | None = None,
+                 reference_checkpoints: int = 3, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mu, self.ntp_weight = mu, ntp_weight
+        self.beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
+        if confident is None and confidence_file:
+            confident = load_split(confidence_file)
+        if confident is None:
+            confident = self.reference_split(reference_steps or self.args.max_steps, reference_checkpoints)
+        missing = [ex["index"] for ex in self.train_dataset if ex["index"] not in confident]
+        if missing:
+            raise SftkitError(f"no confidence for {len(missing)} training examples (e.g. record {missing[0]})")
+        self.confident = confident
+
+    def reference_split(self, steps: int, checkpoints: int) -> dict[int, bool]:
+        """Run the reference NTP run on this trainer's model and data, then restore the initial weights."""
+        initial = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        with tempfile.TemporaryDirectory() as scratch:
+            args = training_arguments(TrainConfig(steps=steps, batch_size=self.args.per_device_train_batch_size,
+                                                  lr=self.args.learning_rate, seed=self.args.seed,
+                                                  warmup_steps=self.args.warmup_steps,
+                                                  weight_decay=self.args.weight_decay), scratch)
+            dynamics = record_dynamics(self.model, self.train_dataset, self.data_collator, args, checkpoints)
+        self.model.load_state_dict(initial)
+        self.model.train()
+        return dynamics.split()
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return BalancedSampler([self.confident[ex["index"]] for ex in dataset], self._train_batch_size,
+                               seed=self.args.seed)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        captured, base = {}, self.accelerator.unwrap_model(model)
+        hook = base.get_output_embeddings().register_forward_pre_hook(
+            lambda module, args: captured.update(hidden=args[0]))
+        try:
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        finally:
+            hook.remove()
+        loss = self.ntp_weight * ntp_loss(outputs.logits, inputs["labels"]) if self.ntp_weight else 0.0
+        if self.mu:
+            is_conf = torch.tensor([self.confident[i] for i in inputs["index"].tolist()])
+            conf, unconf = pair_rows(is_conf)
+            if len(conf):
+                lam = self.beta.sample((len(conf),)).to(captured["hidden"].device, captured["hidden"].dtype)
+                loss = loss + self.mu * mixup_loss(base, captured["hidden"], inputs["labels"], conf, unconf, lam)
+        return (loss, outputs) if return_outputs else loss

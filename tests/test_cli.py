@@ -1,0 +1,81 @@
+"""The command line: bad input gives one line naming the file and line, and a non-zero exit."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sftkit.cli import main
+
+GOOD = {"messages": [{"role": "user", "content": "Reverse the word abc."}, {"role": "assistant", "content": "cba"}],
+        "skill": "reverse", "answer": "cba"}
+
+
+def write(path, lines):
+    path.write_text("".join(l if isinstance(l, str) else json.dumps(l) + "\n" for l in lines))
+    return path
+
+
+@pytest.mark.parametrize("lines,expected", [
+    ([GOOD, "{not json\n"], ":2: malformed JSON"),
+    ([GOOD, GOOD, {"messages": [{"role": "user", "content": "hi"}]}], ":3: record has no assistant turn"),
+    ([{**GOOD, "skill": "juggle"}], ":1: unknown skill 'juggle'"),
+    (["[1, 2]\n"], ":1: expected a JSON object"),
+])
+def test_bad_training_data_names_file_and_line(tmp_path, capsys, random_models, lines, expected):
+    data = write(tmp_path / "bad.jsonl", lines)
+    code = main(["train", "sft", "--model", random_models["llama"], "--data", str(data), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("sftkit: error: ") and len(err.splitlines()) == 1
+    assert f"bad.jsonl{expected}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_file_and_missing_gold(tmp_path, capsys, random_models):
+    assert main(["eval", "--model", random_models["llama"], "--data", str(tmp_path / "nope.jsonl")]) == 2
+    assert "nope.jsonl: file not found" in capsys.readouterr().err
+    data = write(tmp_path / "nogold.jsonl", [{k: v for k, v in GOOD.items() if k != "answer"}])
+    assert main(["eval", "--model", random_models["llama"], "--data", str(data)]) == 2
+    assert "nogold.jsonl:1: field 'answer'" in capsys.readouterr().err
+
+
+def test_missing_model_is_one_line(tmp_path, capsys):
+    data = write(tmp_path / "d.jsonl", [GOOD])
+    assert main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-model" in err and len(err.splitlines()) == 1
+
+
+def test_train_saves_atomically_then_evaluates(tmp_path, capsys, random_models):
+    data = write(tmp_path / "d.jsonl", [GOOD] * 8)
+    out = tmp_path / "model"
+    assert main(["train", "sft", "--model", random_models["gpt2"], "--data", str(data), "--output", str(out),
+                 "--steps", "4", "--batch-size", "4", "--save-steps", "2"]) == 0
+    assert (out / "config.json").exists() and (out / "train_log.json").exists()
+    assert not (tmp_path / "model.checkpoints").exists()  # removed once the final model is in place
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary leftovers
+    preds = tmp_path / "preds.jsonl"
+    assert main(["eval", "--model", str(out), "--data", str(data), "--output", str(preds), "--max-new-tokens", "4"]) == 0
+    assert len(preds.read_text().splitlines()) == 8
+    assert "all" in capsys.readouterr().out
+
+
+def test_training_resumes_from_its_last_checkpoint(tmp_path, random_models):
+    from sftkit.model import load_model
+    from sftkit.train import TrainConfig, train
+
+    records = [GOOD] * 8
+    ckpt = tmp_path / "ckpt"
+    model, tok = load_model(random_models["llama"])
+    train(model, tok, records, TrainConfig(steps=2, batch_size=4, save_steps=2), output_dir=str(ckpt))
+    assert (ckpt / "checkpoint-2").exists()
+    model, tok = load_model(random_models["llama"])  # a "restarted" run with a longer budget
+    result = train(model, tok, records, TrainConfig(steps=4, batch_size=4, save_steps=2), output_dir=str(ckpt))
+    assert result.steps_run == 2  # steps 1-2 were not repeated
+    assert (ckpt / "checkpoint-4").exists()
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "sftkit.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "train" in out.stdout and "tutorial" in out.stdout
