@@ -87,12 +87,14 @@ def blocked(desc: list[str], cell: tuple[int, int]) -> list[str]:
 
 
 def rollout(probs: np.ndarray, desc: list[str] = MAP, slippery: bool = False, greedy: bool = False,
-            seed: int = 0, max_steps: int = 100, render: bool = False) -> dict:
+            seed: int = 0, max_steps: int = 100, render: bool = False, env=None) -> dict:
     """One episode in the real Gymnasium environment under the policy table probs [S, A].
 
     Returns {"states": [T + 1], "actions": [T], "reward", "frames" (rgb arrays when `render`)}.
+    Pass `env` (from `make_env`) to reuse one environment over many episodes.
     """
-    env = make_env(desc, slippery, render)
+    own = env is None
+    env = make_env(desc, slippery, render) if own else env
     rng = np.random.default_rng(seed)
     s, _ = env.reset(seed=seed)
     states, actions, frames, reward = [int(s)], [], [env.render()] if render else [], 0.0
@@ -105,7 +107,8 @@ def rollout(probs: np.ndarray, desc: list[str] = MAP, slippery: bool = False, gr
             frames.append(env.render())
         if terminated or truncated:
             break
-    env.close()
+    if own:
+        env.close()
     return {"states": states, "actions": actions, "reward": float(reward), "frames": frames}
 
 
@@ -138,8 +141,9 @@ def evaluate_policy(probs: np.ndarray, desc: list[str] = MAP, slippery: bool = F
     """Success rate and mean visits per cell [rows, cols] over sampled episodes in the real environment."""
     visits = np.zeros(len(desc) * len(desc[0]))
     wins = 0
+    env = make_env(desc, slippery)
     for i in range(episodes):
-        ep = rollout(probs, desc, slippery, seed=seed * 100_000 + i, max_steps=max_steps)
+        ep = rollout(probs, desc, slippery, seed=seed * 100_000 + i, max_steps=max_steps, env=env)
         wins += ep["reward"] > 0
         np.add.at(visits, ep["states"], 1)
     return {"success": wins / episodes, "visits": (visits / episodes).reshape(len(desc), len(desc[0]))}
@@ -236,17 +240,20 @@ METHODS = ("sft", "ift", "dpo", "orpo")
 
 def train_policy(method: str, chosen: list[dict], rejected: list[dict] | None = None, desc: list[str] = MAP,
                  seed: int = 0, steps: int = 300, lr: float = 1e-2, hidden: int = 64, lam: float = 0.2,
-                 gamma: float = 0.95, beta: float = 0.1) -> tuple[torch.nn.Module, list[float]]:
-    """Train a fresh MLP policy (same init per seed for every method) with full-batch Adam.
+                 gamma: float = 0.95, beta: float = 0.1, init: torch.nn.Module | None = None
+                 ) -> tuple[torch.nn.Module, list[float]]:
+    """Train an MLP policy with full-batch Adam: a fresh one (same init per seed for every method), or a
+    copy of `init` (e.g. an SFT policy, for the usual SFT-then-DPO recipe).
 
-    sft and ift use only `chosen`; dpo (reference = the initial policy) and orpo also use `rejected`.
+    sft and ift use only `chosen`; dpo (reference = the starting policy) and orpo also use `rejected`.
     Returns (policy, loss per step).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
     n_states = len(desc) * len(desc[0])
     next_state = torch.tensor(transition_tensor(desc)[0].argmax(-1))  # deterministic moves [S, A]
-    policy = mlp_policy(n_states, hidden, seed)
+    policy = copy.deepcopy(init) if init is not None else mlp_policy(n_states, hidden, seed)
+    torch.manual_seed(seed)
     reference = copy.deepcopy(policy).requires_grad_(False)
     good = batch_trajectories(chosen)
     bad = batch_trajectories(rejected) if rejected else None
@@ -290,7 +297,7 @@ def draw_grid(desc: list[str] = MAP, ax=None, values: np.ndarray | None = None, 
             if desc[r][c] in "HG" or (values is None and desc[r][c] == "S"):
                 ax.text(c, r, desc[r][c], ha="center", va="center", fontsize=9,
                         color="white" if desc[r][c] == "H" else "black",
-                        bbox=dict(facecolor=CELL_COLOURS["H"], lw=0) if values is not None and desc[r][c] == "H" else None)
+                        bbox=dict(facecolor=CELL_COLOURS[desc[r][c]], lw=0) if values is not None else None)
     ax.set_xticks(np.arange(cols + 1) - 0.5, minor=True)
     ax.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="grey", lw=0.5)

@@ -126,10 +126,7 @@ class IFTTrainer(NTPTrainer):
         lambda_at(0, lam, lambda_schedule)  # fail early on an unknown schedule
         self.lam, self.gamma, self.lambda_schedule = lam, gamma, lambda_schedule
         self.min_lambda, self.noise_std = min_lambda, noise_std
-        generator = torch.Generator().manual_seed(self.args.seed)
-        self.noise = torch.randn(max(1, self.args.max_steps), generator=generator).tolist()
         self.embedding: torch.Tensor | None = None
-        self.last_details: dict = {}
         self.add_callback(RefreshFrozenEmbeddings(self))
 
     def refresh_embedding(self) -> None:
@@ -141,12 +138,15 @@ class IFTTrainer(NTPTrainer):
 
     def current_lambda(self) -> float:
         step = self.state.global_step
-        return lambda_at(step, self.lam, self.lambda_schedule, self.min_lambda, self.args.warmup_steps,
-                         self.noise[min(step, len(self.noise) - 1)], self.noise_std)
+        noise = 0.0
+        if self.lambda_schedule == "noisy":  # one N(0, 1) draw per optimizer step, reproducible from the seed
+            noise = torch.randn(1, generator=torch.Generator().manual_seed(self.args.seed * 1_000_003 + step)).item()
+        return lambda_at(step, self.lam, self.lambda_schedule, self.min_lambda, self.args.warmup_steps, noise,
+                         self.noise_std)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.embedding is None:
             self.refresh_embedding()
-        loss, self.last_details = ift_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                                           self.embedding, self.current_lambda(), self.gamma)
+        loss, _ = ift_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"], self.embedding,
+                           self.current_lambda(), self.gamma)
         return (loss, None) if return_outputs else loss

@@ -180,11 +180,12 @@ def sample_answers(model, tokenizer, records: list[dict], n: int = 4, temperatur
     return [flat[i * n:(i + 1) * n] for i in range(len(records))]
 
 
-def _swap(text: str, rng: random.Random) -> str:
-    if len(text) < 2:
-        return text + text
-    i = rng.randrange(len(text) - 1)
-    return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+def _swap(seq, rng: random.Random):
+    """Swap two neighbouring items of a string or list (doubled when too short to swap)."""
+    if len(seq) < 2:
+        return seq + seq
+    i = rng.randrange(len(seq) - 1)
+    return seq[:i] + seq[i + 1:i + 2] + seq[i:i + 1] + seq[i + 2:]
 
 
 def _near(n: int, rng: random.Random) -> str:

@@ -62,37 +62,6 @@ def median_split(confidence: torch.Tensor) -> torch.Tensor:
     return confident
 
 
-@dataclass
-class Dynamics:
-    """Training dynamics of a reference run: perplexity [C, N] of examples `index` (record positions) at `steps`."""
-
-    index: list[int]
-    steps: list[int]
-    perplexity: torch.Tensor
-
-    @property
-    def confidence(self) -> torch.Tensor:
-        return confidence_and_variability(self.perplexity)[0]
-
-    @property
-    def variability(self) -> torch.Tensor:
-        return confidence_and_variability(self.perplexity)[1]
-
-    @property
-    def confident(self) -> torch.Tensor:
-        return median_split(self.confidence)
-
-    def split(self) -> dict[int, bool]:
-        """Record index -> True if confident: what `SFTMixTrainer(confident=...)` takes."""
-        return dict(zip(self.index, self.confident.tolist()))
-
-    def save(self, path: str | Path) -> None:
-        """JSONL, one row per example: {"index", "perplexity": [C], "confidence", "variability", "confident"}."""
-        write_jsonl(path, [{"index": i, "perplexity": p, "confidence": c, "variability": v, "confident": k}
-                           for i, p, c, v, k in zip(self.index, self.perplexity.T.tolist(), self.confidence.tolist(),
-                                                    self.variability.tolist(), self.confident.tolist())])
-
-
 def load_split(path: str | Path) -> dict[int, bool]:
     """Read a confidence file (JSONL rows with "index" and "confidence", as `Dynamics.save` writes) and
     split it at the median: record index -> True if confident."""
@@ -105,28 +74,6 @@ def load_split(path: str | Path) -> dict[int, bool]:
         raise SftkitError(f"{path}: a confidence file needs at least 2 rows")
     confident = median_split(torch.tensor([float(r["confidence"]) for r in rows]))
     return dict(zip((r["index"] for r in rows), confident.tolist()))
-
-
-class PerplexityRecorder(TrainerCallback):
-    """Measures `response_perplexity` of a dataset after the optimizer steps listed in `at_steps`."""
-
-    def __init__(self, dataset: list[dict], collate, at_steps: list[int], batch_size: int = 128):
-        self.dataset, self.collate, self.at_steps, self.batch_size = dataset, collate, set(at_steps), batch_size
-        self.steps: list[int] = []
-        self.perplexity: list[torch.Tensor] = []
-
-    def on_step_end(self, args, state, control, model=None, **kw):
-        if state.global_step in self.at_steps:
-            self.steps.append(state.global_step)
-            self.perplexity.append(response_perplexity(model, self.dataset, self.collate, self.batch_size))
-
-
-class DynamicsTrainer(NTPTrainer):
-    """Plain NTP training that also runs a `PerplexityRecorder` (the reference run of SFTMix)."""
-
-    def __init__(self, *args, recorder: PerplexityRecorder, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.add_callback(recorder)
 
 
 def checkpoint_steps(steps: int, checkpoints: int) -> list[int]:
@@ -160,6 +107,112 @@ def training_dynamics(model, tokenizer, records: list[dict], config: TrainConfig
                                training_arguments(config, scratch), checkpoints)
 
 
+def response_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """labels [B, T] -> (positions [B, R], counts [B]): row b's positions t (ascending) whose hidden state
+    predicts a response token (labels[b, t + 1] != IGNORE), left-aligned and zero-padded to R = max count."""
+    predicts = labels[:, 1:] != IGNORE  # [B, T-1]
+    counts = predicts.sum(1)
+    rows, cols = predicts.nonzero(as_tuple=True)
+    positions = torch.zeros(labels.size(0), int(counts.max()), dtype=torch.long, device=labels.device)
+    positions[rows, predicts.long().cumsum(1)[rows, cols] - 1] = cols  # k-th response position of each row
+    return positions, counts
+
+
+def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's LM head applied to last-layer hidden states [..., H] -> logits [..., V] (with the final
+    logit soft-capping of models that have one, e.g. Gemma 2)."""
+    logits = model.get_output_embeddings()(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def mixup_loss(model, hidden: torch.Tensor, labels: torch.Tensor, confident_rows: torch.Tensor,
+               unconfident_rows: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """SFTMix's Mixup regularizer on last-layer hidden states (token mean over all mixed positions).
+
+    hidden [B, T, H]: the LM head's input; labels [B, T] (IGNORE off the response); confident_rows [P],
+    unconfident_rows [P]: the rows of each pair; lam [P]: each pair's mixing weight. For pair p the
+    response positions of both rows are aligned at the response start and truncated to the shorter
+    response (L_p positions); Z = lam Z^c + (1 - lam) Z^u goes through the LM head and the loss is
+    lam CE(logits(Z), y^c) + (1 - lam) CE(logits(Z), y^u).
+    """
+    positions, counts = response_positions(labels)
+    c, u = confident_rows.to(labels.device), unconfident_rows.to(labels.device)
+    pos_c, pos_u = positions[c], positions[u]  # [P, R]
+    keep = torch.arange(positions.size(1), device=labels.device) < torch.minimum(counts[c], counts[u])[:, None]
+    w = lam.to(hidden.dtype)[:, None, None]
+    mixed = w * hidden[c[:, None], pos_c] + (1 - w) * hidden[u[:, None], pos_u]  # [P, R, H]
+    logits = head_logits(model, mixed[keep]).float()  # [M, V], M = sum_p L_p
+    weights = lam[:, None].expand_as(keep)[keep].float()
+    ce_c = F.cross_entropy(logits, labels[c[:, None], pos_c + 1][keep], reduction="none")
+    ce_u = F.cross_entropy(logits, labels[u[:, None], pos_u + 1][keep], reduction="none")
+    loss = weights * ce_c + (1 - weights) * ce_u
+    return loss.mean() if len(loss) else logits.sum() * 0.0
+
+
+def pair_rows(is_confident: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random pairs (confident row, unconfident row) within a batch: is_confident [B] bool -> two [P] tensors."""
+    conf = is_confident.nonzero().squeeze(1).cpu()
+    unconf = (~is_confident).nonzero().squeeze(1).cpu()
+    p = min(len(conf), len(unconf))
+    conf = conf[torch.randperm(len(conf), generator=generator)[:p]]
+    unconf = unconf[torch.randperm(len(unconf), generator=generator)[:p]]
+    return conf, unconf
+
+
+@dataclass
+class Dynamics:
+    """Training dynamics of a reference run: perplexity [C, N] of examples `index` (record positions) at `steps`."""
+
+    index: list[int]
+    steps: list[int]
+    perplexity: torch.Tensor
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        return confidence_and_variability(self.perplexity)[0]
+
+    @property
+    def variability(self) -> torch.Tensor:
+        return confidence_and_variability(self.perplexity)[1]
+
+    @property
+    def confident(self) -> torch.Tensor:
+        return median_split(self.confidence)
+
+    def split(self) -> dict[int, bool]:
+        """Record index -> True if confident: what `SFTMixTrainer(confident=...)` takes."""
+        return dict(zip(self.index, self.confident.tolist()))
+
+    def save(self, path: str | Path) -> None:
+        """JSONL, one row per example: {"index", "perplexity": [C], "confidence", "variability", "confident"}."""
+        write_jsonl(path, [{"index": i, "perplexity": p, "confidence": c, "variability": v, "confident": k}
+                           for i, p, c, v, k in zip(self.index, self.perplexity.T.tolist(), self.confidence.tolist(),
+                                                    self.variability.tolist(), self.confident.tolist())])
+
+
+class PerplexityRecorder(TrainerCallback):
+    """Measures `response_perplexity` of a dataset after the optimizer steps listed in `at_steps`."""
+
+    def __init__(self, dataset: list[dict], collate, at_steps: list[int], batch_size: int = 128):
+        self.dataset, self.collate, self.at_steps, self.batch_size = dataset, collate, set(at_steps), batch_size
+        self.steps: list[int] = []
+        self.perplexity: list[torch.Tensor] = []
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step in self.at_steps:
+            self.steps.append(state.global_step)
+            self.perplexity.append(response_perplexity(model, self.dataset, self.collate, self.batch_size))
+
+
+class DynamicsTrainer(NTPTrainer):
+    """Plain NTP training that also runs a `PerplexityRecorder` (the reference run of SFTMix)."""
+
+    def __init__(self, *args, recorder: PerplexityRecorder, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(recorder)
+
+
 class BalancedSampler(torch.utils.data.Sampler):
     """Dataset positions in blocks of `batch_size`: the first half confident, the second half unconfident.
 
@@ -189,55 +242,6 @@ class BalancedSampler(torch.utils.data.Sampler):
         for b in range(len(self) // (2 * self.half)):
             yield from conf[b * self.half:(b + 1) * self.half]
             yield from unconf[b * self.half:(b + 1) * self.half]
-
-
-def response_positions(labels: torch.Tensor) -> torch.Tensor:
-    """labels [T] -> positions t (ascending) whose hidden state predicts a response token (labels[t + 1])."""
-    return (labels[1:] != IGNORE).nonzero().squeeze(1)
-
-
-def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
-    """The model's LM head applied to last-layer hidden states [..., H] -> logits [..., V] (with the final
-    logit soft-capping of models that have one, e.g. Gemma 2)."""
-    logits = model.get_output_embeddings()(hidden)
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
-def mixup_loss(model, hidden: torch.Tensor, labels: torch.Tensor, confident_rows: torch.Tensor,
-               unconfident_rows: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """SFTMix's Mixup regularizer on last-layer hidden states (token mean over all mixed positions).
-
-    hidden [B, T, H]: the LM head's input; labels [B, T] (IGNORE off the response); confident_rows [P],
-    unconfident_rows [P]: the rows of each pair; lam [P]: each pair's mixing weight. For pair p the
-    response positions of both rows are aligned at the response start and truncated to the shorter
-    response (L_p positions); Z = lam Z^c + (1 - lam) Z^u goes through the LM head and the loss is
-    lam CE(logits(Z), y^c) + (1 - lam) CE(logits(Z), y^u).
-    """
-    mixed, targets_c, targets_u, weights = [], [], [], []
-    for c, u, w in zip(confident_rows.tolist(), unconfident_rows.tolist(), lam):
-        pos_c, pos_u = response_positions(labels[c]), response_positions(labels[u])
-        n = min(len(pos_c), len(pos_u))
-        pos_c, pos_u = pos_c[:n], pos_u[:n]
-        mixed.append(w * hidden[c, pos_c] + (1 - w) * hidden[u, pos_u])
-        targets_c.append(labels[c, pos_c + 1])
-        targets_u.append(labels[u, pos_u + 1])
-        weights.append(w.expand(n))
-    logits = head_logits(model, torch.cat(mixed)).float()
-    weights = torch.cat(weights).float()
-    loss = (weights * F.cross_entropy(logits, torch.cat(targets_c), reduction="none")
-            + (1 - weights) * F.cross_entropy(logits, torch.cat(targets_u), reduction="none"))
-    return loss.mean() if len(loss) else logits.sum() * 0.0
-
-
-def pair_rows(is_confident: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random pairs (confident row, unconfident row) within a batch: is_confident [B] bool -> two [P] tensors."""
-    conf = is_confident.nonzero().squeeze(1).cpu()
-    unconf = (~is_confident).nonzero().squeeze(1).cpu()
-    p = min(len(conf), len(unconf))
-    conf = conf[torch.randperm(len(conf), generator=generator)[:p]]
-    unconf = unconf[torch.randperm(len(unconf), generator=generator)[:p]]
-    return conf, unconf
 
 
 class SFTMixTrainer(NTPTrainer):

@@ -114,7 +114,7 @@ def _sentence_input(rng, split):
 
 def _code_input(rng, split):
     op = rng.choice(["+", "-", "*"])
-    k = rng.randint(1, 30)
+    k = rng.randint(1, 99)
     if split == "hard":  # two operations: a structure the corpus never shows
         op2, k2 = rng.choice(["+", "-", "*"]), rng.randint(2, 9)
         expr = f"(x {op} {k}) {op2} {k2}"

@@ -1,14 +1,7 @@
-import os
+import pytest
+import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from sftkit.model import build_char_tokenizer, build_tiny_model  # noqa: E402
+from sftkit.model import build_char_tokenizer, build_tiny_model
 
 CHATML = ("{%- for m in messages -%}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{%- endfor -%}"
           "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}")

@@ -104,12 +104,13 @@ def test_pair_tokenization_scores_only_the_final_response(random_models):
     _, tokenizer = load_model(random_models["gpt2"], device="cpu")  # ChatML template
     ex = tokenize_pairs(tokenizer, PAIRS)[2]
     labelled = [t for t in ex["chosen_labels"] if t != IGNORE]
-    assert tokenizer.decode(labelled).startswith("1")  # not the earlier assistant turn "5"
+    response = tokenizer.decode(labelled)
+    assert response.lstrip().startswith("1") and "5" not in response  # not the earlier assistant turn
     assert final_turn_labels([IGNORE, 5, 6, IGNORE, 7, IGNORE]) == [IGNORE] * 4 + [7, IGNORE]
     batch = batch_of(tokenizer, PAIRS[:2])
     assert batch["input_ids"].shape[0] == 4 and batch["index"].tolist() == [0, 1]
-    assert tokenizer.decode([t for t in batch["labels"][1].tolist() if t != IGNORE]).startswith("7")
-    assert tokenizer.decode([t for t in batch["labels"][3].tolist() if t != IGNORE]).startswith("12")
+    assert tokenizer.decode([t for t in batch["labels"][1].tolist() if t != IGNORE]).lstrip().startswith("7")
+    assert tokenizer.decode([t for t in batch["labels"][3].tolist() if t != IGNORE]).lstrip().startswith("12")
 
 
 def test_lora_reference_is_the_base_model(random_models):

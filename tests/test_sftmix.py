@@ -12,7 +12,7 @@ from sftkit.losses import token_nll
 from sftkit.model import load_model
 from sftkit.sftmix import (BalancedSampler, SFTMixTrainer, checkpoint_steps, confidence_and_variability,
                            load_split, median_split, mixup_loss, pair_rows, training_dynamics)
-from sftkit.train import TrainConfig, train
+from sftkit.train import TrainConfig, train, training_arguments
 
 
 def conversation(question, answer):
@@ -97,7 +97,7 @@ def test_median_split_and_scores_by_hand():
     assert len(c) == len(u) == 2 and set(c.tolist()) == {0, 3} and not set(u.tolist()) & {0, 3}
 
 
-def test_confidence_ranks_memorised_example_above_random_ones(random_models):
+def test_confidence_ranks_memorised_example_above_random_ones(random_models, tmp_path):
     model, tok = load_model(random_models["llama"])
     memorised = conversation("Say the motto", "aaaa bbbb")
     records = [memorised] * 24 + random_records(24)
@@ -107,6 +107,8 @@ def test_confidence_ranks_memorised_example_above_random_ones(random_models):
     conf = dyn.confidence
     assert conf[:24].min() > conf[24:].max()
     assert all(dyn.split()[i] for i in range(24))  # the memorised copies make up the confident half
+    dyn.save(tmp_path / "confidence.jsonl")
+    assert load_split(tmp_path / "confidence.jsonl") == dyn.split()
 
 
 @pytest.mark.parametrize("name", ["llama", "gpt2"])
@@ -136,12 +138,11 @@ def test_trainer_batches_are_balanced_and_mu_zero_is_ntp(random_models, name):
     assert mixed > ntp
 
 
-def test_trainer_computes_split_itself_and_restores_weights(random_models):
+def test_trainer_computes_split_itself_and_restores_weights(random_models, tmp_path):
     model, tok = load_model(random_models["llama"])
     before = {k: v.clone() for k, v in model.state_dict().items()}
     ds = tokenize_dataset(tok, random_records(16))
-    from sftkit.train import training_arguments
-    trainer = SFTMixTrainer(model=model, args=training_arguments(TrainConfig(steps=4, batch_size=4), "/tmp/x"),
+    trainer = SFTMixTrainer(model=model, args=training_arguments(TrainConfig(steps=4, batch_size=4), str(tmp_path)),
                             train_dataset=ds, data_collator=partial(pad_collate, pad_token_id=tok.pad_token_id),
                             reference_steps=3)
     assert sum(trainer.confident.values()) == 8 and len(trainer.confident) == 16
