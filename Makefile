@@ -6,7 +6,6 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
-export MPLBACKEND = Agg
 export SDL_VIDEODRIVER = dummy
 
 $(BIN)/sftkit: pyproject.toml requirements.txt
@@ -23,6 +22,6 @@ tutorial: $(BIN)/sftkit
 	$(BIN)/sftkit tutorial --update-readme
 
 test: $(BIN)/sftkit
-	TQDM_DISABLE=1 $(BIN)/pytest -v
+	MPLBACKEND=Agg TQDM_DISABLE=1 $(BIN)/pytest -v
 
 .PHONY: install tutorial test
