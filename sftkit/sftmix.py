@@ -23,7 +23,7 @@ from transformers.trainer_callback import PrinterCallback
 from .data import IGNORE, pad_collate, tokenize_dataset
 from .io import SftkitError, read_jsonl, write_jsonl
 from .losses import ntp_loss, token_nll
-from .train import NTPTrainer, Progress, TrainConfig, training_arguments
+from .train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
 
 
 @torch.no_grad()
@@ -218,15 +218,18 @@ class BalancedSampler(torch.utils.data.Sampler):
 
     `confident` is a bool per dataset position. Each pass (epoch) reshuffles both halves with a new
     seed and yields min(#confident, #unconfident) // (batch_size // 2) full blocks, so every batch a
-    sequential DataLoader of that batch size cuts from it is balanced.
+    sequential DataLoader of that batch size cuts from it is balanced. With `lengths` (tokens per
+    position) each half is `bucketed` like plain SFT's batches, so a batch pairs similar lengths.
     """
 
-    def __init__(self, confident: list[bool], batch_size: int, seed: int = 0):
+    def __init__(self, confident: list[bool], batch_size: int, seed: int = 0, lengths: list[int] | None = None,
+                 bucket: int = 1):
         if batch_size < 2 or batch_size % 2:
             raise SftkitError(f"SFTMix needs an even batch size >= 2 (got {batch_size})")
         self.conf = [i for i, c in enumerate(confident) if c]
         self.unconf = [i for i, c in enumerate(confident) if not c]
         self.half, self.seed, self.epoch = batch_size // 2, seed, 0
+        self.lengths, self.bucket = lengths, bucket if lengths is not None else 1
         if min(len(self.conf), len(self.unconf)) < self.half:
             raise SftkitError(f"need at least {self.half} confident and {self.half} unconfident examples, "
                               f"got {len(self.conf)} and {len(self.unconf)}")
@@ -239,6 +242,9 @@ class BalancedSampler(torch.utils.data.Sampler):
         self.epoch += 1
         conf = [self.conf[i] for i in torch.randperm(len(self.conf), generator=gen)]
         unconf = [self.unconf[i] for i in torch.randperm(len(self.unconf), generator=gen)]
+        if self.bucket > 1:
+            conf = bucketed(conf, self.lengths, self.half, self.bucket)
+            unconf = bucketed(unconf, self.lengths, self.half, self.bucket)
         for b in range(len(self) // (2 * self.half)):
             yield from conf[b * self.half:(b + 1) * self.half]
             yield from unconf[b * self.half:(b + 1) * self.half]
@@ -286,7 +292,8 @@ class SFTMixTrainer(NTPTrainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BalancedSampler([self.confident[ex["index"]] for ex in dataset], self._train_batch_size,
-                               seed=self.args.seed)
+                               seed=self.args.seed, lengths=[example_length(ex) for ex in dataset],
+                               bucket=self.bucket)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         captured, base = {}, self.accelerator.unwrap_model(model)
