@@ -56,7 +56,7 @@ def cmd_train(args):
     lora = {"r": args.lora_r} if args.lora_r else None
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         max_length=args.max_length, save_steps=args.save_steps)
+                         max_length=args.max_length, save_steps=args.save_steps, bucket=args.bucket)
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
     trainer_kwargs = {"confidence_file": args.confidence} if args.confidence else None  # sftmix
@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--bucket", type=int, default=4,
+                   help="draw batches from groups of this many batches sorted by length (1: plain random)")
     t.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     t.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
     t.add_argument("--device", default=None)

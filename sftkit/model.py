@@ -1,6 +1,7 @@
 """Models: the embedded tiny base model (tokenizer, config, pretraining) and one loader for any causal LM."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -78,6 +79,22 @@ def pick_device(device: str | None = None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@contextlib.contextmanager
+def quiet_local_loading(path):
+    """No "Loading weights" progress bar for a model already on disk (it is instant, and in a notebook each
+    bar is a widget left behind in the saved outputs); Hub downloads keep theirs."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if Path(path).is_dir() and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on and not hf_logging.is_progress_bar_enabled():
+            hf_logging.enable_progress_bar()
+
+
 def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, dtype=None,
                lora: dict | None = None, tokenizer_only: bool = False):
     """Load (model, tokenizer) for the embedded tiny model, a local path or any Hub causal LM.
@@ -101,7 +118,8 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
         return tokenizer
     device = pick_device(device)
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    with quiet_local_loading(path):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     if lora is not None:
         model = add_lora(model, **lora)
     return model, tokenizer

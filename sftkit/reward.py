@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import pad_collate, prompt_messages, tokenize_conversation
-from .model import DEFAULT_MODEL, load_model, pick_device, resolve_model_path
+from .model import DEFAULT_MODEL, load_model, pick_device, quiet_local_loading, resolve_model_path
 from .preference import PairTrainer, pair_conversations, tokenize_pairs
 from .train import TrainConfig, TrainResult, train
 
@@ -34,9 +34,10 @@ def load_reward_model(name: str = DEFAULT_MODEL, device: str | None = None, dtyp
     torch.manual_seed(seed)
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # "score.weight newly initialized" is expected here
+    path = resolve_model_path(name)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(name), num_labels=1,
-                                                                   dtype=dtype)
+        with quiet_local_loading(path):
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
     finally:
         transformers.logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -4,6 +4,7 @@ Because it is the stock Trainer, `accelerate launch` / `torchrun` scale the same
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 import threading
@@ -96,11 +97,21 @@ class NTPTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def release_freed_memory() -> None:
+    """Return freed heap memory to the OS (glibc only; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Meter(TrainerCallback):
     """Measures wall time per optimizer step and the peak memory while training.
 
     Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on CPU the peak resident set size of the
-    process above its size when training started, sampled every 5 ms by a background thread.
+    process above its size when training started, sampled every 5 ms by a background thread. Memory that
+    earlier runs freed is first handed back to the OS (glibc `malloc_trim`), or a second run in the same
+    process would reuse it unseen and look several times smaller.
     """
 
     def __init__(self):
@@ -114,6 +125,7 @@ class Meter(TrainerCallback):
         else:
             import psutil
 
+            release_freed_memory()
             proc = psutil.Process()
             base = proc.memory_info().rss
 

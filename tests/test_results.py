@@ -34,3 +34,25 @@ def test_rows_follow_the_schema_and_leaderboard_aggregates_seeds(tmp_path):
 def test_empty_results_directory_is_a_clear_error(tmp_path):
     with pytest.raises(SftkitError, match="no results yet"):
         results.write_leaderboard(tmp_path)
+
+
+def test_other_metrics_stay_out_of_the_exact_match_table(tmp_path):
+    rows = results.rows_from_eval(eval_rows([True, False], [False]), method="sft", variant="full", model="tiny", seed=0)
+    assert all(r["metric"] == "exact_match" and r["value"] == r["accuracy"] for r in rows)
+    rows += [results.metric_row("transition_mse", v, "policy", method="ift", variant="lake", seed=s)
+             for s, v in enumerate([0.010, 0.012])]
+    results.save("98_mixed", rows, tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.START}\n{results.END}\n")
+    table = results.write_leaderboard(tmp_path, readme=readme)
+    assert "ift" not in table and "| 98_mixed | sft | full |" in table
+    line = "| 98_mixed | ift | lake | transition_mse | policy | 2 | 0.011 ± 0.0014 |"
+    assert line in (tmp_path / "leaderboard.md").read_text() and line in readme.read_text()
+    with pytest.raises(SftkitError, match="unknown results fields"):
+        results.metric_row("success_rate", 1.0, "slippery", methd="ift")
+
+
+def test_rows_without_a_metric_field_count_as_exact_match():
+    old = {"notebook": "01", "method": "sft", "variant": "full", "model": "tiny", "seed": 0, "split": "test",
+           "skill": "all", "accuracy": 0.8, "step_time_s": None, "peak_mem_mb": None}
+    assert results.summary([old])[0]["test"] == "80.0"
