@@ -237,6 +237,10 @@ class BalancedSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return 2 * self.half * (min(len(self.conf), len(self.unconf)) // self.half)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Trainer/accelerate before each pass, so a resumed run replays the same order."""
+        self.epoch = epoch
+
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1

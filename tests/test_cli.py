@@ -76,6 +76,40 @@ def test_training_resumes_from_its_last_checkpoint(tmp_path, random_models):
     assert (ckpt / "checkpoint-4").exists()
 
 
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, random_models, monkeypatch):
+    """A run that crashes mid-epoch and is restarted ends with the same weights as one that never stopped:
+    the samplers take their pass number from Trainer (set_epoch), not from a counter of their own."""
+    import torch
+
+    from sftkit.model import load_model
+    from sftkit.train import Progress, TrainConfig, train
+
+    words = ("abc", "hello", "xy", "tiny", "sftkit", "q", "word", "lake")
+    records = [{"messages": [{"role": "user", "content": f"Reverse the word {w}."},
+                             {"role": "assistant", "content": w[::-1]}]} for w in words]
+    config = TrainConfig(steps=6, batch_size=4, save_steps=3)  # 2 steps per epoch; checkpoint at step 3
+    model, tok = load_model(random_models["llama"])
+    straight = train(model, tok, records, config).model
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_step_4(self, args, state, control, **kw):
+        if state.global_step == 4:
+            raise Crash
+
+    with monkeypatch.context() as m:
+        m.setattr(Progress, "on_step_end", crash_at_step_4)
+        model, tok = load_model(random_models["llama"])
+        with pytest.raises(Crash):
+            train(model, tok, records, config, output_dir=str(tmp_path))
+    model, tok = load_model(random_models["llama"])
+    resumed = train(model, tok, records, config, output_dir=str(tmp_path))
+    assert resumed.steps_run == 3  # steps 4-6, from checkpoint-3 (mid-way through the second epoch)
+    for (name, a), b in zip(straight.named_parameters(), resumed.model.parameters()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "sftkit.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout and "tutorial" in out.stdout
