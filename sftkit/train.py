@@ -58,6 +58,12 @@ def bucketed(order: list[int], lengths: list[int], batch_size: int, bucket: int)
     return [i for s in range(0, len(order), size) for i in sorted(order[s:s + size], key=lambda i: lengths[i])]
 
 
+def mean_padded_length(order: list[int], lengths: list[int], batch_size: int) -> float:
+    """Mean padded length (the longest example) of the batches cut from `order`: what a step pays per row."""
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    return sum(max(lengths[i] for i in b) for b in batches) / len(batches)
+
+
 class BucketSampler(torch.utils.data.Sampler):
     """A random permutation per pass (seeded by `seed` and the pass number), then `bucketed`."""
 
