@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, atomic_write_text, write_jsonl
+from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, write_jsonl
 
 # method name -> "module:TrainerClass"; later notebooks register their methods here
 TRAINERS = {"sft": "sftkit.train:NTPTrainer", "sftmix": "sftkit.sftmix:SFTMixTrainer"}
@@ -105,18 +105,14 @@ def cmd_leaderboard(args):
 
 def cmd_tutorial(args):
     """Execute every notebook in order (outputs written back in place), then build the leaderboard."""
-    import nbformat
-    from nbclient import NotebookClient
-
     from .results import write_leaderboard
+    from .tutorial import Limits, run_all
 
     paths = [Path(p) for p in args.notebooks] or sorted((REPO_DIR / "notebooks").glob("[0-9]*.ipynb"))
-    for path in paths:
-        print(f"running {path.name} ...", flush=True)
-        nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        atomic_write_text(path, nbformat.writes(nb))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SftkitError(f"{missing[0]}: no such notebook")
+    run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
 
 
@@ -180,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tu = sub.add_parser("tutorial", help="execute every notebook in order, headless, then the leaderboard")
     tu.add_argument("notebooks", nargs="*")
-    tu.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    tu.add_argument("--cell-timeout", type=float, default=1200, help="seconds one cell may run")
+    tu.add_argument("--notebook-timeout", type=float, default=2700,
+                    help="seconds one notebook may run (kernel start included)")
     tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
     tu.set_defaults(func=cmd_tutorial)
     return p

@@ -1,0 +1,203 @@
+"""`sftkit tutorial`: execute notebooks headless, in order, and never hang.
+
+Each notebook runs in a child process (nbclient + its own kernel, in a process group of their own). The
+parent watches the clock: a cell that runs past `cell_timeout` or a notebook past `notebook_timeout` gets the
+whole group killed and one line naming the notebook and the cell. A kernel that dies or stops answering its
+heartbeat is named the same way. The notebook file is replaced only after a complete run (atomic write).
+
+Why a separate process and our own clock: nbclient's waits are bounded only per message, and a client stuck
+in its event loop (seen once here: `make tutorial` sat idle on 02 with an idle kernel for over 30 minutes,
+never reproduced since) cannot time itself out. A parent that only reads a clock can.
+
+Messages per cell are bounded at the source as well: the kernel gets `TQDM_MININTERVAL` (every tqdm bar,
+transformers' included, redraws at most twice a second), sftkit's own bars pass the same bound
+explicitly (`train.progress`), and the kernel talks over IPC sockets instead of TCP where it can (no
+"running over TCP without encryption" warning per notebook, and nothing listening on a port).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import re
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .io import SftkitError, atomic_write_text
+
+KERNEL_ENV = {"TQDM_MININTERVAL": "0.5"}  # bounds every tqdm bar in the kernel, whoever draws it
+
+
+@dataclass
+class Limits:
+    cell_timeout: float = 1200.0  # seconds one cell may run
+    notebook_timeout: float = 2700.0  # seconds one notebook may run, kernel start included
+    heartbeat_timeout: float = 60.0  # seconds without a kernel heartbeat before it counts as silent
+
+
+def _cell_label(nb, index: int | None) -> str:
+    if index is None:
+        return "before its first cell"
+    first = next((line for line in nb.cells[index].source.splitlines() if line.strip()), "")
+    return f"cell {index} ({first[:60]!r})"
+
+
+def _kernel_pid(km) -> int | None:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    return getattr(process, "pid", None)
+
+
+def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
+    """Run in a fresh process group: execute `path`, write the result to `out_path`, report progress."""
+    if hasattr(os, "setsid"):
+        os.setsid()
+    import asyncio
+
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    os.environ.update(KERNEL_ENV)
+    nb = nbformat.read(path, as_version=4)
+    km = AsyncKernelManager(kernel_name="python3")
+    ipc_dir = None
+    if os.name == "posix":
+        ipc_dir = tempfile.mkdtemp(prefix="sftkit-kernel-")
+        km.transport, km.ip = "ipc", os.path.join(ipc_dir, "k")
+
+    client = NotebookClient(nb, km=km, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).parent)}},
+                            on_notebook_start=lambda notebook: events.put(("kernel", _kernel_pid(km))),
+                            on_cell_execute=lambda cell, cell_index: events.put(("cell", cell_index)))
+
+    async def watch_heartbeat():
+        silent_since = None
+        while True:
+            await asyncio.sleep(1.0)
+            kc = client.kc
+            if kc is None or not kc.channels_running:
+                continue
+            beating = kc.hb_channel.is_beating()
+            silent_since = None if beating else (silent_since or time.monotonic())
+            if silent_since and time.monotonic() - silent_since > hb_timeout:
+                events.put(("silent", None))
+                return
+
+    async def run():
+        watcher = asyncio.ensure_future(watch_heartbeat())
+        try:
+            await client.async_execute()
+        finally:
+            watcher.cancel()
+
+    try:
+        asyncio.run(run())
+    except Exception as e:  # reported to the parent as one line; the parent names notebook and cell
+        from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+        if isinstance(e, CellExecutionError):
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in str(e).splitlines() if ln.strip()]
+            events.put(("error", lines[-1] if lines else type(e).__name__))
+        elif isinstance(e, DeadKernelError):
+            events.put(("dead", None))
+        else:
+            events.put(("error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+        return
+    finally:
+        if ipc_dir:
+            import shutil
+
+            shutil.rmtree(ipc_dir, ignore_errors=True)
+    nbformat.write(nb, out_path)
+    events.put(("done", None))
+
+
+def _kill(proc, kernel_pid: int | None) -> None:
+    """Kill the runner's process group and the kernel's (jupyter_client starts kernels in a session of
+    their own, so a stopped or busy kernel would outlive its client and hold our output pipe open)."""
+    for pid in (kernel_pid, proc.pid):
+        if pid is None:
+            continue
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+    proc.join(5)
+
+
+def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: str | os.PathLike | None = None,
+                 log=print) -> float:
+    """Execute the notebook at `path`; write it (with outputs) to `output` (default: in place, atomically).
+
+    Returns the wall time in seconds. Raises `SftkitError` with one line naming the notebook and the cell
+    when a cell fails, runs past its limit, or the kernel dies or goes silent; the file is then untouched.
+    """
+    import nbformat
+
+    limits = limits or Limits()
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)  # for naming cells in errors
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    with tempfile.TemporaryDirectory() as tmp:
+        out_tmp = os.path.join(tmp, path.name)
+        proc = ctx.Process(target=_child, args=(str(path), out_tmp, events, limits.heartbeat_timeout),
+                           daemon=False)
+        start = time.monotonic()
+        proc.start()
+        cell, cell_start, outcome, kernel_pid = None, start, None, None
+        try:
+            while outcome is None:
+                try:
+                    kind, value = events.get(timeout=0.5)
+                except queue.Empty:
+                    now = time.monotonic()
+                    if now - start > limits.notebook_timeout:
+                        outcome = f"the notebook ran past its {limits.notebook_timeout:.0f} s limit"
+                    elif cell is not None and now - cell_start > limits.cell_timeout:
+                        outcome = f"no reply from the kernel within {limits.cell_timeout:.0f} s"
+                    elif not proc.is_alive():
+                        outcome = "the runner process exited unexpectedly"
+                    continue
+                if kind == "kernel":
+                    kernel_pid = value
+                elif kind == "cell":
+                    cell, cell_start = value, time.monotonic()
+                elif kind == "done":
+                    outcome = "done"
+                elif kind == "silent":
+                    outcome = f"the kernel stopped answering (no heartbeat for {limits.heartbeat_timeout:.0f} s)"
+                elif kind == "dead":
+                    outcome = "the kernel died"
+                else:
+                    outcome = value
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+        if outcome != "done":
+            _kill(proc, kernel_pid)
+            raise SftkitError(f"{path}: {_cell_label(nb, cell)}: {outcome}")
+        proc.join(30)
+        if proc.is_alive():
+            _kill(proc, kernel_pid)
+        text = Path(out_tmp).read_text()
+    atomic_write_text(output or path, text)
+    return time.monotonic() - start
+
+
+def run_all(paths: list[Path], limits: Limits | None = None) -> dict[str, float]:
+    """Run notebooks in order, printing one line each; stops at the first failure (raised as `SftkitError`)."""
+    minutes = {}
+    for path in paths:
+        print(f"running {path.name} ...", flush=True)
+        seconds = run_notebook(path, limits)
+        minutes[path.name] = seconds / 60
+        print(f"  {path.name}: {seconds / 60:.1f} min", flush=True)
+    print(f"all {len(paths)} notebooks: {sum(minutes.values()):.1f} min", file=sys.stdout, flush=True)
+    return minutes

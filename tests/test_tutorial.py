@@ -1,0 +1,88 @@
+"""`sftkit tutorial` finishes or fails clearly: floods complete, silent or dead kernels are named, files kept."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sftkit.io import REPO_DIR, SftkitError
+from sftkit.tutorial import Limits, run_notebook
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="SIGSTOP and process groups are POSIX")
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # bars on, as `make tutorial` has them
+    path = write_notebook(tmp_path / "flood.ipynb", [
+        "from tqdm.auto import tqdm\nfor _ in tqdm(range(30000)): pass",  # the kernel's TQDM_MININTERVAL bounds it
+        "from tqdm.auto import tqdm\nfor _ in tqdm(range(3000), mininterval=0, miniters=1): pass",  # unbounded
+        "import ipywidgets as w\ns = w.IntSlider(max=5000)\nfor i in range(5000): s.value = i",
+        "print('after the flood')",
+    ])
+    seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[-1].outputs[0]["text"] == "after the flood\n"
+    assert seconds < 300
+
+
+@posix_only
+@pytest.mark.parametrize("limits, expected", [
+    (Limits(cell_timeout=8, notebook_timeout=300), "no reply from the kernel within 8 s"),
+    (Limits(cell_timeout=300, notebook_timeout=300, heartbeat_timeout=3), "stopped answering"),
+    (Limits(cell_timeout=300, notebook_timeout=20), "ran past its 20 s limit"),
+])
+def test_silent_kernel_fails_within_its_deadline_naming_notebook_and_cell(tmp_path, limits, expected):
+    path = write_notebook(tmp_path / "silent.ipynb", [
+        "print('fine')",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)  # the kernel goes silent",
+        "print('never')",
+    ])
+    before = path.read_bytes()
+    start = time.monotonic()
+    with pytest.raises(SftkitError) as err:
+        run_notebook(path, limits)
+    assert time.monotonic() - start < min(limits.cell_timeout, limits.notebook_timeout, 60) + 45
+    message = str(err.value)
+    assert message.startswith(f"{path}: cell 1 ('import os, signal')") and expected in message
+    assert "\n" not in message
+    assert path.read_bytes() == before  # nothing written
+    time.sleep(1)
+    import psutil
+
+    stopped = [p for p in psutil.process_iter(["cmdline", "status"])
+               if p.info["status"] == psutil.STATUS_STOPPED and "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
+    assert not stopped, "a stopped kernel was left behind"
+
+
+def test_dead_kernel_and_failing_cell_are_named(tmp_path):
+    dead = write_notebook(tmp_path / "dead.ipynb", ["import os\nos._exit(1)"])
+    with pytest.raises(SftkitError, match=r"dead.ipynb: cell 0 \('import os'\): the kernel died"):
+        run_notebook(dead, Limits(cell_timeout=60))
+    failing = write_notebook(tmp_path / "failing.ipynb", ["x = 1", "1 / 0"])
+    with pytest.raises(SftkitError, match=r"failing.ipynb: cell 1 \('1 / 0'\): ZeroDivisionError: division by zero$"):
+        run_notebook(failing, Limits(cell_timeout=60))
+
+
+def test_cli_runs_a_real_notebook_with_progress_bars_on(tmp_path):
+    """04 (FrozenLake, ~30 s) headless with bars on, into a copy, results into a temp dir: the repo is untouched."""
+    notebook = shutil.copy(REPO_DIR / "notebooks" / "04_ift_frozenlake.ipynb", tmp_path / "04_ift_frozenlake.ipynb")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    env["SFTKIT_RESULTS"] = str(tmp_path / "results")
+    proc = subprocess.run([sys.executable, "-m", "sftkit.cli", "tutorial", str(notebook)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "without encryption" not in proc.stderr
+    assert (tmp_path / "results" / "04_ift_frozenlake.jsonl").exists()
+    nb = nbformat.read(notebook, as_version=4)
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
