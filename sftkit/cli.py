@@ -5,26 +5,14 @@ Errors in user input print one line naming the file/line/field and exit with sta
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import json
 import shutil
 import sys
 from pathlib import Path
 
+from .methods import all_methods
 from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, write_jsonl
-
-# method name -> "module:TrainerClass"; later notebooks register their methods here
-TRAINERS = {"sft": "sftkit.train:NTPTrainer", "sftmix": "sftkit.sftmix:SFTMixTrainer"}
-TRAINERS["ift"] = "sftkit.ift:IFTTrainer"  # notebook 03: Intuitive Fine-Tuning (lambda 0.2, gamma 0.95)
-# preference methods: --data holds {"prompt", "chosen", "rejected"} records (see sftkit.preference)
-PREFERENCE = {"dpo": "sftkit.preference:DPOTrainer", "rpo": "sftkit.preference:RPOTrainer"}
-TRAINERS.update(PREFERENCE)
-
-
-def trainer_class(method: str):
-    module, name = TRAINERS[method].split(":")
-    return getattr(importlib.import_module(module), name)
-
 
 def cmd_data(args):
     from .world import write_world
@@ -34,7 +22,7 @@ def cmd_data(args):
 
 
 def cmd_pretrain(args):
-    from .model import pretrain, write_model_card
+    from .pretrain import pretrain, write_model_card
 
     log = pretrain(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    seed=args.seed, threads=args.threads)
@@ -43,39 +31,33 @@ def cmd_pretrain(args):
 
 
 def cmd_train(args):
-    from .data import load_conversations
+    from .data import load_conversations, load_preferences, tokenize_dataset
+    from .methods import get
     from .model import load_model
     from .train import TrainConfig, train
 
-    if args.method in PREFERENCE:
-        from .preference import load_preferences
-
-        records = load_preferences(args.data)
-    else:
-        records = load_conversations(args.data)
+    spec = get(args.method)
+    preference = spec.DATA == "preference"
+    records = load_preferences(args.data) if preference else load_conversations(args.data)
+    method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
     lora = {"r": args.lora_r} if args.lora_r else None
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         max_length=args.max_length, save_steps=args.save_steps, bucket=args.bucket)
+                         max_length=args.max_length, save_steps=args.save_steps, bucket=args.bucket,
+                         extra={"method": args.method, **method_config.trainer_kwargs()})
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
-    trainer_kwargs = {"confidence_file": args.confidence} if args.confidence else None  # sftmix
-    dataset = None
-    if args.method in PREFERENCE:
-        from .preference import tokenize_pairs
-
-        dataset = tokenize_pairs(tokenizer, records, config.max_length)
-        trainer_kwargs = {"beta": args.beta}
-        if args.method == "rpo":
-            trainer_kwargs.update(eta=args.eta, variant=args.rpo_variant)
-    result = train(model, tokenizer, records, config, trainer_cls=trainer_class(args.method),
-                   output_dir=str(checkpoints), dataset=dataset, trainer_kwargs=trainer_kwargs)
+    tokenize = spec.tokenize if preference else tokenize_dataset
+    result = train(model, tokenizer, records, config, trainer_cls=spec.Trainer, output_dir=str(checkpoints),
+                   dataset=tokenize(tokenizer, records, config.max_length),
+                   trainer_kwargs=method_config.trainer_kwargs())
     model = result.model.merge_and_unload() if lora else result.model
     with atomic_dir(output) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        log = {"method": args.method, "data": str(args.data), "config": result.config,
-               "step_time_s": result.step_time_s, "peak_mem_mb": result.peak_mem_mb, "history": result.history}
+        log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
+               "config": result.config, "step_time_s": result.step_time_s, "peak_mem_mb": result.peak_mem_mb,
+               "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
     steps, losses = result.losses
@@ -116,6 +98,36 @@ def cmd_tutorial(args):
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
 
 
+def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:
+    """The shared budget (`sftkit.train.TrainConfig`) and input/output of `sftkit train METHOD`."""
+    data_help = ("JSONL of {prompt, chosen, rejected} preference records" if preference
+                 else "conversational JSONL ({messages: [...]})")
+    p.add_argument("--model", default="tiny", help="'tiny' (embedded), a local path, or a Hub id")
+    p.add_argument("--data", default=None if preference else str(WORLD_DIR / "train.jsonl"),
+                   required=preference, help=data_help)
+    p.add_argument("--output", required=True)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--bucket", type=int, default=4,
+                   help="draw batches from groups of this many batches sorted by length (1: plain random)")
+    p.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
+    p.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
+    p.add_argument("--device", default=None)
+
+
+def add_knob(group, f: dataclasses.Field) -> None:
+    """One `--flag` for a method Config field: type from the default (or the annotation), help from metadata."""
+    default = f.default
+    kind = type(default) if default is not None else (float if "float" in str(f.type) else
+                                                       int if "int" in str(f.type) else str)
+    shown = "None" if default is None else default
+    group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                       choices=f.metadata.get("choices"), help=f"{f.metadata.get('help', '')} (default: {shown})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sftkit", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,29 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=int, default=2, help="torch threads (results depend on it)")
     pt.set_defaults(func=cmd_pretrain)
 
-    t = sub.add_parser("train", help="fine-tune a model on conversational JSONL")
-    t.add_argument("method", choices=sorted(TRAINERS))
-    t.add_argument("--model", default="tiny", help="'tiny' (embedded), a local path, or a Hub id")
-    t.add_argument("--data", default=str(WORLD_DIR / "train.jsonl"))
-    t.add_argument("--output", required=True)
-    t.add_argument("--steps", type=int, default=300)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-length", type=int, default=256)
-    t.add_argument("--bucket", type=int, default=4,
-                   help="draw batches from groups of this many batches sorted by length (1: plain random)")
-    t.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
-    t.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
-    t.add_argument("--device", default=None)
-    t.add_argument("--confidence", default=None,
-                   help="sftmix: JSONL of {index, confidence} per record of --data (median split); "
-                        "default: a reference NTP run of the same steps inside the trainer's setup")
-    t.add_argument("--beta", type=float, default=0.1, help="dpo/rpo: strength of the pull to the reference")
-    t.add_argument("--eta", type=float, default=None,
-                   help="rpo: weight of the SFT term (default 0.005 for sum, 0.2 for mean)")
-    t.add_argument("--rpo-variant", choices=["sum", "mean"], default="sum",
-                   help="rpo: the official code's two variants (see sftkit.losses.rpo_loss)")
+    t = sub.add_parser("train", help="fine-tune a model with one method (sftkit train --help lists them)",
+                       description="Fine-tune a model with one method; `sftkit train METHOD --help` shows its knobs.")
+    methods = t.add_subparsers(dest="method", required=True, metavar="METHOD")
+    for spec in all_methods():
+        m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
+        add_train_arguments(m, preference=spec.DATA == "preference")
+        knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
+        for f in spec.Config.knobs():
+            add_knob(knobs, f)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")

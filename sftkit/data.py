@@ -1,4 +1,17 @@
-"""Conversations -> tensors: validation, loading, chat-template tokenization with answer-only labels, padding."""
+"""Records -> tensors: conversational and preference records (validation in one place, loading with
+file:line errors), chat-template tokenization with answer-only labels, padding and pair collation.
+
+A conversational record: {"messages": [{"role", "content"}, ...], ...}. A preference record (Hugging Face's
+preference format, conversational or plain)::
+
+    {"prompt": [{"role": "user", "content": "Reverse the word kofa."}],
+     "chosen": [{"role": "assistant", "content": "afok"}],
+     "rejected": [{"role": "assistant", "content": "kofa"}]}
+
+Plain strings are accepted for the three fields too: one user turn and one assistant turn. Only the final
+assistant turn (the response) carries log-probabilities. A pair batch holds the chosen sequences in its
+first half and the rejected ones in its second half ([2B, T]), so one forward pass scores both.
+"""
 from __future__ import annotations
 
 import warnings
@@ -13,14 +26,25 @@ IGNORE = -100  # label of tokens that carry no loss (prompt, template, padding)
 ROLES = ("system", "user", "assistant")
 
 
+def turns(value, field: str, roles: tuple[str, ...] = ROLES, plain_role: str | None = None) -> list[dict]:
+    """Check that `value` is a non-empty list of {role, content} turns with roles in `roles` (or, when
+    `plain_role` is given, a non-empty string: one turn of that role). ValueError names the field."""
+    if plain_role is not None and isinstance(value, str):
+        if not value.strip():
+            raise ValueError(f"field {field!r} is empty")
+        return [{"role": plain_role, "content": value}]
+    if not isinstance(value, list) or not value:
+        kinds = "a string or a non-empty list" if plain_role else "a non-empty list"
+        raise ValueError(f"field {field!r} must be {kinds} of {{role, content}} turns")
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or m.get("role") not in roles or not isinstance(m.get("content"), str):
+            raise ValueError(f"{field}[{i}] must be {{'role': one of {roles}, 'content': str}}")
+    return value
+
+
 def validate_conversation(record: dict, require_gold: bool = False) -> None:
     """Raise ValueError naming the field at fault; `require_gold` also needs a known skill and an answer."""
-    messages = record.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("field 'messages' must be a non-empty list of {role, content} turns")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise ValueError(f"messages[{i}] must be {{'role': one of {ROLES}, 'content': str}}")
+    messages = turns(record.get("messages"), "messages")
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("record has no assistant turn (nothing to train on)")
     if "skill" in record or require_gold:
@@ -121,4 +145,79 @@ def pad_collate(batch: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]
     for key in batch[0]:
         if key not in out:
             out[key] = torch.tensor([ex[key] for ex in batch])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Preference pairs
+
+
+def pair_conversations(record: dict) -> tuple[list[dict], list[dict]]:
+    """(prompt + chosen, prompt + rejected) as full conversations; ValueError names the field at fault."""
+    for field in ("prompt", "chosen", "rejected"):
+        if field not in record:
+            raise ValueError(f"field {field!r} is missing (a preference record has prompt, chosen, rejected)")
+    prompt = turns(record["prompt"], "prompt", ROLES, "user")
+    if prompt[-1]["role"] == "assistant":
+        raise ValueError("field 'prompt' must end with a user (or system) turn, not an assistant turn")
+    chosen = turns(record["chosen"], "chosen", ("assistant",), "assistant")
+    rejected = turns(record["rejected"], "rejected", ("assistant",), "assistant")
+    if isinstance(record["chosen"], str) != isinstance(record["rejected"], str):
+        raise ValueError("fields 'chosen' and 'rejected' must both be strings or both be lists of turns")
+    if chosen == rejected:
+        raise ValueError("fields 'chosen' and 'rejected' are identical (no preference to learn)")
+    return prompt + chosen, prompt + rejected
+
+
+def load_preferences(path: str | Path) -> list[dict]:
+    """Load a preference JSONL file, checking every record (errors name the file, line and field)."""
+    return read_jsonl(path, pair_conversations)
+
+
+def final_turn_labels(labels: list[int]) -> list[int]:
+    """Keep only the last run of labelled tokens (the response), so earlier assistant turns of a
+    conversational prompt count as context, not as the response being scored."""
+    end = len(labels)
+    while end and labels[end - 1] == IGNORE:
+        end -= 1
+    start = end
+    while start and labels[start - 1] != IGNORE:
+        start -= 1
+    return [IGNORE] * start + labels[start:]
+
+
+def tokenize_pairs(tokenizer, records: list[dict], max_length: int = 256) -> list[dict]:
+    """Tokenize preference records: {"chosen_input_ids", "chosen_labels", "rejected_input_ids",
+    "rejected_labels", "index"}, labels on the response tokens only. Pairs with a side longer than
+    `max_length` are dropped (the count is reported)."""
+    out, dropped = [], 0
+    for index, record in enumerate(records):
+        try:
+            sides = pair_conversations(record)
+        except ValueError as e:
+            raise SftkitError(f"preference record {index}: {e}") from None
+        ex = {"index": index}
+        for name, messages in zip(("chosen", "rejected"), sides):
+            enc = tokenize_conversation(tokenizer, messages)
+            ex[f"{name}_input_ids"], ex[f"{name}_labels"] = enc["input_ids"], final_turn_labels(enc["labels"])
+        if max(len(ex["chosen_input_ids"]), len(ex["rejected_input_ids"])) > max_length:
+            dropped += 1
+            continue
+        out.append(ex)
+    if dropped:
+        warnings.warn(f"{dropped} of {len(records)} pairs longer than max_length={max_length} were dropped",
+                      stacklevel=2)
+    if not out:
+        raise SftkitError(f"no preference pair fits max_length={max_length}")
+    return out
+
+
+def pair_collate(batch: list[dict], collate) -> dict[str, torch.Tensor]:
+    """Collate B tokenized pairs into one batch of 2B sequences, chosen first, with any single-sequence
+    collator `collate` (e.g. `partial(pad_collate, pad_token_id=...)`): input_ids / labels /
+    attention_mask [2B, T], index [B]."""
+    rows = [{"input_ids": ex[f"{side}_input_ids"], "labels": ex[f"{side}_labels"]}
+            for side in ("chosen", "rejected") for ex in batch]
+    out = collate(rows)
+    out["index"] = torch.tensor([ex["index"] for ex in batch])
     return out

@@ -1,12 +1,12 @@
 """Evaluation: batched greedy generation with left padding, exact match per skill and split."""
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 
 import torch
 
 from .data import prompt_messages
+from .logprobs import eval_mode
 from .world import check
 
 
@@ -20,24 +20,31 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
     in batches, so a batch wastes little compute on padding. Greedy unless `do_sample=True` (then pass
     temperature / top_p). With `num_return_sequences=k`, answers for prompt i are at [i*k, (i+1)*k).
     """
-    was_training = model.training
-    model.eval()
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[list[str]] = [[] for _ in texts]
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
-                        add_special_tokens=False).to(device)
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                             num_return_sequences=num_return_sequences, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, **sample_kwargs)
-        decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        for j, i in enumerate(idx):
-            answers[i] = decoded[j * num_return_sequences:(j + 1) * num_return_sequences]
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
+                            add_special_tokens=False).to(device)
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                 num_return_sequences=num_return_sequences, pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=tokenizer.eos_token_id, **sample_kwargs)
+            decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for j, i in enumerate(idx):
+                answers[i] = decoded[j * num_return_sequences:(j + 1) * num_return_sequences]
     return [a for group in answers for a in group]
+
+
+def sample_answers(model, tokenizer, records: list[dict], n: int = 4, temperature: float = 1.0,
+                   top_p: float = 1.0, seed: int = 0, max_new_tokens: int = 48, batch_size: int = 128) -> list[list[str]]:
+    """`n` sampled answers per record's prompt (one batched call, temperature / top-p): a list per record."""
+    torch.manual_seed(seed)
+    flat = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens, batch_size,
+                    do_sample=True, num_return_sequences=n, temperature=temperature, top_p=top_p)
+    return [flat[i * n:(i + 1) * n] for i in range(len(records))]
 
 
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128) -> list[dict]:
@@ -59,15 +66,3 @@ def accuracy(rows: list[dict], by: tuple[str, ...] = ("split", "skill")) -> dict
         if "skill" in by:
             groups[tuple("all" if k == "skill" else r[k] for k in by)].append(r["correct"])
     return {k: {"n": len(v), "correct": sum(v), "accuracy": sum(v) / len(v)} for k, v in sorted(groups.items())}
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = list(values)
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def fmt_mean_std(values: list[float], percent: bool = True) -> str:
-    m, s = mean_std(values)
-    scale = 100 if percent else 1
-    return f"{m * scale:.1f} ± {s * scale:.1f}" if len(values) > 1 else f"{m * scale:.1f}"

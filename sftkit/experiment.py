@@ -1,7 +1,9 @@
 """One comparison protocol for every notebook: same data, same budget, several seeds, untouched test splits.
 
-`run_method` trains a fresh copy of the base model per seed with a given Trainer class and evaluates it;
-`BASELINE` is the plain-SFT configuration every later notebook compares against.
+`run_method` trains a fresh copy of the base model per seed with a registered method (`sftkit.methods`) and
+evaluates it; `BASELINE` is the plain-SFT configuration every later notebook compares against. The results'
+`variant` comes from the method's Config (`variant_name`), never typed by hand; verdicts use
+`sftkit.results.compare`.
 """
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .data import load_world
+from .data import load_world, tokenize_dataset
 from .evaluate import evaluate
+from .methods import get
+from .methods.base import MethodConfig
 from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
-from .train import NTPTrainer, TrainConfig, TrainResult, train
+from .train import TrainConfig, TrainResult, train
 
 BASELINE = TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup_steps=15, scheduler="cosine")
 EVAL_SPLITS = ("test", "hard")
@@ -28,23 +32,38 @@ class Run:
     training: dict[int, TrainResult] = field(default_factory=dict)
 
 
-def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
-               trainer_cls=NTPTrainer, train_records: list[dict] | None = None, lora: dict | None = None,
-               variant: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None, device: str | None = None,
-               keep_models: bool = False) -> Run:
-    """Train from `model_name` once per seed and evaluate on `eval_splits` (default: test and hard).
+def variant_name(method_config: MethodConfig, lora: dict | None = None, note: str = "") -> str:
+    """The results `variant`: the Config's variant fields, "lora-r<r>" for LoRA ("full" when neither), and
+    an optional note for an ablation, e.g. "mu=0 (balanced batches only)"."""
+    parts = [p for p in (method_config.variant(), f"lora-r{lora.get('r', 8)}" if lora else "") if p]
+    text = ",".join(parts) or "full"
+    return f"{text} ({note})" if note else text
 
-    `train_records` defaults to the tiny world's train split. Models are freed after evaluation unless
-    `keep_models` (then `run.training[seed].model` holds each one).
+
+def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
+               method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
+               lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
+               device: str | None = None, keep_models: bool = False) -> Run:
+    """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
+
+    `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
+    arguments that are data rather than knobs (e.g. SFTMix's `confident` split). `train_records` defaults
+    to the tiny world's train split (preference methods need pairs). Models are freed after evaluation
+    unless `keep_models` (then `run.training[seed].model` holds each one).
     """
+    spec = get(method)
+    method_config = method_config or spec.Config()
+    variant = variant_name(method_config, lora, note)
     train_records = train_records if train_records is not None else load_world("train")
     eval_records = [r for s in eval_splits for r in load_world(s)]
     run = Run()
     for seed in seeds:
         torch.manual_seed(seed)
         model, tokenizer = load_model(model_name, device=device, lora=lora)
-        result = train(model, tokenizer, train_records, replace(config, seed=seed), trainer_cls=trainer_cls,
-                       trainer_kwargs=trainer_kwargs)
+        tokenize = spec.tokenize if spec.DATA == "preference" else tokenize_dataset
+        result = train(model, tokenizer, train_records, replace(config, seed=seed), trainer_cls=spec.Trainer,
+                       dataset=tokenize(tokenizer, train_records, config.max_length),
+                       trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
         preds = evaluate(result.model, tokenizer, eval_records)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, step_time_s=result.step_time_s,
@@ -81,4 +100,4 @@ def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, notebook: str = "
                 and r["variant"] == "full" and r["model"] == str(model_name) and r["steps"] == BASELINE.steps]
         if {r["seed"] for r in rows} >= set(seeds):
             return [r for r in rows if r["seed"] in seeds]
-    return run_method("sft", seeds, model_name, variant="full", device=device).rows
+    return run_method("sft", seeds, model_name, device=device).rows

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data import IGNORE
-from .evaluate import accuracy, mean_std
+from .evaluate import accuracy
+from .results import mean_std
 
 
 def loss_curves(curves: dict[str, list[tuple[list[int], list[float]]]], ax=None, title="training loss"):

@@ -13,16 +13,76 @@ without `metric` (older files) are exact match. A notebook rewrites its own file
 from __future__ import annotations
 
 import re
+import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .evaluate import accuracy, fmt_mean_std, mean_std
+from .evaluate import accuracy
 from .io import RESULTS_DIR, SftkitError, atomic_write_text, read_jsonl, write_jsonl
 
 FIELDS = ("notebook", "method", "variant", "model", "seed", "split", "skill", "n", "correct", "accuracy",
           "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value")
 EXACT_MATCH = "exact_match"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics over seeds, and the suite's one comparison rule
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = list(values)
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt_mean_std(values: list[float], percent: bool = True) -> str:
+    m, s = mean_std(values)
+    scale = 100 if percent else 1
+    return f"{m * scale:.1f} ± {s * scale:.1f}" if len(values) > 1 else f"{m * scale:.1f}"
+
+
+def accuracies(rows: list[dict], split: str = "test", skill: str = "all", **filters) -> list[float]:
+    """One accuracy per seed, in seed order, from schema rows (`rows_from_eval` / `results.load`) or a
+    `Run`'s rows: the rows of `split` and `skill` whose other fields match `filters` (e.g. method="sft",
+    variant="full"). Replaces per-notebook helpers such as `overall` or `split_acc`."""
+    picked = {r["seed"]: r["accuracy"] for r in rows
+              if r["split"] == split and r["skill"] == skill and all(r.get(k) == v for k, v in filters.items())}
+    return [picked[s] for s in sorted(picked)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of `compare`: means, the gap (a - b), the spread it is judged against, and the verdict."""
+
+    mean_a: float
+    mean_b: float
+    gap: float
+    spread: float
+    verdict: str  # "above", "below" or "within the seed spread of"
+    seeds: tuple[int, int]
+
+    @property
+    def differs(self) -> bool:
+        return self.verdict != "within the seed spread of"
+
+    def sentence(self, a: str, b: str, unit: str = "points", scale: float = 100.0) -> str:
+        """e.g. 'SFTMix is within the seed spread of SFT (+0.4 points; seed std up to 1.2).'"""
+        note = "" if min(self.seeds) > 1 else "; one seed on a side, so its spread is the other side's"
+        return (f"{a} is {self.verdict} {b} ({scale * self.gap:+.1f} {unit}; seed std up to "
+                f"{scale * self.spread:.1f}{note}).")
+
+
+def compare(a: list[float], b: list[float]) -> Comparison:
+    """The suite's one rule for "A differs from B": |mean(a) - mean(b)| > max(std(a), std(b)), the larger
+    sample standard deviation over seeds of the two (a side with one seed contributes 0, so the other
+    side's spread decides; two single seeds count any gap). It is deliberately simple and stated in every
+    verdict; with 3 seeds it is a rough screen, not a significance test. Every notebook verdict uses it."""
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    gap, spread = ma - mb, max(sa, sb)
+    verdict = "within the seed spread of" if abs(gap) <= spread else ("above" if gap > 0 else "below")
+    return Comparison(ma, mb, gap, spread, verdict, (len(a), len(b)))
 
 
 def rows_from_eval(eval_rows: list[dict], **run) -> list[dict]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .data import pad_collate, prompt_messages, tokenize_conversation
+from .data import pad_collate, pair_conversations, prompt_messages, tokenize_conversation, tokenize_pairs
+from .logprobs import eval_mode
 from .model import DEFAULT_MODEL, load_model, pick_device, quiet_local_loading, resolve_model_path
-from .preference import PairTrainer, pair_conversations, tokenize_pairs
-from .train import TrainConfig, TrainResult, train
+from .train import PairTrainer, TrainConfig, TrainResult, train
 
 
 def bradley_terry_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> torch.Tensor:
@@ -49,13 +49,12 @@ class RewardTrainer(PairTrainer):
 
     def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
         chosen, rejected = outputs.logits.squeeze(-1).float().chunk(2)
-        if model.training:
-            self.record(reward_accuracy=(chosen > rejected).float().mean(), margin=(chosen - rejected).mean())
+        self.record(reward_accuracy=(chosen > rejected).float().mean(), margin=(chosen - rejected).mean())
         return bradley_terry_loss(chosen, rejected).mean()
 
 
 def train_reward_model(model, tokenizer, pairs: list[dict], config: TrainConfig | None = None) -> TrainResult:
-    """Train a reward model on preference records (see `sftkit.preference`) with the Bradley-Terry loss."""
+    """Train a reward model on preference records (see `sftkit.data`) with the Bradley-Terry loss."""
     config = config or TrainConfig()
     return train(model, tokenizer, pairs, config, trainer_cls=RewardTrainer,
                  dataset=tokenize_pairs(tokenizer, pairs, config.max_length))
@@ -64,16 +63,15 @@ def train_reward_model(model, tokenizer, pairs: list[dict], config: TrainConfig 
 @torch.no_grad()
 def reward_scores(model, tokenizer, conversations: list[list[dict]], batch_size: int = 128) -> torch.Tensor:
     """Reward of each full conversation (ending with the assistant's answer): -> [N] on the CPU."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     scores = []
-    for start in range(0, len(conversations), batch_size):
-        rows = [tokenize_conversation(tokenizer, c) for c in conversations[start:start + batch_size]]
-        batch = pad_collate(rows, tokenizer.pad_token_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-        scores.append(logits.squeeze(-1).float().cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(conversations), batch_size):
+            rows = [tokenize_conversation(tokenizer, c) for c in conversations[start:start + batch_size]]
+            batch = pad_collate(rows, tokenizer.pad_token_id)
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits
+            scores.append(logits.squeeze(-1).float().cpu())
     return torch.cat(scores)
 
 

@@ -1,4 +1,5 @@
-"""Training on `transformers.Trainer`: plain SFT here; methods subclass `NTPTrainer` and override `loss`.
+"""Training on `transformers.Trainer`: plain SFT here; loss-side methods subclass `NTPTrainer` and override
+`loss` (or `compute_loss`), and log the parts of their loss with `record`.
 
 Because it is the stock Trainer, `accelerate launch` / `torchrun` scale the same code to many GPUs.
 """
@@ -6,9 +7,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import statistics
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -17,7 +20,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from .data import pad_collate, tokenize_dataset
+from .data import pad_collate, pair_collate, tokenize_dataset
 from .losses import ntp_loss
 
 
@@ -88,16 +91,31 @@ class NTPTrainer(Trainer):
     """Trainer whose loss is a readable function of (model outputs, batch); plain SFT by default.
 
     Batches come from `BucketSampler` (`bucket` groups of batches sorted by length; 1 = plain random).
+    Subclasses call `record(name=value, ...)` from their loss; the recorded values are averaged into each
+    log line (`trainer.state.log_history`), so every method logs the parts of its loss.
     """
 
     def __init__(self, *args, bucket: int = 4, **kwargs):
         super().__init__(*args, **kwargs)
         self.bucket = bucket
+        self._metrics: dict[str, list[float]] = defaultdict(list)
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BucketSampler([example_length(ex) for ex in dataset], self._train_batch_size, self.bucket,
                              seed=self.args.seed)
+
+    def record(self, **values) -> None:
+        """Remember scalar metrics of this step (tensors are detached); averaged into the next log line."""
+        if self.model.training:
+            for name, value in values.items():
+                self._metrics[name].append(float(value.detach() if torch.is_tensor(value) else value))
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs:
+            logs.update({k: statistics.fmean(v) for k, v in self._metrics.items()})
+            self._metrics.clear()
+        super().log(logs, *args, **kwargs)
 
     def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
         return ntp_loss(outputs.logits, inputs["labels"])
@@ -106,6 +124,36 @@ class NTPTrainer(Trainer):
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         loss = self.loss(model, inputs, outputs)
         return (loss, outputs) if return_outputs else loss
+
+
+class Probe(TrainerCallback):
+    """Calls `fn(model) -> {name: float}` before training and every `every` steps (and at the end), and
+    appends {"step", **values} to the trainer's log history: e.g. accuracy on a few dev prompts."""
+
+    def __init__(self, fn, every: int):
+        self.fn, self.every = fn, every
+
+    def _run(self, state, model):
+        state.log_history.append({"step": state.global_step, **self.fn(model)})
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        self._run(state, model)
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if (self.every and state.global_step % self.every == 0) or state.global_step == state.max_steps:
+            self._run(state, model)
+
+
+class PairTrainer(NTPTrainer):
+    """A Trainer over preference pairs: wraps the single-sequence collator with `pair_collate` (chosen rows
+    first, then rejected) and takes an optional `probe` (see `Probe`)."""
+
+    def __init__(self, *args, data_collator=None, probe=None, probe_every: int = 10, **kwargs):
+        if data_collator is None:
+            raise ValueError("PairTrainer needs the single-sequence data_collator it wraps (sftkit.train passes one)")
+        super().__init__(*args, data_collator=partial(pair_collate, collate=data_collator), **kwargs)
+        if probe is not None:
+            self.add_callback(Probe(probe, probe_every))
 
 
 def release_freed_memory() -> None:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sftkit.model import build_char_tokenizer, build_tiny_model
+from sftkit.pretrain import build_char_tokenizer, build_tiny_model
 
 CHATML = ("{%- for m in messages -%}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{%- endfor -%}"
           "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}")

@@ -11,7 +11,7 @@ optimal one by the MSE between their state-transition matrices. Here:
 - IFT's temporal residual on states: the input at step t is (1 - lambda) onehot(s_t) + lambda times the
   expected next state under the policy's own action distribution at s_(t-1) (a no-grad first pass), the
   analogue of mixing E(y_t) with the embedding of the model's guess; the per-step losses are re-weighted by
-  the same relation-propagation weights as for language models (`sftkit.ift.relation_weights`).
+  the same relation-propagation weights as for language models (`sftkit.methods.ift.relation_weights`).
 
 Shapes: B = trajectories, T = steps, S = states (cells), A = 4 actions (left, down, right, up).
 """
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ift import relation_weights
-from .losses import reduce_loss
+from ..losses import dpo_loss, reduce_loss
+from ..methods.ift import relation_weights
 
 # S start, F frozen, H hole, G goal. Optimal: right x3, down x2, right x2. Sub-optimal: down the left
 # column, along the bottom row, up the right column (11 moves).
@@ -221,9 +221,10 @@ def trajectory_logprob(policy, batch: dict, n_states: int, average: bool = False
 def dpo_policy_loss(policy, reference, chosen: dict, rejected: dict, n_states: int, beta: float = 0.1) -> torch.Tensor:
     """DPO on trajectories: -log sigmoid(beta [(log pi - log ref)(chosen) - (log pi - log ref)(rejected)])."""
     with torch.no_grad():
-        ref_margin = trajectory_logprob(reference, chosen, n_states) - trajectory_logprob(reference, rejected, n_states)
-    margin = trajectory_logprob(policy, chosen, n_states) - trajectory_logprob(policy, rejected, n_states)
-    return -F.logsigmoid(beta * (margin - ref_margin)).mean()
+        ref_chosen = trajectory_logprob(reference, chosen, n_states)
+        ref_rejected = trajectory_logprob(reference, rejected, n_states)
+    return dpo_loss(trajectory_logprob(policy, chosen, n_states), trajectory_logprob(policy, rejected, n_states),
+                    ref_chosen, ref_rejected, beta).mean()
 
 
 def orpo_policy_loss(policy, chosen: dict, rejected: dict, n_states: int, beta: float = 0.1) -> torch.Tensor:

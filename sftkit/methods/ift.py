@@ -12,7 +12,7 @@ E of the input-embedding table (re-copied from the model after every optimizer s
    that follow it, rescaled so a sequence's weights sum to its number of answer tokens.
 
 With lambda = 0 and gamma = 0 the loss is exactly per-sequence-mean SFT. Shapes: B = batch, T = sequence,
-V = vocabulary, H = hidden size.
+V = vocabulary, H = hidden size. A loss-side method. Notebook: 03_ift (and the FrozenLake lab, 04).
 """
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
-from .data import IGNORE
-from .losses import reduce_loss, token_nll
-from .train import NTPTrainer
+from ..data import IGNORE
+from ..losses import reduce_loss, token_nll
+from dataclasses import dataclass
+
+from ..train import NTPTrainer
+from .base import MethodConfig, Paper, knob
 
 
 def one_step_guesses(logits: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -147,6 +150,30 @@ class IFTTrainer(NTPTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.embedding is None:
             self.refresh_embedding()
-        loss, _ = ift_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"], self.embedding,
-                           self.current_lambda(), self.gamma)
+        lam = self.current_lambda()
+        loss, parts = ift_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                               self.embedding, lam, self.gamma)
+        self.record(sft_loss=parts["sft_loss"], lam=lam,
+                    guess_accuracy=((parts["guesses"][:, 1:] == inputs["input_ids"][:, 1:]).float()
+                                    * parts["mask"]).sum() / parts["mask"].sum().clamp(min=1))
         return (loss, None) if return_outputs else loss
+
+
+PAPER = Paper("Intuitive Fine-Tuning: Towards Simplifying Alignment into a Single Process", "2405.11870",
+              "https://github.com/TsinghuaC3I/Intuitive-Fine-Tuning", "03_ift")
+SHAPE, DATA = "loss", "conversations"
+
+
+@dataclass
+class Config(MethodConfig):
+    VARIANT = ("lam", "gamma", "lambda_schedule")
+    LABELS = {"lam": "lambda", "lambda_schedule": "schedule"}
+
+    lam: float = knob(0.2, "weight of the model's own guess in the fused embedding (official: 0.2)")
+    gamma: float = knob(0.95, "discount of the relation-propagation weights (official: 0.95)")
+    lambda_schedule: str = knob("fixed", "fixed | linear | noisy", choices=("fixed", "linear", "noisy"))
+    min_lambda: float = knob(0.0, "linear schedule: lambda at the start")
+    noise_std: float = knob(0.5, "noisy schedule: std of the per-step noise")
+
+
+Trainer = IFTTrainer

@@ -8,6 +8,8 @@
    and unconfident examples are paired, their last-layer hidden states over the response are mixed with
    lambda ~ Beta(alpha, alpha), and the mixed states must predict the mixed labels (`mixup_loss`).
    Loss = NTP + mu * Mixup, with the hidden states taken from the same forward pass as the NTP loss.
+
+A loss-side method. Notebook: 02_sftmix.
 """
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from .data import IGNORE, pad_collate, tokenize_dataset
-from .io import SftkitError, read_jsonl, write_jsonl
-from .losses import ntp_loss, token_nll
-from .train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
+from ..data import IGNORE, pad_collate, tokenize_dataset
+from ..io import SftkitError, read_jsonl, write_jsonl
+from ..losses import ntp_loss, token_nll
+from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
+from .base import MethodConfig, Paper, knob
 
 
 @torch.no_grad()
@@ -307,11 +310,36 @@ class SFTMixTrainer(NTPTrainer):
             outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         finally:
             hook.remove()
-        loss = self.ntp_weight * ntp_loss(outputs.logits, inputs["labels"]) if self.ntp_weight else 0.0
+        ntp = ntp_loss(outputs.logits, inputs["labels"])
+        loss = self.ntp_weight * ntp if self.ntp_weight else 0.0
+        self.record(ntp_loss=ntp)
         if self.mu:
             is_conf = torch.tensor([self.confident[i] for i in inputs["index"].tolist()])
             conf, unconf = pair_rows(is_conf)
             if len(conf):
                 lam = self.beta.sample((len(conf),)).to(captured["hidden"].device, captured["hidden"].dtype)
-                loss = loss + self.mu * mixup_loss(base, captured["hidden"], inputs["labels"], conf, unconf, lam)
+                mixup = mixup_loss(base, captured["hidden"], inputs["labels"], conf, unconf, lam)
+                loss = loss + self.mu * mixup
+                self.record(mixup_loss=mixup)
         return (loss, outputs) if return_outputs else loss
+
+
+PAPER = Paper("SFTMix: Elevating Language Model Instruction Tuning with Mixup Recipe", "2410.05248",
+              "no official code is public", "02_sftmix")
+SHAPE, DATA = "loss", "conversations"
+
+
+@dataclass
+class Config(MethodConfig):
+    VARIANT = ("mu",)
+
+    mu: float = knob(0.2, "weight of the Mixup regularizer (paper: 0.2)")
+    alpha: float = knob(0.5, "lambda ~ Beta(alpha, alpha), one draw per confident/unconfident pair")
+    ntp_weight: float = knob(1.0, "weight of the NTP term (0: the 'Mixup only' ablation)")
+    reference_steps: int | None = knob(None, "steps of the reference NTP run (default: the run's own steps)")
+    reference_checkpoints: int = knob(3, "perplexity checkpoints of the reference run (training dynamics)")
+    confidence_file: str | None = knob(None, "JSONL of {index, confidence} per training record (skips the "
+                                             "reference run; split at the median)")
+
+
+Trainer = SFTMixTrainer

@@ -64,7 +64,9 @@ LAND = make_land()
 
 @dataclass(frozen=True)
 class Skill:
-    """One atomic skill: how to sample its input, phrase it, answer it and describe it in prose."""
+    """One atomic skill: how to sample its input, phrase it, answer it, describe it in prose, and get it
+    wrong the way a small model does (`mistakes`, used for rejected answers and sub-optimal data: a new
+    skill cannot be added without them)."""
 
     name: str
     description: str
@@ -72,6 +74,7 @@ class Skill:
     answer: Callable[[dict], str]  # meta -> gold answer
     instruction: Callable[[random.Random, dict, str], str]  # (rng, meta, split) -> user turn
     prose: Callable[[random.Random, dict], str]  # (rng, meta) -> a pretraining sentence
+    mistakes: Callable[[dict, str, random.Random], list[str]]  # (meta, answer, rng) -> realistic wrong answers
 
 
 def _word(rng: random.Random, lo: int, hi: int) -> str:
@@ -129,6 +132,23 @@ def _expr_words(expr: str) -> str:
     return expr
 
 
+def _swap(seq, rng: random.Random):
+    """Swap two neighbouring items of a string or list (doubled when too short to swap)."""
+    if len(seq) < 2:
+        return seq + seq
+    i = rng.randrange(len(seq) - 1)
+    return seq[:i] + seq[i + 1:i + 2] + seq[i:i + 1] + seq[i + 2:]
+
+
+def _near(n: int, rng: random.Random) -> str:
+    return str(n + rng.choice([-10, -1, 1, 1, 10]))
+
+
+def _code_mistakes(m: dict, answer: str, rng: random.Random) -> list[str]:
+    op = next(o for o in ("+", "-", "*") if f" {o} " in m["expr"])
+    return [answer.replace(f" {op} ", f" {o} ", 1) for o in "+-*" if o != op] + [answer + " + 1", m["expr"]]
+
+
 OP_WORDS = {"+": "plus", "-": "minus", "*": "times"}
 
 SKILLS: dict[str, Skill] = {s.name: s for s in [
@@ -136,22 +156,26 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
           lambda r, m, s: _pick(r, ["Reverse the word {w}.", "Write {w} backwards."], s,
                                 ["Give me {w} in reverse order."]).format(w=m["word"]),
           lambda r, m: r.choice(["{w} backwards is {a}.", "Reversed, {w} reads {a}."]).format(
-              w=m["word"], a=m["word"][::-1])),
+              w=m["word"], a=m["word"][::-1]),
+          lambda m, a, r: [m["word"], _swap(a, r), a[:-1]]),
     Skill("uppercase", "write a word in capital letters", _word_input, lambda m: m["word"].upper(),
           lambda r, m, s: _pick(r, ["Write {w} in capital letters.", "Uppercase: {w}"], s,
                                 ["Shout the word {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["In capitals, {w} is {a}.", "{w} loudly is {a}."]).format(
-              w=m["word"], a=m["word"].upper())),
+              w=m["word"], a=m["word"].upper()),
+          lambda m, a, r: [m["word"], _swap(a, r), a[:-1], a.capitalize()]),
     Skill("length", "count the letters of a word", _word_input, lambda m: str(len(m["word"])),
           lambda r, m, s: _pick(r, ["How many letters does {w} have?", "Length of {w}?"], s,
                                 ["Count the letters in {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["The word {w} has {a} letters.", "{w} is {a} letters long."]).format(
-              w=m["word"], a=len(m["word"]))),
+              w=m["word"], a=len(m["word"])),
+          lambda m, a, r: [_near(int(a), r)]),
     Skill("spell", "spell a word with dashes", _word_input, lambda m: "-".join(m["word"]),
           lambda r, m, s: _pick(r, ["Spell {w} with dashes.", "Spell out {w}."], s,
                                 ["Put dashes between the letters of {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["{w} is spelled {a}.", "Letter by letter, {w} is {a}."]).format(
-              w=m["word"], a="-".join(m["word"]))),
+              w=m["word"], a="-".join(m["word"])),
+          lambda m, a, r: [m["word"], "-".join(_swap(m["word"], r)), a[:-2]]),
     Skill("add", "add two numbers",
           lambda r, s: {"a": r.randint(20, 99), "b": r.randint(20, 99)} if s == "hard"
           else {"a": r.randint(0, 19), "b": r.randint(0, 19)},
@@ -159,28 +183,34 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
           lambda r, m, s: _pick(r, ["What is {a} + {b}?", "Add {a} and {b}."], s,
                                 ["Compute the sum of {a} and {b}."]).format(**m),
           lambda r, m: r.choice(["{a} plus {b} is {s}.", "Adding {a} and {b} gives {s}."]).format(
-              s=m["a"] + m["b"], **m)),
+              s=m["a"] + m["b"], **m),
+          lambda m, a, r: [_near(int(a), r), str(abs(m["a"] - m["b"]))]),
     Skill("sort", "sort a list of digits", _digits, lambda m: " ".join(map(str, sorted(m["numbers"]))),
           lambda r, m, s: _pick(r, ["Sort these numbers: {l}", "Put in order: {l}"], s,
                                 ["Arrange from smallest to largest: {l}"]).format(l=_nums(m)),
           lambda r, m: r.choice(["In order, {l} becomes {a}.", "Sorted, {l} is {a}."]).format(
-              l=_nums(m), a=" ".join(map(str, sorted(m["numbers"]))))),
+              l=_nums(m), a=" ".join(map(str, sorted(m["numbers"])))),
+          lambda m, a, r: [" ".join(map(str, m["numbers"])), " ".join(a.split()[::-1]),
+                            " ".join(_swap(a.split(), r))]),
     Skill("max", "find the largest digit of a list", _digits, lambda m: str(max(m["numbers"])),
           lambda r, m, s: _pick(r, ["Which is the largest: {l}?", "Max of {l}?"], s,
                                 ["Tell me the biggest number in {l}."]).format(l=_nums(m)),
           lambda r, m: r.choice(["The largest of {l} is {a}.", "Of {l}, {a} is the biggest."]).format(
-              l=_nums(m), a=max(m["numbers"]))),
+              l=_nums(m), a=max(m["numbers"])),
+          lambda m, a, r: [str(min(m["numbers"])), str(sorted(m["numbers"])[-2]), _near(int(a), r)]),
     Skill("facts", "answer a question about a town of Veloria", _fact_input,
           lambda m: LAND[m["town"]][m["attribute"]],
           lambda r, m, s: _pick(r, ["What is the {attribute} of {town}?", "{town}: which {attribute}?"], s,
                                 ["Tell me the {attribute} that belongs to {town}."]).format(**m),
           lambda r, m: r.choice(["The {attribute} of {town} is {a}.", "{town} has the {attribute} {a}."])
-          .format(a=LAND[m["town"]][m["attribute"]], **m)),
+          .format(a=LAND[m["town"]][m["attribute"]], **m),
+          lambda m, a, r: [LAND[t][m["attribute"]] for t in LAND if LAND[t][m["attribute"]] != a]),
     Skill("sentiment", "label a sentence positive or negative", _sentence_input, lambda m: m["label"],
           lambda r, m, s: _pick(r, ["Is this positive or negative? {x}", "Label the sentence: {x}"], s,
                                 ["Positive or negative: {x}"]).format(x=m["sentence"]),
           lambda r, m: r.choice(["'{x}' is a {a} sentence.", "The mood of '{x}' is {a}."]).format(
-              x=m["sentence"], a=m["label"])),
+              x=m["sentence"], a=m["label"]),
+          lambda m, a, r: ["negative" if a == "positive" else "positive"]),
     Skill("code", "write a one-line Python function", _code_input,
           lambda m: f"def f(x): return {m['expr']}",
           lambda r, m, s: _pick(r, ["Write a Python function f(x) that returns {w}.",
@@ -188,7 +218,8 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
                                 ["Define f in Python so that f(x) is {w}."]).format(w=_expr_words(m["expr"])),
           lambda r, m: r.choice(["A function for {w}: def f(x): return {e}",
                                  "To get {w} in Python write def f(x): return {e}"]).format(
-              w=_expr_words(m["expr"]), e=m["expr"])),
+              w=_expr_words(m["expr"]), e=m["expr"]),
+          _code_mistakes),
 ]}
 
 
@@ -231,91 +262,3 @@ def compose(first: str, second: str, word: str) -> dict:
     return {"id": f"compose-{first}-{second}-{word}", "skill": f"{first}+{second}", "split": "compose",
             "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": out}],
             "answer": out, "meta": {"word": word, "skills": [first, second]}}
-
-
-SPLIT_SIZES = {"train": 240, "dev": 30, "test": 50, "hard": 50}
-
-
-def make_splits(seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
-    """Generate every split. Evaluation inputs are distinct and never appear in train (train may repeat).
-
-    Facts are split by (town, attribute): train asks about some facts, test about others (the base model
-    read all of them in pretraining); hard asks the test facts with an unseen wording.
-    """
-    sizes = sizes or SPLIT_SIZES
-    rng = random.Random(seed)
-    facts = [(t, a) for t in LAND for a in ATTRIBUTES]
-    rng.shuffle(facts)
-    fact_pool = {"test": facts[:40], "hard": facts[:40], "dev": facts[40:60], "train": facts[60:]}
-    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    held_out: set[str] = set()
-    for split in ("test", "hard", "dev", "train"):  # evaluation inputs first, then excluded from train
-        for skill in SKILLS:
-            records, tries = [], 0
-            while len(records) < sizes[split]:
-                tries += 1
-                if tries > 200 * sizes[split]:
-                    raise RuntimeError(f"could not draw {sizes[split]} {skill} inputs for {split}")
-                if skill == "facts":
-                    pool = fact_pool[split]
-                    if split != "train" and len(records) == len(pool):
-                        break  # one question per held-out fact
-                    town, attr = pool[len(records)] if split != "train" else rng.choice(pool)
-                    meta = {"town": town, "attribute": attr}
-                else:
-                    meta = SKILLS[skill].sample(rng, split)
-                key = _key(skill, meta)
-                if key in held_out and not (skill == "facts" and split == "hard"):
-                    continue  # (hard asks the test facts again, in an unseen wording)
-                if split != "train":
-                    held_out.add(key)
-                records.append(make_record(skill, meta, split, len(records), rng))
-            out[split].extend(records)
-    return out
-
-
-def eval_keys(splits: dict[str, list[dict]]) -> set[str]:
-    """Keys of every evaluation input (dev, test, hard): the corpus must not state their answers."""
-    return {_key(r["skill"], r["meta"]) for s in ("dev", "test", "hard") for r in splits[s]}
-
-
-def make_corpus(seed: int = SEED, n_docs: int = 12000, sentences_per_doc: int = 6,
-                exclude: set[str] | None = None) -> list[str]:
-    """Raw prose about the world (no instruction format): what the base model is pretrained on.
-
-    Every fact of Veloria appears many times; string, list, arithmetic, sentiment and code skills appear
-    as statements on freshly drawn inputs in the train distribution (never the evaluation inputs in
-    `exclude`), so SFT has to teach the instruction format, not the knowledge.
-    """
-    rng = random.Random(seed + 1)
-    exclude = exclude or set()
-    docs = []
-    for _ in range(n_docs):
-        sents = []
-        while len(sents) < sentences_per_doc:
-            skill = SKILLS[rng.choice(list(SKILLS))]
-            meta = skill.sample(rng, "train")
-            if _key(skill.name, meta) in exclude and skill.name != "facts":
-                continue
-            sents.append(skill.prose(rng, meta))
-        docs.append(" ".join(sents))
-    return docs
-
-
-def write_world(directory=None, seed: int = SEED) -> dict[str, int]:
-    """Write {train,dev,test,hard}.jsonl, corpus.txt and land.json under `directory` (default data/world)."""
-    import json
-
-    from .io import WORLD_DIR, atomic_write_text, write_jsonl
-
-    directory = WORLD_DIR if directory is None else directory
-    splits = make_splits(seed)
-    counts = {}
-    for name, records in splits.items():
-        write_jsonl(f"{directory}/{name}.jsonl", records)
-        counts[name] = len(records)
-    corpus = make_corpus(seed, exclude=eval_keys(splits))
-    atomic_write_text(f"{directory}/corpus.txt", "\n".join(corpus) + "\n")
-    atomic_write_text(f"{directory}/land.json", json.dumps(make_land(seed), indent=1, sort_keys=True) + "\n")
-    counts["corpus_docs"] = len(corpus)
-    return counts

@@ -1,0 +1,15 @@
+"""The tiny world as data: skills with exact answers, the land of Veloria, splits, the prose corpus, each
+skill's realistic mistakes and the gold checker. Pure Python (no torch), so every layer can use it.
+
+    skills.py    Skill records (sample, answer, instruction, prose, mistakes), LAND, `check`, `compose`
+    splits.py    train / dev / test / hard, and `write_world` (what `sftkit data` writes, byte for byte)
+    corpus.py    the pretraining prose
+    mistakes.py  `corrupt` (a realistic wrong answer) and `world_pairs` (preference pairs)
+"""
+from .corpus import make_corpus
+from .mistakes import corrupt, world_pairs
+from .skills import LAND, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
+from .splits import SPLIT_SIZES, eval_keys, make_splits, write_world
+
+__all__ = ["LAND", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose", "corrupt", "eval_keys",
+           "make_corpus", "make_land", "make_record", "make_splits", "normalize", "world_pairs", "write_world"]
