@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sftkit.data import IGNORE, pad_collate, tokenize_conversation, tokenize_dataset, validate_conversation
-from sftkit.model import build_char_tokenizer
+from sftkit.pretrain import build_char_tokenizer
 
 from conftest import chatml_tokenizer
 

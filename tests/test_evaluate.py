@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from sftkit.data import load_world, prompt_messages
-from sftkit.evaluate import accuracy, evaluate, fmt_mean_std, generate, mean_std
+from sftkit.evaluate import accuracy, evaluate, generate
+from sftkit.results import fmt_mean_std, mean_std
 from sftkit.model import load_model
 
 

@@ -5,10 +5,10 @@ import torch
 from transformers import TrainerCallback
 
 from sftkit.data import IGNORE, load_world, pad_collate, tokenize_dataset
-from sftkit.ift import (IFTTrainer, discounted_cumsum, fuse_embeddings, ift_loss, lambda_at, one_step_guesses,
+from sftkit.methods.ift import (IFTTrainer, discounted_cumsum, fuse_embeddings, ift_loss, lambda_at, one_step_guesses,
                         relation_weights)
 from sftkit.losses import ntp_loss
-from sftkit.model import build_char_tokenizer, build_tiny_model
+from sftkit.pretrain import build_char_tokenizer, build_tiny_model
 from sftkit.train import TrainConfig, train
 
 from conftest import chatml_tokenizer, gpt2_model

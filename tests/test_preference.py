@@ -11,8 +11,9 @@ from sftkit.data import IGNORE, load_world, pad_collate
 from sftkit.io import SftkitError
 from sftkit.losses import dpo_loss, ntp_loss, rpo_loss, sequence_logprob
 from sftkit.model import load_model
-from sftkit.preference import (final_turn_labels, load_preferences, pair_collate, reference_logprobs,
-                               sequence_logprobs, tokenize_pairs, world_pairs)
+from sftkit.data import final_turn_labels, load_preferences, pair_collate, tokenize_pairs
+from sftkit.logprobs import reference_logprobs, sequence_logprobs
+from sftkit.world import world_pairs
 from sftkit.reward import load_reward_model, pair_accuracy, train_reward_model
 from sftkit.train import TrainConfig
 from sftkit.world import check
@@ -177,9 +178,11 @@ def test_cli_trains_on_preference_jsonl(random_models, tmp_path, method, capsys)
     data.write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
     out = tmp_path / "model"
     assert main(["train", method, "--model", random_models["llama"], "--data", str(data), "--output", str(out),
-                 "--steps", "10", "--batch-size", "2", "--save-steps", "0", "--rpo-variant", "mean"]) == 0
+                 "--steps", "10", "--batch-size", "2", "--save-steps", "0"]
+                + (["--reduction", "mean"] if method == "rpo" else [])) == 0
     log = json.loads((out / "train_log.json").read_text())
     assert any("chosen_logp" in h for h in log["history"])
+    assert log["variant"] == ("reduction=mean,beta=0.1,eta=0.2" if method == "rpo" else "beta=0.1")
     # a conversational SFT file is not preference data: one clear line, exit status 2
     sft = tmp_path / "sft.jsonl"
     sft.write_text(json.dumps({"messages": [{"role": "user", "content": "a"}]}) + "\n")

@@ -5,7 +5,7 @@ import torch
 
 from sftkit.data import load_world, pad_collate, tokenize_dataset
 from sftkit.model import load_model
-from sftkit.sftmix import BalancedSampler
+from sftkit.methods.sftmix import BalancedSampler
 from sftkit.train import BucketSampler, bucketed, example_length, progress
 
 

@@ -59,7 +59,7 @@ def test_code_tests_agree_with_the_gold_function(splits):
 
 
 def test_evaluation_inputs_are_held_out_of_train(splits):
-    train = {world._key(r["skill"], r["meta"]) for r in splits["train"]}
+    train = {world.skills._key(r["skill"], r["meta"]) for r in splits["train"]}
     assert not train & world.eval_keys(splits)
     test_words = {r["meta"]["word"] for r in splits["test"] if "word" in r["meta"]}
     assert not test_words & {r["meta"]["word"] for r in splits["train"] if "word" in r["meta"]}
