@@ -24,4 +24,7 @@ tutorial: $(BIN)/sftkit
 test: $(BIN)/sftkit
 	MPLBACKEND=Agg TQDM_DISABLE=1 $(BIN)/pytest -v
 
-.PHONY: install tutorial test
+lint: $(BIN)/sftkit
+	$(BIN)/ruff check sftkit tests conftest.py
+
+.PHONY: install tutorial test lint

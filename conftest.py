@@ -1,7 +1,22 @@
-"""Settings for every test, notebooks included (their kernels inherit this environment)."""
+"""Settings for every test, notebooks included (their kernels inherit this environment).
+
+Tests never write into the repository: results go to a temporary copy of results/ (notebooks run by nbval
+save there, and later notebooks read the baseline an earlier one saved, as in a real run).
+"""
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a stray Hub call fails fast instead of hanging
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+if "SFTKIT_RESULTS" not in os.environ:
+    _results = Path(tempfile.mkdtemp(prefix="sftkit-test-results-"))
+    for path in (Path(__file__).parent / "results").glob("*.jsonl"):
+        shutil.copy(path, _results)
+    os.environ["SFTKIT_RESULTS"] = str(_results)
+    atexit.register(shutil.rmtree, _results, True)

@@ -11,8 +11,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from .methods import all_methods
 from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, write_jsonl
+from .methods import all_methods
+
 
 def cmd_data(args):
     from .world import write_world

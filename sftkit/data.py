@@ -91,7 +91,7 @@ def tokenize_conversation(tokenizer, messages: list[dict]) -> dict[str, list[int
         spans.append((len(before), len(upto)))
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     labels = [IGNORE] * len(enc["input_ids"])
-    for j, (start, end) in enumerate(enc["offset_mapping"]):
+    for j, (start, _) in enumerate(enc["offset_mapping"]):
         if any(s <= start < e for s, e in spans):
             labels[j] = enc["input_ids"][j]
     return {"input_ids": list(enc["input_ids"]), "labels": labels}

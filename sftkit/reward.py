@@ -87,3 +87,8 @@ def pair_accuracy(model, tokenizer, pairs: list[dict], batch_size: int = 128) ->
     chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
     rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
     return (chosen > rejected).float().mean().item()
+
+
+def reward_fn(model, tokenizer, batch_size: int = 128):
+    """A learned reward model as the online loop's reward (`sftkit.online.RewardFn`): (records, answers) -> [N]."""
+    return lambda records, answers: score_answers(model, tokenizer, records, answers, batch_size)

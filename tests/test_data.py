@@ -1,10 +1,9 @@
 import pytest
 import torch
 
+from conftest import chatml_tokenizer
 from sftkit.data import IGNORE, pad_collate, tokenize_conversation, tokenize_dataset, validate_conversation
 from sftkit.pretrain import build_char_tokenizer
-
-from conftest import chatml_tokenizer
 
 CONV = [{"role": "user", "content": "Reverse the word abc."}, {"role": "assistant", "content": "cba"}]
 

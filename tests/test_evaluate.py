@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from sftkit.data import load_world, prompt_messages
-from sftkit.evaluate import accuracy, evaluate, generate
-from sftkit.results import fmt_mean_std, mean_std
+from sftkit.evaluate import accuracy, generate
 from sftkit.model import load_model
+from sftkit.results import fmt_mean_std, mean_std
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])

@@ -3,10 +3,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sftkit.labs.frozenlake import (MAP, batch_trajectories, demonstrations, dpo_policy_loss, fused_states,
-                               ift_policy_loss, mlp_policy, optimal_policy, policy_table,
-                               policy_transition_matrix, rollout, sft_policy_loss, train_policy, transition_mse,
-                               transition_tensor, value_iteration)
+from sftkit.labs.frozenlake import (
+    MAP,
+    batch_trajectories,
+    demonstrations,
+    dpo_policy_loss,
+    fused_states,
+    ift_policy_loss,
+    mlp_policy,
+    optimal_policy,
+    policy_table,
+    policy_transition_matrix,
+    rollout,
+    sft_policy_loss,
+    train_policy,
+    transition_mse,
+    transition_tensor,
+    value_iteration,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,20 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from conftest import chatml_tokenizer, gpt2_model
 from sftkit.data import IGNORE, load_world, pad_collate, tokenize_dataset
-from sftkit.methods.ift import (IFTTrainer, discounted_cumsum, fuse_embeddings, ift_loss, lambda_at, one_step_guesses,
-                        relation_weights)
 from sftkit.losses import ntp_loss
+from sftkit.methods.ift import (
+    IFTTrainer,
+    discounted_cumsum,
+    fuse_embeddings,
+    ift_loss,
+    lambda_at,
+    one_step_guesses,
+    relation_weights,
+)
 from sftkit.pretrain import build_char_tokenizer, build_tiny_model
 from sftkit.train import TrainConfig, train
-
-from conftest import chatml_tokenizer, gpt2_model
 
 
 def tiny(tokenizer=None):

@@ -7,16 +7,22 @@ import pytest
 import torch
 
 from sftkit.cli import main
-from sftkit.data import IGNORE, load_world, pad_collate
+from sftkit.data import (
+    IGNORE,
+    final_turn_labels,
+    load_preferences,
+    load_world,
+    pad_collate,
+    pair_collate,
+    tokenize_pairs,
+)
 from sftkit.io import SftkitError
+from sftkit.logprobs import reference_logprobs, sequence_logprobs
 from sftkit.losses import dpo_loss, ntp_loss, rpo_loss, sequence_logprob
 from sftkit.model import load_model
-from sftkit.data import final_turn_labels, load_preferences, pair_collate, tokenize_pairs
-from sftkit.logprobs import reference_logprobs, sequence_logprobs
-from sftkit.world import world_pairs
 from sftkit.reward import load_reward_model, pair_accuracy, train_reward_model
 from sftkit.train import TrainConfig
-from sftkit.world import check
+from sftkit.world import check, world_pairs
 
 PAIRS = [
     {"prompt": [{"role": "user", "content": "Reverse the word kofa."}],

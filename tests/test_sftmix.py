@@ -9,9 +9,18 @@ from sftkit.cli import main
 from sftkit.data import IGNORE, pad_collate, tokenize_dataset
 from sftkit.io import SftkitError
 from sftkit.losses import token_nll
+from sftkit.methods.sftmix import (
+    BalancedSampler,
+    SFTMixTrainer,
+    checkpoint_steps,
+    confidence_and_variability,
+    load_split,
+    median_split,
+    mixup_loss,
+    pair_rows,
+    training_dynamics,
+)
 from sftkit.model import load_model
-from sftkit.methods.sftmix import (BalancedSampler, SFTMixTrainer, checkpoint_steps, confidence_and_variability,
-                           load_split, median_split, mixup_loss, pair_rows, training_dynamics)
 from sftkit.train import TrainConfig, train, training_arguments
 
 

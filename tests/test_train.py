@@ -4,8 +4,8 @@ import os
 import torch
 
 from sftkit.data import load_world, pad_collate, tokenize_dataset
-from sftkit.model import load_model
 from sftkit.methods.sftmix import BalancedSampler
+from sftkit.model import load_model
 from sftkit.train import BucketSampler, bucketed, example_length, progress
 
 

@@ -86,3 +86,19 @@ def test_cli_runs_a_real_notebook_with_progress_bars_on(tmp_path):
     assert (tmp_path / "results" / "04_ift_frozenlake.jsonl").exists()
     nb = nbformat.read(notebook, as_version=4)
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.skipif(not (REPO_DIR / ".git").exists(), reason="needs a git checkout")
+def test_a_test_run_of_a_notebook_leaves_the_checkout_unchanged():
+    """nbval executing a notebook that saves results must not touch results/ (conftest redirects them)."""
+    def status():
+        return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO_DIR,
+                              capture_output=True, text=True, check=True).stdout
+
+    before = status()
+    env = {k: v for k, v in os.environ.items() if k != "SFTKIT_RESULTS"}  # as a fresh `make test` starts
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "notebooks/04_ift_frozenlake.ipynb"], cwd=REPO_DIR, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert status() == before

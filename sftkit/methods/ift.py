@@ -16,14 +16,14 @@ V = vocabulary, H = hidden size. A loss-side method. Notebook: 03_ift (and the F
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from ..data import IGNORE
 from ..losses import reduce_loss, token_nll
-from dataclasses import dataclass
-
 from ..train import NTPTrainer
 from .base import MethodConfig, Paper, knob
 
@@ -109,7 +109,7 @@ class RefreshFrozenEmbeddings(TrainerCallback):
     """Re-copies the model's input embeddings into the trainer's frozen copy at the start of training
     (also after resuming a checkpoint) and after every optimizer step."""
 
-    def __init__(self, trainer: "IFTTrainer"):
+    def __init__(self, trainer: IFTTrainer):
         self.trainer = trainer
 
     def on_train_begin(self, args, state, control, **kw):

@@ -8,7 +8,6 @@ from ..io import WORLD_DIR, atomic_write_text, write_jsonl
 from .corpus import make_corpus
 from .skills import ATTRIBUTES, LAND, SEED, SKILLS, SPLITS, _key, make_land, make_record
 
-
 SPLIT_SIZES = {"train": 240, "dev": 30, "test": 50, "hard": 50}
 
 
