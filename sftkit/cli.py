@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, write_jsonl
+from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
 from .methods import all_methods
 
 
@@ -81,9 +81,12 @@ def cmd_eval(args):
 
 
 def cmd_leaderboard(args):
+    from .methods import notebook_table
     from .results import write_leaderboard
 
     print(write_leaderboard(args.results, readme=args.readme))
+    if args.readme:
+        replace_marked_block(args.readme, "methods", notebook_table())
 
 
 def cmd_tutorial(args):
@@ -97,6 +100,10 @@ def cmd_tutorial(args):
         raise SftkitError(f"{missing[0]}: no such notebook")
     run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
+    if args.update_readme:
+        from .methods import notebook_table
+
+        replace_marked_block(REPO_DIR / "README.md", "methods", notebook_table())
 
 
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:

@@ -7,7 +7,7 @@ evaluates it; `BASELINE` is the plain-SFT configuration every later notebook com
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -66,7 +66,8 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                        trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
         preds = evaluate(result.model, tokenizer, eval_records)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
-                                   steps=config.steps, step_time_s=result.step_time_s,
+                                   steps=config.steps, train_config=train_settings(config),
+                                   step_time_s=result.step_time_s,
                                    peak_mem_mb=result.peak_mem_mb, train_seconds=result.seconds,
                                    device=pick_device(device))
         run.predictions[seed] = preds
@@ -84,20 +85,35 @@ def run_base(model_name: str = DEFAULT_MODEL, eval_splits=EVAL_SPLITS, device: s
                                    steps=0, device=pick_device(device)), predictions={0: preds})
 
 
-def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, notebook: str = "01_sft", rerun: bool = False,
-             device: str | None = None) -> list[dict]:
-    """Schema rows of the plain-SFT baseline (`BASELINE`, full fine-tuning) for these seeds.
+def train_settings(config: TrainConfig) -> dict:
+    """The settings that define a training run, for matching saved results: everything in `config` but the
+    seed (runs differ by seed), logging and checkpointing."""
+    return {k: v for k, v in asdict(config).items() if k not in ("seed", "logging_steps", "save_steps")}
 
-    Reuses what notebook 01 saved in results/ when it was measured with the same model, steps and
-    seeds; otherwise (or with `rerun=True`) trains it now. Either way the rows are real
-    measurements of the same configuration.
+
+def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
+             notebook: str = "01_sft", rerun: bool = False, device: str | None = None,
+             results_dir=None) -> list[dict]:
+    """Schema rows of the plain-SFT baseline (full fine-tuning with `config`, default `BASELINE`) for `seeds`.
+
+    Reuses what `notebook` saved in the results directory only when every training setting matches exactly
+    (lr, batch size, steps, bucket, max_length, ..., see `train_settings`), on the same model and device
+    type, for all these seeds; otherwise (or with `rerun=True`) trains it now and says so. Either way the
+    rows are real measurements of this configuration.
     """
+    from pathlib import Path
+
     from .io import RESULTS_DIR
     from .results import load
 
-    if not rerun and (RESULTS_DIR / f"{notebook}.jsonl").exists():
-        rows = [r for r in load() if r["notebook"] == notebook and r["method"] == "sft"
-                and r["variant"] == "full" and r["model"] == str(model_name) and r["steps"] == BASELINE.steps]
+    wanted = train_settings(config)
+    directory = Path(results_dir or RESULTS_DIR)
+    if not rerun and (directory / f"{notebook}.jsonl").exists():
+        rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == "sft" and r["variant"] == "full"
+                and r["model"] == str(model_name) and r.get("train_config") == wanted
+                and r.get("device") == pick_device(device)]
         if {r["seed"] for r in rows} >= set(seeds):
+            print(f"SFT baseline: reusing seeds {sorted(set(seeds))} saved by {notebook} with the same settings")
             return [r for r in rows if r["seed"] in seeds]
-    return run_method("sft", seeds, model_name, device=device).rows
+    print(f"SFT baseline: no saved run of {notebook} matches these settings; training it now")
+    return run_method("sft", seeds, model_name, config=config, device=device).rows

@@ -83,3 +83,17 @@ def read_jsonl(path: str | os.PathLike, validate=None) -> list[dict]:
     if not records:
         raise SftkitError(f"{path}: no records")
     return records
+
+
+def replace_marked_block(path: str | os.PathLike, name: str, text: str) -> None:
+    """Replace what lies between `<!-- name:start -->` and `<!-- name:end -->` in the file at `path`
+    (a generated table in the README, say), atomically; a missing marker is an error naming the file."""
+    import re
+
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    content = Path(path).read_text()
+    if start not in content or end not in content:
+        raise SftkitError(f"{path}: markers {start} / {end} not found")
+    content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{text}\n{end}", content,
+                     flags=re.S)
+    atomic_write_text(path, content)

@@ -3,9 +3,11 @@
 One JSONL file per notebook, `results/<notebook>.jsonl`, one row per (method, variant, seed, split, skill):
 
     {"notebook", "method", "variant", "model", "seed", "split", "skill", "n", "correct", "accuracy",
-     "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value"}
+     "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value",
+     "train_config"}
 
-skill "all" is the split's overall exact match. `metric` is "exact_match" (then `value` = `accuracy`) for
+skill "all" is the split's overall exact match. `train_config` holds the training settings
+(`experiment.train_settings`) so a saved baseline is reused only on an exact match. `metric` is "exact_match" (then `value` = `accuracy`) for
 language-model evaluations; notebooks that measure something else (e.g. FrozenLake's success rate and
 transition-matrix MSE) write `metric_row`s with their own `metric` and `value` and no `accuracy`. Rows
 without `metric` (older files) are exact match. A notebook rewrites its own file on every run (atomically).
@@ -20,10 +22,11 @@ from pathlib import Path
 
 from . import __version__
 from .evaluate import accuracy
-from .io import RESULTS_DIR, SftkitError, atomic_write_text, read_jsonl, write_jsonl
+from .io import RESULTS_DIR, SftkitError, atomic_write_text, read_jsonl, replace_marked_block, write_jsonl
 
 FIELDS = ("notebook", "method", "variant", "model", "seed", "split", "skill", "n", "correct", "accuracy",
-          "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value")
+          "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value",
+          "train_config")
 EXACT_MATCH = "exact_match"
 
 
@@ -182,9 +185,6 @@ def other_metrics_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
-
-
 def write_leaderboard(directory: str | Path | None = None, readme: str | Path | None = None) -> str:
     """Build results/leaderboard.md from every results file; also refresh the README's table if given."""
     rows = load(directory)
@@ -200,11 +200,6 @@ def write_leaderboard(directory: str | Path | None = None, readme: str | Path | 
         body += f"\n## Other measurements\n\nMetrics other than exact match (e.g. FrozenLake), mean ± std over seeds.\n\n{other}\n"
     atomic_write_text(Path(directory or RESULTS_DIR) / "leaderboard.md", body)
     if readme:
-        text = Path(readme).read_text()
-        if START not in text or END not in text:
-            raise SftkitError(f"{readme}: markers {START} / {END} not found")
         block = table + (f"\n\nMetrics other than exact match, mean ± std over seeds:\n\n{other}" if other else "")
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{block}\n{END}", text,
-                      flags=re.S)
-        atomic_write_text(readme, text)
+        replace_marked_block(readme, "leaderboard", block)
     return table

@@ -23,7 +23,7 @@ def test_rows_follow_the_schema_and_leaderboard_aggregates_seeds(tmp_path):
     path = results.save("99_demo", rows, tmp_path)
     assert all(json.loads(l)["notebook"] == "99_demo" for l in path.read_text().splitlines())
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{results.START}\nold table\n{results.END}\noutro\n")
+    readme.write_text(f"intro\n<!-- leaderboard:start -->\nold table\n<!-- leaderboard:end -->\noutro\n")
     table = results.write_leaderboard(tmp_path, readme=readme)
     assert "| 99_demo | sft | full | tiny | 2 | 75.0 ± 35.4 | 50.0 ± 0.0 | 100 | 50 |" in table
     text = readme.read_text()
@@ -43,7 +43,7 @@ def test_other_metrics_stay_out_of_the_exact_match_table(tmp_path):
              for s, v in enumerate([0.010, 0.012])]
     results.save("98_mixed", rows, tmp_path)
     readme = tmp_path / "README.md"
-    readme.write_text(f"{results.START}\n{results.END}\n")
+    readme.write_text(f"<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
     table = results.write_leaderboard(tmp_path, readme=readme)
     assert "ift" not in table and "| 98_mixed | sft | full |" in table
     line = "| 98_mixed | ift | lake | transition_mse | policy | 2 | 0.011 ± 0.0014 |"
@@ -56,3 +56,14 @@ def test_rows_without_a_metric_field_count_as_exact_match():
     old = {"notebook": "01", "method": "sft", "variant": "full", "model": "tiny", "seed": 0, "split": "test",
            "skill": "all", "accuracy": 0.8, "step_time_s": None, "peak_mem_mb": None}
     assert results.summary([old])[0]["test"] == "80.0"
+
+
+def test_readme_tables_are_the_generated_ones():
+    """The README's methods table is `methods.notebook_table()`; its results table is the leaderboard of results/."""
+    from sftkit.io import REPO_DIR
+    from sftkit.methods import notebook_table
+
+    text = (REPO_DIR / "README.md").read_text()
+    assert f"<!-- methods:start -->\n{notebook_table()}\n<!-- methods:end -->" in text
+    table = results.markdown_table(results.summary(results.load(REPO_DIR / "results")))
+    assert f"<!-- leaderboard:start -->\n{table}" in text

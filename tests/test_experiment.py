@@ -1,0 +1,66 @@
+"""The comparison protocol: variant names from Configs, exact-settings baseline reuse, the one comparison rule."""
+from dataclasses import replace
+
+import pytest
+
+from sftkit import experiment, results
+from sftkit.experiment import BASELINE, baseline, train_settings, variant_name
+from sftkit.methods import all_methods, get
+
+
+def test_variant_names_come_from_the_config():
+    assert variant_name(get("sft").Config()) == "full"
+    assert variant_name(get("sft").Config(), lora={"r": 8}) == "lora-r8"
+    assert variant_name(get("sftmix").Config(mu=0), note="balanced batches only") == "mu=0 (balanced batches only)"
+    assert variant_name(get("ift").Config()) == "lambda=0.2,gamma=0.95,schedule=fixed"
+    assert variant_name(get("rpo").Config(reduction="mean")) == "reduction=mean,beta=0.1,eta=0.2"
+
+
+def test_every_method_declares_paper_config_and_names_its_notebook():
+    for m in all_methods():
+        assert m.PAPER.arxiv and m.PAPER.notebook and m.SHAPE in ("loss", "data", "online")
+        assert m.PAPER.notebook in m.module.__doc__, m.name
+        for f in m.Config.knobs():
+            assert f.metadata.get("help"), f"{m.name}.{f.name} has no help text"
+
+
+def fake_rows(config, seeds=(0, 1, 2), device="cpu"):
+    rows = []
+    for seed in seeds:
+        rows += results.rows_from_eval([{"split": "test", "skill": "add", "correct": True}], method="sft",
+                                       variant="full", model="tiny", seed=seed, steps=config.steps,
+                                       train_config=train_settings(config), device=device)
+    return rows
+
+
+def test_baseline_is_reused_only_on_an_exact_settings_match(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(experiment, "run_method", lambda *a, **k: trained.append(k["config"]) or
+                        experiment.Run(rows=["fresh"]))
+    results.save("01_sft", fake_rows(BASELINE), tmp_path)
+    reused = baseline((0, 1, 2), config=BASELINE, device="cpu", results_dir=tmp_path)
+    assert len(reused) == 6 and not trained  # (test + skill "all") x 3 seeds, nothing trained
+    other = replace(BASELINE, bucket=1)  # e.g. a student's exercise with plain random batches
+    assert baseline((0, 1, 2), config=other, device="cpu", results_dir=tmp_path) == ["fresh"]
+    assert trained == [other]
+    assert baseline((0, 1, 2, 3), config=BASELINE, device="cpu", results_dir=tmp_path) == ["fresh"]  # seed 3 missing
+
+
+@pytest.mark.parametrize("a, b, verdict", [
+    ([0.80, 0.82, 0.81], [0.70, 0.71, 0.72], "above"),
+    ([0.70, 0.71, 0.72], [0.80, 0.82, 0.81], "below"),
+    ([0.80, 0.84, 0.76], [0.79, 0.81, 0.83], "within the seed spread of"),
+    ([0.80], [0.70, 0.75, 0.80], "within the seed spread of"),  # one seed: the other side's spread decides
+])
+def test_compare_is_one_rule(a, b, verdict):
+    c = results.compare(a, b)
+    assert c.verdict == verdict
+    assert c.spread == pytest.approx(max(results.mean_std(a)[1], results.mean_std(b)[1]))
+    assert c.differs == (verdict != "within the seed spread of")
+
+
+def test_accuracies_filter_by_fields_in_seed_order():
+    rows = fake_rows(BASELINE, seeds=(2, 0, 1))
+    assert results.accuracies(rows, "test", method="sft", variant="full") == [1.0, 1.0, 1.0]
+    assert results.accuracies(rows, "test", method="dpo") == []
+    assert results.accuracies(rows, "test", skill="add") == [1.0, 1.0, 1.0]
