@@ -77,11 +77,15 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
 def add_lora(model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
              target_modules="all-linear", **kwargs):
     """Wrap a causal LM with a fresh LoRA adapter (only the adapter's parameters train)."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                         target_modules=target_modules, task_type="CAUSAL_LM", **kwargs)
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft 0.21 asks transformers 5.2x a deprecated attribute; not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

@@ -58,3 +58,16 @@ def test_prompts_cycle_through_a_seeded_permutation(random_models):
     first, second = loop.next_prompts(), loop.next_prompts()
     assert sorted(r["id"] for r in first) == sorted(r["id"] for r in prompts) == sorted(r["id"] for r in second)
     assert loop.ref_model is not None and not any(p.requires_grad for p in loop.ref_model.parameters())
+
+
+def test_eval_mode_restores_training_mode_even_when_the_body_raises(random_models):
+    import pytest
+
+    from sftkit.logprobs import eval_mode
+
+    model, _ = load_model(random_models["llama"], device="cpu")
+    model.train()
+    with pytest.raises(RuntimeError), eval_mode(model):
+        assert not model.training
+        raise RuntimeError("boom")
+    assert model.training

@@ -24,6 +24,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from ..data import IGNORE, pad_collate, tokenize_dataset
 from ..io import SftkitError, read_jsonl, write_jsonl
+from ..logprobs import eval_mode
 from ..losses import ntp_loss, token_nll
 from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
 from .base import MethodConfig, Paper, knob
@@ -36,19 +37,17 @@ def response_perplexity(model, dataset: list[dict], collate, batch_size: int = 1
     `dataset` holds tokenized examples ({"input_ids", "labels", ...}); `collate` pads a list of them.
     Examples are batched by length so little compute goes to padding.
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))
     out = torch.empty(len(dataset))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        batch = collate([dataset[i] for i in idx])
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits
-        nll, mask = token_nll(logits, batch["labels"].to(device))
-        out[idx] = ((nll * mask).sum(1) / mask.sum(1).clamp(min=1)).exp().float().cpu()
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = collate([dataset[i] for i in idx])
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits
+            nll, mask = token_nll(logits, batch["labels"].to(device))
+            out[idx] = ((nll * mask).sum(1) / mask.sum(1).clamp(min=1)).exp().float().cpu()
     return out
 
 
