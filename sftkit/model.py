@@ -29,19 +29,25 @@ def pick_device(device: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def quiet_local_loading(path):
-    """No "Loading weights" progress bar for a model already on disk (it is instant, and in a notebook each
-    bar is a widget left behind in the saved outputs); Hub downloads keep theirs."""
+def quiet_progress():
+    """No transformers / huggingface_hub progress bars ("Loading weights", "Writing model shards") in the body:
+    for local files they are instant, and in a notebook each bar is a widget left behind in the outputs."""
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
-    if Path(path).is_dir() and was_on:
-        hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was_on and not hf_logging.is_progress_bar_enabled():
+        if was_on:
             hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_local_loading(path):
+    """`quiet_progress` for a model already on disk; Hub downloads keep their bars."""
+    with quiet_progress() if Path(path).is_dir() else contextlib.nullcontext():
+        yield
 
 
 def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = None, dtype=None,

@@ -7,14 +7,14 @@ One JSONL file per notebook, `results/<notebook>.jsonl`, one row per (method, va
      "train_config"}
 
 skill "all" is the split's overall exact match. `train_config` holds the training settings
-(`experiment.train_settings`) so a saved baseline is reused only on an exact match. `metric` is "exact_match" (then `value` = `accuracy`) for
-language-model evaluations; notebooks that measure something else (e.g. FrozenLake's success rate and
-transition-matrix MSE) write `metric_row`s with their own `metric` and `value` and no `accuracy`. Rows
-without `metric` (older files) are exact match. A notebook rewrites its own file on every run (atomically).
+(`experiment.train_settings`) so a saved baseline is reused only on an exact match. `metric` is
+"exact_match" (then `value` = `accuracy`) for language-model evaluations; notebooks that measure something
+else (e.g. FrozenLake's success rate and transition-matrix MSE) write `metric_row`s with their own `metric`
+and `value` and no `accuracy`. Rows without `metric` (older files) are exact match. A notebook rewrites its
+own file on every run (atomically).
 """
 from __future__ import annotations
 
-import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -55,6 +55,13 @@ def accuracies(rows: list[dict], split: str = "test", skill: str = "all", **filt
     return [picked[s] for s in sorted(picked)]
 
 
+def by_skill(rows: list[dict], split: str = "test", **filters) -> dict[str, list[float]]:
+    """{skill: accuracies over seeds} for every skill in `rows` of `split` (skill "all" last), e.g. for
+    `plots.accuracy_bars`."""
+    skills = sorted({r["skill"] for r in rows if r["split"] == split}, key=lambda s: (s == "all", s))
+    return {s: accuracies(rows, split, skill=s, **filters) for s in skills}
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The outcome of `compare`: means, the gap (a - b), the spread it is judged against, and the verdict."""
@@ -70,15 +77,25 @@ class Comparison:
     def differs(self) -> bool:
         return self.verdict != "within the seed spread of"
 
-    def sentence(self, a: str, b: str, unit: str = "points", scale: float = 100.0) -> str:
-        """e.g. 'SFTMix is within the seed spread of SFT (+0.4 points; seed std up to 1.2).'"""
-        note = "" if min(self.seeds) > 1 else "; one seed on a side, so its spread is the other side's"
-        return (f"{a} is {self.verdict} {b} ({scale * self.gap:+.1f} {unit}; seed std up to "
+    def sentence(self, a: str, b: str, unit: str = "points", scale: float = 100.0, means: bool = True) -> str:
+        """e.g. 'SFTMix is within the seed spread of NTP (82.0 vs 81.6; +0.4 points; seed std up to 1.2).'"""
+        if min(self.seeds) > 1:
+            note = ""
+        elif max(self.seeds) > 1:
+            note = "; one side has one seed, so the other side's spread decides"
+        else:
+            note = "; one seed on each side, so there is no spread and any gap counts"
+        shown = f"{scale * self.mean_a:.1f} vs {scale * self.mean_b:.1f}; " if means else ""
+        return (f"{a} is {self.verdict} {b} ({shown}{scale * self.gap:+.1f} {unit}; seed std up to "
                 f"{scale * self.spread:.1f}{note}).")
 
 
+RULE = ("One rule decides every verdict here: two results differ only when the gap between their means is "
+        "larger than the larger of their two seed standard deviations.")
+
+
 def compare(a: list[float], b: list[float]) -> Comparison:
-    """The suite's one rule for "A differs from B": |mean(a) - mean(b)| > max(std(a), std(b)), the larger
+    """The suite's one rule (`RULE`) for "A differs from B": |mean(a) - mean(b)| > max(std(a), std(b)), the larger
     sample standard deviation over seeds of the two (a side with one seed contributes 0, so the other
     side's spread decides; two single seeds count any gap). It is deliberately simple and stated in every
     verdict; with 3 seeds it is a rough screen, not a significance test. Every notebook verdict uses it."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .data import pad_collate, pair_conversations, prompt_messages, tokenize_conversation, tokenize_pairs
 from .logprobs import eval_mode
-from .model import DEFAULT_MODEL, load_model, pick_device, quiet_local_loading, resolve_model_path
+from .model import DEFAULT_MODEL, load_model, pick_device, quiet_local_loading, quiet_progress, resolve_model_path
 from .train import PairTrainer, TrainConfig, TrainResult, train
 
 
@@ -42,6 +42,18 @@ def load_reward_model(name: str = DEFAULT_MODEL, device: str | None = None, dtyp
         transformers.logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device), tokenizer
+
+
+def reward_model_from(model, tokenizer, device: str | None = None, seed: int = 0):
+    """(reward model, tokenizer) initialised from an in-memory causal LM (e.g. the SFT model): its body and a
+    freshly initialised scalar head, like `load_reward_model` on a saved copy (saved quietly to a temp dir)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with quiet_progress():
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        return load_reward_model(tmp, device=device, seed=seed)
 
 
 class RewardTrainer(PairTrainer):

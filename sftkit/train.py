@@ -220,12 +220,13 @@ def progress(iterable=None, **kwargs):
 
     tqdm's notebook bar ignores that variable, and each of its redraws is a widget message: thousands of
     them in one cell overflow the kernel's message queue, and nbval then times out waiting for the cell's
-    output. So the flag is passed explicitly, and a visible bar redraws at most twice a second.
+    output. So the flag is passed explicitly, and a visible bar redraws at most twice a second. Bars vanish
+    when done (`leave=False` unless given), so a saved notebook keeps no finished bar.
     """
     from tqdm.auto import tqdm
 
     quiet = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(iterable, disable=quiet, mininterval=0.5, **kwargs)
+    return tqdm(iterable, disable=quiet, mininterval=0.5, **{"leave": False, **kwargs})
 
 
 class Progress(TrainerCallback):

@@ -46,6 +46,22 @@ def _cell_label(nb, index: int | None) -> str:
     return f"cell {index} ({first[:60]!r})"
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def drop_closed_widgets(nb, closed: set[str]) -> None:
+    """Remove outputs that show a widget the kernel closed (a finished progress bar), and its saved state:
+    in a saved notebook they would render as 'model not found' boxes."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") not in closed]
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if state:
+        for model_id in closed & set(state):
+            del state[model_id]
+
+
 def _kernel_pid(km) -> int | None:
     process = getattr(getattr(km, "provisioner", None), "process", None)
     return getattr(process, "pid", None)
@@ -73,6 +89,16 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
                             resources={"metadata": {"path": str(Path(path).parent)}},
                             on_notebook_start=lambda notebook: events.put(("kernel", _kernel_pid(km))),
                             on_cell_execute=lambda cell, cell_index: events.put(("cell", cell_index)))
+
+    closed: set[str] = set()  # widgets the kernel closed (finished progress bars with leave=False)
+    process_message = client.process_message
+
+    def track_closed(msg, cell, cell_index):
+        if msg["msg_type"] == "comm_close":
+            closed.add(msg["content"]["comm_id"])
+        return process_message(msg, cell, cell_index)
+
+    client.process_message = track_closed
 
     async def watch_heartbeat():
         silent_since = None
@@ -112,6 +138,7 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
             import shutil
 
             shutil.rmtree(ipc_dir, ignore_errors=True)
+    drop_closed_widgets(nb, closed)
     nbformat.write(nb, out_path)
     events.put(("done", None))
 

@@ -23,7 +23,7 @@ def test_rows_follow_the_schema_and_leaderboard_aggregates_seeds(tmp_path):
     path = results.save("99_demo", rows, tmp_path)
     assert all(json.loads(l)["notebook"] == "99_demo" for l in path.read_text().splitlines())
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n<!-- leaderboard:start -->\nold table\n<!-- leaderboard:end -->\noutro\n")
+    readme.write_text("intro\n<!-- leaderboard:start -->\nold table\n<!-- leaderboard:end -->\noutro\n")
     table = results.write_leaderboard(tmp_path, readme=readme)
     assert "| 99_demo | sft | full | tiny | 2 | 75.0 ± 35.4 | 50.0 ± 0.0 | 100 | 50 |" in table
     text = readme.read_text()
@@ -43,7 +43,7 @@ def test_other_metrics_stay_out_of_the_exact_match_table(tmp_path):
              for s, v in enumerate([0.010, 0.012])]
     results.save("98_mixed", rows, tmp_path)
     readme = tmp_path / "README.md"
-    readme.write_text(f"<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
+    readme.write_text("<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
     table = results.write_leaderboard(tmp_path, readme=readme)
     assert "ift" not in table and "| 98_mixed | sft | full |" in table
     line = "| 98_mixed | ift | lake | transition_mse | policy | 2 | 0.011 ± 0.0014 |"

@@ -27,13 +27,19 @@ def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
     path = write_notebook(tmp_path / "flood.ipynb", [
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(30000)): pass",  # the kernel's TQDM_MININTERVAL bounds it
         "from tqdm.auto import tqdm\nfor _ in tqdm(range(3000), mininterval=0, miniters=1): pass",  # unbounded
-        "import ipywidgets as w\ns = w.IntSlider(max=5000)\nfor i in range(5000): s.value = i",
+        "import ipywidgets as w\ns = w.IntSlider(max=5000)\nfor i in range(5000): s.value = i\ns",
+        "from sftkit.train import progress\nfor _ in progress(range(3)): pass",  # a finished bar leaves nothing
         "print('after the flood')",
     ])
     seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[-1].outputs[0]["text"] == "after the flood\n"
     assert seconds < 300
+    views = [[o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for o in c.outputs
+              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})] for c in nb.cells]
+    assert len(views[2]) == 1 and views[3] == []  # the live slider stays; the finished sftkit bar is gone
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert views[2][0] in state
 
 
 @posix_only
