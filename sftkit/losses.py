@@ -61,17 +61,17 @@ def dpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chose
 
 def rpo_loss(chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor,
              ref_rejected_logps: torch.Tensor, chosen_lengths: torch.Tensor, beta: float = 0.1,
-             eta: float = 0.005, variant: str = "sum") -> torch.Tensor:
+             eta: float = 0.005, reduction: str = "sum") -> torch.Tensor:
     """RPO = DPO + an SFT term on the chosen response (Liu et al., arXiv 2405.16436): inputs [B] -> scalar.
 
-    The two variants of the official code (`chosen_lengths` [B] = number of chosen response tokens):
+    The two variants (`reduction`) of the official code (`chosen_lengths` [B] = number of chosen response tokens):
       sum:  mean_i [DPO_i - beta * eta * log pi(y_w,i)]                (paper: eta = 0.005)
       mean: mean_i DPO_i + eta * mean_i [-log pi(y_w,i) / |y_w,i|]      (README: eta = 0.2, beta = 0.5)
     Both reduce to DPO at eta = 0.
     """
     dpo = dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
-    if variant == "sum":
+    if reduction == "sum":
         return (dpo - beta * eta * chosen_logps).mean()
-    if variant == "mean":
+    if reduction == "mean":
         return dpo.mean() + eta * (-chosen_logps / chosen_lengths.clamp(min=1)).mean()
-    raise ValueError(f"unknown RPO variant {variant!r}: use 'sum' or 'mean'")
+    raise ValueError(f"unknown RPO reduction {reduction!r}: use 'sum' or 'mean'")

@@ -71,8 +71,8 @@ def test_rpo_reduces_to_dpo_at_eta_zero():
     for variant in ("sum", "mean"):
         assert torch.allclose(rpo_loss(c, r, rc, rr, lengths, 0.3, 0.0, variant), dpo)
         assert not torch.allclose(rpo_loss(c, r, rc, rr, lengths, 0.3, 0.5, variant), dpo)
-    with pytest.raises(ValueError, match="variant"):
-        rpo_loss(c, r, rc, rr, lengths, variant="token")
+    with pytest.raises(ValueError, match="reduction"):
+        rpo_loss(c, r, rc, rr, lengths, reduction="token")
 
 
 def test_identical_policy_and_reference_gives_log2():

@@ -34,7 +34,7 @@ class RPOTrainer(DPOTrainer):
 
     def preference_loss(self, chosen, rejected, ref_chosen, ref_rejected, chosen_lengths) -> torch.Tensor:
         return rpo_loss(chosen, rejected, ref_chosen, ref_rejected, chosen_lengths, self.beta, self.eta,
-                        self.reduction)
+                        reduction=self.reduction)
 
 
 @dataclass

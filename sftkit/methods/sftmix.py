@@ -182,6 +182,19 @@ class Dynamics:
     def confident(self) -> torch.Tensor:
         return median_split(self.confidence)
 
+    @property
+    def probability(self) -> torch.Tensor:
+        """The gold response's per-token (geometric-mean) probability, 1 / perplexity: [C, N], in (0, 1]."""
+        return 1.0 / self.perplexity
+
+    @property
+    def map_coordinates(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(confidence, variability) [N] as Swayamdipta et al. (arXiv 2009.10795) draw the cartography map:
+        mean and standard deviation over checkpoints of the gold response's probability, both in [0, 1].
+        (Perplexity's std grows with its mean, so a map in perplexity collapses onto one curve; SFTMix's
+        split still uses perplexity, as the paper does: `confidence`.)"""
+        return self.probability.mean(0), self.probability.std(0, unbiased=False)
+
     def split(self) -> dict[int, bool]:
         """Record index -> True if confident: what `SFTMixTrainer(confident=...)` takes."""
         return dict(zip(self.index, self.confident.tolist()))
