@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a stray Hub call fails fast inst
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SFTKIT_LIGHT", "1")  # notebooks' light profile: each under 5 minutes on 2 cores (README)
 
 if "SFTKIT_RESULTS" not in os.environ:
     _results = Path(tempfile.mkdtemp(prefix="sftkit-test-results-"))

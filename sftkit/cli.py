@@ -98,12 +98,18 @@ def cmd_tutorial(args):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SftkitError(f"{missing[0]}: no such notebook")
-    run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
+    minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:
-        from .methods import notebook_table
+        import datetime
 
-        replace_marked_block(REPO_DIR / "README.md", "methods", notebook_table())
+        from .methods import notebook_table
+        from .tutorial import runtimes_table
+
+        readme = REPO_DIR / "README.md"
+        replace_marked_block(readme, "methods", notebook_table())
+        if not args.notebooks:  # only a run of every notebook replaces the measured runtimes
+            replace_marked_block(readme, "runtimes", runtimes_table(minutes, datetime.date.today().isoformat()))
 
 
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:

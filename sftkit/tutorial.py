@@ -21,7 +21,6 @@ import os
 import queue
 import re
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -219,12 +218,23 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
 
 
 def run_all(paths: list[Path], limits: Limits | None = None) -> dict[str, float]:
-    """Run notebooks in order, printing one line each; stops at the first failure (raised as `SftkitError`)."""
+    """Run notebooks in order, printing one line each; stops at the first failure (raised as `SftkitError`).
+    Returns {notebook name: minutes}."""
     minutes = {}
     for path in paths:
         print(f"running {path.name} ...", flush=True)
         seconds = run_notebook(path, limits)
         minutes[path.name] = seconds / 60
         print(f"  {path.name}: {seconds / 60:.1f} min", flush=True)
-    print(f"all {len(paths)} notebooks: {sum(minutes.values()):.1f} min", file=sys.stdout, flush=True)
+    print(f"all {len(paths)} notebooks: {sum(minutes.values()):.1f} min", flush=True)
     return minutes
+
+
+def runtimes_table(minutes: dict[str, float], when: str) -> str:
+    """Markdown table of measured wall-clock minutes per notebook (for the README)."""
+    bars = "off" if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes") else "on"
+    lines = ["| notebook | minutes |", "|---|---|"]
+    lines += [f"| {name.removesuffix('.ipynb')} | {m:.1f} |" for name, m in minutes.items()]
+    lines.append(f"| **all** | **{sum(minutes.values()):.1f}** |")
+    return "\n".join(lines) + (f"\n\nMeasured by `sftkit tutorial` on {when}, {os.cpu_count()} CPU cores, "
+                               f"progress bars {bars}, one notebook at a time.")

@@ -35,6 +35,10 @@ def test_outputs_carry_no_machine_paths_warnings_or_stale_module_names(path):
     for bad in ("/work/", "/root/", "/home/", "site-packages", ".venv/", "FutureWarning", "DeprecationWarning",
                 "Writing model shards", "Loading weights"):
         assert bad not in text, f"{path.name}: committed outputs contain {bad!r}"
+    bars = [o for c in cells(path) for o in c.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+            and re.search(r"\d+%\|.*\|", "".join(o["data"].get("text/plain", "")))]
+    assert not bars, f"{path.name}: a progress bar widget was saved in the outputs"
     source = "".join("".join(c["source"]) for c in cells(path))
     for old in ("sftkit.preference", "sftkit.sftmix", "sftkit.ift ", "sftkit.frozenlake", "from sftkit.ift"):
         assert old not in source, f"{path.name}: names the old module path {old!r}"
