@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
-from .methods import all_methods
 
 
 def cmd_data(args):
@@ -142,7 +141,13 @@ def add_knob(group, f: dataclasses.Field) -> None:
                        choices=f.metadata.get("choices"), help=f"{f.metadata.get('help', '')} (default: {shown})")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def all_methods():
+    from .methods import all_methods as methods
+
+    return methods()
+
+
+def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sftkit", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -164,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="fine-tune a model with one method (sftkit train --help lists them)",
                        description="Fine-tune a model with one method; `sftkit train METHOD --help` shows its knobs.")
     methods = t.add_subparsers(dest="method", required=True, metavar="METHOD")
-    for spec in all_methods():
+    for spec in all_methods() if with_methods else []:  # importing the methods loads torch: only for `train`
         m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
         add_train_arguments(m, preference=spec.DATA == "preference")
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
@@ -197,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_methods="train" in argv[:1]).parse_args(argv)
     if getattr(args, "output", "") is None and args.command == "pretrain":
         from .model import TINY_BASE
 

@@ -40,16 +40,26 @@ def per_skill_accuracy(rows: list[dict], split: str) -> dict[str, list[float]]:
 
 
 def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="exact match by skill"):
-    """Grouped bars: `results` maps a model label to {skill: accuracies over seeds}; error bars = std."""
+    """Grouped bars: `results` maps a model label to {skill: accuracies over seeds}; error bars = std.
+
+    A bar whose mean is 0 has no height, so it is labelled "0" (in the bar's colour) just above the axis,
+    and a skill a model has no accuracies for is labelled "n/a" instead of being drawn as a zero.
+    """
     ax = ax or plt.subplots(figsize=(10, 3.5))[1]
     skills = list(next(iter(results.values())))
     skills = [s for s in skills if s != "all"] + (["all"] if "all" in skills else [])
     width = 0.8 / len(results)
     x = np.arange(len(skills))
     for i, (label, by_skill) in enumerate(results.items()):
-        stats = [mean_std(by_skill.get(s, [0.0])) for s in skills]
-        ax.bar(x + i * width - 0.4 + width / 2, [100 * m for m, _ in stats], width,
-               yerr=[100 * s for _, s in stats], label=label, capsize=2)
+        stats = [mean_std(by_skill[s]) if by_skill.get(s) else (np.nan, 0.0) for s in skills]
+        xs = x + i * width - 0.4 + width / 2
+        bars = ax.bar(xs, [100 * m for m, _ in stats], width, yerr=[100 * s for _, s in stats], label=label,
+                      capsize=2)
+        colour = bars.patches[0].get_facecolor() if bars.patches else None
+        for xi, (m, _) in zip(xs, stats):
+            text = "n/a" if np.isnan(m) else "0" if m == 0 else None
+            if text:
+                ax.text(xi, 1, text, ha="center", va="bottom", fontsize=7, color=colour, rotation=90 * (text == "n/a"))
     ax.set_xticks(x, skills, rotation=30)
     ax.set(ylabel="exact match %", ylim=(0, 105), title=title)
     ax.legend(fontsize=8, ncol=len(results))

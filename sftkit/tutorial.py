@@ -118,6 +118,8 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
             await client.async_execute()
         finally:
             watcher.cancel()
+            if km.has_kernel:  # nbclient leaves a kernel manager it was given running; stop it cleanly
+                await km.shutdown_kernel(now=False)
 
     try:
         asyncio.run(run())
@@ -138,6 +140,9 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
 
             shutil.rmtree(ipc_dir, ignore_errors=True)
     drop_closed_widgets(nb, closed)
+    spec = km.kernel_spec  # the metadata JupyterLab writes, so an opened notebook is not "modified" at once
+    if spec is not None:
+        nb.metadata["kernelspec"] = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
     nbformat.write(nb, out_path)
     events.put(("done", None))
 

@@ -19,6 +19,7 @@ from sftkit.data import (
 from sftkit.io import SftkitError
 from sftkit.logprobs import reference_logprobs, sequence_logprobs
 from sftkit.losses import dpo_loss, ntp_loss, rpo_loss, sequence_logprob
+from sftkit.methods.dpo import heldout_pair_probe, pair_logprob_stats
 from sftkit.model import load_model
 from sftkit.reward import load_reward_model, pair_accuracy, train_reward_model
 from sftkit.train import TrainConfig
@@ -135,6 +136,31 @@ def test_lora_reference_is_the_base_model(random_models):
     assert not torch.allclose(policy, expected, atol=1e-3)
     with pytest.raises(ValueError, match="PEFT"):
         reference_logprobs(base, None, batch)
+
+
+def test_heldout_pair_probe_matches_hand_computed_stats(random_models):
+    ref, tokenizer = load_model(random_models["llama"], device="cpu")
+    policy = perturbed(load_model(random_models["llama"], device="cpu")[0]).train()
+    batch = batch_of(tokenizer, PAIRS)
+    with torch.no_grad():
+        c, r = sequence_logprobs(policy.eval(), batch).chunk(2)
+        rc, rr = sequence_logprobs(ref.eval(), batch).chunk(2)
+    policy.train()
+    beta = 0.3
+    stats = heldout_pair_probe(ref, batch, beta=beta, prefix="h_")(policy)
+    assert policy.training  # the probe restores training mode
+    logratio = (c - rc) - (r - rr)
+    expected = {"chosen_logp": c.mean(), "rejected_logp": r.mean(), "chosen_reward": beta * (c - rc).mean(),
+                "rejected_reward": beta * (r - rr).mean(), "margin": beta * logratio.mean(),
+                "logratio_margin": logratio.mean(), "reward_accuracy": (logratio > 0).float().mean()}
+    assert set(stats) == {"h_" + k for k in expected}
+    for k, v in expected.items():
+        assert stats["h_" + k] == pytest.approx(v.item(), abs=1e-5)
+    assert stats["h_margin"] != pytest.approx(0.0, abs=1e-4)  # policy and reference really differ
+    # the policy against itself: every reward and margin is zero, the log-probs are its own
+    same = pair_logprob_stats(ref, batch, torch.cat([rc, rr]), beta)
+    assert same["margin"] == same["chosen_reward"] == same["reward_accuracy"] == 0.0
+    assert same["chosen_logp"] == pytest.approx(rc.mean().item(), abs=1e-5)
 
 
 def test_bad_records_give_clear_errors(tmp_path):

@@ -167,10 +167,10 @@ def test_cli_train_sftmix_with_confidence_file(random_models, tmp_path, capsys):
     assert load_split(conf) == {i: i < 8 for i in range(16)}
     out = tmp_path / "model"
     code = main(["train", "sftmix", "--model", random_models["llama"], "--data", str(data), "--output", str(out),
-                 "--steps", "3", "--batch-size", "4", "--confidence", str(conf)])
+                 "--steps", "3", "--batch-size", "4", "--confidence-file", str(conf)])
     assert code == 0 and (out / "train_log.json").exists()
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"index": 0}) + "\n")
     assert main(["train", "sftmix", "--model", random_models["llama"], "--data", str(data), "--output",
-                 str(tmp_path / "m2"), "--steps", "3", "--batch-size", "4", "--confidence", str(bad)]) == 2
+                 str(tmp_path / "m2"), "--steps", "3", "--batch-size", "4", "--confidence-file", str(bad)]) == 2
     assert "bad.jsonl" in capsys.readouterr().err

@@ -37,6 +37,7 @@ def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
     assert seconds < 300
     views = [[o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for o in c.outputs
               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})] for c in nb.cells]
+    assert nb.metadata["kernelspec"]["display_name"] == "Python 3 (ipykernel)"  # what JupyterLab writes
     assert len(views[2]) == 1 and views[3] == []  # the live slider stays; the finished sftkit bar is gone
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert views[2][0] in state

@@ -281,8 +281,13 @@ def train_policy(method: str, chosen: list[dict], rejected: list[dict] | None = 
 CELL_COLOURS = {"S": "#bde0fe", "F": "#f1f7ff", "H": "#264653", "G": "#ffd166"}
 
 
-def draw_grid(desc: list[str] = MAP, ax=None, values: np.ndarray | None = None, title: str = "", cmap="magma_r"):
-    """The map as coloured cells (or a heatmap of `values` [rows, cols] with holes drawn dark)."""
+def draw_grid(desc: list[str] = MAP, ax=None, values: np.ndarray | None = None, title: str = "", cmap="magma_r",
+              vmin: float | None = None, vmax: float | None = None, colorbar: bool = True):
+    """The map as coloured cells (or a heatmap of `values` [rows, cols] with holes drawn dark).
+
+    Panels that are compared should share one colour scale: pass the same `vmin`/`vmax` to each, set
+    `colorbar=False`, and draw one colour bar for the figure from `ax.images[0]`.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
 
@@ -291,8 +296,9 @@ def draw_grid(desc: list[str] = MAP, ax=None, values: np.ndarray | None = None, 
     if values is None:
         ax.imshow([[to_rgb(CELL_COLOURS[c]) for c in row] for row in desc])
     else:
-        im = ax.imshow(values, cmap=cmap)
-        ax.figure.colorbar(im, ax=ax, fraction=0.04)
+        im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+        if colorbar:
+            ax.figure.colorbar(im, ax=ax, fraction=0.04)
     for r in range(rows):
         for c in range(cols):
             if desc[r][c] in "HG" or (values is None and desc[r][c] == "S"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data import IGNORE, tokenize_pairs
-from ..logprobs import frozen_copy, is_peft, reference_logprobs
+from ..logprobs import eval_mode, frozen_copy, is_peft, reference_logprobs, sequence_logprobs
 from ..losses import dpo_loss, sequence_logprob
 from ..train import PairTrainer
 from .base import MethodConfig, Paper, knob
@@ -52,6 +52,46 @@ class DPOTrainer(PairTrainer):
                     margin=(chosen_reward - rejected_reward).mean(),
                     reward_accuracy=(chosen_reward > rejected_reward).float().mean())
         return loss
+
+
+@torch.no_grad()
+def pair_logprob_stats(model, batch: dict, ref_logps: torch.Tensor, beta: float = 0.1) -> dict[str, float]:
+    """Chosen / rejected summed log-probs and implicit rewards of `model` on one FIXED pair batch.
+
+    `batch` is a `sftkit.data.pair_collate` batch (chosen rows first, then rejected; [2B, T]) and `ref_logps`
+    [2B] the reference's summed log-probs of the same rows. The model runs in eval mode (restored after).
+    Returns batch means: chosen_logp, rejected_logp (policy), chosen_reward, rejected_reward
+    (beta * (log pi - log ref)), margin (chosen_reward - rejected_reward), logratio_margin (the margin
+    without beta, comparable across methods with different betas) and reward_accuracy (share of pairs
+    whose chosen reward is the larger). On a fixed held-out batch these curves do not move with the
+    length of whatever training batch came last, unlike the per-step training log.
+    """
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
+    with eval_mode(model):
+        chosen, rejected = sequence_logprobs(model, batch).float().chunk(2)
+    ref_chosen, ref_rejected = ref_logps.to(device).float().chunk(2)
+    logratio = (chosen - ref_chosen) - (rejected - ref_rejected)
+    stats = {"chosen_logp": chosen.mean(), "rejected_logp": rejected.mean(),
+             "chosen_reward": beta * (chosen - ref_chosen).mean(), "rejected_reward": beta * (rejected - ref_rejected).mean(),
+             "margin": beta * logratio.mean(), "logratio_margin": logratio.mean(),
+             "reward_accuracy": (logratio > 0).float().mean()}
+    return {k: float(v) for k, v in stats.items()}
+
+
+def heldout_pair_probe(ref_model, batch: dict, beta: float = 0.1, prefix: str = "heldout_"):
+    """A `sftkit.train.Probe` function for a fixed held-out pair batch: `fn(model) -> {prefix + stat: value}`
+    with the stats of `pair_logprob_stats`. The reference's log-probs are computed once, here, from
+    `ref_model` (e.g. the SFT model every run starts from); pass `probe=fn, probe_every=k` to a `PairTrainer`."""
+    device = next(ref_model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
+    with torch.no_grad(), eval_mode(ref_model):
+        ref_logps = sequence_logprobs(ref_model, batch).float()
+
+    def probe(model) -> dict[str, float]:
+        return {prefix + k: v for k, v in pair_logprob_stats(model, batch, ref_logps, beta).items()}
+
+    return probe
 
 
 @dataclass
