@@ -59,7 +59,7 @@ def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="ex
         for xi, (m, _) in zip(xs, stats):
             text = "n/a" if np.isnan(m) else "0" if m == 0 else None
             if text:
-                ax.text(xi, 1, text, ha="center", va="bottom", fontsize=7, color=colour, rotation=90 * (text == "n/a"))
+                ax.text(xi, 1, text, ha="center", va="bottom", fontsize=8, color=colour, rotation=90 * (text == "n/a"))
     ax.set_xticks(x, skills, rotation=30)
     ax.set(ylabel="exact match %", ylim=(0, 105), title=title)
     ax.legend(fontsize=8, ncol=len(results))

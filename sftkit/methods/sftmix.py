@@ -1,8 +1,10 @@
 """SFTMix (Xiao et al., arXiv 2410.05248): confidence from training dynamics and a Mixup regularizer.
 
 1. A reference model is trained with plain next-token prediction (NTP); at C checkpoints every training
-   example's response perplexity is measured. Confidence = minus the mean perplexity over checkpoints;
-   variability = their standard deviation (the Dataset-Cartography map).
+   example's response perplexity is measured. SFTMix's confidence = minus the mean perplexity over
+   checkpoints (`Dynamics.confidence`). The Dataset-Cartography map (Swayamdipta et al., arXiv 2009.10795)
+   uses the gold response's probability 1 / perplexity instead: its mean and std over checkpoints, both in
+   [0, 1] (`Dynamics.map_coordinates`); the std of perplexity grows with its mean and draws one curve.
 2. The median splits the data into a confident half and a relatively unconfident half.
 3. Training: every batch holds as many confident as unconfident examples (`BalancedSampler`); confident
    and unconfident examples are paired, their last-layer hidden states over the response are mixed with
@@ -52,7 +54,10 @@ def response_perplexity(model, dataset: list[dict], collate, batch_size: int = 1
 
 
 def confidence_and_variability(perplexity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """perplexity [C, N] (C checkpoints) -> (confidence = -mean over checkpoints [N], variability = std [N])."""
+    """perplexity [C, N] (C checkpoints) -> (confidence = -mean over checkpoints [N], variability = std [N]).
+
+    The confidence is SFTMix's (it decides the median split). The std of perplexity is unbounded and grows
+    with the mean, so it is no map axis: draw the map with `Dynamics.map_coordinates`."""
     return -perplexity.mean(0), perplexity.std(0, unbiased=False)
 
 
@@ -172,10 +177,12 @@ class Dynamics:
 
     @property
     def confidence(self) -> torch.Tensor:
+        """SFTMix's confidence [N]: minus the mean perplexity over checkpoints (what the median split uses)."""
         return confidence_and_variability(self.perplexity)[0]
 
     @property
     def variability(self) -> torch.Tensor:
+        """Std of perplexity over checkpoints [N] (saved by `save`; for the map use `map_coordinates`)."""
         return confidence_and_variability(self.perplexity)[1]
 
     @property
