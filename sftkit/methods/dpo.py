@@ -23,6 +23,19 @@ SHAPE, DATA = "loss", "preference"
 tokenize = tokenize_pairs
 
 
+def implicit_reward_stats(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor,
+                          ref_rejected: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+    """Batch means of what DPO logs, from summed log-probs [B] of policy and reference: chosen_logp,
+    rejected_logp, the implicit rewards beta * (log pi - log ref) (chosen_reward, rejected_reward), their
+    margin, the margin without beta (logratio_margin: comparable across betas) and reward_accuracy (share of
+    pairs whose chosen reward is the larger)."""
+    logratio = (chosen - ref_chosen) - (rejected - ref_rejected)
+    return {"chosen_logp": chosen.mean(), "rejected_logp": rejected.mean(),
+            "chosen_reward": beta * (chosen - ref_chosen).mean(), "rejected_reward": beta * (rejected - ref_rejected).mean(),
+            "margin": beta * logratio.mean(), "logratio_margin": logratio.mean(),
+            "reward_accuracy": (logratio > 0).float().mean()}
+
+
 class DPOTrainer(PairTrainer):
     """DPO with the sigmoid loss.
 
@@ -45,12 +58,7 @@ class DPOTrainer(PairTrainer):
         ref_chosen, ref_rejected = reference_logprobs(model, self.ref_model, inputs).chunk(2)
         lengths = (inputs["labels"][:, 1:] != IGNORE).sum(1).chunk(2)[0]
         loss = self.preference_loss(chosen, rejected, ref_chosen, ref_rejected, lengths)
-        chosen_reward = self.beta * (chosen - ref_chosen).detach()
-        rejected_reward = self.beta * (rejected - ref_rejected).detach()
-        self.record(chosen_logp=chosen.mean(), rejected_logp=rejected.mean(),
-                    chosen_reward=chosen_reward.mean(), rejected_reward=rejected_reward.mean(),
-                    margin=(chosen_reward - rejected_reward).mean(),
-                    reward_accuracy=(chosen_reward > rejected_reward).float().mean())
+        self.record(**implicit_reward_stats(chosen.detach(), rejected.detach(), ref_chosen, ref_rejected, self.beta))
         return loss
 
 
@@ -60,22 +68,15 @@ def pair_logprob_stats(model, batch: dict, ref_logps: torch.Tensor, beta: float 
 
     `batch` is a `sftkit.data.pair_collate` batch (chosen rows first, then rejected; [2B, T]) and `ref_logps`
     [2B] the reference's summed log-probs of the same rows. The model runs in eval mode (restored after).
-    Returns batch means: chosen_logp, rejected_logp (policy), chosen_reward, rejected_reward
-    (beta * (log pi - log ref)), margin (chosen_reward - rejected_reward), logratio_margin (the margin
-    without beta, comparable across methods with different betas) and reward_accuracy (share of pairs
-    whose chosen reward is the larger). On a fixed held-out batch these curves do not move with the
-    length of whatever training batch came last, unlike the per-step training log.
+    Returns the batch means of `implicit_reward_stats` as floats. On a fixed held-out batch these curves
+    do not move with the length of whatever training batch came last, unlike the per-step training log.
     """
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v)}
     with eval_mode(model):
         chosen, rejected = sequence_logprobs(model, batch).float().chunk(2)
     ref_chosen, ref_rejected = ref_logps.to(device).float().chunk(2)
-    logratio = (chosen - ref_chosen) - (rejected - ref_rejected)
-    stats = {"chosen_logp": chosen.mean(), "rejected_logp": rejected.mean(),
-             "chosen_reward": beta * (chosen - ref_chosen).mean(), "rejected_reward": beta * (rejected - ref_rejected).mean(),
-             "margin": beta * logratio.mean(), "logratio_margin": logratio.mean(),
-             "reward_accuracy": (logratio > 0).float().mean()}
+    stats = implicit_reward_stats(chosen, rejected, ref_chosen, ref_rejected, beta)
     return {k: float(v) for k, v in stats.items()}
 
 
