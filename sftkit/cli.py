@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
+from .world import EVAL_SPLITS
 
 
 def cmd_data(args):
@@ -25,7 +26,7 @@ def cmd_pretrain(args):
     from .pretrain import pretrain, write_model_card
 
     log = pretrain(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                   seed=args.seed, threads=args.threads)
+                   seed=args.seed, threads=args.threads, device=args.device)
     write_model_card(args.output)
     print(f"saved {args.output} after {log['seconds']:.0f}s, final loss {log['loss'][-1]}")
 
@@ -159,11 +160,12 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrain", help="pretrain the embedded tiny base model on the prose corpus")
     pt.add_argument("--corpus", default=str(WORLD_DIR / "corpus.txt"))
     pt.add_argument("--output", default=None, help="default: data/models/tiny-base")
-    pt.add_argument("--steps", type=int, default=2000)
+    pt.add_argument("--steps", type=int, default=8000)
     pt.add_argument("--batch-size", type=int, default=32)
     pt.add_argument("--lr", type=float, default=3e-3)
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--threads", type=int, default=2, help="torch threads (results depend on it)")
+    pt.add_argument("--device", default="cpu", help="cpu or cuda (results depend on it; cuda: about a minute)")
     pt.set_defaults(func=cmd_pretrain)
 
     t = sub.add_parser("train", help="fine-tune a model with one method (sftkit train --help lists them)",
@@ -179,7 +181,7 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")
     e.add_argument("--model", default="tiny")
-    e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / "test.jsonl"), str(WORLD_DIR / "hard.jsonl")])
+    e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / f"{s}.jsonl") for s in EVAL_SPLITS])
     e.add_argument("--output", help="write per-example predictions here (JSONL)")
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--batch-size", type=int, default=128)

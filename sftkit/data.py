@@ -24,6 +24,9 @@ from .world import SKILLS
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, template, padding)
 ROLES = ("system", "user", "assistant")
+# The data-quality class a conversational record may name in its "source" field (C-RLFT's classes:
+# `sftkit.methods.crlft`, notebook 06); validated here so that a bad file fails at its line.
+SOURCES = ("expert", "suboptimal")
 
 
 def turns(value, field: str, roles: tuple[str, ...] = ROLES, plain_role: str | None = None) -> list[dict]:
@@ -52,6 +55,8 @@ def validate_conversation(record: dict, require_gold: bool = False) -> None:
             raise ValueError(f"unknown skill {record.get('skill')!r} (known: {', '.join(SKILLS)})")
     if require_gold and not isinstance(record.get("answer"), str):
         raise ValueError("field 'answer' (the gold answer, a string) is missing")
+    if "source" in record and record["source"] not in SOURCES:
+        raise ValueError(f"unknown source {record['source']!r} (known: {', '.join(SOURCES)})")
 
 
 def load_conversations(path: str | Path, require_gold: bool = False) -> list[dict]:
@@ -60,7 +65,7 @@ def load_conversations(path: str | Path, require_gold: bool = False) -> list[dic
 
 
 def load_world(split: str) -> list[dict]:
-    """One split of the committed tiny world: 'train', 'dev', 'test' or 'hard'."""
+    """One split of the committed tiny world: 'train', 'dev', 'test' or a shift ('wording', 'longer', 'larger', 'composed')."""
     return load_conversations(WORLD_DIR / f"{split}.jsonl", require_gold=True)
 
 

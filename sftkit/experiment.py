@@ -20,7 +20,7 @@ from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
 
 BASELINE = TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup_steps=15, scheduler="cosine")
-EVAL_SPLITS = ("test", "hard")
+from .world import EVAL_SPLITS
 
 
 @dataclass

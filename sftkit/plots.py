@@ -9,7 +9,8 @@ import numpy as np
 
 from .data import IGNORE
 from .evaluate import accuracy
-from .results import mean_std
+from .results import accuracies, mean_std
+from .world import EVAL_SPLITS
 
 
 def loss_curves(curves: dict[str, list[tuple[list[int], list[float]]]], ax=None, title="training loss"):
@@ -39,8 +40,8 @@ def per_skill_accuracy(rows: list[dict], split: str) -> dict[str, list[float]]:
     return dict(out)
 
 
-def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="exact match by skill"):
-    """Grouped bars: `results` maps a model label to {skill: accuracies over seeds}; error bars = std.
+def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="exact match by skill", xlabel=None):
+    """Grouped bars: `results` maps a model label to {skill (or split): accuracies over seeds}; error bars = std.
 
     A bar whose mean is 0 has no height, so it is labelled "0" (in the bar's colour) just above the axis,
     and a skill a model has no accuracies for is labelled "n/a" instead of being drawn as a zero.
@@ -62,8 +63,18 @@ def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="ex
                 ax.text(xi, 1, text, ha="center", va="bottom", fontsize=8, color=colour, rotation=90 * (text == "n/a"))
     ax.set_xticks(x, skills, rotation=30)
     ax.set(ylabel="exact match %", ylim=(0, 105), title=title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
     ax.legend(fontsize=8, ncol=len(results))
     return ax
+
+
+def split_bars(runs: dict[str, list[dict]], splits: tuple[str, ...] = EVAL_SPLITS, ax=None,
+               title="exact match on test and each shift"):
+    """Grouped bars of overall exact match per split (x) for each label of `runs` (label -> schema rows),
+    mean ± std over seeds: how a method moves `test` and each shift at once."""
+    return accuracy_bars({label: {s: accuracies(rows, s) for s in splits} for label, rows in runs.items()},
+                         ax=ax, title=title, xlabel="split")
 
 
 def mask_html(tokenizer, example: dict) -> str:

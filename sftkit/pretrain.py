@@ -66,12 +66,13 @@ def build_tiny_model(tokenizer, seed: int = 0, **overrides):
     return LlamaForCausalLM(config)
 
 
-def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BASE, steps: int = 2000,
+def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BASE, steps: int = 8000,
              batch_size: int = 32, block_size: int = 128, lr: float = 3e-3, warmup: int = 100,
-             seed: int = 0, log_every: int = 100, threads: int | None = None) -> dict:
+             seed: int = 0, log_every: int = 100, threads: int | None = None, device: str = "cpu") -> dict:
     """Pretrain the tiny model on raw prose with next-token prediction; save model, tokenizer and card.
 
-    Deterministic for a given seed and thread count (a plain PyTorch loop: the fastest option on CPU).
+    Deterministic for a given seed, device and thread count (a plain PyTorch loop: the fastest option on
+    CPU; on a GPU it takes about a minute).
     Returns the training log {"step": [...], "loss": [...], "seconds": ...}.
     """
     if threads:
@@ -85,8 +86,8 @@ def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BA
     ids: list[int] = []
     for doc in docs:  # documents are separated by the end token, like packed pretraining data
         ids.extend(tokenizer(doc, add_special_tokens=False)["input_ids"] + [eos])
-    data = torch.tensor(ids, dtype=torch.long)
-    model = build_tiny_model(tokenizer, seed=seed)
+    data = torch.tensor(ids, dtype=torch.long, device=device)
+    model = build_tiny_model(tokenizer, seed=seed).to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -96,7 +97,7 @@ def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BA
     model.train()
     for step in range(1, steps + 1):
         starts = torch.randint(0, len(data) - block_size - 1, (batch_size,), generator=gen)
-        batch = torch.stack([data[s:s + block_size + 1] for s in starts.tolist()])
+        batch = data[starts.to(device)[:, None] + torch.arange(block_size + 1, device=device)]
         loss = model(input_ids=batch[:, :-1], labels=batch[:, :-1]).loss
         # labels=input_ids: the model shifts internally, so position t predicts token t + 1
         opt.zero_grad(set_to_none=True)
@@ -112,9 +113,10 @@ def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BA
             running = 0.0
     log["seconds"] = round(time.time() - start, 1)
     log.update(steps=steps, batch_size=batch_size, block_size=block_size, lr=lr, warmup=warmup, seed=seed,
+               device=torch.cuda.get_device_name() if str(device).startswith("cuda") else "cpu",
                corpus=str(corpus_path.name), corpus_chars=sum(map(len, docs)), tokens_seen=steps * batch_size * block_size)
     with atomic_dir(output) as tmp:
-        model.save_pretrained(tmp)
+        model.cpu().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (Path(tmp) / "pretrain_log.json").write_text(json.dumps(log, indent=1) + "\n")
     return log
@@ -124,14 +126,15 @@ def write_model_card(path: str | os.PathLike = TINY_BASE) -> str:
     """Write README.md for a pretrained tiny model: config, data, loss curve numbers, zero-shot accuracy."""
     from .data import load_world
     from .evaluate import accuracy, evaluate
+    from .world import EVAL_SPLITS, SHIFTS
 
     path = Path(path)
     log = json.loads((path / "pretrain_log.json").read_text())
     model, tokenizer = load_model(path, device="cpu")
-    acc = accuracy(evaluate(model, tokenizer, load_world("test") + load_world("hard")))
+    acc = accuracy(evaluate(model, tokenizer, [r for s in EVAL_SPLITS for r in load_world(s)]))
     config = {k: getattr(model.config, k) for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
                                                     "num_attention_heads", "max_position_embeddings", "vocab_size")}
-    curve = ", ".join(f"{s}: {l:.3f}" for s, l in zip(log["step"][::2], log["loss"][::2]))
+    curve = ", ".join(f"{s}: {l:.3f}" for s, l in zip(log["step"], log["loss"]))
     zero_shot = "\n".join(f"| {split} | {skill} | {a['correct']}/{a['n']} | {100 * a['accuracy']:.1f} |"
                           for (split, skill), a in acc.items())
     text = f"""# tiny-base: the embedded base model of sftkit
@@ -140,7 +143,7 @@ A {count_parameters(model) / 1e6:.2f}M-parameter Llama-style causal LM with a ch
 pretrained on raw prose about the tiny world (`data/world/corpus.txt`, {log['corpus_chars']:,} characters,
 no instruction format). It knows the world but does not follow instructions: that is what SFT teaches.
 
-Rebuild it (deterministic for the same seed and thread count): `sftkit pretrain` (then this card is
+Rebuild it (deterministic for the same seed, device and thread count): `sftkit pretrain` (then this card is
 rewritten). Load it with `sftkit.model.load_model("tiny")` or `AutoModelForCausalLM.from_pretrained(...)`.
 
 ## Config
@@ -150,10 +153,17 @@ rewritten). Load it with `sftkit.model.load_model("tiny")` or `AutoModelForCausa
 ## Training
 Plain PyTorch loop, AdamW (betas 0.9/0.95, weight decay 0.1), lr {log['lr']} with {log['warmup']}-step warm-up and
 cosine decay, {log['steps']} steps of {log['batch_size']} random {log['block_size']}-character windows
-({log['tokens_seen']:,} tokens), seed {log['seed']}: {log['seconds'] / 60:.1f} minutes of wall time on the
-machine that built it (about 0.4 s per step, 14 minutes, when the 2 cores are not shared with other jobs).
+({log['tokens_seen']:,} tokens), seed {log['seed']}: {log['seconds'] / 60:.1f} minutes of wall time on
+{log.get('device', 'cpu')}{' (`sftkit pretrain --device cuda`)' if log.get('device', 'cpu') != 'cpu' else ''}. A rebuild on another device
+or thread count gives a different model of the same quality, not the same bits. On 2 CPU cores expect
+about 80 minutes (the previous 2000-step base took 0.62 s per step there).
 
-Loss (nats per character, mean over each 100 steps), step: loss: {curve}; final {log['loss'][-1]:.3f}.
+## Data
+The corpus states skills on inputs from the training distribution and, for some sentences, from the
+input shifts ({'; '.join(f'{k}: {v}' for k, v in SHIFTS.items() if k != 'wording')}), never on an
+evaluation input. The instruction format appears nowhere in it.
+
+Loss (nats per character, mean over each {log['step'][0]} steps), step: loss: {curve}; final {log['loss'][-1]:.3f}.
 
 ## Zero-shot instruction following (chat template, greedy, exact match)
 | split | skill | correct | % |

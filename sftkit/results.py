@@ -23,6 +23,7 @@ from pathlib import Path
 from . import __version__
 from .evaluate import accuracy
 from .io import RESULTS_DIR, SftkitError, atomic_write_text, read_jsonl, replace_marked_block, write_jsonl
+from .world import EVAL_SPLITS
 
 FIELDS = ("notebook", "method", "variant", "model", "seed", "split", "skill", "n", "correct", "accuracy",
           "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "sftkit_version", "metric", "value",
@@ -60,6 +61,21 @@ def by_skill(rows: list[dict], split: str = "test", **filters) -> dict[str, list
     `plots.accuracy_bars`."""
     skills = sorted({r["skill"] for r in rows if r["split"] == split}, key=lambda s: (s == "all", s))
     return {s: accuracies(rows, split, skill=s, **filters) for s in skills}
+
+
+def split_table(runs: dict[str, list[dict]], splits: tuple[str, ...] = EVAL_SPLITS, extra: dict | None = None) -> str:
+    """A Markdown table, one row per label of `runs` (label -> schema rows), one column per split: exact
+    match %, mean ± std over seeds ("–" where a run has no such split). `extra` adds columns:
+    {column name: {label: text}}."""
+    extra = extra or {}
+    head = ["model", "seeds", *(f"{s} EM %" for s in splits), *extra]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, rows in runs.items():
+        cells = [fmt_mean_std(accuracies(rows, s)) if accuracies(rows, s) else "–" for s in splits]
+        seeds = max(len(accuracies(rows, s)) for s in splits)
+        lines.append("| " + " | ".join([label, str(seeds), *cells, *(col.get(label, "") for col in extra.values())])
+                     + " |")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,7 @@ def load(directory: str | Path | None = None) -> list[dict]:
     return rows
 
 
-def summary(rows: list[dict], splits: tuple[str, ...] = ("test", "hard")) -> list[dict]:
+def summary(rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> list[dict]:
     """Mean ± std over seeds of overall accuracy, per (notebook, method, variant, model) and split."""
     groups: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
     costs: dict[tuple, list] = defaultdict(list)
@@ -173,7 +189,7 @@ def summary(rows: list[dict], splits: tuple[str, ...] = ("test", "hard")) -> lis
     return out
 
 
-def markdown_table(summary_rows: list[dict], splits: tuple[str, ...] = ("test", "hard")) -> str:
+def markdown_table(summary_rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> str:
     """A Markdown table of `summary` rows (accuracy in %, mean ± std over seeds)."""
     head = ["notebook", "method", "variant", "model", "seeds", *(f"{s} EM %" for s in splits),
             "step ms", "peak MB"]

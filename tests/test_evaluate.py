@@ -29,7 +29,7 @@ def test_sampling_returns_k_answers_per_prompt(random_models):
 def test_evaluate_scores_exact_matches(random_models, monkeypatch):
     import sftkit.evaluate as ev
 
-    records = load_world("test")[:4] + load_world("hard")[:2]
+    records = load_world("test")[:4] + load_world("longer")[:2]
     answers = [r["answer"] for r in records]
     answers[1] = answers[1] + "!"  # one wrong
     monkeypatch.setattr(ev, "generate", lambda *a, **k: answers)
@@ -37,7 +37,7 @@ def test_evaluate_scores_exact_matches(random_models, monkeypatch):
     assert [r["correct"] for r in rows] == [True, False, True, True, True, True]
     acc = accuracy(rows)
     assert acc[("test", "all")] == {"n": 4, "correct": 3, "accuracy": 0.75}
-    assert acc[("hard", "all")]["accuracy"] == 1.0
+    assert acc[("longer", "all")]["accuracy"] == 1.0
 
 
 def test_mean_std():

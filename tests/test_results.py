@@ -6,9 +6,9 @@ from sftkit import results
 from sftkit.io import SftkitError
 
 
-def eval_rows(correct_test, correct_hard):
+def eval_rows(correct_test, correct_longer):
     rows = [{"id": f"t{i}", "skill": "add" if i % 2 else "sort", "split": "test", "correct": c} for i, c in enumerate(correct_test)]
-    rows += [{"id": f"h{i}", "skill": "add", "split": "hard", "correct": c} for i, c in enumerate(correct_hard)]
+    rows += [{"id": f"h{i}", "skill": "add", "split": "longer", "correct": c} for i, c in enumerate(correct_longer)]
     return rows
 
 
@@ -25,7 +25,7 @@ def test_rows_follow_the_schema_and_leaderboard_aggregates_seeds(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- leaderboard:start -->\nold table\n<!-- leaderboard:end -->\noutro\n")
     table = results.write_leaderboard(tmp_path, readme=readme)
-    assert "| 99_demo | sft | full | tiny | 2 | 75.0 ± 35.4 | 50.0 ± 0.0 | 100 | 50 |" in table
+    assert "| 99_demo | sft | full | tiny | 2 | 75.0 ± 35.4 | – | 50.0 ± 0.0 | – | – | 100 | 50 |" in table
     text = readme.read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("outro\n") and table in text
     assert (tmp_path / "leaderboard.md").exists()

@@ -9,7 +9,7 @@ from sftkit.io import WORLD_DIR
 
 def test_regeneration_is_byte_for_byte(tmp_path):
     world.write_world(tmp_path)
-    for name in ["train.jsonl", "dev.jsonl", "test.jsonl", "hard.jsonl", "corpus.txt", "land.json"]:
+    for name in [f"{s}.jsonl" for s in world.SPLITS] + ["corpus.txt", "land.json"]:
         assert filecmp.cmp(tmp_path / name, WORLD_DIR / name, shallow=False), f"{name} differs from data/world"
 
 
@@ -18,14 +18,16 @@ def splits():
     return world.make_splits()
 
 
-def test_at_least_eight_skills_in_every_split(splits):
+def test_at_least_eight_skills_and_each_split_holds_its_skills(splits):
     assert len(world.SKILLS) >= 8
     for split, records in splits.items():
-        assert {r["skill"] for r in records} == set(world.SKILLS), split
+        assert {r["skill"] for r in records} == set(world.split_skills(split)), split
+    assert set(world.split_skills("larger")) == {"add", "code"}
+    assert set(world.split_skills("wording")) == set(world.SKILLS)
 
 
 def test_gold_answers_pass_their_checker_and_corruptions_fail(splits):
-    for r in splits["test"] + splits["hard"]:
+    for r in [r for s in world.EVAL_SPLITS for r in splits[s]]:
         assert world.check(r, r["answer"])
         assert world.check(r, "  " + r["answer"] + " ")  # whitespace is the only leniency
         assert not world.check(r, r["answer"] + "x")
@@ -52,7 +54,7 @@ def test_facts_come_from_the_land():
 
 
 def test_code_tests_agree_with_the_gold_function(splits):
-    for r in [r for r in splits["test"] + splits["hard"] if r["skill"] == "code"]:
+    for r in [r for s in world.EVAL_SPLITS for r in splits[s] if r["skill"] == "code"]:
         namespace = {}
         exec(r["answer"], namespace)
         assert all(namespace["f"](x) == y for x, y in r["meta"]["tests"])
@@ -70,16 +72,34 @@ def test_corpus_never_states_an_evaluation_answer(splits):
     stated = set(re.findall(r"\b([a-z]+) (?:backwards is|is spelled|loudly is|is \d+ letters)", corpus))
     stated |= set(re.findall(r"(?:Reversed,|letter,|In capitals,|The word) ([a-z]+)", corpus))
     assert len(stated) > 1000  # the patterns do match the prose
-    evaluated = {r["meta"]["word"] for s in ("dev", "test", "hard") for r in splits[s] if "word" in r["meta"]}
+    evaluated = {r["meta"]["word"] for s in ("dev", *world.EVAL_SPLITS) for r in splits[s] if "word" in r["meta"]}
     assert not stated & evaluated
     assert "<|user|>" not in corpus and "<|assistant|>" not in corpus  # prose only, no chat format
 
 
-def test_hard_split_shifts_the_inputs(splits):
-    test_len = max(len(r["meta"]["word"]) for r in splits["test"] if r["skill"] == "reverse")
-    hard_len = min(len(r["meta"]["word"]) for r in splits["hard"] if r["skill"] == "reverse")
-    assert hard_len > test_len
-    assert all(" not " in r["meta"]["sentence"] for r in splits["hard"] if r["skill"] == "sentiment")
+def test_each_shift_moves_one_thing(splits):
+    def words(split):
+        return [len(r["meta"]["word"]) for r in splits[split] if "word" in r["meta"]]
+
+    def lists(split):
+        return [len(r["meta"]["numbers"]) for r in splits[split] if "numbers" in r["meta"]]
+
+    assert max(words("train")) == 6 and set(words("longer")) == {7, 8}
+    assert max(lists("train")) == 5 and set(lists("longer")) == {6, 7}
+    assert all(20 <= r["meta"]["a"] <= 49 and 20 <= r["meta"]["b"] <= 49 for r in splits["larger"] if r["skill"] == "add")
+    assert all(max(r["meta"]["a"], r["meta"]["b"]) < 20 for r in splits["train"] if r["skill"] == "add")
+    assert all(" not " in r["meta"]["sentence"] for r in splits["composed"] if r["skill"] == "sentiment")
+    assert not any(" not " in r["meta"]["sentence"] for r in splits["train"] if r["skill"] == "sentiment")
+    assert all(r["meta"]["expr"].startswith("(") for r in splits["composed"] if r["skill"] == "code")
+    # wording: the same input distribution as test, phrased in a way no training instruction is
+    train_prompts = {r["messages"][0]["content"].split(" ")[0] for r in splits["train"]}
+    assert max(words("wording")) <= 6
+    assert sum(r["messages"][0]["content"].split(" ")[0] not in train_prompts for r in splits["wording"]) > 200
+
+
+def test_corpus_states_the_shifted_inputs_for_the_base_model():
+    corpus = (WORLD_DIR / "corpus.txt").read_text()
+    assert re.search(r"\b[a-z]{8} backwards is", corpus) and " was not " in corpus and "def f(x): return (x" in corpus
 
 
 def test_compose_two_skills():

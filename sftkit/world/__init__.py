@@ -2,14 +2,15 @@
 skill's realistic mistakes and the gold checker. Pure Python (no torch), so every layer can use it.
 
     skills.py    Skill records (sample, answer, instruction, prose, mistakes), LAND, `check`, `compose`
-    splits.py    train / dev / test / hard, and `write_world` (what `sftkit data` writes, byte for byte)
+    splits.py    train / dev / test and the shift splits, and `write_world` (what `sftkit data` writes, byte for byte)
     corpus.py    the pretraining prose
     mistakes.py  `corrupt` (a realistic wrong answer) and `world_pairs` (preference pairs)
 """
 from .corpus import make_corpus
 from .mistakes import corrupt, world_pairs
-from .skills import LAND, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
-from .splits import SPLIT_SIZES, eval_keys, make_splits, write_world
+from .skills import EVAL_SPLITS, LAND, SHIFTS, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
+from .splits import SPLIT_SIZES, eval_keys, split_skills, make_splits, write_world
 
-__all__ = ["LAND", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose", "corrupt", "eval_keys",
-           "make_corpus", "make_land", "make_record", "make_splits", "normalize", "world_pairs", "write_world"]
+__all__ = ["EVAL_SPLITS", "LAND", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose", "corrupt", "eval_keys",
+           "make_corpus", "make_land", "make_record", "make_splits", "normalize", "split_skills", "world_pairs",
+           "write_world"]

@@ -10,9 +10,18 @@ A record is a Hugging Face conversational example plus what the checker needs::
      "answer": "afok", "meta": {"word": "kofa"}}
 
 Splits: ``train`` / ``dev`` / ``test`` share the input distribution but not the inputs (held-out words,
-number pairs, lists, facts and sentences); ``hard`` shifts it (longer words, larger numbers, longer lists,
-unseen question wording, negated sentences, larger constants), so a plain SFT model stays below its
-in-distribution score there.
+number pairs, lists, facts and sentences). Four *shift* splits each move one thing away from it, so
+that a method's generalisation can be read one shift at a time (`SHIFTS`):
+
+- ``wording``: an instruction phrasing never used in training (every skill; the inputs are in-distribution);
+- ``longer``: 7-8 letter words and 6-7 digit lists (training has 3-6 letters and 3-5 digits);
+- ``larger``: sums of two numbers from 20-49 (training adds 0-19) and code constants 100-999 (1-99);
+- ``composed``: negated sentences ("the soup was not awful") and two-operation code ("(x + 3) * 2").
+
+The base model read statements about longer, larger and composed inputs in its pretraining prose (never
+the evaluation inputs themselves); SFT data never shows them. So a shift asks whether fine-tuning on
+narrow instructions carries over to what the base model already knew, which is the question SFT
+methods claim to answer differently.
 """
 from __future__ import annotations
 
@@ -21,7 +30,14 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
-SPLITS = ("train", "dev", "test", "hard")
+SHIFTS = {
+    "wording": "an unseen instruction phrasing (every skill)",
+    "longer": "7-8 letter words, 6-7 digit lists (train: 3-6 letters, 3-5 digits)",
+    "larger": "sums of numbers 20-49 (train: 0-19), code constants 100-999 (train: 1-99)",
+    "composed": "negated sentences, two-operation code (train: neither)",
+}
+SPLITS = ("train", "dev", "test", *SHIFTS)
+EVAL_SPLITS = ("test", *SHIFTS)
 SEED = 1234
 LETTERS = string.ascii_lowercase
 
@@ -70,55 +86,70 @@ class Skill:
 
     name: str
     description: str
-    sample: Callable[[random.Random, str], dict]  # (rng, split) -> meta (the input)
+    sample: Callable[[random.Random, str], dict]  # (rng, dist) -> meta (the input); dist: see _word_input
     answer: Callable[[dict], str]  # meta -> gold answer
     instruction: Callable[[random.Random, dict, str], str]  # (rng, meta, split) -> user turn
     prose: Callable[[random.Random, dict], str]  # (rng, meta) -> a pretraining sentence
     mistakes: Callable[[dict, str, random.Random], list[str]]  # (meta, answer, rng) -> realistic wrong answers
+    shifts: tuple[str, ...] = ()  # the input shifts of `SHIFTS` this skill has (every skill has `wording`)
 
 
 def _word(rng: random.Random, lo: int, hi: int) -> str:
     return "".join(rng.choice(LETTERS) for _ in range(rng.randint(lo, hi)))
 
 
-def _word_input(rng, split):
-    return {"word": _word(rng, 7, 10) if split == "hard" else _word(rng, 3, 6)}
+# Input samplers take `dist`: "train" (the train/dev/test/wording inputs), a shift name ("longer", "larger",
+# "composed"), or "pretrain" (the prose corpus: the train inputs and every input shift, mixed).
+PRETRAIN_SHIFT_SHARE = 0.4  # share of prose sentences drawn from a skill's input shift, when it has one
 
 
-def _digits(rng, split):
-    n = rng.randint(6, 8) if split == "hard" else rng.randint(3, 5)
+def _shifted(rng, dist: str, shift: str) -> bool:
+    return dist == shift or (dist == "pretrain" and rng.random() < PRETRAIN_SHIFT_SHARE)
+
+
+def _word_input(rng, dist):
+    return {"word": _word(rng, 7, 8) if _shifted(rng, dist, "longer") else _word(rng, 3, 6)}
+
+
+def _digits(rng, dist):
+    n = rng.randint(6, 7) if _shifted(rng, dist, "longer") else rng.randint(3, 5)
     return {"numbers": [rng.randint(0, 9) for _ in range(n)]}
+
+
+def _add_input(rng, dist):
+    lo, hi = (20, 49) if _shifted(rng, dist, "larger") else (0, 19)
+    return {"a": rng.randint(lo, hi), "b": rng.randint(lo, hi)}
 
 
 def _nums(meta) -> str:
     return " ".join(map(str, meta["numbers"]))
 
 
-def _pick(rng, options, split, hard_options=None):
-    """Choose a phrasing: train/dev/test share `options`; the hard split uses unseen `hard_options`."""
-    return rng.choice(hard_options if (split == "hard" and hard_options) else options)
+def _pick(rng, options, split, unseen):
+    """Choose a phrasing: every split shares `options` except `wording`, which uses the `unseen` ones."""
+    return rng.choice(unseen if split == "wording" else options)
 
 
-def _fact_input(rng, split):
+def _fact_input(rng, dist):
     town = rng.choice(list(LAND))
     attr = rng.choice(ATTRIBUTES)
     return {"town": town, "attribute": attr}
 
 
-def _sentence_input(rng, split):
+def _sentence_input(rng, dist):
     label = rng.choice(["positive", "negative"])
     words = POSITIVE if label == "positive" else NEGATIVE
     noun, adj = rng.choice(NOUNS), rng.choice(words)
-    if split == "hard":  # negation flips the label: the corpus never shows it
+    if _shifted(rng, dist, "composed"):  # negation flips the label
         flip = NEGATIVE if label == "positive" else POSITIVE
         return {"sentence": f"the {noun} was not {rng.choice(flip)}", "label": label}
     return {"sentence": f"the {noun} was {adj}", "label": label}
 
 
-def _code_input(rng, split):
+def _code_input(rng, dist):
     op = rng.choice(["+", "-", "*"])
-    k = rng.randint(1, 99)
-    if split == "hard":  # two operations: a structure the corpus never shows
+    k = rng.randint(100, 999) if _shifted(rng, dist, "larger") else rng.randint(1, 99)
+    if _shifted(rng, dist, "composed"):  # two operations
         op2, k2 = rng.choice(["+", "-", "*"]), rng.randint(2, 9)
         expr = f"(x {op} {k}) {op2} {k2}"
     else:
@@ -157,47 +188,45 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
                                 ["Give me {w} in reverse order."]).format(w=m["word"]),
           lambda r, m: r.choice(["{w} backwards is {a}.", "Reversed, {w} reads {a}."]).format(
               w=m["word"], a=m["word"][::-1]),
-          lambda m, a, r: [m["word"], _swap(a, r), a[:-1]]),
+          lambda m, a, r: [m["word"], _swap(a, r), a[:-1]], ("longer",)),
     Skill("uppercase", "write a word in capital letters", _word_input, lambda m: m["word"].upper(),
           lambda r, m, s: _pick(r, ["Write {w} in capital letters.", "Uppercase: {w}"], s,
                                 ["Shout the word {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["In capitals, {w} is {a}.", "{w} loudly is {a}."]).format(
               w=m["word"], a=m["word"].upper()),
-          lambda m, a, r: [m["word"], _swap(a, r), a[:-1], a.capitalize()]),
+          lambda m, a, r: [m["word"], _swap(a, r), a[:-1], a.capitalize()], ("longer",)),
     Skill("length", "count the letters of a word", _word_input, lambda m: str(len(m["word"])),
           lambda r, m, s: _pick(r, ["How many letters does {w} have?", "Length of {w}?"], s,
                                 ["Count the letters in {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["The word {w} has {a} letters.", "{w} is {a} letters long."]).format(
               w=m["word"], a=len(m["word"])),
-          lambda m, a, r: [_near(int(a), r)]),
+          lambda m, a, r: [_near(int(a), r)], ("longer",)),
     Skill("spell", "spell a word with dashes", _word_input, lambda m: "-".join(m["word"]),
           lambda r, m, s: _pick(r, ["Spell {w} with dashes.", "Spell out {w}."], s,
                                 ["Put dashes between the letters of {w}."]).format(w=m["word"]),
           lambda r, m: r.choice(["{w} is spelled {a}.", "Letter by letter, {w} is {a}."]).format(
               w=m["word"], a="-".join(m["word"])),
-          lambda m, a, r: [m["word"], "-".join(_swap(m["word"], r)), a[:-2]]),
-    Skill("add", "add two numbers",
-          lambda r, s: {"a": r.randint(20, 99), "b": r.randint(20, 99)} if s == "hard"
-          else {"a": r.randint(0, 19), "b": r.randint(0, 19)},
+          lambda m, a, r: [m["word"], "-".join(_swap(m["word"], r)), a[:-2]], ("longer",)),
+    Skill("add", "add two numbers", _add_input,
           lambda m: str(m["a"] + m["b"]),
           lambda r, m, s: _pick(r, ["What is {a} + {b}?", "Add {a} and {b}."], s,
                                 ["Compute the sum of {a} and {b}."]).format(**m),
           lambda r, m: r.choice(["{a} plus {b} is {s}.", "Adding {a} and {b} gives {s}."]).format(
               s=m["a"] + m["b"], **m),
-          lambda m, a, r: [_near(int(a), r), str(abs(m["a"] - m["b"]))]),
+          lambda m, a, r: [_near(int(a), r), str(abs(m["a"] - m["b"]))], ("larger",)),
     Skill("sort", "sort a list of digits", _digits, lambda m: " ".join(map(str, sorted(m["numbers"]))),
           lambda r, m, s: _pick(r, ["Sort these numbers: {l}", "Put in order: {l}"], s,
                                 ["Arrange from smallest to largest: {l}"]).format(l=_nums(m)),
           lambda r, m: r.choice(["In order, {l} becomes {a}.", "Sorted, {l} is {a}."]).format(
               l=_nums(m), a=" ".join(map(str, sorted(m["numbers"])))),
           lambda m, a, r: [" ".join(map(str, m["numbers"])), " ".join(a.split()[::-1]),
-                            " ".join(_swap(a.split(), r))]),
+                            " ".join(_swap(a.split(), r))], ("longer",)),
     Skill("max", "find the largest digit of a list", _digits, lambda m: str(max(m["numbers"])),
           lambda r, m, s: _pick(r, ["Which is the largest: {l}?", "Max of {l}?"], s,
                                 ["Tell me the biggest number in {l}."]).format(l=_nums(m)),
           lambda r, m: r.choice(["The largest of {l} is {a}.", "Of {l}, {a} is the biggest."]).format(
               l=_nums(m), a=max(m["numbers"])),
-          lambda m, a, r: [str(min(m["numbers"])), str(sorted(m["numbers"])[-2]), _near(int(a), r)]),
+          lambda m, a, r: [str(min(m["numbers"])), str(sorted(m["numbers"])[-2]), _near(int(a), r)], ("longer",)),
     Skill("facts", "answer a question about a town of Veloria", _fact_input,
           lambda m: LAND[m["town"]][m["attribute"]],
           lambda r, m, s: _pick(r, ["What is the {attribute} of {town}?", "{town}: which {attribute}?"], s,
@@ -210,7 +239,7 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
                                 ["Positive or negative: {x}"]).format(x=m["sentence"]),
           lambda r, m: r.choice(["'{x}' is a {a} sentence.", "The mood of '{x}' is {a}."]).format(
               x=m["sentence"], a=m["label"]),
-          lambda m, a, r: ["negative" if a == "positive" else "positive"]),
+          lambda m, a, r: ["negative" if a == "positive" else "positive"], ("composed",)),
     Skill("code", "write a one-line Python function", _code_input,
           lambda m: f"def f(x): return {m['expr']}",
           lambda r, m, s: _pick(r, ["Write a Python function f(x) that returns {w}.",
@@ -219,7 +248,7 @@ SKILLS: dict[str, Skill] = {s.name: s for s in [
           lambda r, m: r.choice(["A function for {w}: def f(x): return {e}",
                                  "To get {w} in Python write def f(x): return {e}"]).format(
               w=_expr_words(m["expr"]), e=m["expr"]),
-          _code_mistakes),
+          _code_mistakes, ("larger", "composed")),
 ]}
 
 
