@@ -18,9 +18,9 @@ from .methods.base import MethodConfig
 from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
+from .world import EVAL_SPLITS
 
 BASELINE = TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup_steps=15, scheduler="cosine")
-from .world import EVAL_SPLITS
 
 
 @dataclass

@@ -137,6 +137,8 @@ def write_model_card(path: str | os.PathLike = TINY_BASE) -> str:
     curve = ", ".join(f"{s}: {l:.3f}" for s, l in zip(log["step"], log["loss"]))
     zero_shot = "\n".join(f"| {split} | {skill} | {a['correct']}/{a['n']} | {100 * a['accuracy']:.1f} |"
                           for (split, skill), a in acc.items())
+    built_on = log.get("device", "cpu")
+    how = " (`sftkit pretrain --device cuda`)" if built_on != "cpu" else ""
     text = f"""# tiny-base: the embedded base model of sftkit
 
 A {count_parameters(model) / 1e6:.2f}M-parameter Llama-style causal LM with a character-level tokenizer,
@@ -154,7 +156,7 @@ rewritten). Load it with `sftkit.model.load_model("tiny")` or `AutoModelForCausa
 Plain PyTorch loop, AdamW (betas 0.9/0.95, weight decay 0.1), lr {log['lr']} with {log['warmup']}-step warm-up and
 cosine decay, {log['steps']} steps of {log['batch_size']} random {log['block_size']}-character windows
 ({log['tokens_seen']:,} tokens), seed {log['seed']}: {log['seconds'] / 60:.1f} minutes of wall time on
-{log.get('device', 'cpu')}{' (`sftkit pretrain --device cuda`)' if log.get('device', 'cpu') != 'cpu' else ''}. A rebuild on another device
+{built_on}{how}. A rebuild on another device
 or thread count gives a different model of the same quality, not the same bits. On 2 CPU cores expect
 about 80 minutes (the previous 2000-step base took 0.62 s per step there).
 

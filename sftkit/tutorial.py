@@ -6,8 +6,12 @@ whole group killed and one line naming the notebook and the cell. A kernel that 
 heartbeat is named the same way. The notebook file is replaced only after a complete run (atomic write).
 
 Why a separate process and our own clock: nbclient's waits are bounded only per message, and a client stuck
-in its event loop (seen once here: `make tutorial` sat idle on 02 with an idle kernel for over 30 minutes,
-never reproduced since) cannot time itself out. A parent that only reads a clock can.
+in its event loop cannot time itself out. A parent that only reads a clock can. Seen here three times, each
+in 02 about a minute into the run (its ipywidgets explorer): the kernel idle, the client waiting for a
+reply that never comes. So the parent also watches the CPU time of the kernel's session (the kernel and
+any process it started): a cell pending for `idle_timeout` seconds while that session uses no CPU is
+reported as "idle", and `run_all` then re-runs the notebook once. A cell that legitimately waits without
+computing for that long (a sleep, a network call) would be reported the same way; none here does.
 
 Messages per cell are bounded at the source as well: the kernel gets `TQDM_MININTERVAL` (every tqdm bar,
 transformers' included, redraws at most twice a second), sftkit's own bars pass the same bound
@@ -36,6 +40,36 @@ class Limits:
     cell_timeout: float = 1200.0  # seconds one cell may run
     notebook_timeout: float = 2700.0  # seconds one notebook may run, kernel start included
     heartbeat_timeout: float = 60.0  # seconds without a kernel heartbeat before it counts as silent
+    idle_timeout: float = 240.0  # seconds a cell may be pending while the kernel's session uses no CPU
+
+
+class KernelIdle(SftkitError):
+    """A cell was pending while the kernel sat idle: a lost message, not a slow cell (worth one re-run)."""
+
+
+def session_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds (user + system) of every process in the session of `pid` (Linux /proc); None elsewhere
+    or when `pid` is gone. jupyter_client starts each kernel in a session of its own."""
+    if pid is None or not os.path.isdir("/proc"):
+        return None
+    def fields(p):
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state is field 0
+
+    try:
+        sid = int(fields(pid)[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                f = fields(entry)
+                if int(f[3]) == sid:
+                    ticks += int(f[11]) + int(f[12])
+            except (OSError, ValueError, IndexError):
+                continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _cell_label(nb, index: int | None) -> str:
@@ -184,16 +218,22 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
         start = time.monotonic()
         proc.start()
         cell, cell_start, outcome, kernel_pid = None, start, None, None
+        busy_at, cpu = start, None  # when the kernel's session last used CPU, and how much it had used
         try:
             while outcome is None:
                 try:
                     kind, value = events.get(timeout=0.5)
                 except queue.Empty:
                     now = time.monotonic()
+                    used = session_cpu_seconds(kernel_pid)
+                    if used is not None and (cpu is None or used - cpu > 0.05):
+                        busy_at, cpu = now, used
                     if now - start > limits.notebook_timeout:
                         outcome = f"the notebook ran past its {limits.notebook_timeout:.0f} s limit"
                     elif cell is not None and now - cell_start > limits.cell_timeout:
                         outcome = f"no reply from the kernel within {limits.cell_timeout:.0f} s"
+                    elif cell is not None and used is not None and now - max(busy_at, cell_start) > limits.idle_timeout:
+                        outcome = "idle"
                     elif not proc.is_alive():
                         outcome = "the runner process exited unexpectedly"
                     continue
@@ -211,6 +251,10 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
                     outcome = value
         except KeyboardInterrupt:
             outcome = "interrupted"
+        if outcome == "idle":
+            _kill(proc, kernel_pid)
+            raise KernelIdle(f"{path}: {_cell_label(nb, cell)}: no reply while the kernel sat idle for "
+                             f"{limits.idle_timeout:.0f} s (a lost message)")
         if outcome != "done":
             _kill(proc, kernel_pid)
             raise SftkitError(f"{path}: {_cell_label(nb, cell)}: {outcome}")
@@ -224,11 +268,18 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
 
 def run_all(paths: list[Path], limits: Limits | None = None) -> dict[str, float]:
     """Run notebooks in order, printing one line each; stops at the first failure (raised as `SftkitError`).
-    Returns {notebook name: minutes}."""
+    Returns {notebook name: minutes}. A notebook whose kernel sat idle with a cell pending (`KernelIdle`) is
+    re-run once from the start; its minutes count both runs."""
     minutes = {}
     for path in paths:
         print(f"running {path.name} ...", flush=True)
-        seconds = run_notebook(path, limits)
+        lost = time.monotonic()
+        try:
+            seconds = run_notebook(path, limits)
+        except KernelIdle as e:
+            print(f"  {e}; running it again", flush=True)
+            lost = time.monotonic() - lost
+            seconds = run_notebook(path, limits) + lost
         minutes[path.name] = seconds / 60
         print(f"  {path.name}: {seconds / 60:.1f} min", flush=True)
     print(f"all {len(paths)} notebooks: {sum(minutes.values()):.1f} min", flush=True)

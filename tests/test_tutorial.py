@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from sftkit.io import REPO_DIR, SftkitError
-from sftkit.tutorial import Limits, run_notebook
+from sftkit.tutorial import KernelIdle, Limits, run_all, run_notebook, session_cpu_seconds
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="SIGSTOP and process groups are POSIX")
 
@@ -70,6 +70,19 @@ def test_silent_kernel_fails_within_its_deadline_naming_notebook_and_cell(tmp_pa
     stopped = [p for p in psutil.process_iter(["cmdline", "status"])
                if p.info["status"] == psutil.STATUS_STOPPED and "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
     assert not stopped, "a stopped kernel was left behind"
+
+
+@pytest.mark.skipif(session_cpu_seconds(os.getpid()) is None, reason="needs /proc")
+def test_idle_kernel_with_a_pending_cell_is_named_and_rerun_once(tmp_path, capsys):
+    # A sleeping cell looks exactly like a lost reply: a pending cell and an idle kernel.
+    path = write_notebook(tmp_path / "idle.ipynb", ["print('fine')", "import time\ntime.sleep(120)", "print('never')"])
+    start = time.monotonic()
+    with pytest.raises(KernelIdle, match=r"idle.ipynb: cell 1 \('import time'\): no reply while the kernel sat idle for 4 s"):
+        run_notebook(path, Limits(cell_timeout=300, notebook_timeout=300, idle_timeout=4))
+    assert time.monotonic() - start < 60
+    with pytest.raises(KernelIdle):  # run_all re-runs it once, then gives up with the same line
+        run_all([path], Limits(cell_timeout=300, notebook_timeout=300, idle_timeout=4))
+    assert capsys.readouterr().out.count("running it again") == 1
 
 
 def test_dead_kernel_and_failing_cell_are_named(tmp_path):

@@ -9,7 +9,7 @@ skill's realistic mistakes and the gold checker. Pure Python (no torch), so ever
 from .corpus import make_corpus
 from .mistakes import corrupt, world_pairs
 from .skills import EVAL_SPLITS, LAND, SHIFTS, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
-from .splits import SPLIT_SIZES, eval_keys, split_skills, make_splits, write_world
+from .splits import SPLIT_SIZES, eval_keys, make_splits, split_skills, write_world
 
 __all__ = ["EVAL_SPLITS", "LAND", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose", "corrupt", "eval_keys",
            "make_corpus", "make_land", "make_record", "make_splits", "normalize", "split_skills", "world_pairs",
