@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
+from .io import REPO_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
 from .world import EVAL_SPLITS
 
 
@@ -189,7 +189,8 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table)")
-    lb.add_argument("--results", default=str(RESULTS_DIR))
+    lb.add_argument("--results", default=None, help="default: results/, or your own copy when the checkout is "
+                    "read-only or shared (see README)")
     lb.add_argument("--readme", default=None, help="also refresh the table in this README")
     lb.set_defaults(func=cmd_leaderboard)
 

@@ -18,9 +18,9 @@ from .methods.base import MethodConfig
 from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
+from .world import EVAL_SPLITS
 
 BASELINE = TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup_steps=15, scheduler="cosine")
-from .world import EVAL_SPLITS
 
 
 @dataclass
@@ -103,11 +103,11 @@ def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConf
     """
     from pathlib import Path
 
-    from .io import RESULTS_DIR
+    from .io import results_dir as default_results_dir
     from .results import load
 
     wanted = train_settings(config)
-    directory = Path(results_dir or RESULTS_DIR)
+    directory = Path(results_dir or default_results_dir())
     if not rerun and (directory / f"{notebook}.jsonl").exists():
         rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == "sft" and r["variant"] == "full"
                 and r["model"] == str(model_name) and r.get("train_config") == wanted
