@@ -1,6 +1,13 @@
 """A read-only or shared checkout (one checkout for a class on a JupyterHub): results and model outputs go
 to a per-user directory, with one line saying where; nothing is written into the checkout."""
+import hashlib
 import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +73,72 @@ def test_sftkit_results_overrides_everything(checkout, monkeypatch, tmp_path):
     monkeypatch.setattr(io, "not_writable", lambda path: "is read-only for this user")
     monkeypatch.setenv("SFTKIT_RESULTS", str(tmp_path / "elsewhere"))
     assert io.results_dir() == tmp_path / "elsewhere"
+
+
+# Root may write anywhere, so for root the read-only view is simulated in every child process (the runner and
+# the notebook's kernel): os.access denies writing under the copy. Any write that happened anyway would still
+# show in the before/after snapshot the test compares.
+DENY_WRITES = textwrap.dedent("""
+    import os
+    _access, _root = os.access, os.environ["SFTKIT_TEST_READ_ONLY"]
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and os.path.abspath(os.fspath(path)).startswith(_root):
+            return False
+        return _access(path, mode, *args, **kwargs)
+
+    os.access = access
+""")
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_notebook_00_runs_in_a_read_only_checkout_and_writes_its_results_elsewhere(tmp_path):
+    """A read-only copy of the repository (its sftkit, data, results, README and notebook 00) runs notebook 00
+    as a student on a shared server would, with no SFTKIT_RESULTS: the results land in ~/.local/share, the
+    notebook says so in one line, and the copy is byte for byte unchanged."""
+    repo = tmp_path / "checkout"
+    shutil.copytree(io.REPO_DIR / "sftkit", repo / "sftkit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(io.REPO_DIR / "data", repo / "data")
+    shutil.copytree(io.REPO_DIR / "results", repo / "results")
+    (repo / "notebooks").mkdir()
+    shutil.copy(io.REPO_DIR / "notebooks" / "00_world.ipynb", repo / "notebooks")
+    shutil.copy(io.REPO_DIR / "README.md", repo)
+    home, out, hooks = tmp_path / "home", tmp_path / "out", tmp_path / "hooks"
+    for d in (home, out, hooks):
+        d.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("SFTKIT_RESULTS", "SFTKIT_RUNS", "XDG_DATA_HOME")}
+    env.update(HOME=str(home), PYTHONPATH=str(repo), PYTHONDONTWRITEBYTECODE="1")
+    if os.geteuid() == 0:
+        (hooks / "sitecustomize.py").write_text(DENY_WRITES)
+        env.update(PYTHONPATH=f"{repo}{os.pathsep}{hooks}", SFTKIT_TEST_READ_ONLY=str(repo))
+    for p in [repo, *repo.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    before = snapshot(repo)
+    run = textwrap.dedent(f"""
+        import sftkit.io
+        from sftkit.tutorial import Limits, run_notebook
+        assert sftkit.io.REPO_DIR == sftkit.io.Path({str(repo)!r}), sftkit.io.REPO_DIR  # the copy, not this checkout
+        run_notebook({str(repo / "notebooks" / "00_world.ipynb")!r}, Limits(cell_timeout=300, notebook_timeout=420),
+                     output={str(out / "00_world.ipynb")!r})
+    """)
+    try:
+        proc = subprocess.run([sys.executable, "-c", run], cwd=out, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert snapshot(repo) == before  # nothing written into the checkout
+    finally:
+        for p in [repo, *repo.rglob("*")]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    mine = home / ".local" / "share" / "sftkit" / "results"
+    assert (mine / "00_world.jsonl").exists() and (mine / "01_sft.jsonl").exists()  # 01: the committed copy
+    import nbformat
+
+    nb = nbformat.read(out / "00_world.ipynb", as_version=4)
+    said = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            for line in o.get("text", "").splitlines() if line.startswith("sftkit: ")]
+    assert said == ["sftkit: results/ is read-only for this user, so results go to ~/.local/share/sftkit/results "
+                    "(yours alone; set SFTKIT_RESULTS to choose another directory)"]
