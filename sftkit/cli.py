@@ -1,18 +1,31 @@
 """The `sftkit` command line: data and base-model regeneration, training, evaluation, leaderboard, tutorial.
 
-Errors in user input print one line naming the file/line/field and exit with status 2.
+`python -m sftkit ...` is the same command (no script on the PATH needed). Errors in user input print one
+line naming the file/line/field and exit with status 2.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from .io import REPO_DIR, RESULTS_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, write_jsonl
+from .io import REPO_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, shown, user_data_dir, write_jsonl
 from .world import EVAL_SPLITS
+
+
+def ensure_writable(path: str | Path, advice: str) -> None:
+    """One clear line, before any work, instead of a PermissionError traceback later: `path` (a file or a
+    directory to create) must be writable by this user."""
+    target = Path(path).resolve()
+    folder = target if target.is_dir() else target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise SftkitError(f"{shown(path)}: {shown(folder)} is read-only for this user; {advice}")
 
 
 def cmd_data(args):
@@ -37,6 +50,7 @@ def cmd_train(args):
     from .model import load_model
     from .train import TrainConfig, train
 
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
     spec = get(args.method)
     preference = spec.DATA == "preference"
     records = load_preferences(args.data) if preference else load_conversations(args.data)
@@ -71,6 +85,8 @@ def cmd_eval(args):
     from .evaluate import accuracy, evaluate
     from .model import load_model
 
+    if args.output:
+        ensure_writable(args.output, "choose another --output")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
@@ -98,6 +114,8 @@ def cmd_tutorial(args):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SftkitError(f"{missing[0]}: no such notebook")
+    for path in paths:
+        ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
     minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:
@@ -110,6 +128,13 @@ def cmd_tutorial(args):
         replace_marked_block(readme, "methods", notebook_table())
         if not args.notebooks:  # only a run of every notebook replaces the measured runtimes
             replace_marked_block(readme, "runtimes", runtimes_table(minutes, datetime.date.today().isoformat()))
+
+
+def cmd_doctor(args):
+    """Print the environment check; exit status 1 when it warns."""
+    from .doctor import check_environment
+
+    return 1 if check_environment().warnings else 0
 
 
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:
@@ -189,7 +214,8 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table)")
-    lb.add_argument("--results", default=str(RESULTS_DIR))
+    lb.add_argument("--results", default=None, help="default: results/, or your own copy when the checkout is "
+                    "read-only or shared (see README)")
     lb.add_argument("--readme", default=None, help="also refresh the table in this README")
     lb.set_defaults(func=cmd_leaderboard)
 
@@ -200,6 +226,10 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                     help="seconds one notebook may run (kernel start included)")
     tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
     tu.set_defaults(func=cmd_tutorial)
+
+    dr = sub.add_parser("doctor", help="check this machine: versions, cores, device, memory, where results go, "
+                        "expected minutes per notebook (exit status 1 on a warning)")
+    dr.set_defaults(func=cmd_doctor)
     return p
 
 
@@ -211,11 +241,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.output = str(TINY_BASE)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except SftkitError as e:
         print(f"sftkit: error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

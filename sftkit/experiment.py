@@ -103,11 +103,11 @@ def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConf
     """
     from pathlib import Path
 
-    from .io import RESULTS_DIR
+    from .io import results_dir as default_results_dir
     from .results import load
 
     wanted = train_settings(config)
-    directory = Path(results_dir or RESULTS_DIR)
+    directory = Path(results_dir or default_results_dir())
     if not rerun and (directory / f"{notebook}.jsonl").exists():
         rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == "sft" and r["variant"] == "full"
                 and r["model"] == str(model_name) and r.get("train_config") == wanted

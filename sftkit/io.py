@@ -1,4 +1,10 @@
-"""Files: where data lives, atomic writes, and JSONL reading with errors that name the file and line."""
+"""Files: where data and results live, atomic writes, and JSONL reading with errors that name the file and line.
+
+Where results go (`results_dir`): `$SFTKIT_RESULTS` when set; else the repository's `results/` when this user
+may write there and owns it; else (a read-only or shared checkout, e.g. one checkout on a class's JupyterHub)
+a per-user directory, `$XDG_DATA_HOME/sftkit/results` (by default `~/.local/share/sftkit/results`), with one
+printed line saying so. Model outputs the same way (`runs_dir`, `$SFTKIT_RUNS`, `runs/`).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +17,8 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SFTKIT_DATA", REPO_DIR / "data"))
 WORLD_DIR = DATA_DIR / "world"
-RESULTS_DIR = Path(os.environ.get("SFTKIT_RESULTS", REPO_DIR / "results"))
+REPO_RESULTS = REPO_DIR / "results"  # the committed results; `results_dir()` says where a run writes
+REPO_RUNS = REPO_DIR / "runs"  # git-ignored
 
 
 class SftkitError(Exception):
@@ -51,6 +58,76 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def shown(path: str | os.PathLike) -> str:
+    """`path` for printing: relative to the repository inside it, with `~` for the home directory, so printed
+    paths (and notebook outputs) carry no machine-specific prefix."""
+    path = Path(path)
+    for base, label in ((REPO_DIR, ""), (Path.home(), "~/")):
+        try:
+            return label + str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def not_writable(path: str | os.PathLike) -> str | None:
+    """Why this user should not write into directory `path` (None: it may): read-only for this user, or (a
+    shared checkout) owned by another user. Root is exempt from the ownership rule (containers often run
+    as root on files owned by someone else). A missing directory is judged by its nearest existing parent."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "is read-only for this user"
+    if hasattr(os, "getuid") and os.getuid() != 0 and path.stat().st_uid != os.getuid():
+        return "belongs to another user (a shared checkout)"
+    return None
+
+
+def user_data_dir() -> Path:
+    """This user's own sftkit directory: `$XDG_DATA_HOME/sftkit`, by default `~/.local/share/sftkit`."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "sftkit"
+
+
+_announced: set[Path] = set()
+
+
+def _writable_place(env: str, repo_dir: Path, seed: bool) -> Path:
+    """`$env`, else `repo_dir` when this user may write it, else the per-user directory of the same name
+    (created, and for results seeded with a copy of the committed files, as a fresh clone has them)."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    why = not_writable(repo_dir)
+    if why is None:
+        return repo_dir
+    mine = user_data_dir() / repo_dir.name
+    if not mine.is_dir():
+        try:
+            mine.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SftkitError(f"{repo_dir} {why} and {mine} cannot be created ({e.strerror}); set {env} to a "
+                              f"writable directory") from None
+        for path in sorted(repo_dir.glob("*.jsonl")) if seed else []:
+            shutil.copy(path, mine)
+    if mine not in _announced:
+        _announced.add(mine)
+        print(f"sftkit: {shown(repo_dir)}/ {why}, so {repo_dir.name} go to {shown(mine)} (yours alone; "
+              f"set {env} to choose another directory)", flush=True)
+    return mine
+
+
+def results_dir() -> Path:
+    """Where results are written and read (see the module docstring); prints one line when it is not the
+    repository's `results/`. Raises `SftkitError` when no writable place can be found."""
+    return _writable_place("SFTKIT_RESULTS", REPO_RESULTS, seed=True)
+
+
+def runs_dir() -> Path:
+    """Where model outputs and other large files a notebook or exercise writes should go: `$SFTKIT_RUNS`,
+    else the repository's git-ignored `runs/`, else `$XDG_DATA_HOME/sftkit/runs` (as `results_dir`)."""
+    return _writable_place("SFTKIT_RUNS", REPO_RUNS, seed=False)
 
 
 def write_jsonl(path: str | os.PathLike, records) -> None:

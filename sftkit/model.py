@@ -25,7 +25,27 @@ def resolve_model_path(name: str | os.PathLike) -> str:
 
 
 def pick_device(device: str | None = None) -> str:
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    """`device` when given; else "cuda" when a CUDA GPU is available, else "mps" (Apple silicon's GPU) when
+    available, else "cpu"."""
+    if device:
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def default_dtype(device: str | torch.device):
+    """bf16 weights on CUDA; fp32 everywhere else: on the CPU, and on mps, whose bf16 support depends on the
+    macOS version (fp32 works on every Apple GPU)."""
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+
+
+def device_of(model) -> str:
+    """The device type ("cpu", "cuda", "mps") that holds `model`'s parameters."""
+    return next(model.parameters()).device.type
 
 
 @contextlib.contextmanager
@@ -54,7 +74,8 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
                lora: dict | None = None, tokenizer_only: bool = False):
     """Load (model, tokenizer) for the embedded tiny model, a local path or any Hub causal LM.
 
-    device: "cuda" when available, else "cpu"; dtype: bf16 on CUDA, fp32 on CPU unless given.
+    device: `pick_device` (CUDA, else Apple's mps, else CPU) unless given; dtype: `default_dtype` (bf16 on
+    CUDA, fp32 on CPU and mps) unless given.
     lora: None for full fine-tuning, or `peft.LoraConfig` keyword arguments (e.g. {"r": 8}); the
     default targets all linear layers. The tokenizer gets a pad token (eos) if it lacks one.
     """
@@ -72,7 +93,7 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
     if tokenizer_only:
         return tokenizer
     device = pick_device(device)
-    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    dtype = dtype or default_dtype(device)
     with quiet_local_loading(path):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     if lora is not None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .data import pad_collate, pair_conversations, prompt_messages, tokenize_conversation, tokenize_pairs
 from .logprobs import eval_mode
-from .model import DEFAULT_MODEL, load_model, pick_device, quiet_local_loading, quiet_progress, resolve_model_path
+from .model import DEFAULT_MODEL, default_dtype, load_model, pick_device, quiet_local_loading, quiet_progress, resolve_model_path
 from .train import PairTrainer, TrainConfig, TrainResult, train
 
 
@@ -30,7 +30,7 @@ def load_reward_model(name: str = DEFAULT_MODEL, device: str | None = None, dtyp
 
     tokenizer = load_model(name, tokenizer_only=True)
     device = pick_device(device)
-    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    dtype = dtype or default_dtype(device)
     torch.manual_seed(seed)
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # "score.weight newly initialized" is expected here

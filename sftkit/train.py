@@ -22,6 +22,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from .data import pad_collate, pair_collate, tokenize_dataset
 from .losses import ntp_loss
+from .model import device_of, pick_device
 
 
 @dataclass
@@ -165,21 +166,24 @@ def release_freed_memory() -> None:
 
 
 class Meter(TrainerCallback):
-    """Measures wall time per optimizer step and the peak memory while training.
+    """Measures wall time per optimizer step and the peak memory while training on `device` ("cpu", "cuda"
+    or "mps"; default `pick_device()`).
 
-    Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on CPU the peak resident set size of the
-    process above its size when training started, sampled every 5 ms by a background thread. Memory that
-    earlier runs freed is first handed back to the OS (glibc `malloc_trim`), or a second run in the same
-    process would reuse it unseen and look several times smaller.
+    Peak memory: `torch.cuda.max_memory_allocated` on CUDA; elsewhere the peak resident set size of the
+    process above its size when training started, sampled every 5 ms by a background thread (on mps this
+    may miss memory the Metal driver holds outside the process). Memory that earlier runs freed is first
+    handed back to the OS (glibc `malloc_trim`), or a second run in the same process would reuse it unseen
+    and look several times smaller.
     """
 
-    def __init__(self):
+    def __init__(self, device: str | None = None):
         self.step_times: list[float] = []
         self.peak_mb = 0.0
+        self.cuda = pick_device(device).startswith("cuda")
         self._stop = threading.Event()
 
     def on_train_begin(self, args, state, control, **kw):
-        if torch.cuda.is_available():
+        if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         else:
             import psutil
@@ -199,13 +203,13 @@ class Meter(TrainerCallback):
         self._t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kw):
-        if torch.cuda.is_available():
+        if self.cuda:
             torch.cuda.synchronize()
         self.step_times.append(time.perf_counter() - self._t0)
 
     def on_train_end(self, args, state, control, **kw):
         self._stop.set()
-        if torch.cuda.is_available():
+        if self.cuda:
             self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
 
     @property
@@ -262,8 +266,12 @@ class TrainResult:
         return [h["step"] for h in rows], [h["loss"] for h in rows]
 
 
-def training_arguments(config: TrainConfig, output_dir: str) -> TrainingArguments:
-    cuda = torch.cuda.is_available()
+def training_arguments(config: TrainConfig, output_dir: str, device: str | None = None) -> TrainingArguments:
+    """Trainer arguments for `config` on `device` (the model's device type, default `pick_device()`): bf16
+    mixed precision on CUDA only; `use_cpu` on the CPU, so a CPU model is not moved to a GPU that happens to
+    be there; on mps the Trainer keeps the model on Apple's GPU."""
+    device = pick_device(device)
+    cuda = device.startswith("cuda")
     return TrainingArguments(
         output_dir=output_dir, max_steps=config.steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=config.lr,
@@ -271,7 +279,7 @@ def training_arguments(config: TrainConfig, output_dir: str) -> TrainingArgument
         lr_scheduler_type=config.scheduler, logging_steps=config.logging_steps, seed=config.seed,
         data_seed=config.seed, save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500, save_total_limit=2, report_to="none", bf16=cuda,
-        use_cpu=not cuda, remove_unused_columns=False, dataloader_pin_memory=False,
+        use_cpu=device == "cpu", remove_unused_columns=False, dataloader_pin_memory=False,
         disable_tqdm=True,  # `Progress` shows the bar instead
     )
 
@@ -288,10 +296,11 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
-    meter = Meter()
+    device = device_of(model)
+    meter = Meter(device)
     with tempfile.TemporaryDirectory() as scratch:
         out = output_dir or scratch
-        trainer = trainer_cls(model=model, args=training_arguments(config, out), train_dataset=dataset,
+        trainer = trainer_cls(model=model, args=training_arguments(config, out, device), train_dataset=dataset,
                               data_collator=partial(pad_collate, pad_token_id=tokenizer.pad_token_id),
                               callbacks=[meter, Progress()], bucket=config.bucket, **(trainer_kwargs or {}))
         trainer.remove_callback(PrinterCallback)

@@ -113,3 +113,33 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, random_models, monke
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "sftkit.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout and "tutorial" in out.stdout
+
+
+def test_python_dash_m_sftkit_is_the_command():
+    """`python -m sftkit` works where no `sftkit` script is on the PATH (Windows, no make)."""
+    out = subprocess.run([sys.executable, "-m", "sftkit", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "tutorial" in out.stdout and "doctor" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "sftkit", "leaderboard", "--results", "/nonexistent-sftkit"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip() == "sftkit: error: /nonexistent-sftkit: no results yet; run a notebook first"
+
+
+def test_unwritable_outputs_are_one_line_before_any_work(tmp_path, capsys, monkeypatch):
+    """A read-only place for --output or for the notebooks themselves (a shared checkout) fails at once, in one line.
+    The check asks the OS (`os.access`), which answers yes to root, so read-only is mocked here."""
+    import os
+
+    import sftkit.cli
+
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    notebook = readonly / "00_world.ipynb"
+    notebook.write_text("{}")
+    monkeypatch.setattr(sftkit.cli.os, "access", lambda path, mode: not str(path).startswith(str(readonly)))
+    assert main(["train", "sft", "--output", str(readonly / "runs" / "sft")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is read-only for this user; choose another --output, e.g. " in err
+    assert err.endswith(os.path.join(".local", "share", "sftkit", "runs", "sft"))
+    assert main(["tutorial", str(notebook)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith("writes each notebook back in place: run it in a clone of your own")

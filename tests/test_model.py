@@ -34,3 +34,27 @@ def test_embedded_model_loads_as_a_normal_hf_model():
     assert 1e6 < count_parameters(model) < 5e6
     size = sum(p.stat().st_size for p in TINY_BASE.glob("*.safetensors"))
     assert size < 20 * 2**20
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"),
+                                                 (False, False, "cpu")])
+def test_device_choice_prefers_cuda_then_apple_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    """No Mac or GPU is needed: which backend is available is mocked."""
+    from sftkit.model import default_dtype, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device(None) == expected
+    assert pick_device("cpu") == "cpu"  # an explicit DEVICE always wins
+    assert default_dtype(expected) == (torch.bfloat16 if expected == "cuda" else torch.float32)
+
+
+def test_training_arguments_follow_the_models_device(tmp_path, monkeypatch):
+    import transformers.training_args
+
+    from sftkit.train import TrainConfig, training_arguments
+
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)  # as on a GPU
+    for device, use_cpu, bf16 in [("cpu", True, False), ("mps", False, False), ("cuda", False, True)]:
+        args = training_arguments(TrainConfig(steps=1), str(tmp_path), device)
+        assert (args.use_cpu, args.bf16) == (use_cpu, bf16), device

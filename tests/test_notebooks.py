@@ -42,3 +42,13 @@ def test_outputs_carry_no_machine_paths_warnings_or_stale_module_names(path):
     source = "".join("".join(c["source"]) for c in cells(path))
     for old in ("sftkit.preference", "sftkit.sftmix", "sftkit.ift ", "sftkit.frozenlake", "from sftkit.ift"):
         assert old not in source, f"{path.name}: names the old module path {old!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_is_what_ipykernel_installs(path):
+    """JupyterLab rewrites any other kernelspec on opening, so the notebook would open already "modified"."""
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    spec = get_kernel_dict()
+    expected = {"display_name": spec["display_name"], "language": spec["language"], "name": KERNEL_NAME}
+    assert json.loads(path.read_text())["metadata"].get("kernelspec") == expected

@@ -67,3 +67,19 @@ def test_readme_tables_are_the_generated_ones():
     assert f"<!-- methods:start -->\n{notebook_table()}\n<!-- methods:end -->" in text
     table = results.markdown_table(results.summary(results.load(REPO_DIR / "results")))
     assert f"<!-- leaderboard:start -->\n{table}" in text
+
+
+def test_results_are_written_with_fixed_precision(tmp_path):
+    """An identical run gives an identical file, and so does one whose floats differ only in the last bits."""
+    run = dict(method="ift", variant="lake", steps=300, device="cpu")
+    rows = [results.metric_row("transition_mse", 0.009074123456789012, "policy", seed=0, **run),
+            {**results.metric_row("success_rate", 2 / 3, "slippery", seed=0, n=200, **run), "step_time_s": 0.16912345678}]
+    noisy = [{**r, "value": r["value"] * (1 + 1e-13)} for r in rows]
+    first = results.save("97_a", rows, tmp_path).read_bytes()
+    assert results.save("97_b", rows, tmp_path).read_bytes() == first.replace(b"97_a", b"97_b")
+    assert results.save("97_c", noisy, tmp_path).read_bytes() == first.replace(b"97_a", b"97_c")
+    changed = [{**rows[0], "value": 0.0091}, rows[1]]
+    assert results.save("97_d", changed, tmp_path).read_bytes() != first.replace(b"97_a", b"97_d")
+    saved = [json.loads(line) for line in first.decode().splitlines()]
+    assert [r["value"] for r in saved] == [0.00907412, 0.666667] and saved[1]["step_time_s"] == 0.169123
+    assert results.fixed(float("nan")) != results.fixed(float("nan")) and results.fixed(3) == 3  # NaN and ints as given

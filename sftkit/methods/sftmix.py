@@ -28,6 +28,7 @@ from ..data import IGNORE, pad_collate, tokenize_dataset
 from ..io import SftkitError, read_jsonl, write_jsonl
 from ..logprobs import eval_mode
 from ..losses import ntp_loss, token_nll
+from ..model import device_of
 from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
 from .base import MethodConfig, Paper, knob
 
@@ -111,7 +112,7 @@ def training_dynamics(model, tokenizer, records: list[dict], config: TrainConfig
     torch.manual_seed(config.seed)
     with tempfile.TemporaryDirectory() as scratch:
         return record_dynamics(model, dataset, lambda b: pad_collate(b, tokenizer.pad_token_id),
-                               training_arguments(config, scratch), checkpoints)
+                               training_arguments(config, scratch, device_of(model)), checkpoints)
 
 
 def response_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -309,7 +310,8 @@ class SFTMixTrainer(NTPTrainer):
             args = training_arguments(TrainConfig(steps=steps, batch_size=self.args.per_device_train_batch_size,
                                                   lr=self.args.learning_rate, seed=self.args.seed,
                                                   warmup_steps=self.args.warmup_steps,
-                                                  weight_decay=self.args.weight_decay), scratch)
+                                                  weight_decay=self.args.weight_decay), scratch,
+                                      device_of(self.model))
             dynamics = record_dynamics(self.model, self.train_dataset, self.data_collator, args, checkpoints)
         self.model.load_state_dict(initial)
         self.model.train()
