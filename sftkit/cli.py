@@ -62,11 +62,13 @@ def cmd_train(args):
                          extra={"method": args.method, **method_config.trainer_kwargs()})
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
-    tokenize = spec.tokenize if preference else tokenize_dataset
+    tokenize = getattr(spec, "tokenize", tokenize_dataset)  # a method's own (dpo, rpo: pairs; crlft: sources)
     result = train(model, tokenizer, records, config, trainer_cls=spec.Trainer, output_dir=str(checkpoints),
                    dataset=tokenize(tokenizer, records, config.max_length),
                    trainer_kwargs=method_config.trainer_kwargs())
     model = result.model.merge_and_unload() if lora else result.model
+    if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: the saved chat template adds the expert condition
+        tokenizer = spec.inference_tokenizer(tokenizer, method_config)
     with atomic_dir(output) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

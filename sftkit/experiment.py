@@ -60,10 +60,12 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
     for seed in seeds:
         torch.manual_seed(seed)
         model, tokenizer = load_model(model_name, device=device, lora=lora)
-        tokenize = spec.tokenize if spec.DATA == "preference" else tokenize_dataset
+        tokenize = getattr(spec, "tokenize", tokenize_dataset)  # a method's own (dpo, rpo: pairs; crlft: sources)
         result = train(model, tokenizer, train_records, replace(config, seed=seed), trainer_cls=spec.Trainer,
                        dataset=tokenize(tokenizer, train_records, config.max_length),
                        trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
+        if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: prompts carry the expert condition
+            tokenizer = spec.inference_tokenizer(tokenizer, method_config)
         preds = evaluate(result.model, tokenizer, eval_records)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),

@@ -1,7 +1,7 @@
 """The methods, one module each, and the registry the CLI, the notebooks and the README read from.
 
 Three shapes (`Method.shape`):
-  loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo);
+  loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo, crlft);
   data    a `make_data` that writes training data which plain SFT then learns;
   online  a generate -> score -> update loop on `sftkit.online`.
 
@@ -18,7 +18,7 @@ from types import ModuleType
 
 from ..io import SftkitError
 
-NAMES = ("sft", "sftmix", "ift", "dpo", "rpo")  # in teaching order
+NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft")  # in teaching order
 
 
 @dataclass(frozen=True)
