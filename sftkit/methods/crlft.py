@@ -19,8 +19,9 @@ sub-optimal data. Each source is a class with a coarse reward (1.0 expert, 0.1 s
 With equal rewards and no condition this is exactly plain SFT (token mean). Shapes: B = batch, T =
 sequence, V = vocabulary.
 
-Mixed-quality data from the tiny world: `mixed_quality_data` (sources and their measured quality:
-`quality_table`).
+Records carry "source" ("expert" / "suboptimal", checked by `sftkit.data`); `tokenize` turns them into
+examples with and without the condition, and `CRLFTTrainer` picks one by its `condition` knob. Mixed-quality
+data from the tiny world: `mixed_quality_data` (each source's measured quality: `source_accuracy`).
 """
 from __future__ import annotations
 
