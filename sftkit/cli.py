@@ -52,9 +52,16 @@ def cmd_train(args):
 
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
     spec = get(args.method)
-    preference = spec.DATA == "preference"
-    records = load_preferences(args.data) if preference else load_conversations(args.data)
+    if spec.DATA == "preference":
+        records = load_preferences(args.data)
+    elif args.data is None and hasattr(spec.module, "default_data"):  # e.g. crlft: tiny-world mixed-quality data
+        records, args.data = spec.default_data()
+        print(f"data: {args.data}")
+    else:
+        records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=getattr(spec, "REQUIRED", None))
     method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
+    if spec.SHAPE == "online":
+        return train_online(args, spec, records, method_config)
     lora = {"r": args.lora_r} if args.lora_r else None
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -80,6 +87,34 @@ def cmd_train(args):
     steps, losses = result.losses
     print(f"saved {output}: {config.steps} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
           f"{1000 * result.step_time_s:.0f} ms/step")
+
+
+def train_online(args, spec, records, method_config):
+    """`sftkit train ppo`: the online loop on a fresh LoRA adapter (the method's own, or --lora-r), then the
+    merged model, its tokenizer, the value head and the step history saved atomically to --output."""
+    import torch
+
+    from .model import load_model
+    from .online import OnlineConfig
+
+    lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
+    reward_fn = spec.reward_function(args.reward)
+    model, tokenizer = load_model(args.model, device=args.device, lora=lora)
+    online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=1,
+                          temperature=args.temperature, top_p=1.0, max_new_tokens=args.max_new_tokens,
+                          max_length=args.max_length, lr=args.lr, seed=args.seed)
+    loop = spec.run(model, tokenizer, records, online, method_config, reward_fn)
+    output = Path(args.output)
+    with atomic_dir(output) as tmp:
+        loop.model.merge_and_unload().save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        torch.save(loop.value_head.state_dict(), tmp / "value_head.pt")
+        log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
+               "reward": args.reward, **loop.state(), "peak_mem_mb": loop.peak_mem_mb}
+        (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    last = loop.history[-min(10, len(loop.history)):]
+    print(f"saved {output}: {len(loop.history)} PPO steps, mean reward of the last {len(last)} "
+          f"{sum(h['reward'] for h in last) / len(last):.3f}, {sum(h['seconds'] for h in last) / len(last):.2f} s/step")
 
 
 def cmd_eval(args):
@@ -144,8 +179,8 @@ def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) ->
     data_help = ("JSONL of {prompt, chosen, rejected} preference records" if preference
                  else "conversational JSONL ({messages: [...]})")
     p.add_argument("--model", default="tiny", help="'tiny' (embedded), a local path, or a Hub id")
-    p.add_argument("--data", default=None if preference else str(WORLD_DIR / "train.jsonl"),
-                   required=preference, help=data_help)
+    p.add_argument("--data", default=None, required=preference,
+                   help=data_help + ("" if preference else " (default: the method's tiny-world data, e.g. train.jsonl)"))
     p.add_argument("--output", required=True)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=32)
@@ -162,6 +197,10 @@ def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) ->
 def add_knob(group, f: dataclasses.Field) -> None:
     """One `--flag` for a method Config field: type from the default (or the annotation), help from metadata."""
     default = f.default
+    if isinstance(default, bool):
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=default, help=f"{f.metadata.get('help', '')} (default: {default})")
+        return
     kind = type(default) if default is not None else (float if "float" in str(f.type) else
                                                        int if "int" in str(f.type) else str)
     shown = "None" if default is None else default
@@ -201,6 +240,11 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     for spec in all_methods() if with_methods else []:  # importing the methods loads torch: only for `train`
         m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
         add_train_arguments(m, preference=spec.DATA == "preference")
+        if spec.SHAPE == "online":
+            m.add_argument("--reward", default="judgement",
+                           help="judgement (+1/-1/-3), gold (the world's checker) or package.module:function")
+            m.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the rollouts")
+            m.add_argument("--max-new-tokens", type=int, default=16, help="longest reply sampled")
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
         for f in spec.Config.knobs():
             add_knob(knobs, f)

@@ -45,8 +45,9 @@ def turns(value, field: str, roles: tuple[str, ...] = ROLES, plain_role: str | N
     return value
 
 
-def validate_conversation(record: dict, require_gold: bool = False) -> None:
-    """Raise ValueError naming the field at fault; `require_gold` also needs a known skill and an answer."""
+def validate_conversation(record: dict, require_gold: bool = False, require: dict[str, str] | None = None) -> None:
+    """Raise ValueError naming the field at fault; `require_gold` also needs a known skill and an answer;
+    `require` maps further fields a method needs to why it needs them (e.g. C-RLFT's "source")."""
     messages = turns(record.get("messages"), "messages")
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("record has no assistant turn (nothing to train on)")
@@ -57,11 +58,15 @@ def validate_conversation(record: dict, require_gold: bool = False) -> None:
         raise ValueError("field 'answer' (the gold answer, a string) is missing")
     if "source" in record and record["source"] not in SOURCES:
         raise ValueError(f"unknown source {record['source']!r} (known: {', '.join(SOURCES)})")
+    for field, why in (require or {}).items():
+        if field not in record:
+            raise ValueError(f"field {field!r} is missing ({why})")
 
 
-def load_conversations(path: str | Path, require_gold: bool = False) -> list[dict]:
-    """Load a conversational JSONL file, checking every record (errors name the file and line)."""
-    return read_jsonl(path, lambda r: validate_conversation(r, require_gold))
+def load_conversations(path: str | Path, require_gold: bool = False, require: dict[str, str] | None = None) -> list[dict]:
+    """Load a conversational JSONL file, checking every record (errors name the file and line; `require`:
+    see `validate_conversation`)."""
+    return read_jsonl(path, lambda r: validate_conversation(r, require_gold, require))
 
 
 def load_world(split: str) -> list[dict]:

@@ -24,7 +24,7 @@ from .data import pad_collate, prompt_messages, tokenize_conversation
 from .evaluate import sample_answers
 from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
-from .train import progress
+from .train import Meter, progress
 from .world import check
 
 RewardFn = Callable[[list[dict], list[str]], torch.Tensor]  # (records [N], answers [N]) -> rewards [N]
@@ -92,6 +92,7 @@ class OnlineLoop:
         self.ref_model = ref_model if ref_model is not None or is_peft(model) else frozen_copy(model)
         self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.config.lr)
         self.history: list[dict] = []
+        self.peak_mem_mb = 0.0  # peak memory of the last `run` (`sftkit.train.Meter`)
         self._order: list[int] = []
         self._rng = random.Random(self.config.seed)
 
@@ -132,15 +133,22 @@ class OnlineLoop:
         raise NotImplementedError("an online method implements update(rollout)")
 
     def run(self, steps: int | None = None) -> list[dict]:
-        """Run `steps` iterations (default config.steps); returns the history, one dict per step."""
-        for _ in progress(range(steps or self.config.steps), desc="online steps", leave=False):
-            step = len(self.history)
-            start = time.perf_counter()
-            rollout = self.rollout(self.next_prompts(), step)
-            self.model.train()
-            metrics = self.update(rollout)
-            self.history.append({"step": step + 1, "reward": rollout.rewards.mean().item(),
-                                 "seconds": time.perf_counter() - start, **metrics})
+        """Run `steps` iterations (default config.steps); returns the history, one dict per step (with its
+        wall time in "seconds"); `peak_mem_mb` holds the run's peak memory."""
+        meter = Meter(str(self.device))
+        meter.on_train_begin(None, None, None)
+        try:
+            for _ in progress(range(steps or self.config.steps), desc="online steps", leave=False):
+                step = len(self.history)
+                start = time.perf_counter()
+                rollout = self.rollout(self.next_prompts(), step)
+                self.model.train()
+                metrics = self.update(rollout)
+                self.history.append({"step": step + 1, "reward": rollout.rewards.mean().item(),
+                                     "seconds": time.perf_counter() - start, **metrics})
+        finally:
+            meter.on_train_end(None, None, None)
+            self.peak_mem_mb = max(self.peak_mem_mb, meter.peak_mb)
         return self.history
 
     def state(self) -> dict:

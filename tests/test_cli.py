@@ -143,3 +143,21 @@ def test_unwritable_outputs_are_one_line_before_any_work(tmp_path, capsys, monke
     assert main(["tutorial", str(notebook)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.endswith("writes each notebook back in place: run it in a clone of your own")
+
+
+def test_bool_knobs_are_flags():
+    import argparse
+    import dataclasses
+
+    from sftkit.cli import add_knob
+    from sftkit.methods.base import MethodConfig, knob
+
+    @dataclasses.dataclass
+    class Config(MethodConfig):
+        whiten: bool = knob(True, "whiten advantages")
+
+    parser = argparse.ArgumentParser()
+    add_knob(parser, Config.knobs()[0])
+    assert parser.parse_args([]).whiten is True
+    assert parser.parse_args(["--no-whiten"]).whiten is False  # type=bool would have read "False" as True
+    assert parser.parse_args(["--whiten"]).whiten is True

@@ -210,6 +210,21 @@ def test_unknown_source_names_file_and_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "mixed.jsonl:3: unknown source 'gpt5'" in err
 
 
+def test_missing_source_names_file_and_line(tmp_path, capsys):
+    good = mixed(1)[:2]
+    path = tmp_path / "plain.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*good, {k: v for k, v in good[0].items() if k != "source"}]))
+    code = main(["train", "crlft", "--data", str(path), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "plain.jsonl:3: field 'source' is missing" in err
+
+
+def test_default_data_is_the_train_split_with_measured_sources():
+    records, text = crlft.default_data()
+    assert len(records) == 2400 and records == crlft.mixed_quality_data(load_world("train"))
+    assert "expert 240 records, 100% correct" in text and "suboptimal 2160 records, 50% correct" in text
+
+
 def test_cli_trains_crlft_and_saves_the_expert_chat_template(tmp_path, random_models):
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in mixed(1)))

@@ -3,12 +3,12 @@
 Three shapes (`Method.shape`):
   loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo, crlft);
   data    a `make_data` that writes training data which plain SFT then learns;
-  online  a generate -> score -> update loop on `sftkit.online`.
+  online  a generate -> score -> update loop on `sftkit.online` (ppo).
 
 A method module declares `PAPER` (`base.Paper`), `Config` (a `base.MethodConfig` dataclass of its own knobs,
-defaults from the paper or official code, a help string each), `SHAPE`, `DATA` ("conversations" or
-"preference") and its `Trainer` (loss-side) / `make_data` (data-side) / `run` (online). To add a method:
-write `methods/<name>.py` like `dpo.py`, add its name to `NAMES` below, and teach it in a notebook.
+defaults from the paper or official code, a help string each), `SHAPE`, `DATA` ("conversations",
+"preference", or "prompts": records whose gold answer an online method's reward reads) and its `Trainer`
+(loss-side) / `make_data` (data-side) / `run` (online). To add a method: write `methods/<name>.py` like `dpo.py`, add its name to `NAMES` below, and teach it in a notebook.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from types import ModuleType
 
 from ..io import SftkitError
 
-NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft")  # in teaching order
+NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo")  # in teaching order
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import SOURCES, tokenize_dataset
+from ..data import SOURCES, load_world, tokenize_dataset
 from ..io import SftkitError
 from ..losses import token_nll
 from ..train import NTPTrainer
@@ -318,3 +318,13 @@ class Config(MethodConfig):
 
 
 Trainer = CRLFTTrainer
+# What `sftkit train crlft --data FILE` needs in each record (a missing one is an error naming file and line).
+REQUIRED = {"source": "C-RLFT needs each record's source, 'expert' or 'suboptimal'"}
+
+
+def default_data(expert_share: float = 0.1, seed: int = 0) -> tuple[list[dict], str]:
+    """`sftkit train crlft` without --data: the world's train split as mixed-quality data (`mixed_quality_data`),
+    and a line describing it with each source's measured accuracy (`source_accuracy`)."""
+    records = mixed_quality_data(load_world("train"), expert_share=expert_share, seed=seed)
+    shares = ", ".join(f"{s} {a['n']} records, {100 * a['accuracy']:.0f}% correct" for s, a in source_accuracy(records).items())
+    return records, f"tiny-world train split as mixed-quality data (expert share {expert_share}, seed {seed}): {shares}"

@@ -1,0 +1,241 @@
+"""PPO with LoRA (sftkit.methods.ppo) and the judgement tasks it learns (sftkit.world.judgements)."""
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from sftkit.cli import main
+from sftkit.io import SftkitError
+from sftkit.methods import get, ppo
+from sftkit.model import load_model
+from sftkit.online import OnlineConfig
+from sftkit.world.judgements import (LABELS, REWARD, TASKS, judgement_reward, make_task, parse_judgement, task_records,
+                                     with_examples)
+
+# ----------------------------------------------------------------------------------------------------
+# The pieces on hand-computed values
+
+
+def test_gae_on_a_hand_computed_three_step_episode():
+    rewards = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.6, 0.7]])
+    mask = torch.ones(1, 3)
+    advantages, returns = ppo.gae(rewards, values, mask, gamma=1.0, lam=0.95)
+    # delta_2 = 1 - 0.7 = 0.3; delta_1 = 0.7 - 0.6 = 0.1; delta_0 = 0.6 - 0.5 = 0.1
+    # A_2 = 0.3; A_1 = 0.1 + 0.95 * 0.3 = 0.385; A_0 = 0.1 + 0.95 * 0.385 = 0.46575
+    assert advantages.tolist()[0] == pytest.approx([0.46575, 0.385, 0.3])
+    assert returns.tolist()[0] == pytest.approx([0.96575, 0.985, 1.0])
+
+
+def test_gae_ends_the_episode_at_the_last_reply_token():
+    """Prompt and padding positions neither receive advantages nor pass value back into the reply."""
+    rewards = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
+    values = torch.tensor([[9.0, 0.5, 0.7, 9.0]])  # 9.0: garbage outside the reply
+    mask = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
+    advantages, returns = ppo.gae(rewards, values, mask, gamma=0.9, lam=0.5)
+    # A_2 = 1 - 0.7 = 0.3 (V after the end is 0); A_1 = 0 + 0.9 * 0.7 - 0.5 + 0.9 * 0.5 * 0.3 = 0.265
+    assert advantages.tolist()[0] == pytest.approx([0.0, 0.265, 0.3, 0.0])
+    assert returns.tolist()[0] == pytest.approx([0.0, 0.765, 1.0, 0.0])
+
+
+def test_clipped_policy_loss_on_hand_values():
+    old = torch.zeros(1, 4)
+    ratio = torch.tensor([[1.5, 0.5, 1.1, 0.7]])
+    advantages = torch.tensor([[1.0, 1.0, -2.0, -1.0]])
+    loss, clip_frac = ppo.policy_loss(ratio.log(), old, advantages, torch.ones(1, 4), clip=0.2)
+    # per token max(-A r, -A clip(r)): A>0, r=1.5 -> max(-1.5, -1.2) = -1.2 (clipped); A>0, r=0.5 -> max(-0.5, -0.8) = -0.5;
+    # A<0, r=1.1 -> max(2.2, 2.2) = 2.2; A<0, r=0.7 -> max(0.7, 0.8) = 0.8 (clipped)
+    assert loss.item() == pytest.approx((-1.2 - 0.5 + 2.2 + 0.8) / 4)
+    assert clip_frac.item() == pytest.approx(2 / 4)
+
+
+def test_clipped_value_loss_on_hand_values():
+    values = torch.tensor([[1.0, 0.0]])
+    old = torch.tensor([[0.5, 0.0]])
+    returns = torch.tensor([[0.0, 1.0]])
+    loss, clip_frac = ppo.value_loss(values, old, returns, torch.ones(1, 2), clip=0.2)
+    # token 0: (1 - 0)^2 = 1 vs clip(1, 0.3, 0.7) = 0.7 -> 0.49: max 1.0 (not clipped); token 1: (0 - 1)^2 = 1 both
+    assert loss.item() == pytest.approx(0.5 * (1.0 + 1.0) / 2)
+    assert clip_frac.item() == 0.0
+    loss, clip_frac = ppo.value_loss(torch.tensor([[1.0]]), torch.tensor([[0.5]]), torch.tensor([[2.0]]), torch.ones(1, 1))
+    assert loss.item() == pytest.approx(0.5 * (0.7 - 2.0) ** 2) and clip_frac.item() == 1.0  # clipping made it worse
+
+
+def test_kl_rewards_put_the_score_on_the_last_reply_token():
+    logp = torch.tensor([[-1.0, -1.0, -2.0, -0.5]])
+    ref = torch.tensor([[-1.0, -1.5, -1.0, -0.5]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
+    rewards, kl = ppo.kl_rewards(logp, ref, mask, torch.tensor([1.0]), beta=0.2)
+    assert kl.tolist()[0] == pytest.approx([0.0, 0.5, -1.0, 0.0])
+    assert rewards.tolist()[0] == pytest.approx([0.0, -0.1, 0.2 + 1.0, 0.0])
+
+
+def test_whiten_uses_reply_tokens_only():
+    x = torch.tensor([[100.0, 1.0, 2.0, 3.0]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
+    out = ppo.whiten(x, mask)
+    assert out[0, 0] == 0 and out[0, 1:].tolist() == pytest.approx([-1.0, 0.0, 1.0], abs=1e-6)
+
+
+def test_adaptive_kl_moves_towards_its_target():
+    up, down, fixed = ppo.AdaptiveKL(0.2, target=6.0), ppo.AdaptiveKL(0.2, target=6.0), ppo.AdaptiveKL(0.2, target=None)
+    assert up.update(kl=12.0, n=16) == pytest.approx(0.2 * (1 + 0.2 * 16 / 10000))  # error clipped to +0.2
+    assert down.update(kl=5.4, n=16) == pytest.approx(0.2 * (1 - 0.1 * 16 / 10000))
+    assert fixed.update(kl=100.0, n=16) == 0.2
+
+
+# ----------------------------------------------------------------------------------------------------
+# TRL 1.16 no longer ships PPO (its last PPOTrainer with this algorithm, the one RL4GLUE ran, is TRL 0.11's).
+# The reference below is that trainer's compute_advantages / loss, transcribed loop for loop.
+
+
+def trl_0_11_reference(values, rewards, mask, logprobs, old_logprobs, vpreds, gamma, lam, cliprange, cliprange_value):
+    lastgaelam, advantages_reversed = 0, []
+    gen_len = rewards.shape[-1]
+    values, rewards = values * mask, rewards * mask
+    for t in reversed(range(gen_len)):
+        nextvalues = values[:, t + 1] if t < gen_len - 1 else 0.0
+        delta = rewards[:, t] + gamma * nextvalues - values[:, t]
+        lastgaelam = delta + gamma * lam * lastgaelam
+        advantages_reversed.append(lastgaelam)
+    advantages = torch.stack(advantages_reversed[::-1]).transpose(0, 1)
+    returns = advantages + values
+
+    def masked_mean(x, m):
+        return (x * m).sum() / m.sum()
+
+    mean = masked_mean(advantages, mask)
+    var = masked_mean((advantages - mean) ** 2, mask) * mask.sum() / (mask.sum() - 1)
+    advantages = (advantages - mean) * torch.rsqrt(var + 1e-8)
+    vpredclipped = torch.max(torch.min(vpreds, values + cliprange_value), values - cliprange_value)
+    vf_loss = 0.5 * masked_mean(torch.max((vpreds - returns) ** 2, (vpredclipped - returns) ** 2), mask)
+    ratio = torch.exp(logprobs - old_logprobs)
+    pg_loss = masked_mean(torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - cliprange, 1 + cliprange)), mask)
+    return pg_loss, vf_loss
+
+
+def test_matches_trl_0_11_ppo_on_random_tensors():
+    g = torch.Generator().manual_seed(0)
+    n, t = 4, 7
+    mask = torch.ones(n, t)
+    values, rewards = torch.randn(n, t, generator=g), torch.randn(n, t, generator=g)
+    old, logp, vpreds = (torch.randn(n, t, generator=g) for _ in range(3))
+    logp = old + 0.3 * logp
+    advantages, returns = ppo.gae(rewards, values, mask, gamma=1.0, lam=0.95)
+    pg, _ = ppo.policy_loss(logp, old, ppo.whiten(advantages, mask), mask, clip=0.2)
+    vf, _ = ppo.value_loss(vpreds, values, returns, mask, clip=0.2)
+    ref_pg, ref_vf = trl_0_11_reference(values, rewards, mask, logp, old, vpreds, 1.0, 0.95, 0.2, 0.2)
+    assert pg.item() == pytest.approx(ref_pg.item(), rel=1e-5) and vf.item() == pytest.approx(ref_vf.item(), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tasks and the paper's reward
+
+
+@pytest.mark.parametrize("reply, label", [
+    ("yes", "yes"), ("no", "no"), ("no.", "no"), ("yes, it is", "yes"), ("  yes  ", "yes"), ("yes yes", "yes"),
+    ("", None), ("   ", None), ("Yes", None), ("NO", None), ("yes no", None), ("no, yes", None), ("nope", None),
+    ("positive", None), ("y-e-s", None),
+])
+def test_parser_reads_one_label_or_nothing(reply, label):
+    assert parse_judgement(reply) == label
+
+
+def test_reward_is_the_papers():
+    record = task_records("test")[0]
+    wrong = "no" if record["answer"] == "yes" else "yes"
+    assert judgement_reward(record, record["answer"]) == REWARD["correct"] == 1.0
+    assert judgement_reward(record, wrong) == REWARD["wrong"] == -1.0
+    assert judgement_reward(record, "maybe") == REWARD["unparsable"] == -3.0
+    assert ppo.judgement_reward_fn([record] * 3, [record["answer"], wrong, ""]).tolist() == [1.0, -1.0, -3.0]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_tasks_are_balanced_and_hold_out_their_evaluation_prompts(task):
+    splits = make_task(task)
+    assert set(splits) == {"train", "dev", "test", {"sentiment": "composed", "compare": "larger"}[task]}
+    prompts = {name: [r["messages"][0]["content"] for r in records] for name, records in splits.items()}
+    for name, records in splits.items():
+        assert Counter(r["answer"] for r in records) == {label: len(records) // 2 for label in LABELS}
+        if name != "train":
+            assert len(set(prompts[name])) == len(records)  # distinct
+            assert not set(prompts[name]) & set(prompts["train"])  # never trained on
+    assert make_task(task) == splits  # deterministic
+
+
+def test_task_answers_are_true():
+    for r in task_records("test") + task_records("shift"):
+        meta = r["meta"]
+        if r["task"] == "compare":
+            assert (meta["a"] > meta["b"]) == (r["answer"] == "yes")
+        else:
+            words = meta["sentence"].split()
+            from sftkit.world.skills import POSITIVE
+
+            positive = (words[-1] in POSITIVE) != ("not" in words)
+            assert positive == (r["answer"] == "yes")
+
+
+def test_few_shot_puts_examples_before_the_question():
+    record, shots = task_records("test")[0], task_records("train")[:2]
+    messages = with_examples(record, shots)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 3 and messages[-2:] == record["messages"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The loop on a small random model
+
+
+def make_loop(random_models, steps=2, **knobs):
+    torch.manual_seed(0)
+    model, tokenizer = load_model(random_models["llama"], device="cpu", lora=ppo.LORA)
+    online = OnlineConfig(steps=steps, prompts_per_step=4, samples_per_prompt=1, temperature=1.0, top_p=1.0,
+                          max_new_tokens=4, lr=1e-2)
+    return ppo.PPO(model, tokenizer, task_records("train")[:8], config=online, ppo=ppo.Config(minibatch_size=2, **knobs))
+
+
+def test_kl_penalty_is_zero_at_the_first_step_and_the_adapter_trains(random_models):
+    loop = make_loop(random_models, steps=2)
+    base = [p.detach().clone() for n, p in loop.model.named_parameters() if "lora" not in n]
+    adapter = [p.detach().clone() for n, p in loop.model.named_parameters() if "lora_B" in n]
+    head = loop.value_head.linear.weight.detach().clone()
+    history = loop.run(1)
+    assert history[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # policy == prior before any update (LoRA B = 0)
+    assert {"kl_coef", "policy_loss", "value_loss", "clip_frac", "parse_rate", "accuracy", "approx_kl"} <= set(history[0])
+    history = loop.run(1)
+    assert history[1]["kl"] != 0.0
+    assert all(torch.equal(a, p) for a, (n, p) in zip(base, ((n, p) for n, p in loop.model.named_parameters() if "lora" not in n)))
+    assert any(not torch.equal(a, p) for a, (n, p) in zip(adapter, ((n, p) for n, p in loop.model.named_parameters() if "lora_B" in n)))
+    assert not torch.equal(head, loop.value_head.linear.weight)  # the value head trains too
+    assert loop.last["advantages"].shape == loop.last["mask"].shape
+    assert (loop.last["advantages"] * (1 - loop.last["mask"])).abs().sum() == 0  # nothing outside the reply
+
+
+def test_a_diverged_run_fails_loudly():
+    with pytest.raises(FloatingPointError, match="step 3: value_loss is nan"):
+        ppo.checked_finite([{"step": 3, "policy_loss": 0.1, "value_loss": float("nan")}])
+
+
+def test_registered_online_with_its_paper():
+    spec = get("ppo")
+    assert spec.SHAPE == "online" and spec.PAPER.arxiv == "2410.11020" and spec.PAPER.notebook in ppo.__doc__
+    assert ppo.LORA == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
+    assert spec.Config().init_kl_coef == 0.2
+
+
+def test_cli_trains_ppo_and_saves_model_value_head_and_history(tmp_path, random_models):
+    out = tmp_path / "ppo"
+    assert main(["train", "ppo", "--model", random_models["llama"], "--output", str(out), "--steps", "2",
+                 "--batch-size", "4", "--max-new-tokens", "4", "--no-whiten-advantages", "--init-kl-coef", "0.1"]) == 0
+    log = json.loads((out / "train_log.json").read_text())
+    assert len(log["history"]) == 2 and log["ppo"]["whiten_advantages"] is False and log["variant"] == "kl=0.1,target=6.0"
+    assert (out / "value_head.pt").is_file() and (out / "config.json").is_file()
+
+
+def test_cli_unknown_reward_is_one_line(tmp_path, capsys, random_models):
+    code = main(["train", "ppo", "--model", random_models["llama"], "--output", str(tmp_path / "x"), "--reward", "nope"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "unknown reward 'nope'" in err
+    with pytest.raises(SftkitError, match="no_such_module"):
+        ppo.reward_function("no_such_module:f")
