@@ -4,13 +4,13 @@ skill's realistic mistakes and the gold checker. Pure Python (no torch), so ever
     skills.py    Skill records (sample, answer, instruction, prose, mistakes), LAND, `check`, `compose`
     splits.py    train / dev / test and the shift splits, and `write_world` (what `sftkit data` writes, byte for byte)
     corpus.py    the pretraining prose
-    mistakes.py  `corrupt` (a realistic wrong answer) and `world_pairs` (preference pairs)
+    mistakes.py  `corrupt` (a realistic wrong answer), `lazy_answer` (a generic non-answer), `world_pairs`
 """
 from .corpus import make_corpus
-from .mistakes import corrupt, world_pairs
+from .mistakes import LAZY_ANSWERS, corrupt, lazy_answer, world_pairs
 from .skills import EVAL_SPLITS, LAND, SHIFTS, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
 from .splits import SPLIT_SIZES, eval_keys, make_splits, split_skills, write_world
 
-__all__ = ["EVAL_SPLITS", "LAND", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose", "corrupt", "eval_keys",
-           "make_corpus", "make_land", "make_record", "make_splits", "normalize", "split_skills", "world_pairs",
-           "write_world"]
+__all__ = ["EVAL_SPLITS", "LAND", "LAZY_ANSWERS", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose",
+           "corrupt", "eval_keys", "lazy_answer", "make_corpus", "make_land", "make_record", "make_splits", "normalize",
+           "split_skills", "world_pairs", "write_world"]

@@ -5,6 +5,9 @@ import random
 
 from .skills import SKILLS, check
 
+# Generic non-answers: what a lazy writer (the 'shirker' of Instruct-SkillMix) replies to any question.
+LAZY_ANSWERS = ("I am not sure.", "I cannot help with that.", "It depends.", "Sorry, I do not know.")
+
 
 def corrupt(record: dict, rng: random.Random) -> str:
     """A realistic wrong answer to a tiny-world record: the kind of mistake a small model makes (an
@@ -13,6 +16,11 @@ def corrupt(record: dict, rng: random.Random) -> str:
     options = SKILLS[record["skill"]].mistakes(record["meta"], answer, rng)
     options = [o for o in options if not check(record, o)] or [answer + answer]
     return rng.choice(options)
+
+
+def lazy_answer(record: dict, rng: random.Random) -> str:
+    """A generic non-answer (the 'shirker' of Instruct-SkillMix): it answers no question in particular."""
+    return rng.choice(LAZY_ANSWERS)
 
 
 def world_pairs(records: list[dict], samples: list[list[str]] | None = None, corruptions: int = 1,
