@@ -10,8 +10,7 @@ from sftkit.io import SftkitError
 from sftkit.methods import get, ppo
 from sftkit.model import load_model
 from sftkit.online import OnlineConfig
-from sftkit.world.judgements import (LABELS, REWARD, TASKS, judgement_reward, make_task, parse_judgement, task_records,
-                                     with_examples)
+from sftkit.world.judgements import LABELS, REWARD, TASKS, judgement_reward, make_task, parse_judgement, task_records, with_examples
 
 # ----------------------------------------------------------------------------------------------------
 # The pieces on hand-computed values
@@ -197,16 +196,19 @@ def make_loop(random_models, steps=2, **knobs):
 
 def test_kl_penalty_is_zero_at_the_first_step_and_the_adapter_trains(random_models):
     loop = make_loop(random_models, steps=2)
-    base = [p.detach().clone() for n, p in loop.model.named_parameters() if "lora" not in n]
-    adapter = [p.detach().clone() for n, p in loop.model.named_parameters() if "lora_B" in n]
+    def params(keep):
+        return [p for n, p in loop.model.named_parameters() if keep(n)]
+
+    base = [p.detach().clone() for p in params(lambda n: "lora" not in n)]
+    adapter = [p.detach().clone() for p in params(lambda n: "lora_B" in n)]
     head = loop.value_head.linear.weight.detach().clone()
     history = loop.run(1)
     assert history[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # policy == prior before any update (LoRA B = 0)
     assert {"kl_coef", "policy_loss", "value_loss", "clip_frac", "parse_rate", "accuracy", "approx_kl"} <= set(history[0])
     history = loop.run(1)
     assert history[1]["kl"] != 0.0
-    assert all(torch.equal(a, p) for a, (n, p) in zip(base, ((n, p) for n, p in loop.model.named_parameters() if "lora" not in n)))
-    assert any(not torch.equal(a, p) for a, (n, p) in zip(adapter, ((n, p) for n, p in loop.model.named_parameters() if "lora_B" in n)))
+    assert all(torch.equal(a, p) for a, p in zip(base, params(lambda n: "lora" not in n)))  # the base is frozen
+    assert any(not torch.equal(a, p) for a, p in zip(adapter, params(lambda n: "lora_B" in n)))  # the adapter trains
     assert not torch.equal(head, loop.value_head.linear.weight)  # the value head trains too
     assert loop.last["advantages"].shape == loop.last["mask"].shape
     assert (loop.last["advantages"] * (1 - loop.last["mask"])).abs().sum() == 0  # nothing outside the reply

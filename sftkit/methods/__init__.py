@@ -8,7 +8,8 @@ Three shapes (`Method.shape`):
 A method module declares `PAPER` (`base.Paper`), `Config` (a `base.MethodConfig` dataclass of its own knobs,
 defaults from the paper or official code, a help string each), `SHAPE`, `DATA` ("conversations",
 "preference", or "prompts": records whose gold answer an online method's reward reads) and its `Trainer`
-(loss-side) / `make_data` (data-side) / `run` (online). To add a method: write `methods/<name>.py` like `dpo.py`, add its name to `NAMES` below, and teach it in a notebook.
+(loss-side) / `make_data` (data-side) / `run` (online). To add a method: write `methods/<name>.py` like
+`dpo.py` (loss-side) or `ppo.py` (online), add its name to `NAMES` below, and teach it in a notebook.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from ..data import SOURCES, load_world, tokenize_dataset
 from ..io import SftkitError
 from ..losses import token_nll
 from ..train import NTPTrainer
-from ..world import check, corrupt, normalize
+from ..world import LAZY_ANSWERS, check, corrupt, lazy_answer, normalize
 from .base import MethodConfig, Paper, knob
 
 PAPER = Paper("OpenChat: Advancing Open-source Language Models with Mixed-Quality Data (C-RLFT)", "2309.11235",
@@ -57,14 +57,6 @@ INFERENCE_SOURCE = "expert"  # the condition used at inference (the paper: "GPT4
 # a share of a skill's count is not whole): half right, a quarter the skill's realistic mistakes, an
 # eighth lazy non-answers, an eighth partly right.
 SUBOPTIMAL_MIX = {"correct": 0.5, "wrong": 0.25, "lazy": 0.125, "partial": 0.125}
-LAZY_ANSWERS = ("I am not sure.", "I cannot help with that.", "It depends.", "Sorry, I do not know.")
-
-
-def lazy_answer(record: dict, rng: random.Random) -> str:
-    """A generic non-answer (the 'shirker' of Instruct-SkillMix): it answers no question in particular."""
-    return rng.choice(LAZY_ANSWERS)
-
-
 def partial_answer(record: dict, rng: random.Random) -> str:
     """A partly right answer: the gold answer cut short (when it has 2+ characters) or wrapped in a
     sentence; never an exact match."""

@@ -34,11 +34,10 @@ import torch
 
 from ..data import prompt_messages
 from ..evaluate import generate
+from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import token_nll
-from ..online import OnlineConfig, OnlineLoop, Rollout
-from ..io import SftkitError
-from ..online import RewardFn, gold_reward
+from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, gold_reward
 from ..world.judgements import judgement_reward, parse_judgement, task_records
 from .base import MethodConfig, Paper, knob
 
