@@ -85,8 +85,10 @@ def cmd_train(args):
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
     steps, losses = result.losses
-    print(f"saved {output}: {config.steps} steps, final loss {losses[-1] if losses else float('nan'):.4f}, "
-          f"{1000 * result.step_time_s:.0f} ms/step")
+    # fewer steps than logging_steps log no per-step loss: then the Trainer's mean over the run
+    loss = f"last logged loss {losses[-1]:.4f}" if losses else \
+        f"mean training loss {next((h['train_loss'] for h in result.history if 'train_loss' in h), float('nan')):.4f}"
+    print(f"saved {output}: {config.steps} steps, {loss}, {1000 * result.step_time_s:.0f} ms/step")
 
 
 def train_online(args, spec, records, method_config):

@@ -88,6 +88,21 @@ def mask_html(tokenizer, example: dict) -> str:
     return "<div style='line-height:2'>" + "".join(spans) + "</div>"
 
 
+def token_values_html(tokens: list[str], values: list[float], scale: float | None = None) -> str:
+    """Tokens on a diverging background: green for positive values (e.g. PPO advantages), red for
+    negative, white at 0; `scale` is the value of full colour (default: the largest |value|). The value is
+    in each token's tooltip."""
+    scale = scale or max((abs(v) for v in values), default=1.0) or 1.0
+    spans = []
+    for tok, v in zip(tokens, values):
+        a = min(abs(v) / scale, 1.0)
+        rgb = (int(255 - 120 * a), 255, int(255 - 120 * a)) if v >= 0 else (255, int(255 - 120 * a), int(255 - 120 * a))
+        text = html.escape(tok.replace(" ", "·").replace("\n", "⏎"))
+        spans.append(f'<span title="{v:+.3f}" style="background:rgb{rgb};padding:1px;margin:1px;border-radius:3px;'
+                     f'font-family:monospace">{text}</span>')
+    return "<span style='line-height:2'>" + "".join(spans) + "</span>"
+
+
 def samples_html(predictions: dict[str, list[dict]], n: int = 10, ids: list[str] | None = None) -> str:
     """Side-by-side table: prompt, gold answer, and each model's answer (green when exactly right)."""
     first = next(iter(predictions.values()))

@@ -53,6 +53,8 @@ def test_train_saves_atomically_then_evaluates(tmp_path, capsys, random_models):
     assert main(["train", "sft", "--model", random_models["gpt2"], "--data", str(data), "--output", str(out),
                  "--steps", "4", "--batch-size", "4", "--save-steps", "2"]) == 0
     assert (out / "config.json").exists() and (out / "train_log.json").exists()
+    said = capsys.readouterr().out
+    assert "mean training loss" in said and "nan" not in said  # 4 steps < logging_steps: no per-step loss logged
     assert not (tmp_path / "model.checkpoints").exists()  # removed once the final model is in place
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary leftovers
     preds = tmp_path / "preds.jsonl"

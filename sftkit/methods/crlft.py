@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -310,6 +310,24 @@ class Config(MethodConfig):
 
 
 Trainer = CRLFTTrainer
+
+
+def ablation(mixed: list[dict], full: Config | None = None) -> dict[str, tuple[str, Config | None, list[dict], str]]:
+    """The paper's ablation rows on `mixed` (from `mixed_quality_data`), plus plain SFT on all of it:
+    {label: (method, knobs, training records, results note)}. `full` is C-RLFT's Config (default: the
+    paper's); "conditioning only" sets both rewards equal, "weights only" drops the condition. Mixed-data
+    rows train on `mixed` itself (the same list object)."""
+    full = full or Config()
+    expert = [r for r in mixed if r["source"] == "expert"]
+    suboptimal = [r for r in mixed if r["source"] == "suboptimal"]
+    return {
+        "SFT on everything": ("sft", None, mixed, "mixed data"),
+        "expert-only SFT": ("sft", None, expert, "expert data only"),
+        "sub-optimal-only SFT": ("sft", None, suboptimal, "sub-optimal data only"),
+        "conditioning only": ("crlft", replace(full, suboptimal_reward=full.expert_reward), mixed, "conditioning only"),
+        "weights only": ("crlft", replace(full, condition="none"), mixed, "weights only"),
+        "C-RLFT": ("crlft", full, mixed, ""),
+    }
 # What `sftkit train crlft --data FILE` needs in each record (a missing one is an error naming file and line).
 REQUIRED = {"source": "C-RLFT needs each record's source, 'expert' or 'suboptimal'"}
 

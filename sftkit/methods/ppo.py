@@ -38,7 +38,7 @@ from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import token_nll
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, gold_reward
-from ..world.judgements import judgement_reward, parse_judgement, task_records
+from ..world.judgements import SHIFT_OF, judgement_reward, parse_judgement, task_records
 from .base import MethodConfig, Paper, knob
 
 PAPER = Paper("Improving the Language Understanding Capabilities of Large Language Models Using Reinforcement "
@@ -238,16 +238,38 @@ class PPO(OnlineLoop):
 
 
 def judge(model, tokenizer, records: list[dict], max_new_tokens: int = 16) -> list[dict]:
-    """Greedy replies to judgement records, read by the task's parser: one row per record {id, task, split,
-    prompt, answer, prediction, label (None: unreadable), parsed, correct}."""
+    """Greedy replies to judgement records, read by the task's parser: one row per record {id, task, skill (the
+    task, for the shared views), split, prompt, answer, prediction, label (None: unreadable), parsed, correct}."""
     replies = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens)
     rows = []
     for r, reply in zip(records, replies):
         label = parse_judgement(reply, r.get("labels"))
-        rows.append({"id": r["id"], "task": r["task"], "split": r["split"], "prompt": prompt_messages(r)[-1]["content"],
+        rows.append({"id": r["id"], "task": r["task"], "skill": r["task"], "split": r["split"], "prompt": prompt_messages(r)[-1]["content"],
                      "answer": r["answer"], "prediction": reply, "label": label, "parsed": label is not None,
                      "correct": label == r["answer"]})
     return rows
+
+
+def scores(judged: list[dict]) -> dict[tuple[str, str], dict]:
+    """Accuracy and parse rate per (task, split) of `judge` rows, plus ("all", split) pooled over tasks, where
+    every task's shift pools as "shift": {key: {"n", "accuracy", "parse_rate"}}."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in judged:
+        pooled = "shift" if r["split"] in SHIFT_OF.values() else r["split"]
+        for key in ((r["task"], r["split"]), ("all", pooled)):
+            groups.setdefault(key, []).append(r)
+    return {k: {"n": len(v), "accuracy": sum(r["correct"] for r in v) / len(v),
+                "parse_rate": sum(r["parsed"] for r in v) / len(v)} for k, v in sorted(groups.items())}
+
+
+def result_rows(judged: list[dict], **run) -> list[dict]:
+    """Results-schema rows of `judge` rows: metrics "judgement_accuracy" and "parse_rate" per (task, split),
+    with skill = the task ("all" for the pooled rows), tagged with `run` (method, variant, seed, ...)."""
+    from ..results import metric_row
+
+    return [metric_row(metric, s[key], split, skill=task, n=s["n"], **run)
+            for (task, split), s in scores(judged).items()
+            for metric, key in (("judgement_accuracy", "accuracy"), ("parse_rate", "parse_rate"))]
 
 
 # ----------------------------------------------------------------------------------------------------
