@@ -114,10 +114,15 @@ def trl_0_11_reference(values, rewards, mask, logprobs, old_logprobs, vpreds, ga
     return pg_loss, vf_loss
 
 
-def test_matches_trl_0_11_ppo_on_random_tensors():
+@pytest.mark.parametrize("masked", [False, True], ids=["all tokens", "prompt and padding masked"])
+def test_matches_trl_0_11_ppo_on_random_tensors(masked):
     g = torch.Generator().manual_seed(0)
     n, t = 4, 7
     mask = torch.ones(n, t)
+    if masked:  # replies start after a prompt and end before padding, at different places per row
+        for i, (start, end) in enumerate([(2, 7), (1, 4), (3, 6), (0, 5)]):
+            mask[i, :start] = 0
+            mask[i, end:] = 0
     values, rewards = torch.randn(n, t, generator=g), torch.randn(n, t, generator=g)
     old, logp, vpreds = (torch.randn(n, t, generator=g) for _ in range(3))
     logp = old + 0.3 * logp
@@ -211,6 +216,8 @@ def test_kl_penalty_is_zero_at_the_first_step_and_the_adapter_trains(random_mode
     assert any(not torch.equal(a, p) for a, p in zip(adapter, params(lambda n: "lora_B" in n)))  # the adapter trains
     assert not torch.equal(head, loop.value_head.linear.weight)  # the value head trains too
     assert loop.last["advantages"].shape == loop.last["mask"].shape
+    assert ppo.reading(loop.prompts[:2], ["yes", "maybe"])["parse_rate"] == 0.5  # read by the parser, not the reward
+    assert ppo.reading([{"answer": "x"}], ["x"]) == {}  # not a judgement task: nothing to read
     assert (loop.last["advantages"] * (1 - loop.last["mask"])).abs().sum() == 0  # nothing outside the reply
 
 

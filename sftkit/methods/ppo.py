@@ -23,7 +23,8 @@ Shapes: N replies per step, T the padded length minus one (position t predicts t
 1.0 on reply tokens (the answer and its end-of-turn token) and 0.0 elsewhere. Defaults are the paper's and
 TRL's (the PPOTrainer RL4GLUE used): LoRA r=16, alpha=32, dropout 0.05; batch 16, minibatch 8, 4 epochs;
 init KL coefficient 0.2, adaptive (target 6, horizon 10000); gamma 1, lam 0.95; clip 0.2 (policy and value);
-vf_coef 0.1; advantages whitened; sampling temperature 0.8 (RL4GLUE's ppo.sh), top-p 1.0.
+vf_coef 0.1; advantages whitened; sampling temperature 0.8 (RL4GLUE's ppo.sh passes 0.8, though its ppo.py never
+hands it to `generate`), top-p 1.0. As in TRL, ratios and KL use the untempered (T = 1) log-probs.
 """
 from __future__ import annotations
 
@@ -169,6 +170,16 @@ class Config(MethodConfig):
     max_grad_norm: float = knob(1.0, "gradient clipping")
 
 
+def reading(records: list[dict], replies: list[str]) -> dict:
+    """Share of replies with a readable label ("parse_rate") and with the right one ("accuracy"), read by the
+    judgement parser whatever the reward was; empty for records that are not judgement tasks (no "labels")."""
+    if not all("labels" in r for r in records):
+        return {}
+    labels = [parse_judgement(a, r["labels"]) for r, a in zip(records, replies)]
+    return {"parse_rate": sum(x is not None for x in labels) / len(labels),
+            "accuracy": sum(x == r["answer"] for x, r in zip(labels, records)) / len(labels)}
+
+
 class PPO(OnlineLoop):
     """PPO on the online loop: `update(rollout)` runs forward, kl_rewards, gae, whiten and the minibatch
     epochs above. `self.kl_ctl.value` is the current beta; `self.last` keeps the latest step's tensors
@@ -230,8 +241,7 @@ class PPO(OnlineLoop):
                      "rewards": rewards.cpu(), "values": old_values.cpu(), "answers": rollout.answers,
                      "scores": scores.tolist()}
         return {"kl": seq_kl, "kl_coef": beta, **{k: sum(v) / len(v) for k, v in stats.items()},
-                "parse_rate": (scores > -2).float().mean().item(), "accuracy": (scores > 0).float().mean().item(),
-                "reply_tokens": mask.sum(1).mean().item()}
+                **reading(rollout.records, rollout.answers), "reply_tokens": mask.sum(1).mean().item()}
 
     def state(self) -> dict:
         return {**super().state(), "ppo": self.ppo.__dict__, "kl_coef": self.kl_ctl.value}
@@ -244,7 +254,8 @@ def judge(model, tokenizer, records: list[dict], max_new_tokens: int = 16) -> li
     rows = []
     for r, reply in zip(records, replies):
         label = parse_judgement(reply, r.get("labels"))
-        rows.append({"id": r["id"], "task": r["task"], "skill": r["task"], "split": r["split"], "prompt": prompt_messages(r)[-1]["content"],
+        rows.append({"id": r["id"], "task": r["task"], "skill": r["task"], "split": r["split"],
+                     "prompt": prompt_messages(r)[-1]["content"],
                      "answer": r["answer"], "prediction": reply, "label": label, "parsed": label is not None,
                      "correct": label == r["answer"]})
     return rows
