@@ -178,8 +178,9 @@ def cmd_doctor(args):
 
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:
     """The shared budget (`sftkit.train.TrainConfig`) and input/output of `sftkit train METHOD`."""
-    data_help = ("JSONL of {prompt, chosen, rejected} preference records" if preference
-                 else "conversational JSONL ({messages: [...]})")
+    formats = "; .jsonl, .json, .parquet, .csv, or a datasets save_to_disk directory (DIR:SPLIT, default train)"
+    data_help = ("{prompt, chosen, rejected} preference records" if preference
+                 else "conversational ({messages: [...]}) or prompt-completion ({prompt, completion}) records") + formats
     p.add_argument("--model", default="tiny", help="'tiny' (embedded), a local path, or a Hub id")
     p.add_argument("--data", default=None, required=preference,
                    help=data_help + ("" if preference else " (default: the method's tiny-world data, e.g. train.jsonl)"))
@@ -254,7 +255,8 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")
     e.add_argument("--model", default="tiny")
-    e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / f"{s}.jsonl") for s in EVAL_SPLITS])
+    e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / f"{s}.jsonl") for s in EVAL_SPLITS],
+                   help="records with skill and answer, in any --data format of `sftkit train`")
     e.add_argument("--output", help="write per-example predictions here (JSONL)")
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--batch-size", type=int, default=128)

@@ -1,8 +1,12 @@
 """Records -> tensors: conversational and preference records (validation in one place, loading with
-file:line errors), chat-template tokenization with answer-only labels, padding and pair collation.
+errors that name the file and line or row), chat-template tokenization with answer-only labels, padding and
+pair collation.
 
-A conversational record: {"messages": [{"role", "content"}, ...], ...}. A preference record (Hugging Face's
-preference format, conversational or plain)::
+The loaders read JSON Lines, JSON, Parquet, CSV and `datasets`' `save_to_disk` directories
+(`sftkit.io.read_records` says how each is read). A conversational record: {"messages": [{"role", "content"},
+...], ...}. A prompt-completion record (TRL's format), {"prompt": ..., "completion": ...}, is read as a
+conversational one (`as_conversation`). A preference record (Hugging Face's preference format,
+conversational or plain)::
 
     {"prompt": [{"role": "user", "content": "Reverse the word kofa."}],
      "chosen": [{"role": "assistant", "content": "afok"}],
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .io import WORLD_DIR, SftkitError, read_jsonl
+from .io import WORLD_DIR, SftkitError, check_records, read_records
 from .world import SKILLS
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, template, padding)
@@ -45,10 +49,41 @@ def turns(value, field: str, roles: tuple[str, ...] = ROLES, plain_role: str | N
     return value
 
 
+def require_fields(record: dict, fields: tuple[str, ...], what: str) -> None:
+    """ValueError naming the first of `fields` that `record` lacks ("a preference record has ...": `what`)."""
+    for field in fields:
+        if field not in record:
+            raise ValueError(f"field {field!r} is missing ({what})")
+
+
+def prompt_turns(value) -> list[dict]:
+    """A prompt (a string: one user turn, or a list of turns ending with a user or system turn)."""
+    prompt = turns(value, "prompt", ROLES, "user")
+    if prompt[-1]["role"] == "assistant":
+        raise ValueError("field 'prompt' must end with a user (or system) turn, not an assistant turn")
+    return prompt
+
+
+def as_conversation(record: dict) -> dict:
+    """`record` as a conversational record. One with "messages" is returned as it is; a prompt-completion
+    record (TRL's format: {"prompt": str or turns, "completion": str or turns}) becomes {"messages": prompt
+    turns + completion turns, and its other fields}: a string prompt is one user turn, a string completion
+    one assistant turn; a list completion holds assistant turns only. As for any conversational record, every
+    assistant turn is trained on, including any inside a multi-turn prompt (TRL trains on the completion
+    only). ValueError names the field at fault."""
+    if "messages" in record or ("completion" not in record and "prompt" not in record):
+        return record
+    require_fields(record, ("prompt", "completion"), "a prompt-completion record has prompt and completion; "
+                   "a conversational one has messages")
+    messages = prompt_turns(record["prompt"]) + turns(record["completion"], "completion", ("assistant",), "assistant")
+    return {"messages": messages, **{k: v for k, v in record.items() if k not in ("prompt", "completion")}}
+
+
 def validate_conversation(record: dict, require_gold: bool = False, require: dict[str, str] | None = None) -> None:
     """Raise ValueError naming the field at fault; `require_gold` also needs a known skill and an answer;
     `require` maps further fields a method needs to why it needs them (e.g. C-RLFT's "source")."""
-    messages = turns(record.get("messages"), "messages")
+    require_fields(record, ("messages",), "a conversational record has messages, or prompt and completion")
+    messages = turns(record["messages"], "messages")
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("record has no assistant turn (nothing to train on)")
     if "skill" in record or require_gold:
@@ -64,9 +99,15 @@ def validate_conversation(record: dict, require_gold: bool = False, require: dic
 
 
 def load_conversations(path: str | Path, require_gold: bool = False, require: dict[str, str] | None = None) -> list[dict]:
-    """Load a conversational JSONL file, checking every record (errors name the file and line; `require`:
-    see `validate_conversation`)."""
-    return read_jsonl(path, lambda r: validate_conversation(r, require_gold, require))
+    """Load conversational or prompt-completion records (converted: `as_conversation`) from any format
+    `sftkit.io.read_records` reads, checking every record (errors name the file, line or row, and field;
+    `require`: see `validate_conversation`)."""
+    def check(record: dict) -> dict:
+        record = as_conversation(record)
+        validate_conversation(record, require_gold, require)
+        return record
+
+    return check_records(read_records(path), check)
 
 
 def load_world(split: str) -> list[dict]:
@@ -164,12 +205,8 @@ def pad_collate(batch: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]
 
 def pair_conversations(record: dict) -> tuple[list[dict], list[dict]]:
     """(prompt + chosen, prompt + rejected) as full conversations; ValueError names the field at fault."""
-    for field in ("prompt", "chosen", "rejected"):
-        if field not in record:
-            raise ValueError(f"field {field!r} is missing (a preference record has prompt, chosen, rejected)")
-    prompt = turns(record["prompt"], "prompt", ROLES, "user")
-    if prompt[-1]["role"] == "assistant":
-        raise ValueError("field 'prompt' must end with a user (or system) turn, not an assistant turn")
+    require_fields(record, ("prompt", "chosen", "rejected"), "a preference record has prompt, chosen, rejected")
+    prompt = prompt_turns(record["prompt"])
     chosen = turns(record["chosen"], "chosen", ("assistant",), "assistant")
     rejected = turns(record["rejected"], "rejected", ("assistant",), "assistant")
     if isinstance(record["chosen"], str) != isinstance(record["rejected"], str):
@@ -180,8 +217,11 @@ def pair_conversations(record: dict) -> tuple[list[dict], list[dict]]:
 
 
 def load_preferences(path: str | Path) -> list[dict]:
-    """Load a preference JSONL file, checking every record (errors name the file, line and field)."""
-    return read_jsonl(path, pair_conversations)
+    """Load preference records from any format `sftkit.io.read_records` reads, checking every record (errors
+    name the file, line or row, and field)."""
+    located = read_records(path)
+    check_records(located, pair_conversations)
+    return [record for _, record in located]
 
 
 def final_turn_labels(labels: list[int]) -> list[int]:
