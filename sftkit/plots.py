@@ -77,14 +77,18 @@ def split_bars(runs: dict[str, list[dict]], splits: tuple[str, ...] = EVAL_SPLIT
                          ax=ax, title=title, xlabel="split")
 
 
+def token_span(text: str, colour: str, title: str = "") -> str:
+    """One token as a coloured monospace chip (spaces shown as ·, newlines as ⏎), with an optional tooltip."""
+    shown = html.escape(text.replace(" ", "·").replace("\n", "⏎"))
+    tip = f' title="{title}"' if title else ""
+    return (f'<span{tip} style="background:{colour};padding:1px;margin:1px;border-radius:3px;'
+            f'font-family:monospace">{shown}</span>')
+
+
 def mask_html(tokenizer, example: dict) -> str:
     """A tokenized example as coloured tokens: green = trained on (answer), grey = masked (IGNORE)."""
-    spans = []
-    for tok, lab in zip(example["input_ids"], example["labels"]):
-        text = html.escape(tokenizer.decode([tok]).replace(" ", "·").replace("\n", "⏎"))
-        colour = "#b7e4c7" if lab != IGNORE else "#e9ecef"
-        spans.append(f'<span style="background:{colour};padding:1px;margin:1px;border-radius:3px;'
-                     f'font-family:monospace">{text}</span>')
+    spans = [token_span(tokenizer.decode([tok]), "#b7e4c7" if lab != IGNORE else "#e9ecef")
+             for tok, lab in zip(example["input_ids"], example["labels"])]
     return "<div style='line-height:2'>" + "".join(spans) + "</div>"
 
 
@@ -97,9 +101,7 @@ def token_values_html(tokens: list[str], values: list[float], scale: float | Non
     for tok, v in zip(tokens, values):
         a = min(abs(v) / scale, 1.0)
         rgb = (int(255 - 120 * a), 255, int(255 - 120 * a)) if v >= 0 else (255, int(255 - 120 * a), int(255 - 120 * a))
-        text = html.escape(tok.replace(" ", "·").replace("\n", "⏎"))
-        spans.append(f'<span title="{v:+.3f}" style="background:rgb{rgb};padding:1px;margin:1px;border-radius:3px;'
-                     f'font-family:monospace">{text}</span>')
+        spans.append(token_span(tok, f"rgb{rgb}", title=f"{v:+.3f}"))
     return "<span style='line-height:2'>" + "".join(spans) + "</span>"
 
 

@@ -37,9 +37,9 @@ from ..data import prompt_messages
 from ..evaluate import generate
 from ..io import SftkitError
 from ..logprobs import eval_mode
-from ..losses import token_nll
+from ..losses import reduce_loss, token_nll
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, gold_reward
-from ..world.judgements import SHIFT_OF, judgement_reward, parse_judgement, task_records
+from ..world.judgements import LABELS, SHIFT_OF, judgement_reward, parse_judgement, task_records
 from .base import MethodConfig, Paper, knob
 
 PAPER = Paper("Improving the Language Understanding Capabilities of Large Language Models Using Reinforcement "
@@ -53,8 +53,8 @@ LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}  # the paper's adapter
 # The pieces, each a plain function of tensors
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+# The mean of x [N, T] over the entries where mask is 1: `losses.reduce_loss`'s token mean, named for what it does here.
+masked_mean = reduce_loss
 
 
 def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -253,7 +253,7 @@ def judge(model, tokenizer, records: list[dict], max_new_tokens: int = 16) -> li
     replies = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens)
     rows = []
     for r, reply in zip(records, replies):
-        label = parse_judgement(reply, r.get("labels"))
+        label = parse_judgement(reply, r.get("labels", LABELS))
         rows.append({"id": r["id"], "task": r["task"], "skill": r["task"], "split": r["split"],
                      "prompt": prompt_messages(r)[-1]["content"],
                      "answer": r["answer"], "prediction": reply, "label": label, "parsed": label is not None,

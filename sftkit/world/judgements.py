@@ -34,13 +34,13 @@ SHIFT_OF = {"sentiment": "composed", "compare": "larger"}
 FORMAT = "Answer yes or no."
 
 
-def _sentiment(rng: random.Random, label: str, negated: bool) -> tuple[str, str]:
-    """(sentence, gold yes/no for 'is it positive?')."""
+def _sentiment(rng: random.Random, label: str, negated: bool) -> str:
+    """A sentence whose answer to 'is it positive?' is `label` (yes / no)."""
     positive = label == "yes"
     if negated:  # "not awful" is positive
         adjective = rng.choice(NEGATIVE if positive else POSITIVE)
-        return f"the {rng.choice(NOUNS)} was not {adjective}", label
-    return f"the {rng.choice(NOUNS)} was {rng.choice(POSITIVE if positive else NEGATIVE)}", label
+        return f"the {rng.choice(NOUNS)} was not {adjective}"
+    return f"the {rng.choice(NOUNS)} was {rng.choice(POSITIVE if positive else NEGATIVE)}"
 
 
 def _compare(rng: random.Random, label: str, larger: bool) -> tuple[int, int]:
@@ -70,8 +70,7 @@ def make_task(task: str, seed: int = SEED, sizes: dict[str, int] | None = None) 
         while len(records) < sizes[split]:
             label = LABELS[len(records) % 2]
             if task == "sentiment":
-                sentence, _ = _sentiment(rng, label, negated=split == "shift")
-                meta = {"sentence": sentence}
+                meta = {"sentence": _sentiment(rng, label, negated=split == "shift")}
             else:
                 a, b = _compare(rng, label, larger=split == "shift")
                 meta = {"a": a, "b": b}
