@@ -5,13 +5,24 @@ parent watches the clock: a cell that runs past `cell_timeout` or a notebook pas
 whole group killed and one line naming the notebook and the cell. A kernel that dies or stops answering its
 heartbeat is named the same way. The notebook file is replaced only after a complete run (atomic write).
 
-Why a separate process and our own clock: nbclient's waits are bounded only per message, and a client stuck
-in its event loop cannot time itself out. A parent that only reads a clock can. Seen here three times, each
-in 02 about a minute into the run (its ipywidgets explorer): the kernel idle, the client waiting for a
-reply that never comes. So the parent also watches the CPU time of the kernel's session (the kernel and
-any process it started): a cell pending for `idle_timeout` seconds while that session uses no CPU is
-reported as "idle", and `run_all` then re-runs the notebook once. A cell that legitimately waits without
-computing for that long (a sleep, a network call) would be reported the same way; none here does.
+The hang this module was written against, and its cause: a cell with an ipywidgets explorer (`interact`)
+sometimes never finished (the kernel idle, the client waiting for a reply that had arrived). nbclient stands
+in for the browser's Output widget and, on every output it captures, sends the widget's new state back to
+the kernel on the shell socket, while the same client is awaiting the cell's reply on that socket through a
+separate poller. ZeroMQ signals a socket's file descriptor edge-triggered: the send processes the socket's
+pending events, the reply's edge is consumed, and the poller is never woken (pyzmq re-arms its own receive
+futures after a send, but not a poller's). A notebook of 200 `interact` cells hung 5 runs in 5, each within
+its first 60 cells; with `headless_client` (the stand-in Output widget records its outputs for the saved
+notebook but never writes back to a kernel that does not need them) it finished 5 in 5.
+`tests/test_tutorial.py` keeps that notebook as the regression test. nbval runs its own client without the
+stand-in, so `make test` never met this.
+
+Why a separate process and our own clock all the same: nbclient's waits are bounded only per message, and a
+client stuck in its event loop cannot time itself out. A parent that only reads a clock can. The parent also
+watches the CPU time of the kernel's session (the kernel and any process it started): a cell pending for
+`idle_timeout` seconds while that session uses no CPU is reported as "idle", and `run_all` then re-runs the
+notebook once. A cell that legitimately waits without computing for that long (a sleep, a network call)
+would be reported the same way; none here does.
 
 Messages per cell are bounded at the source as well: the kernel gets `TQDM_MININTERVAL` (every tqdm bar,
 transformers' included, redraws at most twice a second), sftkit's own bars pass the same bound
@@ -95,6 +106,23 @@ def drop_closed_widgets(nb, closed: set[str]) -> None:
             del state[model_id]
 
 
+def headless_client(nb, **kwargs):
+    """An nbclient `NotebookClient` for running without a browser: its stand-in for the ipywidgets Output
+    widget (which `interact` draws into) records outputs into the notebook's widget state as usual but does
+    not send them back to the kernel. That send, made on the shell socket while the client awaits the cell's
+    reply there, can swallow the reply's wake-up and hang the run (see the module docstring)."""
+    from nbclient import NotebookClient
+    from nbclient.output_widget import OutputWidget
+
+    class RecordingOutputWidget(OutputWidget):
+        def sync_state(self) -> None:  # the kernel never reads these outputs back in a headless run
+            pass
+
+    client = NotebookClient(nb, **kwargs)
+    client.widget_registry["@jupyter-widgets/output"] = {"OutputModel": RecordingOutputWidget}
+    return client
+
+
 def _kernel_pid(km) -> int | None:
     process = getattr(getattr(km, "provisioner", None), "process", None)
     return getattr(process, "pid", None)
@@ -108,7 +136,6 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
 
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
 
     os.environ.update(KERNEL_ENV)
     nb = nbformat.read(path, as_version=4)
@@ -118,7 +145,7 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
         ipc_dir = tempfile.mkdtemp(prefix="sftkit-kernel-")
         km.transport, km.ip = "ipc", os.path.join(ipc_dir, "k")
 
-    client = NotebookClient(nb, km=km, timeout=None, kernel_name="python3",
+    client = headless_client(nb, km=km, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}},
                             on_notebook_start=lambda notebook: events.put(("kernel", _kernel_pid(km))),
                             on_cell_execute=lambda cell, cell_index: events.put(("cell", cell_index)))

@@ -46,6 +46,22 @@ def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
     assert views[2][0] in state
 
 
+def test_many_interact_explorers_finish_and_keep_their_outputs(tmp_path):
+    """The `make tutorial` hang, reproduced: 200 `interact` cells hung 5 runs in 5 (each within 60 cells) while
+    nbclient's stand-in Output widget wrote its state back to the kernel during a pending reply. With
+    `headless_client` they finish, and the saved widget state still holds what each explorer printed."""
+    explorer = "w.interact(show, split=['test', 'wording'], i=w.IntSlider(0, 0, 49));"
+    path = write_notebook(tmp_path / "explorers.ipynb",
+                          ["import ipywidgets as w\ndef show(split, i):\n    print(f'{split} {i}\\n' * 3)"]
+                          + [explorer] * 200)
+    run_notebook(path, Limits(cell_timeout=60, notebook_timeout=300, idle_timeout=20))
+    nb = nbformat.read(path, as_version=4)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    printed = [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
+    assert len(printed) == 200 and all(o == [{"name": "stdout", "output_type": "stream",
+                                              "text": "test 0\ntest 0\ntest 0\n\n"}] for o in printed)
+
+
 @posix_only
 @pytest.mark.parametrize("limits, expected", [
     (Limits(cell_timeout=8, notebook_timeout=300), "no reply from the kernel within 8 s"),
