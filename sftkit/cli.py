@@ -92,30 +92,31 @@ def cmd_train(args):
 
 
 def train_online(args, spec, records, method_config):
-    """`sftkit train ppo`: the online loop on a fresh LoRA adapter (the method's own, or --lora-r), then the
-    merged model, its tokenizer, the value head and the step history saved atomically to --output."""
+    """`sftkit train ppo|superhf`: the online loop on a fresh LoRA adapter (the method's own, or --lora-r), then
+    the merged model, its tokenizer, the step history (and PPO's value head) saved atomically to --output."""
     import torch
 
     from .model import load_model
     from .online import OnlineConfig
 
     lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
-    reward_fn = spec.reward_function(args.reward)
+    reward_fn = spec.reward_function(args.reward, device=args.device)
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
-    online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=1,
-                          temperature=args.temperature, top_p=1.0, max_new_tokens=args.max_new_tokens,
+    online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=args.samples_per_prompt,
+                          temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
                           max_length=args.max_length, lr=args.lr, seed=args.seed)
     loop = spec.run(model, tokenizer, records, online, method_config, reward_fn)
     output = Path(args.output)
     with atomic_dir(output) as tmp:
         loop.model.merge_and_unload().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        torch.save(loop.value_head.state_dict(), tmp / "value_head.pt")
+        if hasattr(loop, "value_head"):
+            torch.save(loop.value_head.state_dict(), tmp / "value_head.pt")
         log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
                "reward": args.reward, **loop.state(), "peak_mem_mb": loop.peak_mem_mb}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     last = loop.history[-min(10, len(loop.history)):]
-    print(f"saved {output}: {len(loop.history)} PPO steps, mean reward of the last {len(last)} "
+    print(f"saved {output}: {len(loop.history)} {args.method} steps, mean reward of the last {len(last)} "
           f"{sum(h['reward'] for h in last) / len(last):.3f}, {sum(h['seconds'] for h in last) / len(last):.2f} s/step")
 
 
@@ -243,11 +244,16 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     for spec in all_methods() if with_methods else []:  # importing the methods loads torch: only for `train`
         m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
         add_train_arguments(m, preference=spec.DATA == "preference")
-        if spec.SHAPE == "online":
-            m.add_argument("--reward", default="judgement",
-                           help="judgement (+1/-1/-3), gold (the world's checker) or package.module:function")
-            m.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the rollouts")
-            m.add_argument("--max-new-tokens", type=int, default=16, help="longest reply sampled")
+        if spec.SHAPE == "online":  # the loop's budget and sampling, with the method's own defaults
+            o = spec.ONLINE
+            m.set_defaults(batch_size=o.prompts_per_step, lr=o.lr)
+            m.add_argument("--reward", default=spec.REWARD, help=spec.reward_function.__doc__.split(": ", 1)[1]
+                           .replace("\n", " ").replace("  ", " ").replace("%", "%%"))
+            m.add_argument("--samples-per-prompt", type=int, default=o.samples_per_prompt,
+                           help="replies sampled per prompt (--batch-size is the prompts per step)")
+            m.add_argument("--temperature", type=float, default=o.temperature, help="sampling temperature of the rollouts")
+            m.add_argument("--top-p", type=float, default=o.top_p, help="nucleus sampling of the rollouts")
+            m.add_argument("--max-new-tokens", type=int, default=o.max_new_tokens, help="longest reply sampled")
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
         for f in spec.Config.knobs():
             add_knob(knobs, f)

@@ -22,6 +22,7 @@ import torch
 
 from .data import pad_collate, prompt_messages, tokenize_conversation
 from .evaluate import sample_answers
+from .io import SftkitError
 from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
 from .train import Meter, progress
@@ -34,6 +35,62 @@ def gold_reward(records: list[dict], answers: list[str]) -> torch.Tensor:
     """1.0 where the tiny world's checker accepts the answer, else 0.0: [N]. The oracle a learned reward
     model only approximates."""
     return torch.tensor([float(check(r, a)) for r, a in zip(records, answers)])
+
+
+def checked_rewards(reward_fn: RewardFn, records: list[dict], answers: list[str]) -> torch.Tensor:
+    """`reward_fn(records, answers)` as a float tensor [N], or one clear error: a reward function that raises,
+    returns the wrong number of scores, or scores a reply NaN/infinite is named with the prompt it failed
+    on (never a silent skip, never a NaN loss three steps later)."""
+    name = getattr(reward_fn, "__name__", type(reward_fn).__name__)
+
+    def prompt_of(i: int) -> str:
+        r = records[i]
+        return f"record {r.get('id', i)!r} (prompt {prompt_messages(r)[-1]['content'][:80]!r})"
+
+    try:
+        rewards = torch.as_tensor(reward_fn(records, answers), dtype=torch.float32).reshape(-1).cpu()
+    except Exception as e:
+        # find the record it fails on: one at a time (a reward function is per reply)
+        for i in range(len(records)):
+            try:
+                reward_fn(records[i:i + 1], answers[i:i + 1])
+            except Exception as one:
+                raise SftkitError(f"reward function {name} failed on {prompt_of(i)}: {type(one).__name__}: {one}") from None
+        raise SftkitError(f"reward function {name} failed on a batch of {len(records)}: {type(e).__name__}: {e}") from None
+    if len(rewards) != len(records):
+        raise SftkitError(f"reward function {name} returned {len(rewards)} scores for {len(records)} replies")
+    bad = (~torch.isfinite(rewards)).nonzero().flatten().tolist()
+    if bad:
+        raise SftkitError(f"reward function {name} scored the reply {answers[bad[0]]!r} to {prompt_of(bad[0])} "
+                          f"{rewards[bad[0]].item()} ({len(bad)} of {len(records)} not finite)")
+    return rewards
+
+
+def load_reward(name: str, builtin: dict[str, RewardFn] | None = None, device: str | None = None) -> RewardFn:
+    """A reward by name: one of `builtin` (a method's own, e.g. ppo's "judgement"), "gold" (the tiny world's
+    checker), "rm:PATH" (a reward model saved with `save_pretrained`, see `sftkit.reward`), or
+    "package.module:function" taking (records [N], answers [N]) and returning a tensor [N]."""
+    builtin = {"gold": gold_reward, **(builtin or {})}
+    if name in builtin:
+        return builtin[name]
+    if name.startswith("rm:"):
+        from .reward import load_reward_model, reward_fn
+
+        path = name[3:]
+        try:
+            model, tokenizer = load_reward_model(path, device=device)
+        except (OSError, ValueError) as e:
+            raise SftkitError(f"reward model {path!r}: {str(e).splitlines()[0]}") from None
+        return reward_fn(model, tokenizer)
+    if ":" not in name:
+        raise SftkitError(f"unknown reward {name!r}: use {', '.join(builtin)}, rm:PATH or package.module:function")
+    import importlib
+
+    module, _, attr = name.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise SftkitError(f"reward {name!r}: {e}") from None
 
 
 @dataclass
@@ -117,7 +174,7 @@ class OnlineLoop:
                                  max_new_tokens=c.max_new_tokens)
         records = [r for r in prompts for _ in range(c.samples_per_prompt)]
         answers = [a for group in samples for a in group]
-        rewards = self.reward_fn(records, answers).float()
+        rewards = checked_rewards(self.reward_fn, records, answers)
         return Rollout(records, answers, answer_batch(self.tokenizer, records, answers, self.device), rewards,
                        c.samples_per_prompt)
 

@@ -38,7 +38,7 @@ from ..evaluate import generate
 from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import reduce_loss, token_nll
-from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, gold_reward
+from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
 from ..world.judgements import LABELS, SHIFT_OF, judgement_reward, parse_judgement, task_records
 from .base import MethodConfig, Paper, knob
 
@@ -47,6 +47,8 @@ PAPER = Paper("Improving the Language Understanding Capabilities of Large Langua
 SHAPE = "online"
 DATA = "prompts"
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}  # the paper's adapter
+ONLINE = OnlineConfig(prompts_per_step=16, samples_per_prompt=1, temperature=0.8, top_p=1.0, max_new_tokens=16,
+                      lr=1e-3)  # the paper's batch of 16, one reply each; `sftkit train ppo`'s defaults
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -187,8 +189,7 @@ class PPO(OnlineLoop):
 
     def __init__(self, model, tokenizer, prompts, reward_fn=judgement_reward_fn, config: OnlineConfig | None = None,
                  ppo: Config | None = None, ref_model=None):
-        config = config or OnlineConfig(prompts_per_step=16, samples_per_prompt=1, temperature=0.8, top_p=1.0,
-                                        max_new_tokens=16, lr=1e-3)
+        config = config or ONLINE
         super().__init__(model, tokenizer, prompts, reward_fn, config, ref_model)
         self.ppo = ppo or Config()
         torch.manual_seed(config.seed)
@@ -286,24 +287,14 @@ def result_rows(judged: list[dict], **run) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------
 # `sftkit train ppo`
 
-REWARDS = {"judgement": judgement_reward_fn, "gold": gold_reward}
 REQUIRED = {"answer": "the reward compares each reply with the record's gold 'answer'"}
+REWARD = "judgement"  # `sftkit train ppo`'s default reward
 
 
-def reward_function(name: str) -> RewardFn:
-    """A reward by name: "judgement" (+1 / -1 / -3, the paper's), "gold" (the tiny world's checker, 1 / 0),
-    or "package.module:function" taking (records [N], replies [N]) and returning a tensor [N]."""
-    if name in REWARDS:
-        return REWARDS[name]
-    if ":" not in name:
-        raise SftkitError(f"unknown reward {name!r}: use {', '.join(REWARDS)} or package.module:function")
-    import importlib
-
-    module, _, attr = name.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise SftkitError(f"reward {name!r}: {e}") from None
+def reward_function(name: str, device: str | None = None) -> RewardFn:
+    """A reward by name: "judgement" (+1 / -1 / -3, the paper's) or any name `sftkit.online.load_reward` reads
+    ("gold", "rm:PATH", "package.module:function")."""
+    return load_reward(name, {"judgement": judgement_reward_fn}, device)
 
 
 def default_data() -> tuple[list[dict], str]:
