@@ -35,7 +35,6 @@ import torch
 
 from ..data import prompt_messages
 from ..evaluate import generate
-from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import reduce_loss, token_nll
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
