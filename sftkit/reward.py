@@ -6,6 +6,8 @@ non-pad token, through a fresh linear head, is the reward of the whole conversat
 """
 from __future__ import annotations
 
+import random
+
 import torch
 import torch.nn.functional as F
 
@@ -99,6 +101,16 @@ def pair_accuracy(model, tokenizer, pairs: list[dict], batch_size: int = 128) ->
     chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
     rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
     return (chosen > rejected).float().mean().item()
+
+
+def noisy_pairs(pairs: list[dict], n: int, noise: float, seed: int = 0) -> list[dict]:
+    """`n` of `pairs` drawn at random, a fraction `noise` of them with chosen and rejected swapped (labellers
+    who disagree with the gold checker): the training data of a deliberately imperfect proxy reward model."""
+    rng = random.Random(seed)
+    drawn = [dict(p) for p in rng.sample(pairs, min(n, len(pairs)))]
+    for p in rng.sample(drawn, int(noise * len(drawn))):
+        p["chosen"], p["rejected"] = p["rejected"], p["chosen"]
+    return drawn
 
 
 def reward_fn(model, tokenizer, batch_size: int = 128):

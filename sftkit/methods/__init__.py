@@ -3,7 +3,7 @@
 Three shapes (`Method.shape`):
   loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo, crlft);
   data    a `make_data` that writes training data which plain SFT then learns;
-  online  a generate -> score -> update loop on `sftkit.online` (ppo).
+  online  a generate -> score -> update loop on `sftkit.online` (ppo, superhf).
 
 A method module declares `PAPER` (`base.Paper`), `Config` (a `base.MethodConfig` dataclass of its own knobs,
 defaults from the paper or official code, a help string each), `SHAPE`, `DATA` ("conversations",
@@ -19,7 +19,7 @@ from types import ModuleType
 
 from ..io import SftkitError
 
-NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo")  # in teaching order
+NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf")  # in teaching order
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,228 @@
+"""SuperHF: Supervised Iterative Learning from Human Feedback (Mukobi et al., arXiv 2310.16763; code
+openfeedback/superhf, `src/superhf/training.py`). An online method on `sftkit.online`. Notebook: 08_superhf.
+
+RLHF without reinforcement learning: sample many replies, keep the one a reward model likes best, and
+fine-tune on it with plain next-token loss, held near the starting model by a KL term. Per superbatch:
+
+    prompts     P prompts ("prompt accumulation"; official: 2)
+    rollout     S sampled replies each (official: 16; temperature 1.0, top-p 0.95; one batched `generate`),
+                scored by the reward function                                   -> rewards [P, S]
+    keep_best   the top-k replies per prompt (official: k = 1), empty replies never kept
+    update      minibatches of the kept replies (official: 2 per minibatch), one optimizer step each:
+                loss = NLL(kept reply tokens) + kl_coef * sum_i KL_i
+                KL_i = 1/|reply_i| sum_t sum_v p_prior(v | s_t) (log p_prior(v | s_t) - log p_theta(v | s_t))
+
+KL(prior || policy) is the exact divergence over the whole vocabulary at each reply token (the official
+`torch.nn.KLDivLoss(reduction="batchmean", log_target=True)` per reply), averaged over that reply's tokens,
+clamped at 0 and **summed** over the minibatch's replies as the official loop adds it, one reply at a time.
+The prior is the same model with its LoRA adapter disabled (official: LoRA r=4, alpha=32, dropout 0.05 on
+the q and v projections; kl_coef 0.35). Two deliberate differences from the official loop: the KL is read
+at the positions that predict reply tokens (the official code masks the logits with the unshifted labels,
+one position late), and the learning rate is constant (official: cosine with 32 warm-up superbatches).
+
+Mode collapse, the paper's way: METEOR similarity between random pairs of replies to *different* prompts
+(official `bootstrap_meteor_similarity_from_completions`; higher = less diverse). METEOR here is nltk's
+implementation with exact and Porter-stem matching only: WordNet cannot be downloaded on machines without a
+network, and the tiny world's answers (numbers, spelled words, code) have no synonyms to match anyway.
+distinct-n (unique n-grams / all n-grams over the replies, Li et al. 2016) is printed beside it.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data import load_world
+from ..logprobs import eval_mode
+from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
+from ..world import check
+from .base import MethodConfig, Paper, knob
+
+PAPER = Paper("SuperHF: Supervised Iterative Learning from Human Feedback", "2310.16763",
+              "https://github.com/openfeedback/superhf", "08_superhf")
+SHAPE = "online"
+DATA = "prompts"
+LORA = {"r": 4, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}  # official
+ONLINE = OnlineConfig(prompts_per_step=2, samples_per_prompt=16, temperature=1.0, top_p=0.95, max_new_tokens=48,
+                      lr=1e-3)  # official sampling and accumulation; lr for the tiny model (official: 2e-5 on 7B)
+REQUIRED = {"answer": "the default reward (gold) checks each reply against the record's gold 'answer'"}
+REWARD = "gold"  # `sftkit train superhf`'s default: the tiny world's checker; rm:PATH for a learned reward model
+
+
+@dataclass
+class Config(MethodConfig):
+    VARIANT = ("kl_coef",)
+    LABELS = {"kl_coef": "kl"}
+
+    kl_coef: float = knob(0.35, "weight of KL(prior || policy) (official: 0.35; 0.23 for LLaMA)")
+    top_k: int = knob(1, "replies kept per prompt, the highest scored (official: 1)")
+    minibatch_size: int = knob(2, "kept replies per optimizer step (official: 2)")
+    max_grad_norm: float = knob(1.0, "gradient clipping")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The pieces, each a plain function
+
+
+def keep_best(rewards: torch.Tensor, answers: list[str], k: int = 1) -> list[int]:
+    """Indices (into the flat [N] rollout) of the `k` highest-rewarded replies of each prompt.
+
+    rewards: [P, S], row p the S replies to prompt p (flat index p * S + s); `answers` [N] the replies. Empty
+    replies are never kept (the official loop drops 0-length completions first); ties go to the earlier reply.
+    """
+    P, S = rewards.shape
+    kept = []
+    for p in range(P):
+        candidates = [p * S + s for s in range(S) if answers[p * S + s].strip()]
+        candidates.sort(key=lambda i: -rewards.view(-1)[i].item())  # stable: earlier reply first on ties
+        kept += candidates[:k]
+    return kept
+
+
+def prior_kl(logits: torch.Tensor, prior_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """KL(prior || policy) per reply, averaged over its tokens: [B].
+
+    logits, prior_logits: [B, T, V], position t predicting token t+1; mask: [B, T] 1.0 where that token is
+    part of the reply. KL_t = sum_v p_prior(v) (log p_prior(v) - log p_theta(v)), exact over the vocabulary.
+    """
+    logp, prior_logp = F.log_softmax(logits.float(), -1), F.log_softmax(prior_logits.float(), -1)
+    per_token = (prior_logp.exp() * (prior_logp - logp)).sum(-1)  # [B, T]
+    return (per_token * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def superhf_loss(logits: torch.Tensor, prior_logits: torch.Tensor, labels: torch.Tensor,
+                 kl_coef: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, nll, kl [B]) of one minibatch of kept replies.
+
+    logits, prior_logits: [B, L, V]; labels: [B, L] with -100 outside the reply. nll is the mean over all
+    reply tokens of the minibatch (a causal LM's `outputs.loss`, what the official loop trains on);
+    loss = nll + kl_coef * sum_i max(KL_i, 0).
+    """
+    logits, prior_logits, targets = logits[:, :-1], prior_logits[:, :-1], labels[:, 1:]
+    mask = (targets != -100).float()
+    nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    kl = prior_kl(logits, prior_logits, mask)
+    return nll + kl_coef * kl.clamp(min=0.0).sum(), nll, kl
+
+
+class _NoSynonyms:
+    """nltk's WordNet matcher, switched off: WordNet is a download, and the tiny world has no synonyms."""
+
+    @staticmethod
+    def synsets(*args, **kwargs):
+        return []
+
+
+def meteor(reference: str, hypothesis: str) -> float:
+    """METEOR of `hypothesis` against `reference` (nltk; whitespace tokens, lower-cased, exact and Porter-stem
+    matches, no WordNet synonyms): 0.0 with nothing in common, largest for identical strings."""
+    from nltk.translate.meteor_score import single_meteor_score
+
+    return float(single_meteor_score(reference.split(), hypothesis.split(), wordnet=_NoSynonyms()))
+
+
+def meteor_similarity(replies: list[str], pairs: int = 200, seed: int = 0, groups: list | None = None) -> float:
+    """Mean METEOR over `pairs` random pairs of `replies`, scored both ways (as the official code): the
+    paper's mode-collapse metric. With `groups` [N] (e.g. the prompt of each reply), a pair is always two
+    replies to different prompts. nan when no pair can be drawn."""
+    rng = random.Random(seed)
+    candidates = range(len(replies))
+    if len(replies) < 2 or (groups is not None and len(set(groups)) < 2):
+        return float("nan")
+    scores = []
+    while len(scores) < 2 * pairs:
+        a, b = rng.sample(candidates, 2)
+        if groups is None or groups[a] != groups[b]:
+            scores += [meteor(replies[a], replies[b]), meteor(replies[b], replies[a])]
+    return sum(scores) / len(scores)
+
+
+def distinct_n(replies: list[str], n: int = 2) -> float:
+    """Unique n-grams / all n-grams over the whitespace tokens of `replies` (Li et al. 2016): 1.0 = no
+    repetition, near 0 = the same few phrases. nan when no reply has n tokens."""
+    grams = [tuple(t[i:i + n]) for t in (r.split() for r in replies) for i in range(len(t) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The loop
+
+
+class SuperHF(OnlineLoop):
+    """SuperHF on the online loop: `update(rollout)` keeps the best reply per prompt and trains on them with
+    `superhf_loss`. `self.last` holds the latest superbatch's kept replies and their rewards."""
+
+    def __init__(self, model, tokenizer, prompts, reward_fn: RewardFn, config: OnlineConfig | None = None,
+                 superhf: Config | None = None, ref_model=None):
+        super().__init__(model, tokenizer, prompts, reward_fn, config or ONLINE, ref_model)
+        self.superhf = superhf or Config()
+        self.last: dict = {}
+
+    def prior_logits(self, batch: dict) -> torch.Tensor:
+        """Logits [B, L, V] of the prior: the reference copy, or this LoRA model with its adapter disabled."""
+        with torch.no_grad(), eval_mode(self.model if self.ref_model is None else self.ref_model):
+            if self.ref_model is not None:
+                return self.ref_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            with self.model.disable_adapter():
+                return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+    def update(self, rollout: Rollout) -> dict:
+        c = self.superhf
+        kept = keep_best(rollout.grouped(rollout.rewards), rollout.answers, c.top_k)
+        nll_sum, kl_sum, n_steps = 0.0, [], 0
+        for start in range(0, len(kept), c.minibatch_size):
+            idx = torch.tensor(kept[start:start + c.minibatch_size], device=self.device)
+            batch = {k: v[idx] for k, v in rollout.batch.items()}
+            width = int(batch["attention_mask"].sum(1).max())  # drop the columns that are padding in every row
+            batch = {k: v[:, :width] for k, v in batch.items()}
+            prior = self.prior_logits(batch)
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss, nll, kl = superhf_loss(logits, prior, batch["labels"], c.kl_coef)
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], c.max_grad_norm)
+            self.optimizer.step()
+            nll_sum, n_steps = nll_sum + nll.item(), n_steps + 1
+            kl_sum += kl.detach().tolist()
+        kept_answers = [rollout.answers[i] for i in kept]
+        self.last = {"records": [rollout.records[i] for i in kept], "answers": kept_answers,
+                     "rewards": [rollout.rewards[i].item() for i in kept]}
+        gold = [check(r, a) for r, a in zip(rollout.records, rollout.answers)]
+        return {"kept_reward": sum(self.last["rewards"]) / max(1, len(kept)),
+                "nll": nll_sum / max(1, n_steps), "kl": sum(kl_sum) / max(1, len(kl_sum)),
+                "gold_accuracy": sum(gold) / len(gold),
+                "kept_gold_accuracy": sum(check(r, a) for r, a in zip(self.last["records"], kept_answers))
+                / max(1, len(kept)),
+                "meteor_similarity": meteor_similarity(rollout.answers, pairs=16, seed=len(self.history),
+                                                       groups=[r.get("id") for r in rollout.records]),
+                "distinct_2": distinct_n(rollout.answers, 2)}
+
+    def state(self) -> dict:
+        return {**super().state(), "superhf": self.superhf.__dict__}
+
+
+# ----------------------------------------------------------------------------------------------------
+# `sftkit train superhf`
+
+
+def reward_function(name: str, device: str | None = None) -> RewardFn:
+    """A reward by name: "gold" (the tiny world's checker: 1 right, 0 wrong), "rm:PATH" (a reward model saved
+    with save_pretrained, e.g. one trained with `sftkit.reward`) or "package.module:function"."""
+    return load_reward(name, device=device)
+
+
+def default_data() -> tuple[list[dict], str]:
+    """`sftkit train superhf` without --data: the tiny world's train prompts."""
+    records = load_world("train")
+    return records, f"tiny-world train split: {len(records)} prompts"
+
+
+def run(model, tokenizer, prompts: list[dict], online: OnlineConfig, config: Config | None = None,
+        reward_fn: RewardFn | None = None) -> SuperHF:
+    """Train `model` (a LoRA model: its disabled adapter is the KL prior) with SuperHF for `online.steps`
+    superbatches on `prompts`; returns the loop (its `history`, `peak_mem_mb`)."""
+    loop = SuperHF(model, tokenizer, prompts, reward_fn or load_reward("gold"), online, config)
+    loop.run()
+    return loop
