@@ -117,6 +117,7 @@ class OnlineConfig:
 RESUMABLE = ("steps", "checkpoint_dir", "save_every")  # config fields a resumed run may change
 CHECKPOINT_FILE = "loop.pt"
 
+
 @dataclass
 class Rollout:
     """One step's samples: `records[i]` was answered `answers[i]` (each prompt repeated S times, grouped)."""
