@@ -93,7 +93,9 @@ def cmd_train(args):
 
 def train_online(args, spec, records, method_config):
     """`sftkit train ppo|superhf`: the online loop on a fresh LoRA adapter (the method's own, or --lora-r), then
-    the merged model, its tokenizer, the step history (and PPO's value head) saved atomically to --output."""
+    the merged model, its tokenizer, the step history (and PPO's value head) saved atomically to --output.
+    Checkpoints go to `<output>.checkpoints` every --save-steps steps; the same command, re-run after a crash,
+    resumes from the newest one; they are removed once the model is saved."""
     import torch
 
     from .model import load_model
@@ -102,11 +104,13 @@ def train_online(args, spec, records, method_config):
     lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
     reward_fn = spec.reward_function(args.reward, device=args.device)
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
+    output = Path(args.output)
+    checkpoints = output.with_name(output.name + ".checkpoints")
     online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=args.samples_per_prompt,
                           temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                          max_length=args.max_length, lr=args.lr, seed=args.seed)
+                          max_length=args.max_length, lr=args.lr, seed=args.seed,
+                          checkpoint_dir=str(checkpoints), save_every=args.save_steps)
     loop = spec.run(model, tokenizer, records, online, method_config, reward_fn)
-    output = Path(args.output)
     with atomic_dir(output) as tmp:
         loop.model.merge_and_unload().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -115,6 +119,7 @@ def train_online(args, spec, records, method_config):
         log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
                "reward": args.reward, **loop.state(), "peak_mem_mb": loop.peak_mem_mb}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    shutil.rmtree(checkpoints, ignore_errors=True)
     last = loop.history[-min(10, len(loop.history)):]
     print(f"saved {output}: {len(loop.history)} {args.method} steps, mean reward of the last {len(last)} "
           f"{sum(h['reward'] for h in last) / len(last):.3f}, {sum(h['seconds'] for h in last) / len(last):.2f} s/step")

@@ -9,20 +9,24 @@
 `OnlineLoop` owns the loop, the optimizer, sampling, scoring, the frozen prior (a LoRA model with its adapter
 disabled, or a frozen copy) and the metric history; a method subclasses it and writes `update`. Rewards are
 pluggable: `gold_reward` scores with the tiny world's checker (an oracle), `sftkit.reward.reward_fn` wraps a
-learned reward model. Shapes: P prompts per step, S samples per prompt, N = P * S, T tokens.
+learned reward model. With `config.checkpoint_dir` the loop saves a checkpoint there every `config.save_every`
+steps and a fresh loop resumes from the newest one; step seeds depend only on the step, so a resumed run
+repeats an uninterrupted one. Shapes: P prompts per step, S samples per prompt, N = P * S, T tokens.
 """
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
 from .data import pad_collate, prompt_messages, tokenize_conversation
 from .evaluate import sample_answers
-from .io import SftkitError
+from .io import SftkitError, atomic_dir, shown
 from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
 from .train import Meter, progress
@@ -106,6 +110,12 @@ class OnlineConfig:
     max_length: int = 256
     lr: float = 1e-4
     seed: int = 0
+    checkpoint_dir: str | None = None  # resume from the newest checkpoint here (None: no checkpoints)
+    save_every: int = 0  # with checkpoint_dir: save a checkpoint there every N steps (0: never)
+
+
+RESUMABLE = ("steps", "checkpoint_dir", "save_every")  # config fields a resumed run may change
+CHECKPOINT_FILE = "loop.pt"
 
 
 @dataclass
@@ -135,6 +145,24 @@ def token_logprobs(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     nll, mask = token_nll(logits, batch["labels"])
     return -nll, mask
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The newest `step-NNNNNN` checkpoint `OnlineLoop.run` saved in `directory` (None: none yet)."""
+    found = sorted(Path(directory).glob("step-*"))
+    return found[-1] if found else None
+
+
+def mismatch(saved: dict, current: dict) -> str | None:
+    """The first setting where a checkpoint's `saved` settings and this run's differ, as one phrase (None: they
+    agree); a dict-valued setting (the trainable parameters' shapes) names its first differing key."""
+    for key in {**saved, **current}:
+        a, b = saved.get(key), current.get(key)
+        if a != b:
+            if isinstance(a, dict) and isinstance(b, dict):
+                return f"{key} {mismatch(a, b)}"
+            return f"{key}: the checkpoint has {a!r}, this run {b!r}"
+    return None
 
 
 class OnlineLoop:
@@ -191,18 +219,30 @@ class OnlineLoop:
 
     def run(self, steps: int | None = None) -> list[dict]:
         """Run `steps` iterations (default config.steps); returns the history, one dict per step (with its
-        wall time in "seconds"); `peak_mem_mb` holds the run's peak memory."""
+        wall time in "seconds"); `peak_mem_mb` holds the run's peak memory. With `config.checkpoint_dir`, a
+        fresh loop first resumes from the newest checkpoint there (its steps count towards `steps`), and every
+        `config.save_every` steps a checkpoint `step-NNNNNN` replaces the older ones."""
+        c = self.config
+        end = len(self.history) + (steps or c.steps)
+        if c.checkpoint_dir and not self.history and (latest := latest_checkpoint(c.checkpoint_dir)):
+            self.load_checkpoint(latest)
+            print(f"resuming from {shown(latest)}: step {len(self.history)} of {end}", flush=True)
         meter = Meter(str(self.device))
         meter.on_train_begin(None, None, None)
         try:
-            for _ in progress(range(steps or self.config.steps), desc="online steps", leave=False):
-                step = len(self.history)
+            for step in progress(range(len(self.history), end), desc="online steps", leave=False):
                 start = time.perf_counter()
                 rollout = self.rollout(self.next_prompts(), step)
                 self.model.train()
                 metrics = self.update(rollout)
                 self.history.append({"step": step + 1, "reward": rollout.rewards.mean().item(),
                                      "seconds": time.perf_counter() - start, **metrics})
+                if c.checkpoint_dir and c.save_every and (step + 1) % c.save_every == 0:
+                    saved = Path(c.checkpoint_dir) / f"step-{step + 1:06d}"
+                    self.save_checkpoint(saved)
+                    for old in Path(c.checkpoint_dir).glob("step-*"):
+                        if old != saved:
+                            shutil.rmtree(old, ignore_errors=True)
         finally:
             meter.on_train_end(None, None, None)
             self.peak_mem_mb = max(self.peak_mem_mb, meter.peak_mb)
@@ -210,3 +250,57 @@ class OnlineLoop:
 
     def state(self) -> dict:
         return {"config": asdict(self.config), "history": self.history}
+
+    # ------------------------------------------------------------------------------------------------
+    # Checkpoints: what a fresh loop needs to continue this one exactly
+
+    def settings(self) -> dict:
+        """What a checkpoint must share with the loop that loads it: the method, the model, the config (but
+        its budget and checkpointing), the number of prompts and the trainable parameters' shapes."""
+        config = {k: v for k, v in asdict(self.config).items() if k not in RESUMABLE}
+        return {"method": type(self).__name__, "model": getattr(self.model.config, "_name_or_path", None), **config,
+                "prompts": len(self.prompts),
+                "trainable parameters": {n: list(p.shape) for n, p in self.model.named_parameters() if p.requires_grad}}
+
+    def extra_state(self) -> dict:
+        """A method's own state for checkpoints (tensors, numbers, lists, dicts); `load_extra_state` restores it."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Save the directory `path` (replaced in one rename: a kill mid-save leaves no half checkpoint):
+        the trainable parameters (a LoRA model's adapter; all of them for full fine-tuning), the optimizer,
+        the history, the prompt order, the Python and torch random states and `extra_state()`."""
+        cuda = self.device.type == "cuda"
+        state = {"settings": self.settings(), "optimizer": self.optimizer.state_dict(), "history": self.history,
+                 "trainable": {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad},
+                 "order": self._order, "rng": self._rng.getstate(), "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None, "extra": self.extra_state()}
+        with atomic_dir(path) as tmp:
+            torch.save(state, tmp / CHECKPOINT_FILE)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Continue from the checkpoint `save_checkpoint` wrote to `path`; a checkpoint of another run (other
+        `settings()`) or an unreadable one is one `SftkitError` line naming `path` and what differs."""
+        try:
+            state = torch.load(Path(path) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+        except Exception as e:  # missing, truncated, or not a checkpoint at all
+            why = str(e).partition("\n")[0]
+            raise SftkitError(f"{path}: not a readable checkpoint ({type(e).__name__}: {why})") from None
+        diff = mismatch(state["settings"], self.settings())
+        if diff:
+            raise SftkitError(f"{path}: a checkpoint of another run ({diff}); rerun with its settings, or delete "
+                              f"it to start afresh")
+        with torch.no_grad():
+            for n, p in self.model.named_parameters():
+                if p.requires_grad:
+                    p.copy_(state["trainable"][n])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history, self._order = state["history"], state["order"]
+        self._rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.load_extra_state(state["extra"])

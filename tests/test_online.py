@@ -1,7 +1,9 @@
 """The online-loop base (generate -> score -> update) that SuperHF and PPO build on."""
+import pytest
 import torch
 
 from sftkit.data import load_world
+from sftkit.io import SftkitError
 from sftkit.model import load_model
 from sftkit.online import OnlineConfig, OnlineLoop, gold_reward, token_logprobs
 
@@ -71,3 +73,64 @@ def test_eval_mode_restores_training_mode_even_when_the_body_raises(random_model
         assert not model.training
         raise RuntimeError("boom")
     assert model.training
+
+
+def best_of_n(random_models, name="llama", lora=None, steps=4, seed=0, **config):
+    torch.manual_seed(seed)  # a fresh loop that loads a checkpoint starts from other weights than the saved one
+    model, tokenizer = load_model(random_models[name], device="cpu", lora=lora)
+    config = OnlineConfig(**{"steps": steps, "prompts_per_step": 4, "samples_per_prompt": 3, "max_new_tokens": 6,
+                             "lr": 1e-2, **config})
+    return BestOfN(model, tokenizer, load_world("train")[:6], gold_reward, config)
+
+
+def trainable(loop):
+    return {n: p.detach().clone() for n, p in loop.model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("name,lora", [("llama", {"r": 4, "lora_dropout": 0.1}), ("gpt2", None)])
+def test_two_steps_saved_and_resumed_by_a_fresh_loop_repeat_four_steps(tmp_path, random_models, name, lora):
+    """6 prompts, 4 a step: the second step starts a new permutation, so the prompt order state matters too."""
+    whole = best_of_n(random_models, name, lora)
+    whole.run(4)
+    first = best_of_n(random_models, name, lora)
+    first.run(2)
+    first.save_checkpoint(tmp_path / "ckpt")
+    resumed = best_of_n(random_models, name, lora, seed=1)
+    assert any(not torch.equal(a, b) for a, b in zip(trainable(first).values(), trainable(resumed).values()))
+    resumed.load_checkpoint(tmp_path / "ckpt")
+    resumed.run(2)
+    for key in ("step", "reward", "loss", "kl_to_prior"):
+        assert [h[key] for h in resumed.history] == pytest.approx([h[key] for h in whole.history], abs=1e-6)
+    want, got = trainable(whole), trainable(resumed)
+    assert want.keys() == got.keys() and (lora is None or all("lora" in n for n in got))
+    assert all(torch.allclose(want[n], got[n], atol=1e-6) for n in want)
+
+
+def test_run_saves_every_n_steps_keeps_the_newest_and_a_fresh_loop_resumes(tmp_path, random_models, capsys):
+    whole = best_of_n(random_models, lora={"r": 4})
+    whole.run()
+    ckpt = tmp_path / "out.checkpoints"
+    first = best_of_n(random_models, lora={"r": 4}, checkpoint_dir=str(ckpt), save_every=1)
+    first.run(2)  # interrupted after two steps
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step-000002"]  # the older one went, no temp dirs left
+    resumed = best_of_n(random_models, lora={"r": 4}, seed=1, checkpoint_dir=str(ckpt), save_every=1)
+    resumed.run()
+    assert "resuming from" in capsys.readouterr().out and len(resumed.history) == 4
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in whole.history], abs=1e-6)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step-000004"]
+
+
+def test_a_checkpoint_of_another_run_is_one_clear_line(tmp_path, random_models):
+    loop = best_of_n(random_models, lora={"r": 4})
+    loop.save_checkpoint(tmp_path / "ckpt")
+    for other, field in [(best_of_n(random_models, lora={"r": 4}, prompts_per_step=2), "prompts_per_step"),
+                         (best_of_n(random_models, lora={"r": 8}), "trainable parameters"),
+                         (best_of_n(random_models, "gpt2", lora={"r": 4}), "model")]:
+        with pytest.raises(SftkitError) as e:
+            other.load_checkpoint(tmp_path / "ckpt")
+        msg = str(e.value)
+        assert len(msg.splitlines()) == 1 and msg.startswith(str(tmp_path / "ckpt")) and field in msg, msg
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "loop.pt").write_bytes(b"half a checkpoint")
+    with pytest.raises(SftkitError, match="broken: not a readable checkpoint"):
+        loop.load_checkpoint(tmp_path / "broken")

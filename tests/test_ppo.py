@@ -221,6 +221,27 @@ def test_kl_penalty_is_zero_at_the_first_step_and_the_adapter_trains(random_mode
     assert (loop.last["advantages"] * (1 - loop.last["mask"])).abs().sum() == 0  # nothing outside the reply
 
 
+def test_a_fresh_ppo_loop_resumes_its_value_head_kl_coefficient_and_minibatch_order(tmp_path, random_models):
+    whole = make_loop(random_models, steps=4)
+    whole.run()
+    first = make_loop(random_models, steps=4)
+    first.run(2)
+    first.save_checkpoint(tmp_path / "ckpt")
+    resumed = make_loop(random_models, steps=4)
+    assert not torch.equal(resumed.value_head.linear.weight, first.value_head.linear.weight)
+    resumed.load_checkpoint(tmp_path / "ckpt")
+    assert resumed.kl_ctl.value == first.kl_ctl.value != ppo.Config().init_kl_coef
+    assert torch.equal(resumed.generator.get_state(), first.generator.get_state())
+    resumed.run(2)
+    for key in ("reward", "kl", "kl_coef", "policy_loss", "value_loss", "approx_kl"):
+        assert [h[key] for h in resumed.history] == pytest.approx([h[key] for h in whole.history], abs=1e-6), key
+    assert torch.allclose(resumed.value_head.linear.weight, whole.value_head.linear.weight, atol=1e-6)
+    adapter = {n: p for n, p in whole.model.named_parameters() if p.requires_grad}
+    assert all(torch.allclose(p, adapter[n], atol=1e-6) for n, p in resumed.model.named_parameters() if p.requires_grad)
+    with pytest.raises(SftkitError, match=r"ckpt: a checkpoint of another run \(ppo init_kl_coef: the checkpoint has 0.2"):
+        make_loop(random_models, init_kl_coef=0.5).load_checkpoint(tmp_path / "ckpt")
+
+
 def test_a_diverged_run_fails_loudly():
     with pytest.raises(FloatingPointError, match="step 3: value_loss is nan"):
         ppo.checked_finite([{"step": 3, "policy_loss": 0.1, "value_loss": float("nan")}])
@@ -248,3 +269,34 @@ def test_cli_unknown_reward_is_one_line(tmp_path, capsys, random_models):
     assert code == 2 and len(err.splitlines()) == 1 and "unknown reward 'nope'" in err
     with pytest.raises(SftkitError, match="no_such_module"):
         ppo.reward_function("no_such_module:f")
+
+
+def test_cli_ppo_killed_after_a_checkpoint_resumes_where_it_stopped(tmp_path, random_models, monkeypatch, capsys):
+    args = ["train", "ppo", "--model", random_models["llama"], "--steps", "4", "--save-steps", "2", "--batch-size", "4",
+            "--max-new-tokens", "4"]
+    torch.manual_seed(0)  # the fresh adapter's initialisation (a resumed run loads the checkpoint's instead)
+    assert main(args + ["--output", str(tmp_path / "whole")]) == 0
+    update = ppo.PPO.update
+
+    def killed_in_step_3(self, rollout):
+        if len(self.history) == 2:
+            raise RuntimeError("killed")
+        return update(self, rollout)
+
+    out, checkpoints = tmp_path / "ppo", tmp_path / "ppo.checkpoints"
+    monkeypatch.setattr(ppo.PPO, "update", killed_in_step_3)
+    torch.manual_seed(0)
+    with pytest.raises(RuntimeError, match="killed"):
+        main(args + ["--output", str(out)])
+    assert not out.exists() and [p.name for p in checkpoints.iterdir()] == ["step-000002"]
+    monkeypatch.undo()
+    capsys.readouterr()
+    torch.manual_seed(1)
+    assert main(args + ["--output", str(out)]) == 0
+    assert f"resuming from {checkpoints / 'step-000002'}: step 2 of 4" in capsys.readouterr().out
+    assert not checkpoints.exists()
+    history = json.loads((out / "train_log.json").read_text())["history"]
+    whole = json.loads((tmp_path / "whole" / "train_log.json").read_text())["history"]
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    for key in ("reward", "policy_loss", "value_loss", "kl_coef"):
+        assert [h[key] for h in history] == pytest.approx([h[key] for h in whole], abs=1e-6), key

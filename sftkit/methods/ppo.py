@@ -246,6 +246,19 @@ class PPO(OnlineLoop):
     def state(self) -> dict:
         return {**super().state(), "ppo": self.ppo.__dict__, "kl_coef": self.kl_ctl.value}
 
+    def settings(self) -> dict:
+        return {**super().settings(), "ppo": self.ppo.__dict__}
+
+    def extra_state(self) -> dict:
+        """The value head, the KL coefficient and the minibatch order's generator, for checkpoints."""
+        return {"value_head": self.value_head.state_dict(), "kl_coef": self.kl_ctl.value,
+                "generator": self.generator.get_state()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.value_head.load_state_dict(state["value_head"])
+        self.kl_ctl.value = state["kl_coef"]
+        self.generator.set_state(state["generator"])
+
 
 def judge(model, tokenizer, records: list[dict], max_new_tokens: int = 16) -> list[dict]:
     """Greedy replies to judgement records, read by the task's parser: one row per record {id, task, skill (the
