@@ -103,6 +103,7 @@ def train_online(args, spec, records, method_config):
 
     lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
     reward_fn = spec.reward_function(args.reward, device=args.device)
+    torch.manual_seed(args.seed)  # the fresh adapter's initial weights (and dropout) follow --seed
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")

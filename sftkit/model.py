@@ -115,6 +115,14 @@ def add_lora(model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
         return get_peft_model(model, config)
 
 
+def fresh_lora(model, lora: dict):
+    """A deep copy of `model` with a fresh LoRA adapter (`add_lora(**lora)`): `model` itself stays as it was,
+    and the copy with its adapter disabled is `model` again (the prior of online methods)."""
+    import copy
+
+    return add_lora(copy.deepcopy(model), **lora)
+
+
 def count_parameters(model, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 

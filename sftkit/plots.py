@@ -13,6 +13,19 @@ from .results import accuracies, mean_std
 from .world import EVAL_SPLITS
 
 
+def source_of(fn) -> str:
+    """The source of `fn` without its docstring: the code a notebook shows next to its equation."""
+    import inspect
+
+    quotes = chr(34) * 3
+    return inspect.getsource(fn).replace(f"    {quotes}{fn.__doc__}{quotes}\n", "")
+
+
+def moving_average(values: list[float], window: int) -> np.ndarray:
+    """Means of each `window` consecutive values: [len(values) - window + 1] (a training curve, smoothed)."""
+    return np.convolve(np.asarray(values, dtype=float), np.ones(window) / window, mode="valid")
+
+
 def loss_curves(curves: dict[str, list[tuple[list[int], list[float]]]], ax=None, title="training loss"):
     """Plot loss vs step; `curves` maps a label to one (steps, losses) pair per seed (mean line, min-max band)."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]

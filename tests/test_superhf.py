@@ -101,7 +101,8 @@ def test_a_reward_that_raises_or_returns_nan_names_the_prompt():
             raise ValueError("cannot score this")
         return torch.zeros(len(recs))
 
-    with pytest.raises(SftkitError, match=rf"raises_on_second failed on record {records[1]['id']!r} \(prompt .*ValueError: cannot score this"):
+    failed = rf"raises_on_second failed on record {records[1]['id']!r} \(prompt .*ValueError: cannot score this"
+    with pytest.raises(SftkitError, match=failed):
         checked_rewards(raises_on_second, records, answers)
     with pytest.raises(SftkitError, match=rf"scored the reply '2' to record {records[1]['id']!r} .* nan \(1 of 3 not finite\)"):
         checked_rewards(lambda r, a: torch.tensor([0.0, float("nan"), 1.0]), records, answers)

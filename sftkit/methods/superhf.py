@@ -16,9 +16,11 @@ KL(prior || policy) is the exact divergence over the whole vocabulary at each re
 `torch.nn.KLDivLoss(reduction="batchmean", log_target=True)` per reply), averaged over that reply's tokens,
 clamped at 0 and **summed** over the minibatch's replies as the official loop adds it, one reply at a time.
 The prior is the same model with its LoRA adapter disabled (official: LoRA r=4, alpha=32, dropout 0.05 on
-the q and v projections; kl_coef 0.35). Two deliberate differences from the official loop: the KL is read
-at the positions that predict reply tokens (the official code masks the logits with the unshifted labels,
-one position late), and the learning rate is constant (official: cosine with 32 warm-up superbatches).
+the q and v projections; kl_coef 0.35). Deliberate differences from the official loop: the NLL and the KL
+are read exactly at the positions that predict reply tokens (the official code masks the logits with the
+unshifted labels, one position late, and its mask also counts padding); gradients are clipped at norm 1
+(the official loop does not clip; `max_grad_norm=None` turns it off); the learning rate is constant
+(official: cosine with 32 warm-up superbatches).
 
 Mode collapse, the paper's way: METEOR similarity between random pairs of replies to *different* prompts
 (official `bootstrap_meteor_similarity_from_completions`; higher = less diverse). METEOR here is nltk's
@@ -59,7 +61,7 @@ class Config(MethodConfig):
     kl_coef: float = knob(0.35, "weight of KL(prior || policy) (official: 0.35; 0.23 for LLaMA)")
     top_k: int = knob(1, "replies kept per prompt, the highest scored (official: 1)")
     minibatch_size: int = knob(2, "kept replies per optimizer step (official: 2)")
-    max_grad_norm: float = knob(1.0, "gradient clipping")
+    max_grad_norm: float | None = knob(1.0, "gradient clipping (official: none; None turns it off)")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -182,7 +184,9 @@ class SuperHF(OnlineLoop):
             loss, nll, kl = superhf_loss(logits, prior, batch["labels"], c.kl_coef)
             self.optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], c.max_grad_norm)
+            if c.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                               c.max_grad_norm)
             self.optimizer.step()
             nll_sum, n_steps = nll_sum + nll.item(), n_steps + 1
             kl_sum += kl.detach().tolist()
