@@ -21,7 +21,8 @@ from .io import REPO_DIR, SftkitError, results_dir, shown
 # from another environment than the kernel this check runs in.
 MINIMUM = {"torch": "2.4", "transformers": "5.0", "peft": "0.17", "accelerate": "1.0", "matplotlib": "3.8",
            "gymnasium": "1.0", "ipywidgets": "8.1", "nbclient": "0.10", "tqdm": "4.66", "psutil": "5.9",
-           "httpx": "0.27", "nltk": "3.8", "numpy": "1.26"}
+           "httpx": "0.27", "nltk": "3.8", "numpy": "1.26",
+           "rouge-score": "0.1"}
 PYTHON_MINIMUM = "3.10"
 SHOWN = ("torch", "transformers", "peft")  # printed; the others are only checked
 FREE_MEMORY_GB = 2.0  # a kernel holds ~0.4 GB once torch and the tiny model are loaded, up to ~0.4 GB more training

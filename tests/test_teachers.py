@@ -249,7 +249,7 @@ def test_scripted_unrecognised_prompt_and_new_tasks(splits):
     assert extended.ask("Question about: Veloria") == "What is Veloria?"
     assert extended.ask(splits["test"][0]["messages"][0]["content"]) == splits["test"][0]["answer"]  # still the world
     assert ScriptedTeacher(tasks=[task], error_rate=1.0).ask("Question about: x") == "What?"
-    assert extended.identity()["tasks"] == ["question", "world_question"]
+    assert extended.identity()["tasks"][:2] == ["question", "world_question"]  # then tasks other modules registered
     own = ScriptedTeacher(tasks=[])
     assert own.ask(splits["test"][0]["messages"][0]["content"]) == UNRECOGNISED_REPLY
 
