@@ -26,7 +26,8 @@ Mode collapse, the paper's way: METEOR similarity between random pairs of replie
 (official `bootstrap_meteor_similarity_from_completions`; higher = less diverse). METEOR here is nltk's
 implementation with exact and Porter-stem matching only: WordNet cannot be downloaded on machines without a
 network, and the tiny world's answers (numbers, spelled words, code) have no synonyms to match anyway.
-distinct-n (unique n-grams / all n-grams over the replies, Li et al. 2016) is printed beside it.
+distinct-n (unique n-grams / all n-grams over the replies, Li et al. 2016) is logged beside it: distinct-1 and
+distinct-2 (nan when no reply has two words, as most tiny-world answers are one word).
 """
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ class SuperHF(OnlineLoop):
                 / max(1, len(kept)),
                 "meteor_similarity": meteor_similarity(rollout.answers, pairs=16, seed=len(self.history),
                                                        groups=[r.get("id") for r in rollout.records]),
-                "distinct_2": distinct_n(rollout.answers, 2)}
+                "distinct_1": distinct_n(rollout.answers, 1), "distinct_2": distinct_n(rollout.answers, 2)}
 
     def state(self) -> dict:
         return {**super().state(), "superhf": self.superhf.__dict__}
