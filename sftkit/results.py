@@ -187,7 +187,7 @@ def summary(rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> list[dic
         if r["skill"] != "all" or not is_exact_match(r):
             continue
         key = (r["notebook"], r["method"], r["variant"] or "", r["model"])
-        groups[key][r["split"]].append(r["accuracy"])
+        groups[key][r["split"]].append(r["accuracy"] if r.get("accuracy") is not None else r["value"])
         if r["split"] == splits[0]:
             costs[key].append((r["step_time_s"], r["peak_mem_mb"]))
     out = []
