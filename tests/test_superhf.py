@@ -120,3 +120,19 @@ def test_cli_trains_superhf_and_saves_the_model_and_history(tmp_path, capsys, ra
     assert len(log["history"]) == 2 and log["superhf"]["kl_coef"] == 0.1 and log["reward"] == "gold"
     assert log["config"]["samples_per_prompt"] == 3 and (out / "config.json").is_file()
     assert "2 superhf steps" in capsys.readouterr().out
+
+
+def test_prompts_the_checker_cannot_grade_train_with_any_reward_and_resume_needs_the_same_knobs(tmp_path, random_models):
+    torch.manual_seed(0)
+    model, tokenizer = load_model(random_models["llama"], device="cpu", lora=superhf.LORA)
+    prompts = [{**r, "skill": "your-task"} for r in load_world("train")[:4]]  # not a tiny-world skill
+    config = OnlineConfig(steps=1, prompts_per_step=2, samples_per_prompt=2, max_new_tokens=4,
+                          checkpoint_dir=str(tmp_path), save_every=1)
+    loop = superhf.SuperHF(model, tokenizer, prompts, lambda r, a: torch.zeros(len(a)), config)
+    history = loop.run()
+    assert "gold_accuracy" not in history[0] and "kl" in history[0]  # nothing to grade against: not logged
+    other = superhf.SuperHF(model, tokenizer, prompts, lambda r, a: torch.zeros(len(a)), config,
+                            superhf.Config(kl_coef=1.0))
+    mismatch = r"a checkpoint of another run \(superhf kl_coef: the checkpoint has 0.35, this run 1.0\)"
+    with pytest.raises(SftkitError, match=mismatch):
+        other.run()
