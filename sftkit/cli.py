@@ -126,6 +126,23 @@ def train_online(args, spec, records, method_config):
           f"{sum(h['reward'] for h in last) / len(last):.3f}, {sum(h['seconds'] for h in last) / len(last):.2f} s/step")
 
 
+def cmd_generate(args):
+    from .methods import get
+    from .teachers import teacher_from
+
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}")
+    spec = get(args.method)
+    documents = spec.read_documents(args.documents) if args.documents else spec.default_documents()
+    teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
+                           args.api_key_env, args.device)
+    method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
+    records = spec.make_data(documents, teacher, method_config, scorer_model=args.scorer_model, seed=args.seed,
+                             device=args.device)
+    write_jsonl(args.output, records)
+    print(f"wrote {len(records)} records to {args.output} (teacher {teacher.name}); "
+          f"learn them with: sftkit train sft --data {args.output} --output ...")
+
+
 def cmd_eval(args):
     from .data import load_conversations
     from .evaluate import accuracy, evaluate
@@ -248,6 +265,8 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                        description="Fine-tune a model with one method; `sftkit train METHOD --help` shows its knobs.")
     methods = t.add_subparsers(dest="method", required=True, metavar="METHOD")
     for spec in all_methods() if with_methods else []:  # importing the methods loads torch: only for `train`
+        if spec.SHAPE == "data":
+            continue  # data-side methods make data (`sftkit generate`) that `sftkit train sft` learns
         m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
         add_train_arguments(m, preference=spec.DATA == "preference")
         if spec.SHAPE == "online":  # the loop's budget and sampling, with the method's own defaults
@@ -264,6 +283,29 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
         for f in spec.Config.knobs():
             add_knob(knobs, f)
     t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="make SFT data with a data-side method and a teacher (then: sftkit train sft)",
+                       description="Make SFT data with a data-side method; `sftkit generate METHOD --help` shows its knobs.")
+    makers = g.add_subparsers(dest="method", required=True, metavar="METHOD")
+    for spec in all_methods() if with_methods else []:
+        if spec.SHAPE != "data":
+            continue
+        m = makers.add_parser(spec.name, help=f"{spec.summary} [data-side]", description=spec.summary)
+        m.add_argument("--output", required=True, help="the conversational JSONL to write (atomically)")
+        m.add_argument("--documents", default=None, help="JSONL of {id, text} documents (default: the tiny world's)")
+        m.add_argument("--teacher", default="scripted", help="'scripted' (the tiny world's), 'hf:MODEL' (local "
+                       "transformers: 'tiny', a path or a Hub id) or 'openai:MODEL' (a server at --base-url)")
+        m.add_argument("--error-rate", type=float, default=0.2, help="scripted teacher: share of realistic mistakes")
+        m.add_argument("--laziness-rate", type=float, default=0.05, help="scripted teacher: share of non-answers")
+        m.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai teacher: the server")
+        m.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai teacher: the key's environment variable")
+        m.add_argument("--scorer-model", default="tiny", help="the model the method's own learned parts start from")
+        m.add_argument("--seed", type=int, default=0)
+        m.add_argument("--device", default=None)
+        knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
+        for f in spec.Config.knobs():
+            add_knob(knobs, f)
+    g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")
     e.add_argument("--model", default="tiny")
@@ -297,7 +339,7 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(with_methods="train" in argv[:1]).parse_args(argv)
+    args = build_parser(with_methods=bool({"train", "generate"} & set(argv[:1]))).parse_args(argv)
     if getattr(args, "output", "") is None and args.command == "pretrain":
         from .model import TINY_BASE
 

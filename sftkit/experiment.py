@@ -43,19 +43,22 @@ def variant_name(method_config: MethodConfig, lora: dict | None = None, note: st
 def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
                method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
-               device: str | None = None, keep_models: bool = False) -> Run:
+               device: str | None = None, keep_models: bool = False, eval_records: list[dict] | None = None,
+               max_new_tokens: int = 48) -> Run:
     """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
 
     `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
     arguments that are data rather than knobs (e.g. SFTMix's `confident` split). `train_records` defaults
-    to the tiny world's train split (preference methods need pairs). Models are freed after evaluation
-    unless `keep_models` (then `run.training[seed].model` holds each one).
+    to the tiny world's train split (preference methods need pairs). `eval_records` (records with "split",
+    "skill" and a gold "answer") replace the world's `eval_splits`, e.g. a data-side method's own test;
+    answers are cut at `max_new_tokens`. Models are freed after evaluation unless `keep_models` (then
+    `run.training[seed].model` holds each one).
     """
     spec = get(method)
     method_config = method_config or spec.Config()
     variant = variant_name(method_config, lora, note)
     train_records = train_records if train_records is not None else load_world("train")
-    eval_records = [r for s in eval_splits for r in load_world(s)]
+    eval_records = eval_records if eval_records is not None else [r for s in eval_splits for r in load_world(s)]
     run = Run()
     for seed in seeds:
         torch.manual_seed(seed)
@@ -66,7 +69,7 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                        trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
         if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: prompts carry the expert condition
             tokenizer = spec.inference_tokenizer(tokenizer, method_config)
-        preds = evaluate(result.model, tokenizer, eval_records)
+        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),
                                    step_time_s=result.step_time_s,

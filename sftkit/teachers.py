@@ -484,3 +484,25 @@ class OpenAITeacher(Teacher):
             finally:  # an error (or the caller stopping): drop the requests not yet started
                 for future in futures:
                     future.cancel()
+
+
+# ----------------------------------------------------------------------------------------------------
+# A teacher from a command-line spec
+
+
+def teacher_from(spec: str, error_rate: float = 0.0, laziness_rate: float = 0.0, seed: int = 0,
+                 base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
+                 device: str | None = None, **settings) -> Teacher:
+    """A teacher from a short spec, as `sftkit generate --teacher` takes it: "scripted" (the tiny world's,
+    with `error_rate`, `laziness_rate`, `seed`), "hf:NAME" (a local transformers chat model: "tiny", a path or
+    a Hub id) or "openai:MODEL" (an OpenAI-compatible server at `base_url`, key from `api_key_env`);
+    `settings` are the teacher's generation settings."""
+    kind, _, name = spec.partition(":")
+    if kind == "scripted" and not name:
+        return ScriptedTeacher(error_rate, laziness_rate, seed, **settings)
+    if kind == "hf" and name:
+        return TransformersTeacher(name, device=device, **settings)
+    if kind == "openai" and name:
+        return OpenAITeacher(name, base_url=base_url, api_key_env=api_key_env, **settings)
+    raise SftkitError(f"--teacher {spec!r}: expected 'scripted', 'hf:MODEL' (a local path or Hub id) or "
+                      f"'openai:MODEL' (with --base-url)")

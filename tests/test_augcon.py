@@ -8,6 +8,7 @@ import pytest
 
 from sftkit.methods.augcon import (
     CST_EXAMPLES,
+    FLAW_RATE,
     MIN_CHARS,
     OVERSHOOT,
     TRIES,
@@ -15,6 +16,8 @@ from sftkit.methods.augcon import (
     context_split_tree,
     cst_prompt,
     parse_split,
+    prompt_kind,
+    question_quality,
     query_budget,
     repeat_until_enough,
     rouge_l_filter,
@@ -144,7 +147,7 @@ def test_tree_stops_after_a_half_not_shorter(which):
 
 
 def scripted(error_rate: float = 0.0, laziness_rate: float = 0.0) -> ScriptedTeacher:
-    return ScriptedTeacher(error_rate=error_rate, laziness_rate=laziness_rate, tasks=[split_task(DOCS)], strict=True)
+    return ScriptedTeacher(error_rate=error_rate, laziness_rate=laziness_rate, tasks=[split_task()], strict=True)
 
 
 def test_repeat_until_enough_reaches_the_target():
@@ -174,22 +177,37 @@ def test_scripted_split_task_replies_parse_and_follow_the_facts():
         question, first, second = parse_split(teacher.ask(cst_prompt(context)))
         glue = "\n\n" if "\n\n" in context else " "
         assert glue.join([first, second]) == context or first == second == context
+        assert question_quality(question, context) == "complete"
         for f in doc["facts"]:
             if f["sentence"] in context:
-                assert f["town"] in question
+                assert f["town"] in question and f["attribute"] in question
     single = next(f for f in doc["facts"] if f["town"] == doc["town"])
     question, first, second = parse_split(teacher.ask(cst_prompt(single["sentence"])))
     assert question == f"What is the {single['attribute']} of {doc['town']}?" and first == second == single["sentence"]
-    assert parse_split(teacher.ask(cst_prompt(doc["text"], **WEAK_PROMPTS["terse_one_shot"]))) is not None
+
+
+def test_weakened_prompts_give_flawed_questions_at_their_rate():
+    teacher = scripted()
+    contexts = [c for d in DOCS for c in [d["text"], *d["paragraphs"]]]
+    for kind, prompt in [("full", {}), *WEAK_PROMPTS.items()]:
+        texts = [cst_prompt(c, **prompt) for c in contexts]
+        assert {prompt_kind(t) for t in texts} == {kind}
+        questions = [parse_split(r)[0] for r in teacher.complete(texts)]
+        flawed = sum(question_quality(q, c) != "complete" for q, c in zip(questions, contexts)) / len(contexts)
+        assert abs(flawed - FLAW_RATE[kind]) < 0.1, kind
+    assert prompt_kind("Tell me a joke.") is None
 
 
 @pytest.mark.parametrize("error_rate,laziness_rate", [(0.3, 0.0), (0.1, 0.1)])
-def test_scripted_error_rate_gives_unparsable_replies(error_rate, laziness_rate):
+def test_scripted_error_rate_gives_unparsable_replies_or_flawed_questions(error_rate, laziness_rate):
     teacher = scripted(error_rate, laziness_rate)
     contexts = [c for d in DOCS for c in [d["text"], *d["paragraphs"], *(s for p in d["paragraphs"] for s in sentences(p))]]
     replies = teacher.complete([cst_prompt(c) for c in contexts])
-    failed = sum(parse_split(r) is None for r in replies) / len(replies)
-    assert len(contexts) > 400 and abs(failed - (error_rate + laziness_rate)) < 0.06
+    parsed = [parse_split(r) for r in replies]
+    unparsable = sum(p is None for p in parsed) / len(replies)
+    flawed = sum(p is not None and question_quality(p[0], c) != "complete" for p, c in zip(parsed, contexts)) / len(replies)
+    assert len(contexts) > 400
+    assert abs(unparsable - (error_rate / 2 + laziness_rate)) < 0.06 and abs(flawed - error_rate / 2) < 0.06
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Three shapes (`Method.shape`):
   loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo, crlft);
-  data    a `make_data` that writes training data which plain SFT then learns;
+  data    a `make_data(documents, teacher, config, seed=, device=)` that makes training data which plain SFT
+          then learns (augcon; `sftkit generate METHOD`);
   online  a generate -> score -> update loop on `sftkit.online` (ppo, superhf).
 
 A method module declares `PAPER` (`base.Paper`), `Config` (a `base.MethodConfig` dataclass of its own knobs,
@@ -19,7 +20,7 @@ from types import ModuleType
 
 from ..io import SftkitError
 
-NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf")  # in teaching order
+NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf", "augcon")  # in teaching order
 
 
 @dataclass(frozen=True)

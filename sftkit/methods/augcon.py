@@ -27,13 +27,28 @@ reply fails to parse).
 """
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import torch
+
+from ..io import SftkitError
+from ..model import load_model
+from ..reward import RewardTrainer
 from ..teachers import Task, Teacher, last_user_text, register_task
-from ..world import make_documents
+from ..train import TrainConfig, TrainResult, train
+from ..world import make_documents, normalize
 from ..world.documents import sentences
+from ..world.skills import ANIMALS, ATTRIBUTES, COLOURS, RULERS
+from .base import MethodConfig, Paper, knob
+
+VALUES = {"animal": ANIMALS, "colour": COLOURS, "ruler": RULERS}
+
+PAPER = Paper("Automatically Generating Numerous Context-Driven SFT Data for LLMs across Diverse Granularity (AugCon)",
+              "2405.16579", "https://github.com/quanshr/AugCon", "09_augcon")
+SHAPE, DATA = "data", "documents"
 
 # Official settings (quanshr/AugCon config.py and step1/step2).
 MIN_CHARS = 20  # config.min_length: a context of at most this many characters is not asked about
@@ -42,6 +57,19 @@ TRIES = 4  # step1_cst: asks again up to 4 times while the reply cannot be parse
 CHARS_PER_QUERY = 35  # config.character_per_piece: one query per 35 characters of context
 OVERSHOOT = 1.15  # step1_gen_q.gen_q: generate 1.15 x the wanted queries, for the filter to drop
 ROUGE_THRESHOLD = 0.7  # config.rouge_thres
+
+
+
+@dataclass
+class Config(MethodConfig):
+    """AugCon's own knobs (`sftkit generate augcon`); the teacher's are its own (`--teacher`, `--error-rate`)."""
+
+    VARIANT = ("rouge_threshold",)
+
+    rouge_threshold: float = knob(ROUGE_THRESHOLD, "drop a question whose ROUGE-L F with a kept one exceeds this")
+    scorer_steps: int = knob(200, "optimizer steps of the contrastive scorer (batches of 8 pairs)")
+    scorer_lr: float = knob(3e-4, "learning rate of the contrastive scorer")
+
 
 # ----------------------------------------------------------------------------------------------------
 # The official English prompt (prompt_en.py), in parts: instruction, format, three worked examples; `cst_prompt`
@@ -238,9 +266,195 @@ def teacher_ask(teacher: Teacher, instruction: str = CST_INSTRUCTION, examples: 
 
 
 # ----------------------------------------------------------------------------------------------------
+# Facts and questions of the tiny world's documents (what the scripted teacher plays, and the gold checks)
+
+FACTS = [f for d in make_documents() for f in d["facts"]]  # every fact sentence of the documents, with its fact
+TOWNS = [d["town"] for d in make_documents()]
+
+
+def facts_in(context: str, facts: list[dict] = FACTS) -> list[dict]:
+    """The facts `context` states (their sentences are in it), in the order they appear, once each."""
+    stated = {f["sentence"]: f for f in facts if f["sentence"] in context}
+    return sorted(stated.values(), key=lambda f: context.index(f["sentence"]))
+
+
+def towns_in(context: str, towns: list[str] = TOWNS) -> list[str]:
+    """The towns `context` names, in order of first mention."""
+    named = [t for t in towns if re.search(rf"\b{t}\b", context)]
+    return sorted(named, key=lambda t: re.search(rf"\b{t}\b", context).start())
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def question_for(pairs: list[tuple[str, str]]) -> str:
+    """A self-contained question asking for the (town, attribute) `pairs`, grouped by town in order:
+    [(Tobeka, ruler)] -> "What is the ruler of Tobeka?"; [(Tobeka, colour), (Tobeka, ruler), (Gamo, animal)]
+    -> "What are the colour and ruler of Tobeka, and the animal of Gamo?". Closed-book answerable: it names
+    what it asks about, never "the passage"."""
+    by_town: dict[str, list[str]] = {}
+    for town, attribute in pairs:
+        by_town.setdefault(town, []).append(attribute)
+    groups = [f"{_and(attributes)} of {town}" for town, attributes in by_town.items()]
+    return f"What {'is' if len(pairs) == 1 else 'are'} the {', and the '.join(groups)}?"
+
+
+def asked(question: str) -> list[tuple[str, str]] | None:
+    """The (town, attribute) pairs a `question_for` question asks for, or None for any other question."""
+    match = re.fullmatch(r"What (?:is|are) the (.+)\?", question.strip())
+    if match is None:
+        return None
+    pairs = []
+    for group in match.group(1).split(", and the "):
+        attributes, sep, town = group.rpartition(" of ")
+        names = re.split(r", | and ", attributes)
+        if not sep or town not in TOWNS or not all(a in ATTRIBUTES for a in names):
+            return None
+        pairs += [(town, a) for a in names]
+    return pairs
+
+
+def fact_sentence(town: str, attribute: str, value: str) -> str:
+    return f"The {attribute} of {town} is {value}."
+
+
+def not_stated(town: str, attribute: str) -> str:
+    return f"The passage does not say the {attribute} of {town}."
+
+
+# The question a careful writer asks about each filler sentence of the documents (`world.documents.FILLERS`).
+FILLER_QUESTIONS = {
+    "{town} lies in the land of Veloria.": "Where does {town} lie?",
+    "Travellers say {town} is worth a visit.": "What do travellers say about {town}?",
+    "Its market opens early each morning.": "When does the market open?",
+    "The road to {town} winds through low hills.": "Where does the road to {town} wind?",
+    "Most houses there are built of stone.": "What are most houses built of?",
+    "A small river runs past the square.": "What runs past the square?",
+    "Every spring the town holds a fair.": "What does the town hold every spring?",
+    "Visitors often stay for a second night.": "How long do visitors often stay?",
+}
+
+
+def about_question(context: str) -> str:
+    """The question about a context that states no fact: a filler sentence's own question
+    (`FILLER_QUESTIONS`), else "What is said about Tobeka?" (or "the passage" when it names no town)."""
+    for filler, question in FILLER_QUESTIONS.items():
+        found = re.fullmatch(re.escape(filler).replace(re.escape("{town}"), r"(\w+)"), context.strip())
+        if found:
+            return question.format(town=found.group(1) if found.groups() else "")
+    named = towns_in(context)
+    return f"What is said about {named[0]}?" if named else "What does the passage describe?"
+
+
+def question_about(context: str) -> str:
+    """The right question about the whole of `context`: every fact it states (`question_for`), or, with no
+    fact in it, what is said about the town it names."""
+    stated = facts_in(context)
+    return question_for([(f["town"], f["attribute"]) for f in stated]) if stated else about_question(context)
+
+
+def answer_from(context: str, question: str) -> str:
+    """The right answer to `question` from `context` (the first principle: from the context alone): one fact
+    sentence per asked pair ("The ruler of Tobeka is Cora."), or "The passage does not say ..." for a pair
+    the context does not state; for any other question, every fact the context states (the context itself when
+    it states none)."""
+    stated = facts_in(context)
+    pairs = asked(question)
+    if pairs is None:
+        return " ".join(fact_sentence(f["town"], f["attribute"], f["value"]) for f in stated) or context.strip()
+    value = {(f["town"], f["attribute"]): f["value"] for f in stated}
+    return " ".join(fact_sentence(t, a, value[t, a]) if (t, a) in value else not_stated(t, a) for t, a in pairs)
+
+
+def question_quality(question: str, context: str) -> str:
+    """Gold label of a generated question about `context`: "complete" (asks for every fact it states, or is
+    the about-question of a context without facts), "partial" (asks for some of them), "unanswerable" (asks
+    for a fact the context does not state) or "generic" (asks for no fact in particular)."""
+    stated = {(f["town"], f["attribute"]) for f in facts_in(context)}
+    pairs = asked(question)
+    if pairs is None:
+        return "complete" if not stated and question == about_question(context) else "generic"
+    if not set(pairs) <= stated:
+        return "unanswerable"
+    return "complete" if set(pairs) == stated else "partial"
+
+
+# ----------------------------------------------------------------------------------------------------
 # The scripted teacher's split task (the tiny world's stand-in for a strong LLM)
 
 PROMPT_TAIL = "\n\nQuestion: "
+FLAWS = ("partial", "generic", "unanswerable")
+GENERIC_QUESTIONS = ("What is this passage about?", "What can you tell me about this?")
+# How often the scripted teacher asks a flawed question under each prompt: the full prompt insists on a question
+# about the *entire* context that its answer can be derived from; weaker prompts let it drift (`split_task`).
+FLAW_RATE = {"full": 0.0, "terse": 0.5, "one_shot": 0.4, "terse_one_shot": 0.7}
+
+
+def prompt_kind(text: str) -> str | None:
+    """Which split prompt `text` is ("full", or a `WEAK_PROMPTS` name), from its instruction and its number
+    of worked examples; None when it is no split prompt."""
+    parts = text.split("\n\n---\n\n")
+    if not text.endswith(PROMPT_TAIL) or len(parts) < 4 or parts[1] != CST_FORMAT:
+        return None
+    terse = {CST_INSTRUCTION: False, CST_TERSE_INSTRUCTION: True}.get(parts[0])
+    shots = len(parts) - 3
+    if terse is None or shots not in (1, len(CST_EXAMPLES)):
+        return None
+    return {(False, True): "full", (True, True): "terse", (False, False): "one_shot",
+            (True, False): "terse_one_shot"}[terse, shots == len(CST_EXAMPLES)]
+
+
+def flawed_question(context: str, flaw: str, rng: random.Random) -> str:
+    """A realistic flawed question about `context`: "partial" asks for only its first fact (a single fact
+    turns unanswerable), "unanswerable" for an attribute of a town it names that it does not state, "generic"
+    for nothing in particular."""
+    stated = facts_in(context)
+    if flaw == "partial" and len(stated) >= 2:
+        return question_for([(stated[0]["town"], stated[0]["attribute"])])
+    if flaw in ("partial", "unanswerable"):
+        have = {(f["town"], f["attribute"]) for f in stated}
+        missing = [(t, a) for t in towns_in(context) or TOWNS[:1] for a in ATTRIBUTES if (t, a) not in have]
+        if missing:
+            return question_for([rng.choice(missing)])
+    return rng.choice(GENERIC_QUESTIONS)
+
+
+def split_reply(question: str, context: str) -> str:
+    first, second = split_context(context)
+    return f"{question}\n\nContext 1: {first}\n\nContext 2: {second}"
+
+
+def split_task(flaw_rate: dict[str, float] | None = None) -> Task:
+    """The split prompt (`cst_prompt`, the full one or a weakened one) played from the documents' facts: the
+    question is `question_about` the context and the halves are `split_context`'s. Under a weakened prompt the
+    question is flawed (`flawed_question`) with probability `flaw_rate[kind]` (default `FLAW_RATE`), drawn from
+    a hash of (prompt kind, context). The teacher's mistake (its `error_rate`) is, half the time, a
+    malformed reply that `parse_split` rejects (no split, one half only, wrongly labelled halves) and otherwise
+    a parseable reply with a flawed question: what the scorer and the filter are for."""
+    rates = {**FLAW_RATE, **(flaw_rate or {})}
+
+    def match(messages: list[dict]) -> tuple[str, str] | None:
+        text = last_user_text(messages)
+        kind = prompt_kind(text)
+        return None if kind is None else (text[:-len(PROMPT_TAIL)].rsplit("---\n\nContext: ", 1)[-1], kind)
+
+    def answer(item: tuple[str, str]) -> str:
+        context, kind = item
+        draw = random.Random(f"{kind}|{context}")
+        if draw.random() < rates[kind]:
+            return split_reply(flawed_question(context, draw.choice(FLAWS), draw), context)
+        return split_reply(question_about(context), context)
+
+    def mistake(item: tuple[str, str], rng: random.Random) -> str:
+        context, _ = item
+        first, second = split_context(context)
+        if rng.random() < 0.5:
+            return split_reply(flawed_question(context, rng.choice(FLAWS), rng), context)
+        return rng.choice([question_about(context), f"What is this about?\n\nContext 1: {first}",
+                           f"What is this about?\n\nPart 1: {first}\n\nPart 2: {second}"])
+
+    return Task("augcon_split", match, answer, mistake)
 
 
 def split_context(context: str) -> tuple[str, str]:
@@ -252,53 +466,6 @@ def split_context(context: str) -> tuple[str, str]:
         return context, context
     cut = min(range(1, len(units)), key=lambda k: abs(len(glue.join(units[:k])) - len(context) / 2))
     return glue.join(units[:cut]), glue.join(units[cut:])
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def question_about(context: str, facts: list[dict], towns: list[str]) -> str:
-    """A question about the whole of `context`, given the facts it states and the towns it names (in order):
-    one fact -> "What is the ruler of Tobeka?"; several of one town -> "What are the colour and ruler of
-    Tobeka?"; several towns -> "What does the passage tell about Tobeka and Gamo?"."""
-    fact_towns = list(dict.fromkeys(f["town"] for f in facts))
-    if len(fact_towns) == 1:
-        attributes = list(dict.fromkeys(f["attribute"] for f in facts))
-        verb = "is" if len(attributes) == 1 else "are"
-        return f"What {verb} the {_and(attributes)} of {fact_towns[0]}?"
-    named = fact_towns or towns
-    return f"What does the passage tell about {_and(named)}?" if named else "What does this passage describe?"
-
-
-def split_task(documents: list[dict] | None = None) -> Task:
-    """The split prompt (`cst_prompt`, any instruction and examples) on text from `documents` (default:
-    `make_documents()`), played from the documents' recorded facts: the question asks about every fact the
-    context states (`question_about`), and the halves are `split_context`'s. The mistake is a malformed reply
-    (no split, one half only, or wrongly labelled halves) that `parse_split` rejects."""
-    documents = make_documents() if documents is None else documents
-    facts = list({f["sentence"]: f for d in documents for f in d["facts"]}.values())
-    towns = [d["town"] for d in documents]
-
-    def match(messages: list[dict]) -> str | None:
-        text = last_user_text(messages)
-        if not (text.startswith((CST_INSTRUCTION, CST_TERSE_INSTRUCTION)) and text.endswith(PROMPT_TAIL)):
-            return None
-        return text[:-len(PROMPT_TAIL)].rsplit("---\n\nContext: ", 1)[-1]
-
-    def answer(context: str) -> str:
-        stated = sorted((f for f in facts if f["sentence"] in context), key=lambda f: context.index(f["sentence"]))
-        named = sorted((t for t in towns if re.search(rf"\b{t}\b", context)), key=context.index)
-        first, second = split_context(context)
-        return f"{question_about(context, stated, named)}\n\nContext 1: {first}\n\nContext 2: {second}"
-
-    def mistake(context: str, rng) -> str:
-        first, second = split_context(context)
-        return rng.choice([answer(context).partition("\n")[0],
-                           f"What is this about?\n\nContext 1: {first}",
-                           f"What is this about?\n\nPart 1: {first}\n\nPart 2: {second}"])
-
-    return Task("augcon_split", match, answer, mistake)
 
 
 register_task("augcon_split", split_task)
@@ -333,3 +500,333 @@ def scorer_loss(s_pos, s_neg):
     -mean(sigmoid(s_pos)) + mean(sigmoid(s_neg)) (official `Scorer.forward`, whose head ends in a sigmoid).
     Its minimum, -1, is every positive scored far above every negative."""
     return -s_pos.sigmoid().mean() + s_neg.sigmoid().mean()
+
+
+# ----------------------------------------------------------------------------------------------------
+# The contrastive scorer (official step1_gen_q.mk_scorer_pairs and step2_scorer)
+
+
+def scorer_pairs(pool: list[Node], teacher: Teacher, count: int = 500, seed: int = 0,
+                 prompts: dict = WEAK_PROMPTS, **settings) -> list[dict]:
+    """The scorer's training pairs (official `mk_scorer_pairs`): the pool's nodes shuffled, the next
+    min(count, len(pool) // 3) of them for each weakened prompt in turn; each node's question is the positive
+    and the weakened prompt's question about the same context the negative. A reply that does not parse gives
+    no pair, nor does a negative equal to its positive (the official code keeps those: its two terms of the
+    loss cancel, so they only dilute the batch). As preference records for `sftkit.train` ({prompt, chosen,
+    rejected} + "weak", "context"): the prompt is the context, the chosen / rejected reply the positive / negative question."""
+    rng = random.Random(seed)
+    nodes = rng.sample(pool, len(pool))
+    per_prompt = min(count, len(pool) // len(prompts))
+    pairs = []
+    for k, (name, prompt) in enumerate(prompts.items()):
+        chunk = nodes[k * per_prompt:(k + 1) * per_prompt]
+        replies = teacher.complete([cst_prompt(n.context, **prompt) for n in chunk], **settings)
+        for node, reply in zip(chunk, replies):
+            parsed = parse_split(reply)
+            if parsed is not None and parsed[0] != node.question:
+                pairs.append(scorer_record(node.context, node.question, parsed[0]) | {"weak": name})
+    return pairs
+
+
+def scorer_record(context: str, positive: str, negative: str) -> dict:
+    """One scorer pair as a preference record: the official input "Context: ...\\n\\nQuestion: ..." as a chat
+    (the context a user turn, the question the reply), so the scorer reads it through the chat template."""
+    return {"prompt": [{"role": "user", "content": f"Context: {context}"}],
+            "chosen": [{"role": "assistant", "content": f"Question: {positive}"}],
+            "rejected": [{"role": "assistant", "content": f"Question: {negative}"}], "context": context}
+
+
+class ScorerTrainer(RewardTrainer):
+    """The scorer's training: an LM with a scalar head on the last token (`sftkit.reward.load_reward_model`),
+    positives first in each batch, loss = `scorer_loss`; logs how often a positive outscores its negative."""
+
+    def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
+        positive, negative = outputs.logits.squeeze(-1).float().chunk(2)
+        self.record(reward_accuracy=(positive > negative).float().mean(), margin=(positive - negative).mean())
+        return scorer_loss(positive, negative)
+
+
+SCORER_BUDGET = TrainConfig(steps=200, batch_size=8, lr=3e-4, warmup_steps=20, weight_decay=0.01, max_length=512,
+                            scheduler="linear")  # official: 4 epochs of batch 4, warm-up 50, weight decay 0.01
+
+
+def train_scorer(pairs: list[dict], model_name: str = "tiny", config: TrainConfig = SCORER_BUDGET,
+                 device: str | None = None, seed: int = 0) -> TrainResult:
+    """Train the contrastive scorer from `model_name` on `scorer_pairs`: -> `TrainResult` (model, history)."""
+    from ..data import tokenize_pairs
+    from ..reward import load_reward_model
+
+    model, tokenizer = load_reward_model(model_name, device=device, seed=seed)
+    config = replace(config, seed=seed)
+    return train(model, tokenizer, pairs, config, trainer_cls=ScorerTrainer,
+                 dataset=tokenize_pairs(tokenizer, pairs, config.max_length))
+
+
+def score_questions(model, tokenizer, contexts: list[str], questions: list[str], batch_size: int = 64) -> list[float]:
+    """The scorer's score (the head's logit; the official sigmoid of it ranks the same) of each
+    (context, question): -> one float each."""
+    from ..reward import reward_scores
+
+    conversations = [scorer_record(c, q, q)["prompt"] + [{"role": "assistant", "content": f"Question: {q}"}]
+                     for c, q in zip(contexts, questions)]
+    return reward_scores(model, tokenizer, conversations, batch_size).tolist()
+
+
+def keep_questions(pool: dict[str, list[Node]], scores: dict[str, list[float]], documents: list[dict],
+                   threshold: float = ROUGE_THRESHOLD) -> dict[str, list[Node]]:
+    """Per document: its pool ranked by score, near-duplicates dropped, `query_budget(document)` kept
+    (`rouge_l_filter`); the kept nodes best first."""
+    texts = {d["id"]: d["text"] for d in documents}
+    return {doc: [nodes[i] for i in rouge_l_filter([n.question for n in nodes], scores[doc], threshold,
+                                                    keep=query_budget(texts[doc]))]
+            for doc, nodes in pool.items()}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Answers: self-alignment with principles, bootstrapped few-shot (official step3_get_a.py, in English)
+
+# The official English `ContextQA` signature (DSPy), its docstring the instruction.
+ANSWER_INSTRUCTION = ("Given a contextual reference and a question, to return the answer, you must follow the "
+                      "following principles.\nPrinciples\n1. You must use contextual references to answer "
+                      "questions accurately and without error.\n2. When answering, it is necessary to imitate "
+                      "the way humans answer questions.\n3. Please do not provide answers that violate ethics.")
+ANSWER_FORMAT = ("Follow the following format.\n\nContext: Context reference\n\nQuestion: question\n\n"
+                 "Answer: Your answer")
+ANSWER_TAIL = "\n\nAnswer:"
+# The official English judge (`gold_metric`): the teacher grades its own answer against a reference.
+JUDGE_PROMPT = ("Determine whether another newly predicted answer accurately answered the question based on the "
+                "context reference and reference answer, and return yes or no.\n[Context Reference]: {context}\n"
+                "[Question]: {question}\n[Reference Answer]: {reference}\n[Predicted Answer]: {predicted}\n"
+                "[yes/no]: ")
+
+
+def answer_prompt(context: str, question: str, demos: list[dict] = ()) -> str:
+    """The answer prompt, DSPy's layout of `ContextQA` (instruction, format, demos, the query); the reply is
+    the answer. Official: a ChainOfThought module, which asks for "Reasoning: Let's think step by step" before
+    the answer; plain `Predict` here (the tiny world's answers need no reasoning; a real model may want it)."""
+    shots = [f"Context: {d['context']}\n\nQuestion: {d['question']}\n\nAnswer: {d['answer']}" for d in demos]
+    return "\n\n---\n\n".join([ANSWER_INSTRUCTION, ANSWER_FORMAT, *shots,
+                               f"Context: {context}\n\nQuestion: {question}{ANSWER_TAIL}"])
+
+
+def clean_answer(reply: str) -> str:
+    """The answer in a reply: up to a "---" line (the official LM stops at "---"), stripped."""
+    return re.split(r"\n\s*---", reply)[0].strip()
+
+
+def judged_yes(reply: str) -> bool | None:
+    """The judge's verdict: True for yes, False for no (official: "yes" / "no" anywhere in the reply, yes
+    first), None when it says neither (the official code stops with an assertion; here it counts as no)."""
+    text = reply.lower()
+    return True if "yes" in text else False if "no" in text else None
+
+
+def bootstrap_demos(teacher: Teacher, examples: list[dict], max_bootstrapped: int = 3, max_labeled: int = 3,
+                    **settings) -> tuple[list[dict], list[dict]]:
+    """Self-improvement by bootstrapped few-shot (DSPy `BootstrapFewShot` as the official code configures it):
+    the teacher answers each seed example (context, question, answer) with no demos, judges its own answer
+    against the reference (`JUDGE_PROMPT`), and up to `max_bootstrapped` answers judged right become demos
+    (with the teacher's own answer); examples not bootstrapped fill the demos up to `max_labeled` with their
+    reference answers. -> (demos, log: one {question, answer, verdict} per example tried)."""
+    answers = [clean_answer(a) for a in teacher.complete([answer_prompt(e["context"], e["question"]) for e in examples],
+                                                           **settings)]
+    verdicts = [judged_yes(v) for v in teacher.complete(
+        [JUDGE_PROMPT.format(context=e["context"], question=e["question"], reference=e["answer"], predicted=a)
+         for e, a in zip(examples, answers)], **settings)]
+    log = [{"question": e["question"], "answer": a, "verdict": v} for e, a, v in zip(examples, answers, verdicts)]
+    demos = [dict(e, answer=a) for e, a, v in zip(examples, answers, verdicts) if v][:max_bootstrapped]
+    labeled = [e for e in examples if e["question"] not in {d["question"] for d in demos}]
+    return demos + labeled[:max(0, max_labeled - len(demos))], log
+
+
+def answer_questions(teacher: Teacher, nodes: list[Node], demos: list[dict] = (), **settings) -> list[str]:
+    """The teacher's answer to each node's question from its context, with the bootstrapped `demos`."""
+    replies = teacher.complete([answer_prompt(n.context, n.question, demos) for n in nodes], **settings)
+    return [clean_answer(r) for r in replies]
+
+
+def seed_examples(documents: list[dict] | None = None, n: int = 4) -> list[dict]:
+    """Hand-checkable (context, question, answer) examples for `bootstrap_demos` (official: qa_examples_en.jsonl,
+    written by hand): the last paragraph of each of the last `n` documents with its right question and answer."""
+    documents = make_documents()[-n:] if documents is None else documents[-n:]
+    contexts = [d["paragraphs"][-1] for d in documents]
+    return [{"context": c, "question": question_about(c), "answer": answer_from(c, question_about(c))}
+            for c in contexts]
+
+
+def answer_task() -> Task:
+    """The answer prompt played from the documents' facts: the right reply is `answer_from(context,
+    question)`; the mistake states one asked fact with a wrong value (or nothing but a guess)."""
+
+    def match(messages: list[dict]) -> tuple[str, str] | None:
+        text = last_user_text(messages)
+        if not (text.startswith(ANSWER_INSTRUCTION) and text.endswith(ANSWER_TAIL)):
+            return None
+        query = text[:-len(ANSWER_TAIL)].rsplit("\n\n---\n\n", 1)[-1]
+        context, sep, question = query.removeprefix("Context: ").rpartition("\n\nQuestion: ")
+        return (context, question) if sep else None
+
+    def answer(item: tuple[str, str]) -> str:
+        return answer_from(*item)
+
+    def mistake(item: tuple[str, str], rng: random.Random) -> str:
+        right = answer_from(*item)
+        values = re.findall(r"The (\w+) of \w+ is (\w+)\.", right)
+        if not values:
+            return f"I think it is {rng.choice(COLOURS)}."
+        attribute, value = rng.choice(values)
+        wrong = rng.choice([v for v in VALUES[attribute] if v != value])
+        return right.replace(f" is {value}.", f" is {wrong}.", 1)
+
+    return Task("augcon_answer", match, answer, mistake)
+
+
+def judge_task() -> Task:
+    """The judge prompt played exactly: "yes" when the predicted answer states the same facts as the
+    reference (compared after `normalize`), else "no"; the mistake is the opposite verdict."""
+
+    def match(messages: list[dict]) -> bool | None:
+        text = last_user_text(messages)
+        found = re.search(r"\[Reference Answer\]: (.*)\n\[Predicted Answer\]: (.*)\n\[yes/no\]: $", text, re.S)
+        if not text.startswith(JUDGE_PROMPT[:60]) or found is None:
+            return None
+        return normalize(found.group(1)) == normalize(found.group(2))
+
+    return Task("augcon_judge", match, lambda same: "yes" if same else "no",
+                lambda same, rng: "no" if same else "yes")
+
+
+register_task("augcon_answer", answer_task)
+register_task("augcon_judge", judge_task)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole pipeline, the baseline, the SFT records and the closed-book test
+
+
+def question_pools(documents: list[dict], teacher: Teacher, **settings) -> dict[str, list[Node]]:
+    """Step 1 for every document: `repeat_until_enough` on its text with the full split prompt."""
+    return {d["id"]: repeat_until_enough(d["text"], teacher_ask(teacher, **settings)) for d in documents}
+
+
+def sft_records(items: list[tuple[str, Node]], answers: list[str], source: str, gold: bool = True) -> list[dict]:
+    """Conversational SFT records from (document id, node) items and their answers: question -> answer,
+    without the context, as the paper fine-tunes. "meta" holds the document, the depth and the context, and
+    with `gold` (the tiny world's documents) what the notebook measures: the question's gold quality
+    (`question_quality`) and whether the answer is the right one from the context."""
+    records = []
+    for k, ((doc, node), answer) in enumerate(zip(items, answers)):
+        meta = {"document": doc, "depth": node.depth, "context": node.context}
+        if gold:
+            meta |= {"quality": question_quality(node.question, node.context),
+                     "answer_right": answer == answer_from(node.context, node.question)}
+        records.append({"id": f"{source}-{k:04d}", "skill": "facts", "split": source, "meta": meta,
+                        "messages": [{"role": "user", "content": node.question},
+                                     {"role": "assistant", "content": answer}]})
+    return records
+
+
+GRANULARITIES = {"fact": "one fact of a town", "paragraph": "a paragraph's two facts (two towns)",
+                 "document": "every fact of a document (four facts, two towns)"}
+
+
+def closed_book_questions(documents: list[dict]) -> list[dict]:
+    """The held-out test: questions about the documents asked without them, one set per granularity
+    (`GRANULARITIES`): each own fact of each town (fact), the paragraph that also states a neighbour's fact
+    (paragraph), the whole document (document). Records in the world's format (skill "facts", split = the
+    granularity, gold answer = `answer_from` the context), checked by exact match."""
+    records = []
+    for d in documents:
+        own = [f for f in facts_in(d["text"]) if f["town"] == d["town"]]
+        contexts = [("fact", f["sentence"]) for f in own]
+        contexts += [("paragraph", p) for p in d["paragraphs"] if len(facts_in(p)) > 1]
+        contexts += [("document", d["text"])]
+        for k, (granularity, context) in enumerate(contexts):
+            question = question_about(context)
+            answer = answer_from(context, question)
+            records.append({"id": f"{granularity}-{d['id']}-{k}", "skill": "facts", "split": granularity,
+                            "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+                            "answer": answer, "meta": {"document": d["id"], "context": context}})
+    return records
+
+
+def default_documents() -> list[dict]:
+    """The tiny world's documents about Veloria (`sftkit.world.make_documents`)."""
+    return make_documents()
+
+
+def one_question_per_document(pools: dict[str, list[Node]], n: int) -> list[tuple[str, Node]]:
+    """The baseline's questions: each document's root question (one question about the whole document, the
+    first node of its pool), the documents taken in turn until there are `n` (document id, node) items, so
+    the baseline has AugCon's size and every document as often as the others (within one)."""
+    roots = [(doc, nodes[0]) for doc, nodes in pools.items() if nodes and nodes[0].depth == 0]
+    if not roots:
+        raise SftkitError("one_question_per_document: no document has a root question")
+    return [roots[k % len(roots)] for k in range(n)]
+
+
+def answer_items(teacher: Teacher, items: list[tuple[str, Node]], demos: list[dict] = (), **settings) -> list[str]:
+    """`answer_questions` for (document id, node) items; the k-th repeat of a question passes seed=k, so a
+    repeated question draws a fresh answer (as a sampling teacher would give) rather than its first one."""
+    seen: dict[tuple[str, str], int] = {}
+    seeds = []
+    for _, node in items:
+        key = (node.context, node.question)
+        seen[key] = seen.get(key, -1) + 1
+        seeds.append(seen[key])
+    answers = [""] * len(items)
+    for k in sorted(set(seeds)):
+        which = [i for i, s in enumerate(seeds) if s == k]
+        for i, answer in zip(which, answer_questions(teacher, [items[i][1] for i in which], demos, **settings, seed=k)):
+            answers[i] = answer
+    return answers
+
+
+def read_documents(path: str) -> list[dict]:
+    """Documents to generate from: a JSONL file of {"id", "text"} (or the official "context") records; an
+    `SftkitError` names the file and line of a bad one."""
+    from ..io import read_jsonl
+
+    def text_of(record: dict) -> str:
+        return record.get("text", record.get("context")) if isinstance(record, dict) else None
+
+    def validate(record: dict) -> None:
+        if not isinstance(text_of(record), str) or not text_of(record).strip():
+            raise ValueError("expected a record with a non-empty string 'text' (or 'context')")
+
+    documents = [{"id": str(r.get("id", f"doc-{k:05d}")), "text": text_of(r)}
+                 for k, r in enumerate(read_jsonl(path, validate))]
+    if not documents:
+        raise SftkitError(f"{path}: no documents")
+    return documents
+
+
+def make_data(documents: list[dict], teacher: Teacher, config: Config | None = None, scorer_model: str = "tiny",
+              examples: list[dict] | None = None, seed: int = 0, device: str | None = None,
+              log: Callable[[str], None] = print) -> list[dict]:
+    """AugCon end to end (official augcon.sh: step 1, step 2, step 3): question pools by Context-Split-Tree,
+    the scorer's pairs and training, scoring, the ROUGE-L filter, bootstrapped demos and the answers ->
+    conversational SFT records (question -> answer). `examples` ({context, question, answer} records) seed the
+    demos (default: the tiny world's `seed_examples`). With the tiny world's documents (they carry "facts"),
+    each record's meta also holds the gold quality of its question and whether its answer is right."""
+    pools = question_pools(documents, teacher)
+    pool = [n for nodes in pools.values() for n in nodes]
+    log(f"step 1: {len(pool)} questions from {len(documents)} documents")
+    pairs = scorer_pairs(pool, teacher, seed=seed)
+    if not pairs:
+        raise SftkitError("no scorer pair: the teacher's replies to the weakened prompts did not parse")
+    config = config or Config()
+    budget = replace(SCORER_BUDGET, steps=config.scorer_steps, lr=config.scorer_lr)
+    result = train_scorer(pairs, scorer_model, budget, device=device, seed=seed)
+    tokenizer = load_model(scorer_model, tokenizer_only=True)
+    scores = score_questions(result.model, tokenizer, [n.context for n in pool], [n.question for n in pool])
+    by_doc, start = {}, 0
+    for doc, nodes in pools.items():
+        by_doc[doc], start = scores[start:start + len(nodes)], start + len(nodes)
+    kept = keep_questions(pools, by_doc, documents, config.rouge_threshold)
+    items = [(doc, n) for doc, nodes in kept.items() for n in nodes]
+    log(f"step 2: scorer trained on {len(pairs)} pairs; {len(items)} questions kept")
+    demos, _ = bootstrap_demos(teacher, examples or seed_examples())
+    answers = answer_items(teacher, items, demos)
+    log(f"step 3: {len(answers)} answers ({len(demos)} demos)")
+    return sft_records(items, answers, "augcon", gold=all("facts" in d for d in documents))
