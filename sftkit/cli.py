@@ -84,11 +84,18 @@ def cmd_train(args):
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
-    steps, losses = result.losses
-    # fewer steps than logging_steps log no per-step loss: then the Trainer's mean over the run
-    loss = f"last logged loss {losses[-1]:.4f}" if losses else \
-        f"mean training loss {next((h['train_loss'] for h in result.history if 'train_loss' in h), float('nan')):.4f}"
-    print(f"saved {output}: {config.steps} steps, {loss}, {1000 * result.step_time_s:.0f} ms/step")
+    print(f"saved {output}: {config.steps} steps, {train_summary(result)}")
+
+
+def train_summary(result) -> str:
+    """The end of `sftkit train`'s last line for a `sftkit.train.TrainResult`: the last logged loss, else
+    (fewer steps than logging_steps) the Trainer's mean loss over the steps run, and the time per step; a run
+    re-started after its final checkpoint has no steps left."""
+    _, losses = result.losses
+    if not result.steps_run:
+        return "no steps left to run" + (f", last logged loss {losses[-1]:.4f}" if losses else "")
+    loss = f"last logged loss {losses[-1]:.4f}" if losses else f"mean training loss {result.train_loss:.4f}"
+    return f"{loss}, {1000 * result.step_time_s:.0f} ms/step"
 
 
 def train_online(args, spec, records, method_config):

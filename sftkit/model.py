@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections import defaultdict
 from pathlib import Path
 
 import torch
@@ -121,6 +122,16 @@ def fresh_lora(model, lora: dict):
     import copy
 
     return add_lora(copy.deepcopy(model), **lora)
+
+
+def tied_to_loaded(model, missing_keys: list[str]) -> set[str]:
+    """The `missing_keys` of a `load_state_dict` into `model` whose parameter is the very tensor of a key that
+    was loaded: tied weights (e.g. a tied `lm_head.weight`), which checkpoints store once."""
+    names = defaultdict(set)
+    for name, param in model.named_parameters(remove_duplicate=False):
+        names[id(param)].add(name)
+    missing = set(missing_keys)
+    return {name for shared in names.values() if shared - missing for name in shared & missing}
 
 
 def count_parameters(model, trainable_only: bool = False) -> int:

@@ -106,10 +106,11 @@ def pretrain(corpus_path: str | os.PathLike, output: str | os.PathLike = TINY_BA
         opt.step()
         sched.step()
         running += loss.item()
-        if step % log_every == 0:
+        if step % log_every == 0 or step == steps:  # a last, shorter window too: every run logs a loss
+            window = step - (log["step"][-1] if log["step"] else 0)
             log["step"].append(step)
-            log["loss"].append(round(running / log_every, 4))
-            print(f"step {step:5d}  loss {running / log_every:.4f}  {time.time() - start:6.0f}s", flush=True)
+            log["loss"].append(round(running / window, 4))
+            print(f"step {step:5d}  loss {running / window:.4f}  {time.time() - start:6.0f}s", flush=True)
             running = 0.0
     log["seconds"] = round(time.time() - start, 1)
     log.update(steps=steps, batch_size=batch_size, block_size=block_size, lr=lr, warmup=warmup, seed=seed,

@@ -22,7 +22,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from .data import pad_collate, pair_collate, tokenize_dataset
 from .losses import ntp_loss
-from .model import device_of, pick_device
+from .model import device_of, pick_device, tied_to_loaded
 
 
 @dataclass
@@ -125,6 +125,14 @@ class NTPTrainer(Trainer):
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         loss = self.loss(model, inputs, outputs)
         return (loss, outputs) if return_outputs else loss
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """Resuming from a checkpoint: a weight tied to a loaded one (a tied lm_head.weight, stored once) is
+        not missing, so only the others are reported. (The Trainer's own check knows tied weights only from
+        `_keys_to_ignore_on_save`, which Llama and GPT-2 leave empty.)"""
+        tied = tied_to_loaded(self.model, load_result.missing_keys)
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
 
 class Probe(TrainerCallback):
@@ -254,6 +262,7 @@ class Progress(TrainerCallback):
 class TrainResult:
     model: torch.nn.Module
     history: list[dict]  # Trainer log history: {"step", "loss", "learning_rate", ...}
+    train_loss: float  # the Trainer's mean loss over the steps this call ran (0.0 when it ran none)
     step_time_s: float
     peak_mem_mb: float
     seconds: float
@@ -306,9 +315,9 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
         trainer.remove_callback(PrinterCallback)
         resume = bool(config.save_steps and output_dir and any(Path(out).glob("checkpoint-*")))
         start = time.time()
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        output = trainer.train(resume_from_checkpoint=True if resume else None)
         seconds = time.time() - start
     model.eval()
-    return TrainResult(model=trainer.model, history=trainer.state.log_history, step_time_s=meter.step_time,
-                       peak_mem_mb=meter.peak_mb, seconds=seconds, config=asdict(config),
-                       steps_run=len(meter.step_times))
+    return TrainResult(model=trainer.model, history=trainer.state.log_history, train_loss=output.training_loss,
+                       step_time_s=meter.step_time, peak_mem_mb=meter.peak_mb, seconds=seconds,
+                       config=asdict(config), steps_run=len(meter.step_times))

@@ -78,6 +78,67 @@ def test_training_resumes_from_its_last_checkpoint(tmp_path, random_models):
     assert (ckpt / "checkpoint-4").exists()
 
 
+def test_train_reports_a_loss_when_resumed_with_no_steps_left(tmp_path, capsys, random_models):
+    """A run killed after its final checkpoint and re-run has no steps left and (fewer steps than logging_steps)
+    no logged loss: the line says so instead of the Trainer's 0.0 "mean" over no steps."""
+    from sftkit.model import load_model
+    from sftkit.train import TrainConfig, train
+
+    data = write(tmp_path / "d.jsonl", [GOOD] * 8)
+    out = tmp_path / "model"
+    model, tok = load_model(random_models["llama"])  # the killed run: its checkpoint at the final step survived
+    train(model, tok, [GOOD] * 8, TrainConfig(steps=2, batch_size=4, save_steps=2),
+          output_dir=str(tmp_path / "model.checkpoints"))
+    assert main(["train", "sft", "--model", random_models["llama"], "--data", str(data), "--output", str(out),
+                 "--steps", "2", "--batch-size", "4", "--save-steps", "2"]) == 0
+    said = capsys.readouterr().out
+    assert "no steps left to run" in said and "loss 0.0000" not in said and "nan" not in said
+
+
+def test_pretrain_shorter_than_its_logging_interval_logs_and_prints_its_loss(tmp_path, capsys, monkeypatch):
+    """`sftkit pretrain --steps 3` (fewer than log_every) logs the mean loss of its steps instead of
+    failing on an empty loss list."""
+    import math
+
+    import sftkit.pretrain
+
+    monkeypatch.setattr(sftkit.pretrain, "write_model_card", lambda path: "")  # the card evaluates the model: slow
+    assert main(["pretrain", "--steps", "3", "--batch-size", "2", "--output", str(tmp_path / "base")]) == 0
+    log = json.loads((tmp_path / "base" / "pretrain_log.json").read_text())
+    assert log["step"] == [3] and math.isfinite(log["loss"][0])
+    assert capsys.readouterr().out.strip().endswith(f"final loss {log['loss'][0]}")
+
+
+def test_resuming_a_tied_model_warns_only_about_genuinely_missing_weights(tmp_path, random_models, caplog):
+    """The tiny Llama ties lm_head.weight to its embeddings, so checkpoints do not store it: resuming is
+    silent about it, yet a weight really missing from a checkpoint is still reported."""
+    import logging
+
+    from safetensors.torch import load_file, save_file
+
+    from sftkit.model import load_model
+    from sftkit.train import TrainConfig, train
+
+    def resume(steps):
+        model, tok = load_model(random_models["llama"])
+        caplog.clear()
+        train(model, tok, [GOOD] * 8, TrainConfig(steps=steps, batch_size=4, save_steps=2), output_dir=str(tmp_path))
+        return [r.getMessage() for r in caplog.records if "missing keys" in r.getMessage()]
+
+    hf_logger = logging.getLogger("transformers")  # does not propagate to the root logger caplog listens on
+    hf_logger.addHandler(caplog.handler)
+    try:
+        resume(2)
+        assert resume(4) == []
+        weights = tmp_path / "checkpoint-4" / "model.safetensors"
+        save_file({k: v for k, v in load_file(weights).items() if k != "model.norm.weight"}, weights,
+                  metadata={"format": "pt"})
+        warned = resume(6)
+    finally:
+        hf_logger.removeHandler(caplog.handler)
+    assert len(warned) == 1 and "model.norm.weight" in warned[0] and "lm_head" not in warned[0]
+
+
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, random_models, monkeypatch):
     """A run that crashes mid-epoch and is restarted ends with the same weights as one that never stopped:
     the samplers take their pass number from Trainer (set_epoch), not from a counter of their own."""
