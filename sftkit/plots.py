@@ -133,3 +133,44 @@ def samples_html(predictions: dict[str, list[dict]], n: int = 10, ids: list[str]
         body.append(f"<tr><td>{html.escape(ref['skill'])}</td><td>{html.escape(ref['prompt'])}</td>"
                     f"<td style='font-family:monospace'>{html.escape(ref['answer'])}</td>{cells}</tr>")
     return (f"<table><tr><th>skill</th><th>prompt</th><th>gold</th>{head}</tr>" + "".join(body) + "</table>")
+
+
+def tree(nodes: list, ax=None, wrap: int = 26, title: str = "", marks: dict[int, str] | None = None):
+    """Draw one Context-Split-Tree (`sftkit.methods.augcon.Node`s of one round, parents indexing into the
+    list): a box per node at its depth (y, root on top), leaves spread left to right, each box the node's
+    question and the length of its context in characters (its granularity). `marks` maps a node index to a
+    colour (e.g. kept vs dropped by the filter)."""
+    import textwrap
+
+    children: dict = defaultdict(list)
+    for i, n in enumerate(nodes):
+        children[n.parent].append(i)
+    x: dict[int, float] = {}
+
+    def place(i: int, left: float) -> float:  # -> the next free x after i's subtree
+        if not children[i]:
+            x[i] = left
+            return left + 1
+        for c in children[i]:
+            left = place(c, left)
+        x[i] = float(np.mean([x[c] for c in children[i]]))
+        return left
+
+    free = 0.0
+    for root in children[None]:
+        free = place(root, free)
+    depth = max(n.depth for n in nodes)
+    ax = ax or plt.subplots(figsize=(max(8, 1.9 * free), 1.6 * (depth + 1)))[1]
+    for i, n in enumerate(nodes):
+        if n.parent is not None:
+            ax.plot([x[n.parent], x[i]], [-nodes[n.parent].depth, -n.depth], color="0.6", lw=1, zorder=1)
+    for i, n in enumerate(nodes):
+        text = textwrap.fill(n.question, wrap) + f"\n[{len(n.context)} chars]"
+        ax.text(x[i], -n.depth, text, ha="center", va="center", fontsize=7, zorder=2,
+                bbox=dict(boxstyle="round", fc=(marks or {}).get(i, "white"), ec="0.5"))
+    ax.set(xlim=(-0.7, free - 0.3), ylim=(-depth - 0.6, 0.6), title=title)
+    ax.set_yticks([-d for d in range(depth + 1)], [f"depth {d}" for d in range(depth + 1)])
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    return ax

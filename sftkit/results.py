@@ -235,6 +235,26 @@ def other_metrics_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def own_tests_table(rows: list[dict], standard: tuple[str, ...] = EVAL_SPLITS) -> str:
+    """A Markdown table of exact-match rows on a notebook's own test sets (splits outside `standard`, e.g.
+    AugCon's closed-book granularities): mean ± std over seeds per (notebook, method, variant) and split.
+    Empty string when there are none."""
+    own = [r for r in rows if is_exact_match(r) and r["skill"] == "all" and r["split"] not in standard]
+    if not own:
+        return ""
+    splits = list(dict.fromkeys(r["split"] for r in own))
+    groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in own:
+        groups[(r["notebook"], r["method"], r["variant"] or "–")][r["split"]].append(r["accuracy"])
+    lines = ["| notebook | method | variant | seeds | " + " | ".join(f"{s} EM %" for s in splits) + " |",
+             "|" + "---|" * (4 + len(splits))]
+    for (notebook, method, variant), by_split in groups.items():
+        cells = [fmt_mean_std(by_split[s]) if by_split.get(s) else "–" for s in splits]
+        seeds = max(len(v) for v in by_split.values())
+        lines.append(f"| {notebook} | {method} | {variant} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_leaderboard(directory: str | Path | None = None, readme: str | Path | None = None) -> str:
     """Build results/leaderboard.md from every results file; also refresh the README's table if given."""
     directory = Path(directory or results_dir())
@@ -246,11 +266,16 @@ def write_leaderboard(directory: str | Path | None = None, readme: str | Path | 
             "from `results/*.jsonl`. Step time and peak memory are per optimizer step on the machine "
             "that ran the notebook.")
     other = other_metrics_table(rows)
+    own = own_tests_table(rows)
     body = f"# Leaderboard\n\n{note}\n\n{table}\n"
+    if own:
+        body += ("\n## Notebooks' own test sets\n\nExact match (%) on test sets a notebook builds itself, mean ± std "
+                 f"over seeds.\n\n{own}\n")
     if other:
         body += f"\n## Other measurements\n\nMetrics other than exact match (e.g. FrozenLake), mean ± std over seeds.\n\n{other}\n"
     atomic_write_text(directory / "leaderboard.md", body)
     if readme:
-        block = table + (f"\n\nMetrics other than exact match, mean ± std over seeds:\n\n{other}" if other else "")
+        block = table + (f"\n\nOn notebooks' own test sets (exact match %):\n\n{own}" if own else "") + \
+            (f"\n\nMetrics other than exact match, mean ± std over seeds:\n\n{other}" if other else "")
         replace_marked_block(readme, "leaderboard", block)
     return table

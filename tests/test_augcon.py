@@ -1,29 +1,55 @@
-"""AugCon's first part: the documents about Veloria, the Context-Split-Tree's stopping rules and repeat-until-enough,
-the scripted split task, the ROUGE-L filter and the scorer's loss."""
+"""AugCon: the documents about Veloria, the Context-Split-Tree's stopping rules and repeat-until-enough, the scripted
+tasks (split, answer, judge), the gold labels of questions, the scorer's pairs, loss and training, the ROUGE-L filter,
+bootstrapped demos, the baseline, the closed-book test and `sftkit generate augcon`."""
 from __future__ import annotations
 
+import collections
+import json
 import math
 
 import pytest
 
+from sftkit.io import SftkitError
 from sftkit.methods.augcon import (
+    ANSWER_INSTRUCTION,
     CST_EXAMPLES,
     FLAW_RATE,
+    JUDGE_PROMPT,
     MIN_CHARS,
     OVERSHOOT,
+    SCORER_BUDGET,
     TRIES,
     WEAK_PROMPTS,
+    answer_from,
+    answer_items,
+    answer_prompt,
+    asked,
+    bootstrap_demos,
+    closed_book_questions,
     context_split_tree,
     cst_prompt,
+    filter_report,
+    judged_yes,
+    one_question_per_document,
     parse_split,
     prompt_kind,
-    question_quality,
     query_budget,
+    question_about,
+    question_for,
+    question_pools,
+    question_quality,
+    read_documents,
     repeat_until_enough,
     rouge_l_filter,
+    score_questions,
     scorer_loss,
+    scorer_pairs,
+    scorer_record,
+    seed_examples,
+    sft_records,
     split_task,
     teacher_ask,
+    train_scorer,
 )
 from sftkit.teachers import ScriptedTeacher
 from sftkit.world import LAND, check_documents, make_documents
@@ -251,3 +277,164 @@ def test_teacher_ask_draws_a_new_reply_per_ask_of_a_context():
     ask("second context")
     assert [s for _, s in teacher.seen] == [{"temperature": 0.7, "seed": s} for s in (10, 11, 10)]
     assert teacher.seen[0][0] == cst_prompt("first context")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Questions, answers and their gold labels
+
+
+def test_questions_name_what_they_ask_and_parse_back():
+    pairs = [("Daduba", "colour"), ("Daduba", "ruler"), ("Kudi", "animal")]
+    question = question_for(pairs)
+    assert question == "What are the colour and ruler of Daduba, and the animal of Kudi?"
+    assert asked(question) == pairs
+    assert question_for([("Daduba", "ruler")]) == "What is the ruler of Daduba?"
+    assert asked("What is this passage about?") is None and asked("What is the weather of Daduba?") is None
+
+
+def test_question_quality_and_answers_on_hand_cases():
+    doc = DOCS[0]  # Daduba: moth, Cora, white; its neighbour paragraph says Kudi's ruler is Lir
+    paragraph = next(p for p in doc["paragraphs"] if "Kudi" in p)
+    assert question_about(paragraph) == "What are the colour of Daduba, and the ruler of Kudi?"
+    assert question_quality(question_about(paragraph), paragraph) == "complete"
+    assert question_quality("What is the colour of Daduba?", paragraph) == "partial"
+    assert question_quality("What is the animal of Daduba?", paragraph) == "unanswerable"
+    assert question_quality("What is this passage about?", paragraph) == "generic"
+    assert answer_from(paragraph, question_about(paragraph)) == "The colour of Daduba is white. The ruler of Kudi is Lir."
+    assert answer_from(paragraph, "What is the animal of Daduba?") == "The passage does not say the animal of Daduba."
+    filler = "Its market opens early each morning."
+    assert question_about(filler) == "When does the market open?" and question_quality(question_about(filler), filler) == "complete"
+    assert answer_from(filler, question_about(filler)) == filler
+
+
+def test_closed_book_questions_cover_each_granularity_with_gold_answers():
+    test = closed_book_questions(DOCS)
+    assert collections.Counter(r["split"] for r in test) == {"fact": 120, "paragraph": 40, "document": 40}
+    for r in test:
+        pairs = asked(r["messages"][0]["content"])
+        assert len(pairs) == {"fact": 1, "paragraph": 2, "document": 4}[r["split"]]
+        for town, attribute in pairs:
+            assert f"The {attribute} of {town} is {LAND[town][attribute]}." in r["answer"]
+    assert len({r["messages"][0]["content"] for r in test}) == len(test)  # one gold answer per question string
+
+
+# ----------------------------------------------------------------------------------------------------
+# Scorer pairs, filter report, answers and demos
+
+
+def test_scorer_pairs_follow_the_official_split_over_weakened_prompts():
+    teacher = ScriptedTeacher(tasks=[split_task()])
+    pool = [n for d in DOCS[:6] for n in context_split_tree(d["text"], teacher_ask(teacher))]
+    pairs = scorer_pairs(pool, teacher, count=500, seed=0)
+    per_prompt = len(pool) // len(WEAK_PROMPTS)
+    counts = collections.Counter(p["weak"] for p in pairs)
+    assert set(counts) <= set(WEAK_PROMPTS) and all(c <= per_prompt for c in counts.values())
+    questions = {(n.context, n.question) for n in pool}
+    for p in pairs:
+        positive, negative = (p[side][0]["content"].removeprefix("Question: ") for side in ("chosen", "rejected"))
+        assert (p["context"], positive) in questions and positive != negative
+    assert len(scorer_pairs(pool, teacher, count=2, seed=0)) <= 2 * len(WEAK_PROMPTS)
+
+
+def test_filter_report_gives_each_query_its_reason():
+    queries = ["What is the ruler of Tobe?", "Which animal lives in Kafi?", "What is the ruler of Tobe then?", "Why?"]
+    report = filter_report(queries, [0.2, 0.5, 0.9, 0.1], keep=2)
+    assert [(r["index"], r["verdict"]) for r in report] == [(2, "kept"), (1, "kept"), (0, "over budget"), (3, "over budget")]
+    report = filter_report(queries, [0.2, 0.5, 0.9, 0.1])
+    dropped = next(r for r in report if r["index"] == 0)
+    assert dropped["verdict"] == "near-duplicate" and dropped["like"] == 2 and dropped["rouge"] > 0.7
+
+
+class Scripted:
+    """A teacher whose replies come from `reply(prompt)`."""
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def complete(self, prompts, **settings):
+        return [self.reply(p) for p in prompts]
+
+
+def test_bootstrap_demos_keep_only_answers_the_judge_accepts():
+    examples = seed_examples()
+    wrong = examples[1]["question"]
+
+    def reply(prompt):
+        if prompt.startswith(ANSWER_INSTRUCTION):
+            context, question = prompt.rsplit("Context: ", 1)[1].split("\n\nQuestion: ")
+            question = question.removesuffix("\n\nAnswer:")
+            return "I am not sure." if question == wrong else answer_from(context, question) + "\n\n---\n\nmore"
+        reference, predicted = (prompt.split(f"[{k}]: ")[1].split("\n")[0] for k in ("Reference Answer", "Predicted Answer"))
+        return "Yes." if reference == predicted else "No."
+
+    demos, log = bootstrap_demos(Scripted(reply), examples, max_bootstrapped=3, max_labeled=3)
+    assert [row["verdict"] for row in log] == [q != wrong for q in (e["question"] for e in examples)]
+    assert [d["question"] for d in demos] == [e["question"] for e in examples if e["question"] != wrong][:3]
+    assert all(d["answer"] == e["answer"] for d, e in zip(demos, [e for e in examples if e["question"] != wrong]))
+    demos, _ = bootstrap_demos(Scripted(reply), examples, max_bootstrapped=1, max_labeled=3)
+    assert len(demos) == 3 and demos[1]["question"] == wrong and demos[1]["answer"] == examples[1]["answer"]
+    assert judged_yes("Yes, it does") is True and judged_yes("no") is False and judged_yes("maybe") is None
+
+
+def test_scripted_answer_and_judge_tasks():
+    teacher = ScriptedTeacher(error_rate=0.0, strict=True)
+    paragraph = next(p for p in DOCS[0]["paragraphs"] if "Kudi" in p)
+    question = question_about(paragraph)
+    assert teacher.ask(answer_prompt(paragraph, question, seed_examples()[:2])) == answer_from(paragraph, question)
+    wrong = ScriptedTeacher(error_rate=1.0, strict=True).ask(answer_prompt(paragraph, question))
+    assert wrong != answer_from(paragraph, question) and wrong.startswith("The ")
+    judge = JUDGE_PROMPT.format(context=paragraph, question=question, reference="A.", predicted="A.")
+    assert teacher.ask(judge) == "yes" and teacher.ask(judge.replace("[Predicted Answer]: A.", "[Predicted Answer]: B.")) == "no"
+
+
+def test_one_question_per_document_and_fresh_answers_for_repeats():
+    teacher = ScriptedTeacher(error_rate=0.5, tasks=None)
+    pools = question_pools(DOCS[:3], ScriptedTeacher())
+    items = one_question_per_document(pools, 8)
+    assert [d for d, _ in items] == [DOCS[k % 3]["id"] for k in range(8)] and all(n.depth == 0 for _, n in items)
+    answers = answer_items(teacher, items)
+    assert len(set(answers[0::3])) > 1  # the same question, answered afresh each time
+    records = sft_records(items, answers, "one-per-doc")
+    assert [r["messages"][0]["content"] for r in records] == [n.question for _, n in items]
+    for r in records:
+        right = answer_from(r["meta"]["context"], r["messages"][0]["content"])
+        assert r["meta"]["answer_right"] == (r["messages"][1]["content"] == right)
+
+
+def test_read_documents_names_the_bad_line(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": "a", "text": "One."}\n{"context": "Two."}\n{"id": "c"}\n')
+    with pytest.raises(SftkitError, match=r"docs.jsonl:3"):
+        read_documents(str(path))
+    path.write_text('{"id": "a", "text": "One."}\n{"context": "Two."}\n')
+    assert read_documents(str(path)) == [{"id": "a", "text": "One."}, {"id": "doc-00001", "text": "Two."}]
+
+
+def test_scorer_trains_and_ranks_positives_first(tmp_path):
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from sftkit.model import load_model
+
+    good = [scorer_record(f"Context number {k}.", "What is the ruler of Daduba?", "What is this passage about?")
+            for k in range(16)]
+    run = train_scorer(good, "tiny", replace(SCORER_BUDGET, steps=12, lr=1e-3, warmup_steps=0))
+    losses = [h["loss"] for h in run.history if "loss" in h and "step" in h]
+    assert losses and losses[-1] < 0  # -1 <= loss; below 0 once positives outscore negatives
+    tok = load_model("tiny", tokenizer_only=True)
+    pos = score_questions(run.model, tok, ["Context number 99."], ["What is the ruler of Daduba?"])
+    neg = score_questions(run.model, tok, ["Context number 99."], ["What is this passage about?"])
+    assert pos[0] > neg[0]
+
+
+def test_generate_cli_writes_conversations(tmp_path):
+    from sftkit.cli import main
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in DOCS[:3]))
+    out = tmp_path / "augcon.jsonl"
+    assert main(["generate", "augcon", "--documents", str(docs), "--output", str(out), "--scorer-steps", "2"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and all(r["messages"][0]["role"] == "user" and r["messages"][1]["role"] == "assistant" for r in records)
+    assert all("quality" not in r["meta"] for r in records)  # no gold labels for documents of one's own
+    assert main(["generate", "augcon", "--documents", str(docs), "--output", str(out), "--teacher", "gpt"]) == 2

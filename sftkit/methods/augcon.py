@@ -475,24 +475,39 @@ register_task("augcon_split", split_task)
 # Filtering and the scorer's loss
 
 
-def rouge_l_filter(queries: list[str], scores: list[float], threshold: float = ROUGE_THRESHOLD,
-                   keep: int | None = None) -> list[int]:
-    """Indices of the queries kept, best score first (official `step2_scorer.filter_queries`): in order of
-    decreasing score (ties: input order), drop a query whose ROUGE-L F with an already kept one exceeds
-    `threshold`; stop at `keep` kept (official: `query_budget(context)`; None: no limit). ROUGE-L from
-    `rouge-score` (lower-cased words)."""
+def filter_report(queries: list[str], scores: list[float], threshold: float = ROUGE_THRESHOLD,
+                  keep: int | None = None) -> list[dict]:
+    """What the filter does with each query, in order of decreasing score (ties: input order) (official
+    `step2_scorer.filter_queries`): {"index", "score", "verdict", "like", "rouge"}, verdict "kept"; or
+    "near-duplicate" when its ROUGE-L F with the kept query `like` is `rouge` > `threshold`; or "over budget"
+    once `keep` are kept (None: no limit). ROUGE-L from `rouge-score` (lower-cased words)."""
     from rouge_score import rouge_scorer
 
     if len(queries) != len(scores):
         raise ValueError(f"rouge_l_filter: {len(queries)} queries but {len(scores)} scores")
     rouge = rouge_scorer.RougeScorer(["rougeL"])
-    kept: list[int] = []
+    report, kept = [], []
     for i in sorted(range(len(queries)), key=lambda i: -scores[i]):
+        row = {"index": i, "score": scores[i], "verdict": "kept", "like": None, "rouge": None}
         if keep is not None and len(kept) >= keep:
-            break
-        if all(rouge.score(queries[j], queries[i])["rougeL"].fmeasure <= threshold for j in kept):
-            kept.append(i)
-    return kept
+            row["verdict"] = "over budget"
+        else:
+            similar = [(rouge.score(queries[j], queries[i])["rougeL"].fmeasure, j) for j in kept]
+            closest = max(similar, default=(0.0, None))
+            if closest[0] > threshold:
+                row.update(verdict="near-duplicate", rouge=closest[0], like=closest[1])
+            else:
+                kept.append(i)
+        report.append(row)
+    return report
+
+
+def rouge_l_filter(queries: list[str], scores: list[float], threshold: float = ROUGE_THRESHOLD,
+                   keep: int | None = None) -> list[int]:
+    """Indices of the queries kept, best score first (official `step2_scorer.filter_queries`): in order of
+    decreasing score, drop a query whose ROUGE-L F with an already kept one exceeds `threshold`; stop at
+    `keep` kept (official: `query_budget(context)`; None: no limit). See `filter_report` for the reasons."""
+    return [r["index"] for r in filter_report(queries, scores, threshold, keep) if r["verdict"] == "kept"]
 
 
 def scorer_loss(s_pos, s_neg):
