@@ -19,7 +19,7 @@ from .io import REPO_DIR, SftkitError, results_dir, shown
 
 # pyproject.toml's lower bounds (a test keeps them equal), except JupyterLab: on a JupyterHub the server may run
 # from another environment than the kernel this check runs in.
-MINIMUM = {"torch": "2.4", "transformers": "5.0", "peft": "0.17", "accelerate": "1.0", "matplotlib": "3.8",
+MINIMUM = {"torch": "2.4", "transformers": "5.0", "peft": "0.17", "accelerate": "1.0", "matplotlib": "3.9",
            "gymnasium": "1.0", "ipywidgets": "8.1", "nbclient": "0.10", "tqdm": "4.66", "psutil": "5.9",
            "httpx": "0.27", "nltk": "3.8", "numpy": "1.26",
            "rouge-score": "0.1"}

@@ -184,7 +184,7 @@ def summary(rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> list[dic
     groups: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
     costs: dict[tuple, list] = defaultdict(list)
     for r in rows:
-        if r["skill"] != "all" or not is_exact_match(r):
+        if r["skill"] != "all" or not is_exact_match(r) or r["split"] not in splits:
             continue
         key = (r["notebook"], r["method"], r["variant"] or "", r["model"])
         groups[key][r["split"]].append(r["accuracy"] if r.get("accuracy") is not None else r["value"])

@@ -25,6 +25,7 @@ from sftkit.methods.augcon import (
     answer_prompt,
     asked,
     bootstrap_demos,
+    chunks,
     closed_book_questions,
     context_split_tree,
     cst_prompt,
@@ -47,6 +48,7 @@ from sftkit.methods.augcon import (
     scorer_record,
     seed_examples,
     sft_records,
+    split_pairs,
     split_task,
     teacher_ask,
     train_scorer,
@@ -312,10 +314,14 @@ def test_closed_book_questions_cover_each_granularity_with_gold_answers():
     assert collections.Counter(r["split"] for r in test) == {"fact": 120, "paragraph": 40, "document": 40}
     for r in test:
         pairs = asked(r["messages"][0]["content"])
-        assert len(pairs) == {"fact": 1, "paragraph": 2, "document": 4}[r["split"]]
-        for town, attribute in pairs:
-            assert f"The {attribute} of {town} is {LAND[town][attribute]}." in r["answer"]
+        assert len(pairs) == {"fact": 1, "paragraph": 2, "document": 3}[r["split"]]
+        assert r["answer"] == " ".join(f"The {a} of {t} is {LAND[t][a]}." for t, a in pairs)
     assert len({r["messages"][0]["content"] for r in test}) == len(test)  # one gold answer per question string
+    # the paragraph and document questions are strings the scripted teacher never writes, at any error rate
+    teacher = ScriptedTeacher(error_rate=0.5, laziness_rate=0.1, tasks=[split_task()])
+    written = {n.question for nodes in question_pools(DOCS, teacher).values() for n in nodes}
+    assert not written & {r["messages"][0]["content"] for r in test if r["split"] != "fact"}
+    assert written & {r["messages"][0]["content"] for r in test if r["split"] == "fact"}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -393,12 +399,33 @@ def test_one_question_per_document_and_fresh_answers_for_repeats():
     items = one_question_per_document(pools, 8)
     assert [d for d, _ in items] == [DOCS[k % 3]["id"] for k in range(8)] and all(n.depth == 0 for _, n in items)
     answers = answer_items(teacher, items)
-    assert len(set(answers[0::3])) > 1  # the same question, answered afresh each time
+    assert answers[0::3] == [answers[0]] * 3  # one answer per distinct question, repeated
+    fresh = answer_items(teacher, items, fresh=True)
+    assert fresh[0] == answers[0] and len(set(fresh[0::3])) > 1  # or a fresh draw for each repeat
     records = sft_records(items, answers, "one-per-doc")
     assert [r["messages"][0]["content"] for r in records] == [n.question for _, n in items]
     for r in records:
         right = answer_from(r["meta"]["context"], r["messages"][0]["content"])
         assert r["meta"]["answer_right"] == (r["messages"][1]["content"] == right)
+
+
+def test_scorer_pairs_split_by_context_without_copies():
+    pair = scorer_record("Its market opens early each morning.", "When does the market open?", "What is this about?")
+    other = [scorer_record(f"Context {k}.", "What is the ruler of Daduba?", "Why?") for k in range(9)]
+    train, held = split_pairs([pair, dict(pair), *other], held_out=0.3, seed=1)
+    assert len(train) + len(held) == 10  # the copy is gone
+    assert not {p["context"] for p in train} & {p["context"] for p in held} and len(held) == 3
+
+
+def test_parser_drops_a_repeated_question_label():
+    assert parse_split("Question: Why?\n\nContext 1: a\n\nContext 2: b") == ("Why?", "a", "b")
+
+
+def test_long_documents_are_cut_at_sentence_ends():
+    text = " ".join(f"Sentence number {k} is here." for k in range(40))
+    pieces = chunks(text, 100)
+    assert all(len(p) <= 100 for p in pieces) and " ".join(pieces) == text
+    assert all(p.endswith(".") for p in pieces) and chunks("One.", 100) == ["One."]
 
 
 def test_read_documents_names_the_bad_line(tmp_path):

@@ -224,3 +224,16 @@ def test_bool_knobs_are_flags():
     assert parser.parse_args([]).whiten is True
     assert parser.parse_args(["--no-whiten"]).whiten is False  # type=bool would have read "False" as True
     assert parser.parse_args(["--whiten"]).whiten is True
+
+
+def test_data_side_methods_are_generated_not_trained(capsys):
+    from sftkit.cli import build_parser
+
+    parser = build_parser(with_methods=True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "augcon", "--output", "x"])
+    args = parser.parse_args(["generate", "augcon", "--output", "x", "--rouge-threshold", "0.9"])
+    assert args.method == "augcon" and args.rouge_threshold == 0.9 and args.teacher == "scripted"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["generate", "sft", "--output", "x"])
+    capsys.readouterr()

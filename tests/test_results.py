@@ -83,3 +83,19 @@ def test_results_are_written_with_fixed_precision(tmp_path):
     saved = [json.loads(line) for line in first.decode().splitlines()]
     assert [r["value"] for r in saved] == [0.00907412, 0.666667] and saved[1]["step_time_s"] == 0.169123
     assert results.fixed(float("nan")) != results.fixed(float("nan")) and results.fixed(3) == 3  # NaN and ints as given
+
+
+def test_own_test_sets_get_their_own_table(tmp_path):
+    """A notebook's own test splits (e.g. AugCon's granularities) are tabulated apart from the world's splits."""
+    evals = [{"id": f"{s}-{k}", "skill": "facts", "split": s, "correct": c}
+             for s, outcomes in (("fact", [True, True, False, False]), ("document", [True])) for k, c in enumerate(outcomes)]
+    rows = [r for seed in (0, 1) for r in results.rows_from_eval(evals, notebook="97_own", method="augcon", variant="scorer",
+                                                                 model="tiny", seed=seed)]
+    table = results.own_tests_table(rows)
+    assert "| notebook | method | variant | seeds | document EM % | fact EM % |" in table
+    assert "| 97_own | augcon | scorer | 2 | 100.0 ± 0.0 | 50.0 ± 0.0 |" in table
+    assert results.summary(rows) == []  # not in the table of the world's splits
+    assert results.own_tests_table([r for r in rows if r["split"] == "test"]) == ""
+    results.save("97_own", rows, tmp_path)
+    results.write_leaderboard(tmp_path)
+    assert "## Notebooks' own test sets" in (tmp_path / "leaderboard.md").read_text()

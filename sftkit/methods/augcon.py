@@ -1,29 +1,40 @@
 """AugCon: context-driven SFT data across granularities (Quan, "Automatically Generating Numerous Context-Driven
-SFT Data for LLMs across Diverse Granularity", arXiv 2405.16579; code quanshr/AugCon, MIT). Spec:
-METHODS.md section 6. Built so far (the first part; no notebook, no CLI yet):
+SFT Data for LLMs across Diverse Granularity", arXiv 2405.16579; code quanshr/AugCon, MIT). A data-side method:
+it writes question -> answer data that plain SFT learns. Notebook: 09_augcon; command: `sftkit generate augcon`.
 
-    Context-Split-Tree   `context_split_tree(context, ask)`: ask the strong LLM (a teacher) for one question
-                         about the whole context and a split of it into two sub-contexts; record the node and
-                         recurse on both halves (official `step1_cst.py`), with the official stopping rules;
-                         `repeat_until_enough` re-runs it on the root until there are ~1.15 x the wanted
-                         queries (official `step1_gen_q.gen_q`). The prompt is the official English one
-                         (`prompt_en.instruct_CST`), its weakened variants for the scorer's negatives too.
-    scripted task        `split_task`: the tiny world's `ScriptedTeacher` plays the split prompt on documents
-                         about Veloria (`sftkit.world.make_documents`), registered as "augcon_split".
-    ROUGE-L filter       `rouge_l_filter`: rank by score, drop near-duplicates of a kept query (ROUGE-L F above
-                         0.7), keep ~len(context)/35 (official `step2_scorer.filter_queries`), with Google's
-                         `rouge-score` package (the official code uses `rouge_chinese` on jieba tokens, for
-                         Chinese text).
-    scorer loss          `scorer_loss`: -mean sigmoid(s_pos) + mean sigmoid(s_neg) (official `Scorer.forward`).
+    step 1  Context-Split-Tree   `context_split_tree(context, ask)`: ask the strong LLM (a teacher) for one
+                                 question about the whole context and a split of it into two sub-contexts;
+                                 record the node, recurse on both halves (official `step1_cst.py`, its stopping
+                                 rules); `repeat_until_enough` re-runs it on the root until there are 1.15 x the
+                                 wanted queries (official `step1_gen_q.gen_q`). The official English prompt
+                                 (`prompt_en.instruct_CST`) and its weakened variants (`WEAK_PROMPTS`).
+    step 2  contrastive scorer   `scorer_pairs` (official `mk_scorer_pairs`: a pool question is the positive, the
+                                 same context asked with a weakened prompt gives the negative), `train_scorer`
+                                 (an LM with a scalar head on the last token, `ScorerTrainer`, `scorer_loss`:
+                                 -mean sigmoid(s_pos) + mean sigmoid(s_neg), official `Scorer.forward`),
+                                 `score_questions`; `keep_questions` ranks each document's pool and applies the
+                                 ROUGE-L filter (`rouge_l_filter` / `filter_report`: drop a query whose ROUGE-L F
+                                 with a kept one exceeds 0.7, keep len(context) // 35; official `filter_queries`).
+    step 3  answers              `answer_prompt` (the official English `ContextQA` principles), `bootstrap_demos`
+                                 (DSPy `BootstrapFewShot` with the official self-judge prompt), `answer_items`.
+            records              `sft_records`: question -> answer without the context, as the paper fine-tunes.
+    whole                        `make_data(documents, teacher, config)`; `read_documents` (JSONL, chunked at 500
+                                 characters as the official `load_data`).
 
-Not built yet: the scorer model (LM + linear head on the last token) and its training on (full-prompt,
-weakened-prompt) query pairs, the answers (self-alignment with the three principles, bootstrapped few-shot
-self-improvement), `sftkit generate augcon`, and the notebook.
+The tiny world's pieces: `split_task`, `answer_task`, `judge_task` (the `ScriptedTeacher` plays the three
+prompts from the documents' recorded facts, `sftkit.world.make_documents`), the gold labels of a question
+(`question_quality`) and of an answer (`answer_from`), the one-question-per-document baseline and the closed-book
+test (`closed_book_questions`).
 
 Deliberate differences from the official code: the reply parser reads multi-line sub-contexts (the official
-regex has no DOTALL, so a sub-context ends at its first line break, and the documents here have paragraphs);
-and `repeat_until_enough` stops after `max_rounds` rounds (the official loop never stops when every root
-reply fails to parse).
+regex has no DOTALL, so a sub-context ends at its first line break) and drops a "Question:" label a chat model
+repeats; `repeat_until_enough` stops after `max_rounds` rounds (the official loop never stops when every root
+reply fails to parse); prompts go to the teacher as one chat turn (official: a raw completion with stop
+sequences "---" and "\n\n\n"); the scorer reads "Context: ..." and "Question: ..." through the chat template,
+starts from any causal LM (official: the generator itself, 4-bit with LoRA) and drops scorer pairs whose two
+questions are identical (their loss terms cancel); the answer step is DSPy's `Predict` layout, not
+`ChainOfThought`; the bootstrap answers each seed example without demos. The paper (not the code) writes the
+scorer loss as -log sigmoid(s_pos - s_neg) and the filter as ROUGE-L precision < 0.7; we follow the code.
 """
 from __future__ import annotations
 
@@ -169,7 +180,7 @@ def parse_split(reply: str) -> tuple[str, str, str] | None:
     match = re.search(r"(.*?)\s*Context 1:(.*?)\s*Context 2:(.*)", reply, re.S)
     if match is None:
         return None
-    question = match.group(1).strip().split("\n")[-1].strip()
+    question = match.group(1).strip().split("\n")[-1].strip().removeprefix("Question:").strip()
     context2 = re.split(r"\n\s*---", match.group(3))[0]
     return question, match.group(2).strip(), context2.strip()
 
@@ -522,25 +533,42 @@ def scorer_loss(s_pos, s_neg):
 
 
 def scorer_pairs(pool: list[Node], teacher: Teacher, count: int = 500, seed: int = 0,
-                 prompts: dict = WEAK_PROMPTS, **settings) -> list[dict]:
+                 prompts: dict = WEAK_PROMPTS, tries: int = TRIES, **settings) -> list[dict]:
     """The scorer's training pairs (official `mk_scorer_pairs`): the pool's nodes shuffled, the next
     min(count, len(pool) // 3) of them for each weakened prompt in turn; each node's question is the positive
-    and the weakened prompt's question about the same context the negative. A reply that does not parse gives
-    no pair, nor does a negative equal to its positive (the official code keeps those: its two terms of the
-    loss cancel, so they only dilute the batch). As preference records for `sftkit.train` ({prompt, chosen,
-    rejected} + "weak", "context"): the prompt is the context, the chosen / rejected reply the positive / negative question."""
+    and the weakened prompt's question about the same context the negative, asked up to `tries` times until a
+    reply parses (as the official code does through `context_split_tree`; no pair when none does). A negative
+    equal to its positive gives no pair either (the official code keeps those: its two terms of the loss
+    cancel, so they only dilute the batch). As preference records for `sftkit.train` ({prompt, chosen,
+    rejected} + "weak", "context"): the prompt is the context, the chosen / rejected reply the positive /
+    negative question."""
     rng = random.Random(seed)
     nodes = rng.sample(pool, len(pool))
     per_prompt = min(count, len(pool) // len(prompts))
     pairs = []
     for k, (name, prompt) in enumerate(prompts.items()):
-        chunk = nodes[k * per_prompt:(k + 1) * per_prompt]
-        replies = teacher.complete([cst_prompt(n.context, **prompt) for n in chunk], **settings)
-        for node, reply in zip(chunk, replies):
-            parsed = parse_split(reply)
-            if parsed is not None and parsed[0] != node.question:
-                pairs.append(scorer_record(node.context, node.question, parsed[0]) | {"weak": name})
+        pending = nodes[k * per_prompt:(k + 1) * per_prompt]
+        for attempt in range(tries):
+            replies = teacher.complete([cst_prompt(n.context, **prompt) for n in pending], **settings, seed=attempt)
+            failed = []
+            for node, reply in zip(pending, replies):
+                parsed = parse_split(reply)
+                if parsed is None:
+                    failed.append(node)
+                elif parsed[0] != node.question:
+                    pairs.append(scorer_record(node.context, node.question, parsed[0]) | {"weak": name})
+            pending = failed
     return pairs
+
+
+def split_pairs(pairs: list[dict], held_out: float = 0.2, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) scorer pairs, duplicates removed and split by context, so that no held-out pair's
+    context (and no copy of it) is trained on: the tiny world's filler sentences recur across documents."""
+    unique = list({(p["context"], p["chosen"][0]["content"], p["rejected"][0]["content"]): p for p in pairs}.values())
+    contexts = sorted({p["context"] for p in unique})
+    random.Random(seed).shuffle(contexts)
+    held = set(contexts[:round(held_out * len(contexts))])
+    return [p for p in unique if p["context"] not in held], [p for p in unique if p["context"] in held]
 
 
 def scorer_record(context: str, positive: str, negative: str) -> dict:
@@ -741,27 +769,34 @@ def sft_records(items: list[tuple[str, Node]], answers: list[str], source: str, 
     return records
 
 
-GRANULARITIES = {"fact": "one fact of a town", "paragraph": "a paragraph's two facts (two towns)",
-                 "document": "every fact of a document (four facts, two towns)"}
+GRANULARITIES = {"fact": "one fact of a town (the teacher asks these too: seen or unseen per data set)",
+                 "paragraph": "the two facts of a paragraph, neighbour first (an order the teacher never writes)",
+                 "document": "a town's three own facts (a set the teacher never asks for alone)"}
 
 
 def closed_book_questions(documents: list[dict]) -> list[dict]:
-    """The held-out test: questions about the documents asked without them, one set per granularity
-    (`GRANULARITIES`): each own fact of each town (fact), the paragraph that also states a neighbour's fact
-    (paragraph), the whole document (document). Records in the world's format (skill "facts", split = the
-    granularity, gold answer = `answer_from` the context), checked by exact match."""
+    """The closed-book test: questions about the documents asked without them, one set per granularity
+    (`GRANULARITIES`): each own fact of each town (fact); the paragraph that also states a neighbour's fact,
+    its two facts asked neighbour first (paragraph); the town's three own facts (document). The paragraph and
+    document questions are phrased in the teacher's grammar but are strings the scripted teacher never writes
+    (it asks in the order facts appear, and a context with all three own facts also holds the neighbour's), so
+    no data set contains them. Records in the world's format: skill "facts", split = the granularity, gold
+    answer = one fact sentence per asked fact, in the question's order; checked by exact match."""
     records = []
     for d in documents:
-        own = [f for f in facts_in(d["text"]) if f["town"] == d["town"]]
-        contexts = [("fact", f["sentence"]) for f in own]
-        contexts += [("paragraph", p) for p in d["paragraphs"] if len(facts_in(p)) > 1]
-        contexts += [("document", d["text"])]
-        for k, (granularity, context) in enumerate(contexts):
-            question = question_about(context)
-            answer = answer_from(context, question)
+        stated = facts_in(d["text"])
+        own = [(f["town"], f["attribute"]) for f in stated if f["town"] == d["town"]]
+        value = {(f["town"], f["attribute"]): f["value"] for f in stated}
+        neighbour_paragraph = next(p for p in d["paragraphs"] if len(facts_in(p)) > 1)
+        paragraph = [(f["town"], f["attribute"]) for f in facts_in(neighbour_paragraph)][::-1]
+        asks = [("fact", [pair]) for pair in own] + [("paragraph", paragraph)]
+        asks += [("document", [(d["town"], a) for a in ATTRIBUTES])]
+        for k, (granularity, pairs) in enumerate(asks):
+            question = question_for(pairs)
+            answer = " ".join(fact_sentence(t, a, value[t, a]) for t, a in pairs)
             records.append({"id": f"{granularity}-{d['id']}-{k}", "skill": "facts", "split": granularity,
                             "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-                            "answer": answer, "meta": {"document": d["id"], "context": context}})
+                            "answer": answer, "meta": {"document": d["id"]}})
     return records
 
 
@@ -773,33 +808,54 @@ def default_documents() -> list[dict]:
 def one_question_per_document(pools: dict[str, list[Node]], n: int) -> list[tuple[str, Node]]:
     """The baseline's questions: each document's root question (one question about the whole document, the
     first node of its pool), the documents taken in turn until there are `n` (document id, node) items, so
-    the baseline has AugCon's size and every document as often as the others (within one)."""
+    the baseline has AugCon's size and every document as often as the others (within one). `answer_items`
+    answers each distinct question once, as one call per document would."""
     roots = [(doc, nodes[0]) for doc, nodes in pools.items() if nodes and nodes[0].depth == 0]
     if not roots:
         raise SftkitError("one_question_per_document: no document has a root question")
     return [roots[k % len(roots)] for k in range(n)]
 
 
-def answer_items(teacher: Teacher, items: list[tuple[str, Node]], demos: list[dict] = (), **settings) -> list[str]:
-    """`answer_questions` for (document id, node) items; the k-th repeat of a question passes seed=k, so a
-    repeated question draws a fresh answer (as a sampling teacher would give) rather than its first one."""
+def answer_items(teacher: Teacher, items: list[tuple[str, Node]], demos: list[dict] = (), fresh: bool = False,
+                 **settings) -> list[str]:
+    """`answer_questions` for (document id, node) items, one teacher call per distinct (context, question). A
+    repeated question gets the same answer, or, with `fresh`, its k-th repeat passes seed=k and draws a new
+    one (as a sampling teacher would)."""
     seen: dict[tuple[str, str], int] = {}
-    seeds = []
+    keys = []
     for _, node in items:
         key = (node.context, node.question)
         seen[key] = seen.get(key, -1) + 1
-        seeds.append(seen[key])
-    answers = [""] * len(items)
-    for k in sorted(set(seeds)):
-        which = [i for i, s in enumerate(seeds) if s == k]
-        for i, answer in zip(which, answer_questions(teacher, [items[i][1] for i in which], demos, **settings, seed=k)):
-            answers[i] = answer
-    return answers
+        keys.append((node, seen[key] if fresh else 0))
+    distinct = list(dict.fromkeys((n.context, n.question, k) for n, k in keys))
+    answer = {}
+    for k in sorted({k for *_, k in distinct}):
+        todo = [Node(c, q, 0, None) for c, q, kk in distinct if kk == k]
+        for node, reply in zip(todo, answer_questions(teacher, todo, demos, **{**settings, "seed": k})):
+            answer[node.context, node.question, k] = reply
+    return [answer[n.context, n.question, k] for n, k in keys]
 
 
-def read_documents(path: str) -> list[dict]:
-    """Documents to generate from: a JSONL file of {"id", "text"} (or the official "context") records; an
-    `SftkitError` names the file and line of a bad one."""
+MAX_CHUNK = 500  # config.max_length: the official `load_data` cuts documents into pieces of at most 500 characters
+
+
+def chunks(text: str, max_chars: int = MAX_CHUNK) -> list[str]:
+    """`text` cut at sentence ends into pieces of at most `max_chars` characters (a longer sentence is a piece
+    of its own), as the official `load_data` does, so that a split reply fits a teacher's output budget."""
+    pieces, current = [], ""
+    for sentence in re.split(r"(?<=[.!?。？！])\s+", text.strip()):
+        if current and len(current) + 1 + len(sentence) > max_chars:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    return pieces + [current] if current else pieces
+
+
+def read_documents(path: str, max_chars: int = MAX_CHUNK) -> list[dict]:
+    """Documents to generate from: a JSONL file of {"id", "text"} (or the official "context") records, each cut
+    into `chunks` of at most `max_chars` characters ("id" gets "#k" for the k-th piece of a longer text); an
+    `SftkitError` names the file and line of a bad record."""
     from ..io import read_jsonl
 
     def text_of(record: dict) -> str:
@@ -809,25 +865,45 @@ def read_documents(path: str) -> list[dict]:
         if not isinstance(text_of(record), str) or not text_of(record).strip():
             raise ValueError("expected a record with a non-empty string 'text' (or 'context')")
 
-    documents = [{"id": str(r.get("id", f"doc-{k:05d}")), "text": text_of(r)}
-                 for k, r in enumerate(read_jsonl(path, validate))]
+    documents = []
+    for k, record in enumerate(read_jsonl(path, validate)):
+        name = str(record.get("id", f"doc-{k:05d}"))
+        pieces = chunks(text_of(record), max_chars)
+        documents += [{"id": name if len(pieces) == 1 else f"{name}#{j}", "text": piece} for j, piece in enumerate(pieces)]
     if not documents:
         raise SftkitError(f"{path}: no documents")
     return documents
 
 
+def read_examples(path: str) -> list[dict]:
+    """Seed examples for `bootstrap_demos` (official qa_examples_en.jsonl): JSONL of {context, question, answer}."""
+    from ..io import read_jsonl
+
+    def validate(record: dict) -> None:
+        missing = [k for k in ("context", "question", "answer") if not isinstance(record.get(k), str)]
+        if missing:
+            raise ValueError(f"field {missing[0]!r} is missing or not a string")
+
+    return read_jsonl(path, validate)
+
+
 def make_data(documents: list[dict], teacher: Teacher, config: Config | None = None, scorer_model: str = "tiny",
               examples: list[dict] | None = None, seed: int = 0, device: str | None = None,
+              question_settings: dict | None = None, answer_settings: dict | None = None,
               log: Callable[[str], None] = print) -> list[dict]:
     """AugCon end to end (official augcon.sh: step 1, step 2, step 3): question pools by Context-Split-Tree,
     the scorer's pairs and training, scoring, the ROUGE-L filter, bootstrapped demos and the answers ->
     conversational SFT records (question -> answer). `examples` ({context, question, answer} records) seed the
-    demos (default: the tiny world's `seed_examples`). With the tiny world's documents (they carry "facts"),
+    demos (default: the tiny world's `seed_examples`). `question_settings` go with the split prompts (default:
+    the official temperature 0.85), `answer_settings` with the answer and judge prompts (default: greedy, as
+    DSPy's default). With the tiny world's documents (they carry "facts"),
     each record's meta also holds the gold quality of its question and whether its answer is right."""
-    pools = question_pools(documents, teacher)
+    asking = {"temperature": 0.85} if question_settings is None else question_settings
+    answering = {"temperature": 0.0} if answer_settings is None else answer_settings
+    pools = question_pools(documents, teacher, **asking)
     pool = [n for nodes in pools.values() for n in nodes]
     log(f"step 1: {len(pool)} questions from {len(documents)} documents")
-    pairs = scorer_pairs(pool, teacher, seed=seed)
+    pairs = scorer_pairs(pool, teacher, seed=seed, **asking)
     if not pairs:
         raise SftkitError("no scorer pair: the teacher's replies to the weakened prompts did not parse")
     config = config or Config()
@@ -841,7 +917,7 @@ def make_data(documents: list[dict], teacher: Teacher, config: Config | None = N
     kept = keep_questions(pools, by_doc, documents, config.rouge_threshold)
     items = [(doc, n) for doc, nodes in kept.items() for n in nodes]
     log(f"step 2: scorer trained on {len(pairs)} pairs; {len(items)} questions kept")
-    demos, _ = bootstrap_demos(teacher, examples or seed_examples())
-    answers = answer_items(teacher, items, demos)
+    demos, _ = bootstrap_demos(teacher, examples or seed_examples(), **answering)
+    answers = answer_items(teacher, items, demos, **answering)
     log(f"step 3: {len(answers)} answers ({len(demos)} demos)")
     return sft_records(items, answers, "augcon", gold=all("facts" in d for d in documents))
