@@ -203,12 +203,15 @@ class Task:
 
     match(messages) -> the task's input (any object), or None when the prompt is not this task's;
     answer(input) -> the right reply; mistake(input, rng) -> a realistic wrong one. The teacher decides which
-    of the three (or a lazy non-answer) to give, so a task only knows its own domain."""
+    of the three (or a lazy non-answer) to give, so a task only knows its own domain. A `sampled` task has many
+    right replies (a writing task: any good example will do) and draws one: answer(input, rng), with the reply's
+    own generator, so a `seed=` setting gives another right reply as a sampling model would."""
 
     name: str
     match: Callable[[list[dict]], Any]
-    answer: Callable[[Any], str]
+    answer: Callable[..., str]
     mistake: Callable[[Any, random.Random], str]
+    sampled: bool = False
 
 
 def world_question_task(records: list[dict] | None = None) -> Task:
@@ -302,7 +305,7 @@ class ScriptedTeacher(Teacher):
             return lazy_answer(item, rng), "lazy"
         if draw < self.laziness_rate + self.error_rate:
             return task.mistake(item, rng), "wrong"
-        return task.answer(item), "gold"
+        return (task.answer(item, rng) if task.sampled else task.answer(item)), "gold"
 
     def _generate(self, conversations, settings):
         for i, messages in enumerate(conversations):

@@ -1,0 +1,377 @@
+"""Instruct-SkillMix: the official prompts, skill extraction and its parsers, the skill-set sampling, the five-turn
+conversation and its parser (unparseable replies counted and skipped with a reason), the gold composer's verdict on
+every generated example, the shirkers (an exact fraction) and make_data. Pure Python: no torch, no model."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from sftkit.io import REPO_DIR, SftkitError
+from sftkit.methods.skillmix import (
+    BREVITY_PROMPT,
+    FOLLOW_UPS,
+    GENERATE_PROMPTS,
+    JUNK_PROMPT,
+    SEED_STRIDE,
+    STRING_SKILLS,
+    Config,
+    assign_query_types,
+    converse,
+    default_seeds,
+    example_seeds,
+    extract,
+    final_answer,
+    first_prompt,
+    generate,
+    gold_record,
+    held_out_words,
+    make_data,
+    parse_example,
+    parse_instruction,
+    parse_query_types,
+    parse_skills,
+    shirk,
+    skill_sets,
+    verdict,
+    world_instruction,
+)
+from sftkit.teachers import ScriptedTeacher, Task, Teacher
+from sftkit.world import LAZY_ANSWERS, SKILLS, compose
+
+QUERIES = [{"query_str": "Instructional", "query_type": "Instructional: an order"},
+           {"query_str": "Information-Seeking", "query_type": "Information-Seeking: a question"}]
+# The pairs of string skills that no order and word can both need: a count of letters ignores order and case.
+NEVER_BOTH = {frozenset({"reverse", "length"}), frozenset({"uppercase", "length"})}
+
+
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO_DIR, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def repository_untouched():
+    """Nothing here writes into the repository."""
+    before = git_status()
+    yield
+    assert git_status() == before
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """(records, skipped) of 300 two-skill examples from the scripted teacher (no mistakes, no laziness)."""
+    return generate(ScriptedTeacher(), list(STRING_SKILLS), QUERIES, k=2, num_data=300, seed=1)
+
+
+class Canned(Teacher):
+    """A teacher whose reply is `reply(conversation)`; it records each batch it is asked (prompts, settings)."""
+
+    name = "canned"
+
+    def __init__(self, reply):
+        super().__init__(cache=None)
+        self.reply, self.batches = reply, []
+
+    def _generate(self, conversations, settings):
+        self.batches.append((conversations, settings))
+        for i, conversation in enumerate(conversations):
+            yield i, self.reply(conversation)
+
+
+class Garbling(Teacher):
+    """The scripted teacher, except that in conversations about `skill` the refine turn and the last reply are chatter
+    without an instruction or a response."""
+
+    name = "garbling"
+
+    def __init__(self, skill: str):
+        super().__init__(cache=None)
+        self.skill, self.inner = skill, ScriptedTeacher()
+
+    def _generate(self, conversations, settings):
+        for i, conversation in enumerate(conversations):
+            skills_line = conversation[0]["content"].rsplit("### Skills: ", 1)[-1]
+            turn = sum(m["role"] == "user" for m in conversation) - 1
+            garble = self.skill in skills_line.split(", ") and turn >= 3
+            yield i, "Sure! Here you go, happy to help." if garble else self.inner.reply(conversation, **settings)[0]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The official prompts
+
+
+def test_prompts_are_the_official_text():
+    """GENERATE_PROMPTS is prompts/generate_gpt-4-turbo-2024-04-09.json word for word, JUNK_PROMPT and BREVITY_PROMPT
+    the _junk and _brevity files' (sha256 of the official files' prompts, joined by NUL, computed from the repository
+    at commit ad331de); the short ones are also spelled out."""
+    assert hashlib.sha256("\x00".join(GENERATE_PROMPTS).encode()).hexdigest() == \
+        "e2d45d613ef911493b9da8ccb38753e74623e578007efc89cddc00f1445274c0"
+    assert hashlib.sha256("\x00".join([JUNK_PROMPT, BREVITY_PROMPT]).encode()).hexdigest() == \
+        "4d8d1f2977ae8c995fefe9c2145e5a4119cb0c10862501337cd436daeba1a541"
+    assert FOLLOW_UPS == (
+        "Thanks! It looks like the response may have been cut off. Please rewrite the entire response, making sure it "
+        "fits within the length constraint. No need to include verbose or extraneous information. Thanks!",
+        "Pretend you are the human asking the question, and make a list of weaknesses and strengths of the response. "
+        "Currently the response looks a bit generic. Perhaps it could benefit from some concrete examples and details.",
+        "Now, please refine your instruction and response (keep the strong parts and work on the weak parts).",
+        "It looks like the improved response may have been cut off. Please rewrite the entire improved response, making "
+        "sure it fits within the length constraint. No need to include verbose or extraneous information. Thanks again!")
+    assert JUNK_PROMPT.format(instruction="Reverse kofa.") == (
+        'Greetings! Consider the following instruction: "Reverse kofa."\n\nNow, please provide an example of an extremely '
+        "unhelpful response to the instruction/question. The response can illustrate laziness and be very generic. The "
+        "response can be vague and should be long (include many filler words).")
+    assert BREVITY_PROMPT.format(instruction="Reverse kofa.") == (
+        'Greetings! Consider the following instruction: "Reverse kofa. Please limit your response to one paragraph."\n\n'
+        "Please effectively respond to the instruction in approximately on paragraph.")
+
+
+def test_first_prompt_is_formatted_as_official():
+    prompt = first_prompt(["reverse", "spell"], QUERIES[0])
+    assert prompt.startswith("I am creating a dataset of engaging human-AI interactions")
+    assert "I will first give you a set of 2 skills that are valuable to humans." in prompt
+    assert "aligns with the following task type:\nInstructional: an order\n\n. Include specific text snippets" in prompt
+    assert prompt.endswith("whose answer involves using all skills below:\n### Task Type: Instructional\n"
+                           "### Skills: reverse, spell")
+    assert "{" not in prompt
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 1: skill extraction
+
+
+def test_the_scripted_teacher_extracts_the_string_skills_and_query_types():
+    seeds = default_seeds()
+    assert len(seeds) == 8 * len(STRING_SKILLS)
+    skills, query_types = extract(ScriptedTeacher(), seeds)
+    assert skills == list(STRING_SKILLS) == ["reverse", "uppercase", "length", "spell"]
+    assert [q["query_str"] for q in query_types] == ["Instructional", "Information-Seeking"]
+    assert all(q["query_type"].startswith(q["query_str"] + ": ") and "For example" in q["query_type"] for q in query_types)
+    wrong, _ = extract(ScriptedTeacher(error_rate=1.0), seeds)  # the mistake leaves a skill out
+    assert len(wrong) == len(STRING_SKILLS) - 1 and set(wrong) < set(STRING_SKILLS)
+
+
+def test_extraction_asks_again_then_fails_on_replies_with_nothing_in_them():
+    with pytest.raises(SftkitError, match="no skills in 4 replies"):
+        extract(ScriptedTeacher(laziness_rate=1.0), default_seeds())
+    asked = []
+
+    def lazy_once(conversation):
+        """A lazy first reply, then the skills and the query types."""
+        prompt = conversation[-1]["content"]
+        asked.append(prompt)
+        if len(asked) == 1:
+            return "I am not sure."
+        return "### 1. **Chat**\nSmall talk.\n" if "types of query" in prompt else "chat"
+
+    assert extract(Canned(lazy_once), ["Hello"]) == (["chat"], [{"query_str": "Chat", "query_type": "Chat: Small talk."}])
+    assert len(asked) == 3 and asked[0] == asked[1] != asked[2]
+
+
+def test_parsers_read_the_official_file_formats():
+    official_skills = "marketing_and_promotion\nspacecraft_navigation\nshock_prevention\n"
+    assert parse_skills(official_skills) == ["marketing_and_promotion", "spacecraft_navigation", "shock_prevention"]
+    assert parse_skills("Sure, here they are:\n- data_analysis\n2. `public_speaking`\ndata_analysis\n\n") == \
+        ["data_analysis", "public_speaking"]
+    assert parse_skills("I am not sure.") == []
+    official_queries = ('### 1. **Information-Seeking**\nThis includes any query where the user is looking to find out '
+                        'facts. For example:\n- "What is the capital of France?"\n\n### 2. **Help-Seeking**\nQueries '
+                        'where the user needs assistance.\n')
+    assert parse_query_types(official_queries) == [  # what official get_query_and_def makes of each section
+        {"query_str": "Information-Seeking", "query_type": 'Information-Seeking: This includes any query where the user '
+         'is looking to find out facts. For example:\n- "What is the capital of France?"'},
+        {"query_str": "Help-Seeking", "query_type": "Help-Seeking: Queries where the user needs assistance."}]
+    assert parse_query_types("### A heading without a bold name\nand text") == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2: sampling
+
+
+def test_a_skill_set_is_drawn_uniformly_without_repeats_within_an_example():
+    skills = ["a", "b", "c", "d", "e"]
+    draws = skill_sets(skills, 2, 20000, random.Random(0))
+    assert all(len(set(d)) == 2 and set(d) <= set(skills) for d in draws)
+    pairs = Counter(frozenset(d) for d in draws)
+    assert len(pairs) == 10
+    chi2 = sum((n - 2000) ** 2 / 2000 for n in pairs.values())
+    assert chi2 < 27.9  # chi-square, 9 degrees of freedom, p = 0.001
+    ordered = Counter(tuple(d) for d in draws)
+    assert all(abs(ordered[a, b] - ordered[b, a]) < 200 for a, b in itertools.combinations(skills, 2))  # order random
+    triples = skill_sets(skills, 3, 2000, random.Random(1))
+    assert all(len(set(t)) == 3 for t in triples) and len({frozenset(t) for t in triples}) == 10
+    every = skill_sets(skills, 2, -1, random.Random(0))  # official num_data=-1: every combination once
+    assert sorted(frozenset(p) for p in every) == sorted(frozenset(p) for p in itertools.combinations(skills, 2))
+    with pytest.raises(SftkitError, match="k=6"):
+        skill_sets(skills, 6, 1, random.Random(0))
+
+
+def test_query_types_are_used_equally_often():
+    types = [{"query_str": str(i), "query_type": f"{i}: t"} for i in range(3)]
+    drawn = Counter(q["query_str"] for q in assign_query_types(types, 12, random.Random(0)))
+    assert drawn == {"0": 4, "1": 4, "2": 4}
+
+
+def test_examples_asking_the_same_prompt_get_their_own_teacher_seed():
+    assert example_seeds(["a", "b", "a", "a"], seed=2) == [2 * SEED_STRIDE, 2 * SEED_STRIDE, 2 * SEED_STRIDE + 1,
+                                                          2 * SEED_STRIDE + 2]
+
+
+def test_a_sampled_task_draws_another_right_reply_per_seed():
+    task = Task("draw", lambda m: m[-1]["content"] == "draw" or None, lambda item, rng: f"{rng.random():.6f}",
+                lambda item, rng: "wrong", sampled=True)
+    teacher = ScriptedTeacher(tasks=[task])
+    assert teacher.ask("draw", seed=0) == teacher.ask("draw", seed=0) != teacher.ask("draw", seed=1)
+    plain = ScriptedTeacher(tasks=[Task("plain", lambda m: True, lambda item: "same", lambda item, rng: "wrong")])
+    assert plain.ask("x", seed=0) == plain.ask("x", seed=1) == "same"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2: the conversation and its parser
+
+
+def test_the_conversation_has_five_turns_batched_by_seed_with_query_read_as_instruction():
+    teacher = Canned(lambda conversation: f"### Query: q{len(conversation)}\n### Response: r")
+    replies = converse(teacher, ["p", "p", "other"], [0, 1, 0])
+    assert [len(r) for r in replies] == [5, 5, 5]
+    assert replies[0][0] == "### Instruction: q1\n### Response: r"  # official: outputs.replace("### Query:", ...)
+    assert len(teacher.batches) == 10 and [s["seed"] for _, s in teacher.batches[:2]] == [0, 1]
+    last_batch = teacher.batches[-1][0][0]
+    assert [m["content"] for m in last_batch if m["role"] == "user"] == ["p", *FOLLOW_UPS]
+    assert last_batch[1]["content"].startswith("### Instruction:")  # the replaced reply goes back to the teacher
+
+
+def test_parse_example_follows_the_official_rules():
+    refined = '### Refined Instruction: "Spell out kofa"\n### Refined Response: k-o-f-a'
+    assert parse_example(["", "", "", refined, "k-o-f-a, letter by letter"]) == \
+        ("Spell out kofa", "k-o-f-a, letter by letter", "")  # the last reply without labels is the response
+    assert parse_example(["", "", "", refined, "### Instruction: x"]) == ("Spell out kofa", "k-o-f-a", "")
+    assert parse_example(["", "", "", "chatter", "### Instruction: Do it\n### Response: done"]) == ("Do it", "done", "")
+    assert parse_example(["", "", "", "chatter", "more chatter"])[2] == \
+        "no 'Instruction:' in the refine turn's reply or the last"
+    assert parse_example(["", "", "", "### Instruction: \n### Response: r", "r"])[2] == "an empty instruction"
+    assert parse_example(["", "", "", "### Instruction: x", "### Instruction: x"])[2] == \
+        "no response in the last reply or the refine turn's"
+    assert parse_example(["", "", "", "### Instruction: x\n### Response: r", ""])[2] == "an empty response"
+    assert parse_example(["only one"])[2] == "1 replies, not 5"
+
+
+def test_an_unparseable_reply_is_counted_and_skipped_with_a_reason_never_written():
+    records, skipped = generate(Garbling("spell"), list(STRING_SKILLS), QUERIES, k=2, num_data=120, seed=0)
+    assert len(records) + len(skipped) == 120
+    garbled = [s for s in skipped if "spell" in s["skills"]]
+    assert garbled and all(s["reason"] == "no 'Instruction:' in the refine turn's reply or the last" and
+                           s["last_reply"].startswith("Sure! Here you go") for s in garbled)
+    assert all(frozenset(s["skills"]) in NEVER_BOTH for s in skipped if "spell" not in s["skills"])
+    assert all("spell" not in r["meta"]["skills"] and "Sure!" not in r["messages"][1]["content"] for r in records)
+    assert all(r["meta"]["gold"]["ok"] for r in records)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The tiny world's gold composer and its verdict
+
+
+def test_the_gold_composer_is_world_compose_for_two_skills():
+    for first, second in itertools.permutations(STRING_SKILLS, 2):
+        gold, composed = gold_record([first, second], "kofa"), compose(first, second, "kofa")
+        assert gold["messages"][0]["content"] == composed["messages"][0]["content"]
+        assert gold["answer"] == composed["answer"] == final_answer(gold["messages"][1]["content"])
+    record = gold_record(["reverse", "spell"], "kofa", "Information-Seeking")
+    assert record["messages"][0]["content"] == ("What do you get if you write a word backwards, then spell a word with "
+                                                "dashes? The word is kofa.")
+    assert record["messages"][1]["content"] == ("Step 1, write a word backwards: kofa gives afok.\n"
+                                                "Step 2, spell a word with dashes: afok gives a-f-o-k.\nAnswer: a-f-o-k")
+    assert parse_instruction(record["messages"][0]["content"]) == (["reverse", "spell"], "kofa")
+    assert parse_instruction("Reverse the word kofa.") is None
+
+
+def test_the_verdict_says_what_is_wrong():
+    instruction = world_instruction(["reverse", "uppercase"], "kofa")
+    assert verdict(instruction, "AFOK", ["uppercase", "reverse"])["ok"]
+    assert verdict(instruction, "Answer: KOFA", ["reverse", "uppercase"])["reason"] == "wrong answer 'KOFA' (gold 'AFOK')"
+    assert verdict(instruction, "AFOK", ["reverse", "spell"])["reason"] == \
+        "it uses reverse+uppercase, not its skills reverse+spell"
+    assert verdict(instruction, "AFOK", ["reverse", "uppercase", "reverse"])["ok"] is False
+    palindrome = world_instruction(["reverse", "uppercase"], "abba")
+    assert verdict(palindrome, "ABBA", ["reverse", "uppercase"])["reason"].startswith("it does not need reverse")
+    counted = world_instruction(["uppercase", "length"], "kofa")
+    assert verdict(counted, "4", ["uppercase", "length"])["reason"].startswith("it does not need uppercase")
+    assert verdict("Tell me a joke.", "no", ["reverse", "uppercase"])["answer"] is None
+
+
+def test_every_generated_example_needs_exactly_its_k_skills(mixed):
+    """Checked twice: by `verdict`, and directly with `sftkit.world.compose`: the instruction chains exactly the
+    example's two skills on a word, the response's answer is compose's, and dropping either skill changes it."""
+    records, skipped = mixed
+    assert len(records) > 150 and all(frozenset(s["skills"]) in NEVER_BOTH for s in skipped)
+    for record in records:
+        instruction, response = (m["content"] for m in record["messages"])
+        assert record["meta"]["gold"]["ok"], record["meta"]["gold"]
+        (first, second), word = parse_instruction(instruction)
+        assert sorted([first, second]) == sorted(record["meta"]["skills"]) and first != second
+        gold = compose(first, second, word)["answer"]
+        assert final_answer(response) == gold
+        assert SKILLS[first].answer({"word": word}) != gold != SKILLS[second].answer({"word": word})
+        assert word not in held_out_words()
+    assert len({r["messages"][0]["content"] for r in records}) > 0.95 * len(records)  # a new example per seed
+    assert {r["meta"]["query"] for r in records} == {"Instructional", "Information-Seeking"}
+    three, _ = generate(ScriptedTeacher(), list(STRING_SKILLS), QUERIES, k=3, num_data=60, seed=2)
+    assert three and all(r["meta"]["gold"]["ok"] and len(parse_instruction(r["messages"][0]["content"])[0]) == 3
+                         for r in three)
+
+
+def test_the_verdict_catches_the_teachers_mistakes():
+    records, _ = generate(ScriptedTeacher(error_rate=0.3, seed=3), list(STRING_SKILLS), QUERIES, k=2, num_data=200)
+    reasons = Counter(r["meta"]["gold"]["reason"].split(" '")[0] for r in records)
+    assert set(reasons) == {"needs exactly its 2 skills; answer right", "wrong answer"}
+    assert 0.15 < reasons["wrong answer"] / len(records) < 0.6
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shirkers and the whole pipeline
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2, 0.4, 1.0])
+def test_the_junk_fraction_is_exact(mixed, fraction):
+    records, _ = mixed
+    before = [dict(r) for r in records]
+    out = shirk(records, ScriptedTeacher(), fraction, "junk", seed=5)
+    junk = [r for r in out if r["meta"].get("shirker") == "junk"]
+    assert len(out) == len(records) and len(junk) == round(fraction * len(records))
+    assert all(r["messages"][1]["content"] in LAZY_ANSWERS and not r["meta"]["gold"]["ok"] for r in junk)
+    assert all(new is old for new, old in zip(out, records) if "shirker" not in new["meta"])
+    assert [dict(r) for r in records] == before  # the input is not changed
+
+
+def test_brevity_responses_are_the_bare_right_answer(mixed):
+    records, _ = mixed
+    out = shirk(records, ScriptedTeacher(), 0.25, "brevity", seed=1)
+    brief = [r for r in out if "shirker" in r["meta"]]
+    assert len(brief) == round(0.25 * len(records))
+    for r in brief:
+        assert r["messages"][1]["content"] == r["meta"]["gold"]["answer"] and r["meta"]["gold"]["ok"]
+        assert "Step" not in r["messages"][1]["content"]
+    with pytest.raises(SftkitError, match="shirker kind"):
+        shirk(records, ScriptedTeacher(), 0.2, "lazy")
+    with pytest.raises(SftkitError, match=r"\[0, 1\]"):
+        shirk(records, ScriptedTeacher(), 1.5)
+
+
+def test_make_data_end_to_end():
+    logs = []
+    records = make_data(None, ScriptedTeacher(), Config(num_data=90, shirker_fraction=0.2), seed=4, log=logs.append)
+    assert sum("shirker" in r["meta"] for r in records) == round(0.2 * len(records))
+    assert all(r["meta"]["gold"]["ok"] != ("shirker" in r["meta"]) for r in records)
+    assert logs[0].startswith("stage 1: 4 skills (reverse, uppercase, length, spell) and 2 query types")
+    assert logs[1].startswith(f"stage 2: {len(records)} examples of 2 skills") and "skipped" in logs[1]
+    assert Config().variant() == "k=2,shirker_fraction=0.0,shirker_kind=junk"
+
+
+def test_the_module_imports_no_torch():
+    code = "import sys, sftkit.methods.skillmix; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO_DIR, check=True)
