@@ -1,3 +1,6 @@
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -41,3 +44,18 @@ def random_models(tmp_path_factory):
         tokenizer.save_pretrained(path)
         out[name] = str(path)
     return out
+
+
+def git_status() -> str:
+    """`git status --porcelain` of the repository, untracked files included."""
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def repository_untouched():
+    """For a test module that asks for it (`pytestmark = pytest.mark.usefixtures(...)`): `git status` is the same
+    after its tests as before, so nothing it ran wrote into the repository."""
+    before = git_status()
+    yield
+    assert git_status() == before

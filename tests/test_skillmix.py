@@ -50,17 +50,7 @@ QUERIES = [{"query_str": "Instructional", "query_type": "Instructional: an order
 NEVER_BOTH = {frozenset({"reverse", "length"}), frozenset({"uppercase", "length"})}
 
 
-def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO_DIR, capture_output=True,
-                          text=True).stdout
-
-
-@pytest.fixture(scope="module", autouse=True)
-def repository_untouched():
-    """Nothing here writes into the repository."""
-    before = git_status()
-    yield
-    assert git_status() == before
+pytestmark = pytest.mark.usefixtures("repository_untouched")  # nothing here writes into the repository
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,7 @@ SLOW = 1.5  # seconds a slow reply takes; clients here time out after 0.3 s
 SECRET = "sk-test-not-a-real-key-1234"
 
 
-def git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO_DIR, capture_output=True,
-                          text=True).stdout
-
-
-@pytest.fixture(scope="module", autouse=True)
-def repository_untouched():
-    """Nothing here writes into the repository: `git status` is the same after the tests as before."""
-    before = git_status()
-    yield
-    assert git_status() == before
+pytestmark = pytest.mark.usefixtures("repository_untouched")  # nothing here writes into the repository
 
 
 @pytest.fixture(scope="module")
