@@ -279,8 +279,9 @@ def teacher_ask(teacher: Teacher, instruction: str = CST_INSTRUCTION, examples: 
 # ----------------------------------------------------------------------------------------------------
 # Facts and questions of the tiny world's documents (what the scripted teacher plays, and the gold checks)
 
-FACTS = [f for d in make_documents() for f in d["facts"]]  # every fact sentence of the documents, with its fact
-TOWNS = [d["town"] for d in make_documents()]
+DOCUMENTS = make_documents()  # the tiny world's documents, which the scripted tasks and the gold labels read
+FACTS = [f for d in DOCUMENTS for f in d["facts"]]  # every fact sentence of the documents, with its fact
+TOWNS = [d["town"] for d in DOCUMENTS]
 
 
 def facts_in(context: str, facts: list[dict] = FACTS) -> list[dict]:
@@ -691,7 +692,7 @@ def answer_questions(teacher: Teacher, nodes: list[Node], demos: list[dict] = ()
 def seed_examples(documents: list[dict] | None = None, n: int = 4) -> list[dict]:
     """Hand-checkable (context, question, answer) examples for `bootstrap_demos` (official: qa_examples_en.jsonl,
     written by hand): the last paragraph of each of the last `n` documents with its right question and answer."""
-    documents = make_documents()[-n:] if documents is None else documents[-n:]
+    documents = DOCUMENTS[-n:] if documents is None else documents[-n:]
     contexts = [d["paragraphs"][-1] for d in documents]
     return [{"context": c, "question": question_about(c), "answer": answer_from(c, question_about(c))}
             for c in contexts]
@@ -801,7 +802,7 @@ def closed_book_questions(documents: list[dict]) -> list[dict]:
 
 
 def default_documents() -> list[dict]:
-    """The tiny world's documents about Veloria (`sftkit.world.make_documents`)."""
+    """The tiny world's documents about Veloria (`sftkit.world.make_documents`), a fresh copy."""
     return make_documents()
 
 
