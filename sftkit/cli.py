@@ -139,13 +139,10 @@ def cmd_generate(args):
 
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}")
     spec = get(args.method)
-    documents = spec.read_documents(args.documents) if args.documents else spec.default_documents()
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
                            args.api_key_env, args.device)
     method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
-    examples = spec.read_examples(args.examples) if args.examples else None
-    records = spec.make_data(documents, teacher, method_config, scorer_model=args.scorer_model, examples=examples,
-                             seed=args.seed, device=args.device)
+    records = spec.data_from_args(args, teacher, method_config)
     write_jsonl(args.output, records)
     print(f"wrote {len(records)} records to {args.output} (teacher {teacher.name}); "
           f"learn them with: sftkit train sft --data {args.output} --output ...")
@@ -300,17 +297,13 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
             continue
         m = makers.add_parser(spec.name, help=f"{spec.summary} [data-side]", description=spec.summary)
         m.add_argument("--output", required=True, help="the conversational JSONL to write (atomically)")
-        m.add_argument("--documents", default=None, help="JSONL of {id, text} documents (default: the tiny world's)")
+        spec.add_generate_arguments(m)  # the method's own inputs (documents, seed instructions, ...)
         m.add_argument("--teacher", default="scripted", help="'scripted' (the tiny world's), 'hf:MODEL' (local "
                        "transformers: 'tiny', a path or a Hub id) or 'openai:MODEL' (a server at --base-url)")
         m.add_argument("--error-rate", type=float, default=0.2, help="scripted teacher: share of realistic mistakes")
         m.add_argument("--laziness-rate", type=float, default=0.05, help="scripted teacher: share of non-answers")
         m.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai teacher: the server")
         m.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai teacher: the key's environment variable")
-        m.add_argument("--scorer-model", default="tiny", help="the model the method's own learned parts start from "
-                       "('tiny' knows only the tiny world's characters: for text of your own, a real model)")
-        m.add_argument("--examples", default=None, help="JSONL of {context, question, answer} seed examples for "
-                       "the answer step's demos (default: the tiny world's)")
         m.add_argument("--seed", type=int, default=0)
         m.add_argument("--device", default=None)
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 
@@ -47,8 +48,10 @@ def sample_answers(model, tokenizer, records: list[dict], n: int = 4, temperatur
     return [flat[i * n:(i + 1) * n] for i in range(len(records))]
 
 
-def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128) -> list[dict]:
-    """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}."""
+def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
+             check: Callable[[dict, str], bool] = check) -> list[dict]:
+    """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}.
+    `check(record, prediction)` decides "correct" (default: the tiny world's exact match, `sftkit.world.check`)."""
     predictions = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens, batch_size)
     return [{"id": r.get("id", str(i)), "skill": r["skill"], "split": r.get("split", "?"),
              "prompt": prompt_messages(r)[-1]["content"], "answer": r["answer"], "prediction": p,

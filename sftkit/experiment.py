@@ -44,14 +44,15 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
                device: str | None = None, keep_models: bool = False, eval_records: list[dict] | None = None,
-               max_new_tokens: int = 48) -> Run:
+               max_new_tokens: int = 48, check=None) -> Run:
     """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
 
     `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
     arguments that are data rather than knobs (e.g. SFTMix's `confident` split). `train_records` defaults
     to the tiny world's train split (preference methods need pairs). `eval_records` (records with "split",
     "skill" and a gold "answer") replace the world's `eval_splits`, e.g. a data-side method's own test;
-    answers are cut at `max_new_tokens`. Models are freed after evaluation unless `keep_models` (then
+    answers are cut at `max_new_tokens` and judged by `check(record, prediction)` (default: the world's exact
+    match, `sftkit.world.check`). Models are freed after evaluation unless `keep_models` (then
     `run.training[seed].model` holds each one).
     """
     spec = get(method)
@@ -69,7 +70,7 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                        trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
         if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: prompts carry the expert condition
             tokenizer = spec.inference_tokenizer(tokenizer, method_config)
-        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens)
+        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, **({"check": check} if check else {}))
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),
                                    step_time_s=result.step_time_s,
@@ -96,29 +97,57 @@ def train_settings(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in ("seed", "logging_steps", "save_steps")}
 
 
+def saved_rows(notebook: str, method: str, variant: str, seeds, config: TrainConfig = BASELINE,
+               model_name: str = DEFAULT_MODEL, device: str | None = None, results_dir=None) -> list[dict] | None:
+    """The rows of `method` / `variant` that `notebook` saved in the results directory for every one of `seeds`
+    with exactly `config`'s training settings (lr, batch size, steps, bucket, max_length, ..., see
+    `train_settings`), on the same model and device type; None when any seed is missing."""
+    from pathlib import Path
+
+    from .io import results_dir as default_results_dir
+    from .results import load
+
+    directory = Path(results_dir or default_results_dir())
+    if not (directory / f"{notebook}.jsonl").exists():
+        return None
+    wanted = train_settings(config)
+    rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == method
+            and r["variant"] == variant and r["model"] == str(model_name) and r.get("train_config") == wanted
+            and r.get("device") == pick_device(device) and r["seed"] in set(seeds)]
+    return rows if {r["seed"] for r in rows} >= set(seeds) else None
+
+
 def baseline(seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
              notebook: str = "01_sft", rerun: bool = False, device: str | None = None,
              results_dir=None) -> list[dict]:
     """Schema rows of the plain-SFT baseline (full fine-tuning with `config`, default `BASELINE`) for `seeds`.
 
     Reuses what `notebook` saved in the results directory only when every training setting matches exactly
-    (lr, batch size, steps, bucket, max_length, ..., see `train_settings`), on the same model and device
-    type, for all these seeds; otherwise (or with `rerun=True`) trains it now and says so. Either way the
-    rows are real measurements of this configuration.
+    (`saved_rows`) for all these seeds; otherwise (or with `rerun=True`) trains it now and says so. Either way
+    the rows are real measurements of this configuration.
     """
-    from pathlib import Path
-
-    from .io import results_dir as default_results_dir
-    from .results import load
-
-    wanted = train_settings(config)
-    directory = Path(results_dir or default_results_dir())
-    if not rerun and (directory / f"{notebook}.jsonl").exists():
-        rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == "sft" and r["variant"] == "full"
-                and r["model"] == str(model_name) and r.get("train_config") == wanted
-                and r.get("device") == pick_device(device)]
-        if {r["seed"] for r in rows} >= set(seeds):
-            print(f"SFT baseline: reusing seeds {sorted(set(seeds))} saved by {notebook} with the same settings")
-            return [r for r in rows if r["seed"] in seeds]
+    rows = None if rerun else saved_rows(notebook, "sft", "full", seeds, config, model_name, device, results_dir)
+    if rows is not None:
+        print(f"SFT baseline: reusing seeds {sorted(set(seeds))} saved by {notebook} with the same settings")
+        return rows
     print(f"SFT baseline: no saved run of {notebook} matches these settings; training it now")
     return run_method("sft", seeds, model_name, config=config, device=device).rows
+
+
+def run_or_reuse(notebook: str, method: str, variant: str, train_records: list[dict], seeds=(0, 1, 2),
+                 config: TrainConfig = BASELINE, rerun: bool = False, model_name: str = DEFAULT_MODEL,
+                 device: str | None = None, results_dir=None, **kwargs) -> list[dict]:
+    """Rows of plain SFT on `train_records` (e.g. a data-side method's data), labelled `method` / `variant`, for
+    `seeds`: each seed that `notebook` saved with exactly these settings (`saved_rows`) is reused, the others are
+    trained now (`run_method("sft", ...)`; `kwargs` go there: eval_records, max_new_tokens, check), and one line
+    says which. Save the rows (`results.save`) before the next call, so that an interrupted run resumes."""
+    reused = {s: None if rerun else saved_rows(notebook, method, variant, (s,), config, model_name, device, results_dir)
+              for s in seeds}
+    todo = tuple(s for s in seeds if reused[s] is None)
+    print(f"{method} {variant}: " + (f"reusing seeds {[s for s in seeds if s not in todo]} saved by {notebook}; "
+                                     if len(todo) < len(seeds) else "") + (f"training seeds {list(todo)}" if todo else "done"))
+    rows = [r for s in seeds if s not in todo for r in reused[s]]
+    if todo:
+        run = run_method("sft", todo, model_name, config=config, train_records=train_records, device=device, **kwargs)
+        rows += [{**r, "method": method, "variant": variant, "notebook": notebook} for r in run.rows]
+    return rows

@@ -64,3 +64,23 @@ def test_accuracies_filter_by_fields_in_seed_order():
     assert results.accuracies(rows, "test", method="sft", variant="full") == [1.0, 1.0, 1.0]
     assert results.accuracies(rows, "test", method="dpo") == []
     assert results.accuracies(rows, "test", skill="add") == [1.0, 1.0, 1.0]
+
+
+def test_run_or_reuse_trains_only_the_seeds_not_saved_and_labels_them(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(method, seeds, model_name, **kw):
+        calls.append((method, seeds, kw["train_records"]))
+        return experiment.Run(rows=[{**r, "method": "sft", "variant": "full"} for r in fake_rows(kw["config"], seeds)])
+
+    monkeypatch.setattr(experiment, "run_method", fake_run)
+    saved = [{**r, "method": "skillmix", "variant": "k=2"} for r in fake_rows(BASELINE, (0, 1))]
+    results.save("10_skillmix", saved, tmp_path)
+    rows = experiment.run_or_reuse("10_skillmix", "skillmix", "k=2", ["data"], (0, 1, 2), BASELINE, device="cpu",
+                                   results_dir=tmp_path)
+    assert calls == [("sft", (2,), ["data"])]  # seeds 0 and 1 reused, seed 2 trained on the records given
+    assert sorted({r["seed"] for r in rows}) == [0, 1, 2]
+    assert {(r["method"], r["variant"], r["notebook"]) for r in rows} == {("skillmix", "k=2", "10_skillmix")}
+    experiment.run_or_reuse("10_skillmix", "skillmix", "k=2", ["data"], (0,), BASELINE, rerun=True, device="cpu",
+                            results_dir=tmp_path)
+    assert calls[-1][1] == (0,)  # rerun trains even a saved seed

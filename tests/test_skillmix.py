@@ -365,3 +365,77 @@ def test_make_data_end_to_end():
 def test_the_module_imports_no_torch():
     code = "import sys, sftkit.methods.skillmix; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], cwd=REPO_DIR, check=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Notebook 10's pieces: the checker, held-out pairs, the test sets, the pools, seed instructions and the CLI
+
+
+def test_correct_reads_the_final_answer_of_a_worked_or_a_bare_reply():
+    from sftkit.methods.skillmix import correct, gold_record
+
+    record = gold_record(["reverse", "uppercase"], "kofa")
+    assert record["answer"] == "AFOK" and correct(record, record["messages"][1]["content"])
+    assert correct(record, " AFOK ") and not correct(record, "afok")  # capitals are the uppercase skill's answer
+    assert not correct(record, "Step 1, ...: kofa gives afok.\nAnswer: AFOKX")
+    assert not correct(record, "Answer: AFOK\nAnswer: KOFA")  # the last Answer line counts
+
+
+def test_mixed_test_needs_both_skills_on_test_words_the_writer_never_uses():
+    from sftkit.methods.skillmix import HELD_OUT, held_out_words, mixed_test, test_words, verdict
+
+    records = mixed_test(HELD_OUT, 20, "unseen-pair")
+    assert Counter(r["skill"] for r in records) == {"reverse+uppercase": 20, "uppercase+reverse": 20}
+    for r in records:
+        assert verdict(r["messages"][0]["content"], r["messages"][1]["content"], r["meta"]["skills"])["ok"]
+        assert r["meta"]["word"] in test_words() and r["meta"]["word"] in held_out_words()
+    assert {r["meta"]["query"] for r in records} == {"Instructional", "Information-Seeking"}
+
+
+def test_pools_have_the_size_asked_and_never_the_held_out_pair():
+    from sftkit.methods.skillmix import HELD_OUT, pair_of, pools, test_records, without_pairs
+    from sftkit.teachers import ScriptedTeacher
+
+    got = pools(ScriptedTeacher(error_rate=0.2, laziness_rate=0.05), 60)
+    assert len(got["skillmix"]) == len(got["single"]) == 60
+    assert not any(pair_of(r) in HELD_OUT for r in got["skillmix"]) and all(len(r["meta"]["skills"]) == 2 for r in got["skillmix"])
+    assert all(len(r["meta"]["skills"]) == 1 for r in got["single"])
+    assert without_pairs(got["skillmix"], [pair_of(got["skillmix"][0])]) == [
+        r for r in got["skillmix"] if pair_of(r) != pair_of(got["skillmix"][0])]
+    test = test_records({pair_of(r) for r in got["skillmix"]} | set(HELD_OUT), per_order=10)
+    splits = Counter(r["split"] for r in test)
+    assert splits["unseen-pair"] == 20 and splits["test"] == 200
+    assert not {r["skill"] for r in test if r["split"] == "seen-pair"} & {"reverse+uppercase", "uppercase+reverse"}
+
+
+def test_read_instructions_reads_text_and_records_and_names_a_bad_row(tmp_path):
+    import json
+
+    from sftkit.methods.skillmix import read_instructions
+
+    (tmp_path / "seeds.txt").write_text("Reverse kofa.\n\n  Spell miq with dashes.\n")
+    assert read_instructions(str(tmp_path / "seeds.txt")) == ["Reverse kofa.", "Spell miq with dashes."]
+    rows = [{"instruction": "a"}, {"prompt": "b"}, {"messages": [{"role": "user", "content": "c"}]}, {"x": 1}]
+    (tmp_path / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SftkitError, match=r"seeds.jsonl:4: no instruction"):
+        read_instructions(str(tmp_path / "seeds.jsonl"))
+    (tmp_path / "ok.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    assert read_instructions(str(tmp_path / "ok.jsonl")) == ["a", "b", "c"]
+    with pytest.raises(SftkitError, match=r"missing.txt: file not found"):
+        read_instructions(str(tmp_path / "missing.txt"))
+
+
+def test_generate_cli_writes_skillmix_conversations(tmp_path, capsys):
+    import json
+
+    from sftkit.cli import main
+
+    out = tmp_path / "skillmix.jsonl"
+    assert main(["generate", "skillmix", "--output", str(out), "--num-data", "30", "--shirker-fraction", "0.5"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and all(len(r["meta"]["skills"]) == 2 for r in records)
+    assert sum("shirker" in r["meta"] for r in records) == round(0.5 * len(records))
+    assert f"wrote {len(records)} records" in capsys.readouterr().out
+    (tmp_path / "bad.jsonl").write_text('{"x": 1}\n')
+    assert main(["generate", "skillmix", "--output", str(out), "--instructions", str(tmp_path / "bad.jsonl")]) == 2
+    assert "bad.jsonl:1: no instruction" in capsys.readouterr().err

@@ -888,6 +888,23 @@ def read_examples(path: str) -> list[dict]:
     return read_jsonl(path, validate)
 
 
+def add_generate_arguments(parser) -> None:
+    """`sftkit generate augcon`'s own inputs (the CLI adds the teacher's and the Config's)."""
+    parser.add_argument("--documents", default=None, help="JSONL of {id, text} documents (default: the tiny world's)")
+    parser.add_argument("--scorer-model", default="tiny", help="the model the scorer starts from ('tiny' knows only "
+                        "the tiny world's characters: for text of your own, a real model)")
+    parser.add_argument("--examples", default=None, help="JSONL of {context, question, answer} seed examples for "
+                        "the answer step's demos (default: the tiny world's)")
+
+
+def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
+    """`make_data` with `sftkit generate augcon`'s arguments."""
+    documents = read_documents(args.documents) if args.documents else default_documents()
+    examples = read_examples(args.examples) if args.examples else None
+    return make_data(documents, teacher, config, scorer_model=args.scorer_model, examples=examples, seed=args.seed,
+                     device=args.device)
+
+
 def make_data(documents: list[dict], teacher: Teacher, config: Config | None = None, scorer_model: str = "tiny",
               examples: list[dict] | None = None, seed: int = 0, device: str | None = None,
               question_settings: dict | None = None, answer_settings: dict | None = None,

@@ -49,8 +49,6 @@ Deliberate differences from the official code:
   empty response is skipped too (official: written). An extraction reply that lists nothing is asked again, up to 4 times.
 - `shirk` replaces a seeded random sample of the records, in place, and marks them meta["shirker"] (official: it rewrites
   the first NUM_DATA=200 of the 1000 records into a file of their own; mixing them with the other 800 is not in the code).
-- Not here yet: the registration in `sftkit.methods.NAMES`, `sftkit generate skillmix` and the notebook (10_skillmix)
-  come later; `make_data` already has the data-side signature they will call.
 """
 from __future__ import annotations
 
@@ -619,6 +617,65 @@ def plan_example(skills: tuple[str, ...], rng: random.Random) -> tuple[list[str]
     return None
 
 
+def correct(record: dict, prediction: str) -> bool:
+    """Exact match of a reply's `final_answer` against the record's gold "answer" (after `normalize`): a worked
+    response ("Step 1, ... Answer: A-F-O-K") and a bare answer ("A-F-O-K") are read alike. `evaluate`'s `check`."""
+    return normalize(final_answer(prediction)) == normalize(record["answer"])
+
+
+def pair_of(record: dict) -> frozenset[str]:
+    """The set of skills a SkillMix record was asked to combine (its meta["skills"], order ignored)."""
+    return frozenset(record["meta"]["skills"])
+
+
+def without_pairs(records: list[dict], pairs) -> list[dict]:
+    """The records whose skill set is none of `pairs` (sets of skill names): held-out combinations stay unseen."""
+    held = {frozenset(p) for p in pairs}
+    return [r for r in records if pair_of(r) not in held]
+
+
+@functools.cache
+def test_words() -> tuple[str, ...]:
+    """The words of the tiny world's test split (string skills), in order: no training example of the world, and
+    no word the scripted writer uses (`held_out_words`), is one of them."""
+    return tuple(dict.fromkeys(r["meta"]["word"] for r in make_splits()["test"] if r["skill"] in STRING_SKILLS))
+
+
+def mixed_test(pairs, per_order: int, split: str) -> list[dict]:
+    """Gold records (`gold_record`) for each order of each pair of skills in `pairs`: the first `per_order` test
+    words for which the chain needs both skills (`needless` is empty), query types alternating."""
+    out = []
+    for pair in pairs:
+        for order in permutations(sorted(pair)):
+            words = [w for w in test_words() if not needless(list(order), w)][:per_order]
+            out += [gold_record(list(order), w, list(WORLD_QUERY_TYPES)[i % 2], split) for i, w in enumerate(words)]
+    return out
+
+
+HELD_OUT = (frozenset({"reverse", "uppercase"}),)  # notebook 10's unseen pair: each skill is seen with spell
+
+
+def pools(teacher: Teacher, size: int, held_out=HELD_OUT, seed: int = 0, **settings) -> dict[str, list[dict]]:
+    """Notebook 10's training pools, `size` records each: "skillmix" (k=2, no example of a `held_out` pair) and
+    "single" (k=1, the same pipeline with one skill: the control of the same size and format). Each run of
+    `make_data` asks for enough examples that, after its skipped ones and the held-out pairs, `size` are left."""
+    quiet = {"log": lambda message: None, "settings": settings or None}
+    mixed = without_pairs(make_data(None, teacher, Config(num_data=size * 5 // 2), seed, **quiet), held_out)
+    single = make_data(None, teacher, Config(k=1, num_data=size * 5 // 4), seed, **quiet)
+    if min(len(mixed), len(single)) < size:
+        raise SftkitError(f"the teacher's data fell short of {size}: {len(mixed)} mixed, {len(single)} single-skill")
+    return {"skillmix": mixed[:size], "single": single[:size]}
+
+
+def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 50) -> list[dict]:
+    """Notebook 10's test: "unseen-pair" (each order of each `held_out` pair, `per_order` words each), "seen-pair"
+    (each order of each of `pairs_seen`, per_order // 2 words) and "test" (the world's single-skill test of the
+    string skills, in the world's own wordings). All words are test words (`test_words`)."""
+    seen = [p for p in pairs_seen if frozenset(p) not in set(held_out)]
+    return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 2, "seen-pair")
+            + [r for r in make_splits()["test"] if r["skill"] in STRING_SKILLS])
+
+
 # ----------------------------------------------------------------------------------------------------
 # The scripted teacher's tasks (the tiny world's stand-in for a strong LLM)
 
@@ -785,6 +842,47 @@ register_task("skillmix_brevity", brevity_task)
 
 # ----------------------------------------------------------------------------------------------------
 # The whole pipeline
+
+
+def instruction_of(record: dict) -> str:
+    """A seed record's instruction: its "instruction" or "prompt" field, or its first user turn ("messages")."""
+    for field in ("instruction", "prompt"):
+        if isinstance(record.get(field), str) and record[field].strip():
+            return record[field].strip()
+    turns = [t for t in record.get("messages") or [] if isinstance(t, dict) and t.get("role") == "user"]
+    if turns and isinstance(turns[0].get("content"), str) and turns[0]["content"].strip():
+        return turns[0]["content"].strip()
+    raise ValueError('no instruction: give an "instruction" or "prompt" string, or "messages" with a user turn')
+
+
+def read_instructions(path: str) -> list[str]:
+    """Seed instructions for stage 1: a .txt file (one a line, blank lines skipped) or records in any format of
+    `sftkit.io.read_records` (`instruction_of` each); an `SftkitError` names the file and line or row at fault."""
+    from pathlib import Path
+
+    from ..io import check_records, read_records
+
+    if Path(path).suffix == ".txt":
+        if not Path(path).is_file():
+            raise SftkitError(f"{path}: file not found")
+        lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines:
+            raise SftkitError(f"{path}: no instructions")
+        return lines
+    return check_records(read_records(path), instruction_of)
+
+
+def add_generate_arguments(parser) -> None:
+    """`sftkit generate skillmix`'s own inputs (the CLI adds the teacher's and the Config's)."""
+    parser.add_argument("--instructions", default=None, help="seed instructions for skill extraction: a .txt file "
+                        "(one a line) or records with an instruction, prompt or messages field (default: the tiny "
+                        "world's)")
+
+
+def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
+    """`make_data` with `sftkit generate skillmix`'s arguments."""
+    instructions = read_instructions(args.instructions) if args.instructions else None
+    return make_data(instructions, teacher, config, seed=args.seed, device=args.device)
 
 
 def make_data(instructions: list[str] | None, teacher: Teacher, config: Config | None = None, seed: int = 0,
