@@ -168,7 +168,7 @@ def median_of(runs: list[dict]) -> dict:
 
 def table(title: str, arms: dict[str, list[dict]], reference: str, params: int, peak: float) -> str:
     """A markdown table: ms/step, non-pad tokens/s, speed relative to `reference`, useful GFLOP/s, % of peak."""
-    rows = [f"| {title} | ms/step | non-pad tokens/s | vs {reference} | useful GFLOP/s (6N) | % of matmul peak |",
+    rows = [f"| {title} | median ms/step | non-pad tokens/s | vs {reference} | useful GFLOP/s (6N) | % of matmul peak |",
             "|---|---|---|---|---|---|"]
     ref = median_of(arms[reference])["tokens_per_s"]
     for name, runs in arms.items():

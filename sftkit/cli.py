@@ -358,7 +358,7 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     dr.add_argument("--gpu", action="store_true", help="then train every method a few steps on a random ~50M-parameter "
                     "model in bf16, generate, and LoRA: step time, tokens/s, peak memory, pass/fail (sftkit.gpucheck)")
     dr.add_argument("--device", default="cuda", help="--gpu: the device to check (cpu: see --tiny)")
-    dr.add_argument("--tiny", action="store_true", help="--gpu: a 0.1M-parameter model instead, e.g. with --device cpu")
+    dr.add_argument("--tiny", action="store_true", help="--gpu: a 14k-parameter model instead, e.g. with --device cpu")
     dr.add_argument("--steps", type=int, default=None, help="--gpu: steps per method (default 10; --tiny 4)")
     dr.add_argument("--batch-size", type=int, default=None, help="--gpu: batch of the loss-side methods (default 32)")
     dr.add_argument("--output", default=None, help="--gpu: the results file (JSON; default runs/gpu-check.json, "

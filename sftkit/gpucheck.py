@@ -5,7 +5,7 @@ The model is a Llama of the embedded tiny model's family (its character tokenize
 about 50M parameters (`CHECK_MODEL`), randomly initialised: nothing comes from the internet, and the numbers
 measure speed and memory, not learning. Each method runs through `sftkit.cli.main` exactly as typed on the
 command line (`sftkit train METHOD ...`, `sftkit generate augcon ...`, `sftkit eval ...`), so on CUDA it trains
-in bf16, sftkit's default there. `--device cpu --tiny` runs the same code on a 0.1M-parameter model in
+in bf16, sftkit's default there. `--device cpu --tiny` runs the same code on a 14k-parameter model in
 seconds: that is how the tests exercise it.
 
 Tokens/s counts non-pad tokens: the training batches' (`sftkit.train.Meter`), the online methods' rollouts
