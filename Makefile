@@ -24,7 +24,11 @@ tutorial: $(BIN)/sftkit
 test: $(BIN)/sftkit
 	MPLBACKEND=Agg TQDM_DISABLE=1 $(BIN)/pytest -v
 
+# Every method, generation and LoRA a few steps on a CUDA GPU in bf16 (sftkit.gpucheck); results in runs/gpu-check.json
+gpu-check: $(BIN)/sftkit
+	$(BIN)/sftkit doctor --gpu
+
 lint: $(BIN)/sftkit
 	$(BIN)/ruff check sftkit tests conftest.py
 
-.PHONY: install tutorial test lint
+.PHONY: install tutorial test lint gpu-check

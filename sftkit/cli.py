@@ -80,7 +80,8 @@ def cmd_train(args):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
-               "config": result.config, "step_time_s": result.step_time_s, "peak_mem_mb": result.peak_mem_mb,
+               "config": result.config, "step_time_s": result.step_time_s, "tokens_per_s": result.tokens_per_s,
+               "peak_mem_mb": result.peak_mem_mb,
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -199,10 +200,20 @@ def cmd_tutorial(args):
 
 
 def cmd_doctor(args):
-    """Print the environment check; exit status 1 when it warns."""
+    """Print the environment check; exit status 1 when it warns. With --gpu, then the GPU check
+    (`sftkit.gpucheck`): exit status 1 when a path fails."""
     from .doctor import check_environment
 
-    return 1 if check_environment().warnings else 0
+    warned = bool(check_environment().warnings)
+    if not args.gpu:
+        return 1 if warned else 0
+    from .gpucheck import gpu_check
+
+    if args.output:
+        ensure_writable(args.output, "choose another --output")
+    result = gpu_check(device=args.device, tiny=args.tiny, steps=args.steps, batch_size=args.batch_size,
+                       output=args.output)
+    return 1 if result["failed"] else 0
 
 
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:
@@ -336,7 +347,15 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     tu.set_defaults(func=cmd_tutorial)
 
     dr = sub.add_parser("doctor", help="check this machine: versions, cores, device, memory, where results go, "
-                        "expected minutes per notebook (exit status 1 on a warning)")
+                        "expected minutes per notebook (exit status 1 on a warning); --gpu: the GPU check")
+    dr.add_argument("--gpu", action="store_true", help="then train every method a few steps on a random ~50M-parameter "
+                    "model in bf16, generate, and LoRA: step time, tokens/s, peak memory, pass/fail (sftkit.gpucheck)")
+    dr.add_argument("--device", default="cuda", help="--gpu: the device to check (cpu: see --tiny)")
+    dr.add_argument("--tiny", action="store_true", help="--gpu: a 14k-parameter model instead, e.g. with --device cpu")
+    dr.add_argument("--steps", type=int, default=None, help="--gpu: steps per method (default 10; --tiny 4)")
+    dr.add_argument("--batch-size", type=int, default=None, help="--gpu: batch of the loss-side methods (default 32)")
+    dr.add_argument("--output", default=None, help="--gpu: the results file (JSON; default runs/gpu-check.json, "
+                    "or your own runs directory on a shared checkout)")
     dr.set_defaults(func=cmd_doctor)
     return p
 

@@ -219,9 +219,10 @@ class OnlineLoop:
 
     def run(self, steps: int | None = None) -> list[dict]:
         """Run `steps` iterations (default config.steps); returns the history, one dict per step (with its
-        wall time in "seconds"); `peak_mem_mb` holds the run's peak memory. With `config.checkpoint_dir`, a
-        fresh loop first resumes from the newest checkpoint there (its steps count towards `steps`), and every
-        `config.save_every` steps a checkpoint `step-NNNNNN` replaces the older ones."""
+        wall time in "seconds" and its rollout's non-pad tokens, prompts and replies, in "tokens");
+        `peak_mem_mb` holds the run's peak memory. With `config.checkpoint_dir`, a fresh loop first resumes
+        from the newest checkpoint there (its steps count towards `steps`), and every `config.save_every`
+        steps a checkpoint `step-NNNNNN` replaces the older ones."""
         c = self.config
         end = len(self.history) + (steps or c.steps)
         if c.checkpoint_dir and not self.history and (latest := latest_checkpoint(c.checkpoint_dir)):
@@ -236,7 +237,8 @@ class OnlineLoop:
                 self.model.train()
                 metrics = self.update(rollout)
                 self.history.append({"step": step + 1, "reward": rollout.rewards.mean().item(),
-                                     "seconds": time.perf_counter() - start, **metrics})
+                                     "seconds": time.perf_counter() - start,
+                                     "tokens": int(rollout.batch["attention_mask"].sum()), **metrics})
                 if c.checkpoint_dir and c.save_every and (step + 1) % c.save_every == 0:
                     saved = Path(c.checkpoint_dir) / f"step-{step + 1:06d}"
                     self.save_checkpoint(saved)

@@ -174,8 +174,9 @@ def release_freed_memory() -> None:
 
 
 class Meter(TrainerCallback):
-    """Measures wall time per optimizer step and the peak memory while training on `device` ("cpu", "cuda"
-    or "mps"; default `pick_device()`).
+    """Measures wall time and non-pad tokens per optimizer step and the peak memory while training on `device`
+    ("cpu", "cuda" or "mps"; default `pick_device()`). Tokens are the Trainer's `num_input_tokens_seen` (the
+    attention mask's sum over the step's batches, as `training_arguments` asks).
 
     Peak memory: `torch.cuda.max_memory_allocated` on CUDA; elsewhere the peak resident set size of the
     process above its size when training started, sampled every 5 ms by a background thread (on mps this
@@ -186,6 +187,7 @@ class Meter(TrainerCallback):
 
     def __init__(self, device: str | None = None):
         self.step_times: list[float] = []
+        self.step_tokens: list[int] = []
         self.peak_mb = 0.0
         self.cuda = pick_device(device).startswith("cuda")
         self._stop = threading.Event()
@@ -209,11 +211,13 @@ class Meter(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kw):
         self._t0 = time.perf_counter()
+        self._tokens0 = state.num_input_tokens_seen
 
     def on_step_end(self, args, state, control, **kw):
         if self.cuda:
             torch.cuda.synchronize()
         self.step_times.append(time.perf_counter() - self._t0)
+        self.step_tokens.append(state.num_input_tokens_seen - self._tokens0)
 
     def on_train_end(self, args, state, control, **kw):
         self._stop.set()
@@ -225,6 +229,13 @@ class Meter(TrainerCallback):
         """Median seconds per optimizer step, skipping the first (warm-up) steps."""
         times = sorted(self.step_times[3:] or self.step_times)
         return times[len(times) // 2] if times else float("nan")
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Non-pad tokens per second of step time, over the steps `step_time` counts (the first three skipped)."""
+        skip = 3 if len(self.step_times) > 3 else 0
+        seconds = sum(self.step_times[skip:])
+        return sum(self.step_tokens[skip:]) / seconds if seconds else float("nan")
 
 
 def progress(iterable=None, **kwargs):
@@ -268,6 +279,7 @@ class TrainResult:
     seconds: float
     config: dict
     steps_run: int  # optimizer steps taken by this call (fewer than config.steps after a resume)
+    tokens_per_s: float = float("nan")  # non-pad tokens per second of step time (`Meter.tokens_per_s`)
 
     @property
     def losses(self) -> tuple[list[int], list[float]]:
@@ -289,6 +301,7 @@ def training_arguments(config: TrainConfig, output_dir: str, device: str | None 
         data_seed=config.seed, save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500, save_total_limit=2, report_to="none", bf16=cuda,
         use_cpu=device == "cpu", remove_unused_columns=False, dataloader_pin_memory=False,
+        include_num_input_tokens_seen="non_padding",  # `Meter.tokens_per_s`
         disable_tqdm=True,  # `Progress` shows the bar instead
     )
 
@@ -320,4 +333,4 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     model.eval()
     return TrainResult(model=trainer.model, history=trainer.state.log_history, train_loss=output.training_loss,
                        step_time_s=meter.step_time, peak_mem_mb=meter.peak_mb, seconds=seconds,
-                       config=asdict(config), steps_run=len(meter.step_times))
+                       config=asdict(config), steps_run=len(meter.step_times), tokens_per_s=meter.tokens_per_s)
