@@ -4,7 +4,7 @@ a larger model, the generation path and LoRA, with step time, tokens/s, peak mem
 The model is a Llama of the embedded tiny model's family (its character tokenizer and chat template) with
 about 50M parameters (`CHECK_MODEL`), randomly initialised: nothing comes from the internet, and the numbers
 measure speed and memory, not learning. Each method runs through `sftkit.cli.main` exactly as typed on the
-command line (`sftkit train METHOD ...`, `sftkit generate augcon ...`, `sftkit eval ...`), so on CUDA it trains
+command line (`sftkit train METHOD ...`, `sftkit generate METHOD ...`, `sftkit eval ...`), so on CUDA it trains
 in bf16, sftkit's default there. `--device cpu --tiny` runs the same code on a 14k-parameter model in
 seconds: that is how the tests exercise it.
 
@@ -147,18 +147,23 @@ def eval_line(model: str, device: str, work: Path) -> Line:
                 "" if len(rows) == EVAL_PROMPTS else f"{len(rows)} predictions for {EVAL_PROMPTS} prompts")
 
 
-def generate_line(model: str, device: str, steps: int, work: Path) -> Line:
-    """`sftkit generate augcon` with the scripted teacher on 3 of the tiny world's documents, its scorer
-    trained from the check's model for `steps` steps: a pass/fail and its wall time."""
+def generate_line(name: str, model: str, device: str, steps: int, work: Path) -> Line:
+    """`sftkit generate NAME` with the scripted teacher on a small input (augcon: 3 of the tiny world's documents,
+    its scorer trained from the check's model for `steps` steps; skillmix: 20 examples, no model of its own):
+    a pass/fail and its wall time."""
     from .methods.augcon import default_documents
 
-    documents, output = work / "documents.jsonl", work / "augcon.jsonl"
-    write_jsonl(documents, [{"id": d["id"], "text": d["text"]} for d in default_documents()[:3]])
+    output = work / f"{name}.jsonl"
+    if name == "augcon":
+        documents = work / "documents.jsonl"
+        write_jsonl(documents, [{"id": d["id"], "text": d["text"]} for d in default_documents()[:3]])
+        extra = ["--documents", str(documents), "--scorer-model", model, "--scorer-steps", str(steps)]
+    else:
+        extra = ["--num-data", "20"]
     start = time.perf_counter()
-    code, said = run_cli(["generate", "augcon", "--documents", str(documents), "--output", str(output),
-                          "--scorer-model", model, "--scorer-steps", str(steps), "--device", device])
+    code, said = run_cli(["generate", name, "--output", str(output), "--device", device, *extra])
     seconds = time.perf_counter() - start
-    return Line("augcon (generate)", code == 0 and output.exists(), seconds=seconds, error="" if code == 0 else said)
+    return Line(f"{name} (generate)", code == 0 and output.exists(), seconds=seconds, error="" if code == 0 else said)
 
 
 def preference_file(path: Path, n: int = 256) -> Path:
@@ -181,7 +186,7 @@ def method_lines(model: str, device: str, steps: int, batch_size: int, work: Pat
         spec = get(name)
         label = " ".join([name, *extra])
         if spec.SHAPE == "data":
-            lines.append(generate_line(model, device, steps, work))
+            lines.append(generate_line(name, model, device, steps, work))
         else:
             output = work / f"{name}{'-lora' if extra else ''}"
             argv = ["train", name, "--model", model, "--output", str(output), "--steps", str(steps),

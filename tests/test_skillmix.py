@@ -404,7 +404,7 @@ def test_pools_have_the_size_asked_and_never_the_held_out_pair():
         r for r in got["skillmix"] if pair_of(r) != pair_of(got["skillmix"][0])]
     test = test_records({pair_of(r) for r in got["skillmix"]} | set(HELD_OUT), per_order=10)
     splits = Counter(r["split"] for r in test)
-    assert splits["unseen-pair"] == 20 and splits["test"] == 200
+    assert splits["unseen-pair"] == 20 and splits["single-skill"] == 200
     assert not {r["skill"] for r in test if r["split"] == "seen-pair"} & {"reverse+uppercase", "uppercase+reverse"}
 
 

@@ -669,11 +669,12 @@ def pools(teacher: Teacher, size: int, held_out=HELD_OUT, seed: int = 0, **setti
 
 def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 50) -> list[dict]:
     """Notebook 10's test: "unseen-pair" (each order of each `held_out` pair, `per_order` words each), "seen-pair"
-    (each order of each of `pairs_seen`, per_order // 2 words) and "test" (the world's single-skill test of the
-    string skills, in the world's own wordings). All words are test words (`test_words`)."""
+    (each order of each of `pairs_seen`, per_order // 2 words) and "single-skill" (the world's test split of the
+    string skills, in the world's own wordings; a split of its own, since it is not the whole world's "test").
+    All words are test words (`test_words`)."""
     seen = [p for p in pairs_seen if frozenset(p) not in set(held_out)]
     return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 2, "seen-pair")
-            + [r for r in make_splits()["test"] if r["skill"] in STRING_SKILLS])
+            + [{**r, "split": "single-skill"} for r in make_splits()["test"] if r["skill"] in STRING_SKILLS])
 
 
 # ----------------------------------------------------------------------------------------------------
