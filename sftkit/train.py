@@ -279,7 +279,7 @@ class Meter(TrainerCallback):
 
 
 def progress(iterable=None, quiet: bool = False, **kwargs):
-    """A tqdm bar (notebook or terminal) that is quiet when TQDM_DISABLE=1, as in CI.
+    """A tqdm bar (notebook or terminal) that is quiet when `quiet` or TQDM_DISABLE=1, as in CI.
 
     tqdm's notebook bar ignores that variable, and each of its redraws is a widget message: thousands of
     them in one cell overflow the kernel's message queue, and nbval then times out waiting for the cell's
