@@ -48,15 +48,19 @@ def cmd_train(args):
     from .data import load_conversations, load_preferences, tokenize_dataset
     from .methods import get
     from .model import load_model
-    from .train import TrainConfig, train
+    from .train import TrainConfig, is_main_process, train, world_size
 
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
     spec = get(args.method)
+    if spec.SHAPE == "online" and world_size() > 1:
+        raise SftkitError(f"{args.method} is an online method and trains in one process only (WORLD_SIZE="
+                          f"{world_size()}): run `sftkit train {args.method} ...` without torchrun or accelerate launch")
     if spec.DATA == "preference":
         records = load_preferences(args.data)
     elif args.data is None and hasattr(spec.module, "default_data"):  # e.g. crlft: tiny-world mixed-quality data
         records, args.data = spec.default_data()
-        print(f"data: {args.data}")
+        if is_main_process():
+            print(f"data: {args.data}")
     else:
         records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=getattr(spec, "REQUIRED", None))
     method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
@@ -73,6 +77,8 @@ def cmd_train(args):
     result = train(model, tokenizer, records, config, trainer_cls=spec.Trainer, output_dir=str(checkpoints),
                    dataset=tokenize(tokenizer, records, config.max_length),
                    trainer_kwargs=method_config.trainer_kwargs())
+    if not is_main_process():  # under torchrun / accelerate launch, the main process alone writes and prints
+        return
     model = result.model.merge_and_unload() if lora else result.model
     if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: the saved chat template adds the expert condition
         tokenizer = spec.inference_tokenizer(tokenizer, method_config)

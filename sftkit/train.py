@@ -20,7 +20,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from .data import pad_collate, pair_collate, tokenize_dataset
+from .data import IGNORE, pad_collate, pair_collate, tokenize_dataset
 from .losses import ntp_loss
 from .model import device_of, pick_device, tied_to_loaded
 
@@ -68,14 +68,37 @@ def mean_padded_length(order: list[int], lengths: list[int], batch_size: int) ->
     return sum(max(lengths[i] for i in b) for b in batches) / len(batches)
 
 
-class BucketSampler(torch.utils.data.Sampler):
-    """A random permutation per pass (seeded by `seed` and the pass number), then `bucketed`."""
+def world_size() -> int:
+    """Processes training together: WORLD_SIZE, set by `torchrun` and `accelerate launch` (1 without them)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
-    def __init__(self, lengths: list[int], batch_size: int, bucket: int = 4, seed: int = 0):
-        self.lengths, self.batch_size, self.bucket, self.seed, self.epoch = lengths, batch_size, bucket, seed, 0
+
+def is_main_process() -> bool:
+    """True in the one process that writes files and prints (RANK 0, or no launcher at all)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def full_batches(n: int, batch_size: int) -> int:
+    """Examples in the whole batches of size `batch_size` that `n` examples fill."""
+    return n - n % batch_size
+
+
+class BucketSampler(torch.utils.data.Sampler):
+    """A random permutation per pass (seeded by `seed` and the pass number), then `bucketed`.
+
+    With `num_replicas` processes, each taking `batch_size` rows a step, the order is the one a single process
+    with batch `num_replicas * batch_size` draws: accelerate deals consecutive batches of `batch_size` out to the
+    processes in turn, so step k of all processes together is step k of the single run. Each pass then stops
+    at the last whole global batch (accelerate would fill a partial one up with examples seen earlier).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, bucket: int = 4, seed: int = 0, num_replicas: int = 1):
+        self.lengths, self.bucket, self.seed, self.epoch = lengths, bucket, seed, 0
+        self.global_batch, self.num_replicas = batch_size * num_replicas, num_replicas
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        n = len(self.lengths)
+        return full_batches(n, self.global_batch) if self.num_replicas > 1 else n
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Trainer/accelerate before each pass, so a resumed run replays the same order."""
@@ -84,8 +107,9 @@ class BucketSampler(torch.utils.data.Sampler):
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
-        return iter(bucketed(torch.randperm(len(self.lengths), generator=gen).tolist(), self.lengths,
-                             self.batch_size, self.bucket))
+        order = bucketed(torch.randperm(len(self.lengths), generator=gen).tolist(), self.lengths,
+                         self.global_batch, self.bucket)
+        return iter(order[:len(self)])
 
 
 class NTPTrainer(Trainer):
@@ -93,7 +117,12 @@ class NTPTrainer(Trainer):
 
     Batches come from `BucketSampler` (`bucket` groups of batches sorted by length; 1 = plain random).
     Subclasses call `record(name=value, ...)` from their loss; the recorded values are averaged into each
-    log line (`trainer.state.log_history`), so every method logs the parts of its loss.
+    log line (`trainer.state.log_history`), so every method logs the parts of its loss (under several
+    processes, those of the main process's share of the batch).
+
+    Under several processes (`torchrun`, `accelerate launch`) each process's loss is weighted by its share of
+    `loss_weight`, so that the processes' average, which DDP applies to the gradients and the Trainer logs, is
+    the loss of their whole batch, as one process with that batch would compute it.
     """
 
     def __init__(self, *args, bucket: int = 4, **kwargs):
@@ -104,7 +133,7 @@ class NTPTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BucketSampler([example_length(ex) for ex in dataset], self._train_batch_size, self.bucket,
-                             seed=self.args.seed)
+                             seed=self.args.seed, num_replicas=self.args.world_size)
 
     def record(self, **values) -> None:
         """Remember scalar metrics of this step (tensors are detached); averaged into the next log line."""
@@ -121,9 +150,27 @@ class NTPTrainer(Trainer):
     def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
         return ntp_loss(outputs.logits, inputs["labels"])
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def forward_loss(self, model, inputs: dict) -> tuple[torch.Tensor, object]:
+        """(loss, model outputs) of one batch: a forward pass, then `loss`. Methods with a forward of their own
+        override this."""
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        loss = self.loss(model, inputs, outputs)
+        return self.loss(model, inputs, outputs), outputs
+
+    def loss_weight(self, inputs: dict) -> torch.Tensor:
+        """What the batch's loss is a mean over: its answer tokens (`ntp_loss` is a token mean). A loss that is
+        a mean over examples returns their number."""
+        return (inputs["labels"][:, 1:] != IGNORE).sum()
+
+    def process_share(self, inputs: dict) -> torch.Tensor:
+        """world size * this process's `loss_weight` / the sum over processes (1 when they are equal)."""
+        weight = self.loss_weight(inputs).detach().double()
+        total = self.accelerator.reduce(weight, reduction="sum")
+        return (self.args.world_size * weight / total.clamp(min=1e-12)).float()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = self.forward_loss(model, inputs)
+        if self.args.world_size > 1:
+            loss = loss * self.process_share(inputs)
         return (loss, outputs) if return_outputs else loss
 
     def _issue_warnings_after_load(self, load_result) -> None:
@@ -163,6 +210,10 @@ class PairTrainer(NTPTrainer):
         super().__init__(*args, data_collator=partial(pair_collate, collate=data_collator), **kwargs)
         if probe is not None:
             self.add_callback(Probe(probe, probe_every))
+
+    def loss_weight(self, inputs: dict) -> torch.Tensor:
+        """Pair losses are means over pairs (half the rows)."""
+        return torch.tensor(inputs["labels"].size(0) / 2, device=inputs["labels"].device)
 
 
 def release_freed_memory() -> None:
@@ -238,8 +289,8 @@ class Meter(TrainerCallback):
         return sum(self.step_tokens[skip:]) / seconds if seconds else float("nan")
 
 
-def progress(iterable=None, **kwargs):
-    """A tqdm bar (notebook or terminal) that is quiet when TQDM_DISABLE=1, as in CI.
+def progress(iterable=None, quiet: bool = False, **kwargs):
+    """A tqdm bar (notebook or terminal) that is quiet when `quiet` or TQDM_DISABLE=1, as in CI.
 
     tqdm's notebook bar ignores that variable, and each of its redraws is a widget message: thousands of
     them in one cell overflow the kernel's message queue, and nbval then times out waiting for the cell's
@@ -248,15 +299,16 @@ def progress(iterable=None, **kwargs):
     """
     from tqdm.auto import tqdm
 
-    quiet = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    quiet = quiet or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
     return tqdm(iterable, disable=quiet, mininterval=0.5, **{"leave": False, **kwargs})
 
 
 class Progress(TrainerCallback):
-    """One `progress` bar per run with the latest loss; replaces the Trainer's printing of every log dict."""
+    """One `progress` bar per run with the latest loss, in the main process only; replaces the Trainer's
+    printing of every log dict."""
 
     def on_train_begin(self, args, state, control, **kw):
-        self.bar = progress(total=state.max_steps, desc="training", leave=False)
+        self.bar = progress(total=state.max_steps, desc="training", leave=False, quiet=not state.is_world_process_zero)
 
     def on_step_end(self, args, state, control, **kw):
         self.bar.update(state.global_step - self.bar.n)
@@ -300,6 +352,7 @@ def training_arguments(config: TrainConfig, output_dir: str, device: str | None 
         lr_scheduler_type=config.scheduler, logging_steps=config.logging_steps, seed=config.seed,
         data_seed=config.seed, save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500, save_total_limit=2, report_to="none", bf16=cuda,
+        ddp_find_unused_parameters=False,  # every trainable weight gets a gradient each step (LoRA included)
         use_cpu=device == "cpu", remove_unused_columns=False, dataloader_pin_memory=False,
         include_num_input_tokens_seen="non_padding",  # `Meter.tokens_per_s`
         disable_tqdm=True,  # `Progress` shows the bar instead
@@ -331,6 +384,9 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
         output = trainer.train(resume_from_checkpoint=True if resume else None)
         seconds = time.time() - start
     model.eval()
-    return TrainResult(model=trainer.model, history=trainer.state.log_history, train_loss=output.training_loss,
+    train_loss = output.training_loss  # its last steps (after the last log line) are this process's alone:
+    if trainer.args.world_size > 1:  # average them like the logged losses
+        train_loss = trainer.accelerator.reduce(torch.tensor(train_loss, device=trainer.args.device), "mean").item()
+    return TrainResult(model=trainer.model, history=trainer.state.log_history, train_loss=train_loss,
                        step_time_s=meter.step_time, peak_mem_mb=meter.peak_mb, seconds=seconds,
                        config=asdict(config), steps_run=len(meter.step_times), tokens_per_s=meter.tokens_per_s)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..data import SOURCES, load_world, tokenize_dataset
+from ..data import IGNORE, SOURCES, load_world, tokenize_dataset
 from ..io import SftkitError
 from ..losses import token_nll
 from ..train import NTPTrainer
@@ -291,6 +291,13 @@ class CRLFTTrainer(NTPTrainer):
                                                 / token_weights.sum().clamp(min=1e-12))
         self.record(**per_class)
         return weighted_nll(nll, mask, weights, self.normalization)
+
+    def loss_weight(self, inputs: dict) -> torch.Tensor:
+        """The denominator of `weighted_nll`: the batch's reward-weighted answer tokens ("token") or the summed
+        rewards of its sequences with an answer ("sequence")."""
+        answer = (inputs["labels"][:, 1:] != IGNORE).sum(1)
+        per_row = answer if self.normalization == "token" else (answer > 0)
+        return (self.rewards.to(answer.device)[inputs["source"]] * per_row).sum()
 
 
 @dataclass

@@ -55,7 +55,8 @@ class DPOTrainer(PairTrainer):
 
     def loss(self, model, inputs: dict, outputs) -> torch.Tensor:
         chosen, rejected = sequence_logprob(outputs.logits, inputs["labels"]).chunk(2)
-        ref_chosen, ref_rejected = reference_logprobs(model, self.ref_model, inputs).chunk(2)
+        ref_chosen, ref_rejected = reference_logprobs(self.accelerator.unwrap_model(model), self.ref_model,
+                                                      inputs).chunk(2)
         lengths = (inputs["labels"][:, 1:] != IGNORE).sum(1).chunk(2)[0]
         loss = self.preference_loss(chosen, rejected, ref_chosen, ref_rejected, lengths)
         self.record(**implicit_reward_stats(chosen.detach(), rejected.detach(), ref_chosen, ref_rejected, self.beta))

@@ -119,12 +119,22 @@ class RefreshFrozenEmbeddings(TrainerCallback):
         self.trainer.refresh_embedding()
 
 
+def input_table_unused(model) -> bool:
+    """IFT feeds the model embeddings looked up in a frozen copy, so the model's own input table gets a gradient
+    only through an output layer tied to it: a trainable, untied table is unused (DDP must be told)."""
+    table = model.get_input_embeddings().weight
+    output = model.get_output_embeddings()
+    return table.requires_grad and (output is None or output.weight is not table)
+
+
 class IFTTrainer(NTPTrainer):
     """`NTPTrainer` with the IFT loss. Knobs (pass through `trainer_kwargs`): lam (0.2), gamma (0.95),
     lambda_schedule ("fixed" | "linear" | "noisy"), min_lambda (0.0, linear), noise_std (0.5, noisy)."""
 
     def __init__(self, *args, lam: float = 0.2, gamma: float = 0.95, lambda_schedule: str = "fixed",
                  min_lambda: float = 0.0, noise_std: float = 0.5, **kwargs):
+        if kwargs.get("model") is not None and kwargs.get("args") is not None and input_table_unused(kwargs["model"]):
+            kwargs["args"].ddp_find_unused_parameters = True
         super().__init__(*args, **kwargs)
         lambda_at(0, lam, lambda_schedule)  # fail early on an unknown schedule
         self.lam, self.gamma, self.lambda_schedule = lam, gamma, lambda_schedule
@@ -147,7 +157,7 @@ class IFTTrainer(NTPTrainer):
         return lambda_at(step, self.lam, self.lambda_schedule, self.min_lambda, self.args.warmup_steps, noise,
                          self.noise_std)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def forward_loss(self, model, inputs: dict):
         if self.embedding is None:
             self.refresh_embedding()
         lam = self.current_lambda()
@@ -156,7 +166,11 @@ class IFTTrainer(NTPTrainer):
         self.record(sft_loss=parts["sft_loss"], lam=lam,
                     guess_accuracy=((parts["guesses"][:, 1:] == inputs["input_ids"][:, 1:]).float()
                                     * parts["mask"]).sum() / parts["mask"].sum().clamp(min=1))
-        return (loss, None) if return_outputs else loss
+        return loss, None
+
+    def loss_weight(self, inputs: dict) -> torch.Tensor:
+        """The IFT loss is a mean over sequences."""
+        return torch.tensor(float(inputs["labels"].size(0)), device=inputs["labels"].device)
 
 
 PAPER = Paper("Intuitive Fine-Tuning: Towards Simplifying Alignment into a Single Process", "2405.11870",

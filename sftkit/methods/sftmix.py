@@ -29,7 +29,7 @@ from ..io import SftkitError, read_jsonl, write_jsonl
 from ..logprobs import eval_mode
 from ..losses import ntp_loss, token_nll
 from ..model import device_of
-from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, training_arguments
+from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, full_batches, training_arguments
 from .base import MethodConfig, Paper, knob
 
 
@@ -243,22 +243,28 @@ class BalancedSampler(torch.utils.data.Sampler):
     seed and yields min(#confident, #unconfident) // (batch_size // 2) full blocks, so every batch a
     sequential DataLoader of that batch size cuts from it is balanced. With `lengths` (tokens per
     position) each half is `bucketed` like plain SFT's batches, so a batch pairs similar lengths.
+
+    With `num_replicas` processes, each taking `batch_size` rows a step (accelerate deals consecutive blocks
+    out to them in turn), the processes' blocks of one step hold the same confident / unconfident pairs as the
+    block of one process with batch `num_replicas * batch_size`, and every process's block is balanced.
     """
 
     def __init__(self, confident: list[bool], batch_size: int, seed: int = 0, lengths: list[int] | None = None,
-                 bucket: int = 1):
+                 bucket: int = 1, num_replicas: int = 1):
         if batch_size < 2 or batch_size % 2:
             raise SftkitError(f"SFTMix needs an even batch size >= 2 (got {batch_size})")
         self.conf = [i for i, c in enumerate(confident) if c]
         self.unconf = [i for i, c in enumerate(confident) if not c]
-        self.half, self.seed, self.epoch = batch_size // 2, seed, 0
+        self.half, self.num_replicas, self.seed, self.epoch = batch_size // 2, num_replicas, seed, 0
         self.lengths, self.bucket = lengths, bucket if lengths is not None else 1
-        if min(len(self.conf), len(self.unconf)) < self.half:
-            raise SftkitError(f"need at least {self.half} confident and {self.half} unconfident examples, "
+        need = self.half * num_replicas
+        if min(len(self.conf), len(self.unconf)) < need:
+            raise SftkitError(f"need at least {need} confident and {need} unconfident examples, "
                               f"got {len(self.conf)} and {len(self.unconf)}")
 
     def __len__(self) -> int:
-        return 2 * self.half * (min(len(self.conf), len(self.unconf)) // self.half)
+        step_half = self.half * self.num_replicas  # confident (and unconfident) examples per step, all processes
+        return 2 * full_batches(min(len(self.conf), len(self.unconf)), step_half)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Trainer/accelerate before each pass, so a resumed run replays the same order."""
@@ -270,8 +276,8 @@ class BalancedSampler(torch.utils.data.Sampler):
         conf = [self.conf[i] for i in torch.randperm(len(self.conf), generator=gen)]
         unconf = [self.unconf[i] for i in torch.randperm(len(self.unconf), generator=gen)]
         if self.bucket > 1:
-            conf = bucketed(conf, self.lengths, self.half, self.bucket)
-            unconf = bucketed(unconf, self.lengths, self.half, self.bucket)
+            conf = bucketed(conf, self.lengths, self.half * self.num_replicas, self.bucket)
+            unconf = bucketed(unconf, self.lengths, self.half * self.num_replicas, self.bucket)
         for b in range(len(self) // (2 * self.half)):
             yield from conf[b * self.half:(b + 1) * self.half]
             yield from unconf[b * self.half:(b + 1) * self.half]
@@ -321,9 +327,9 @@ class SFTMixTrainer(NTPTrainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BalancedSampler([self.confident[ex["index"]] for ex in dataset], self._train_batch_size,
                                seed=self.args.seed, lengths=[example_length(ex) for ex in dataset],
-                               bucket=self.bucket)
+                               bucket=self.bucket, num_replicas=self.args.world_size)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def forward_loss(self, model, inputs: dict):
         captured, base = {}, self.accelerator.unwrap_model(model)
         hook = base.get_output_embeddings().register_forward_pre_hook(
             lambda module, args: captured.update(hidden=args[0]))
@@ -342,7 +348,7 @@ class SFTMixTrainer(NTPTrainer):
                 mixup = mixup_loss(base, captured["hidden"], inputs["labels"], conf, unconf, lam)
                 loss = loss + self.mu * mixup
                 self.record(mixup_loss=mixup)
-        return (loss, outputs) if return_outputs else loss
+        return loss, outputs
 
 
 PAPER = Paper("SFTMix: Elevating Language Model Instruction Tuning with Mixup Recipe", "2410.05248",
