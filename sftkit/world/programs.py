@@ -7,7 +7,7 @@ arguments, a missing return). Each family below is a description, a gold program
 Python, which computes the tests' expected values: no program is executed here); its instances differ by a
 constant. Records have the world's format with skill "code", so `sftkit.sandbox.run_record` runs them::
 
-    {"id": "programs-train-sum_range-0", "skill": "code", "split": "programs-train",
+    {"id": "programs-train-sum_range-1", "skill": "code", "split": "programs-train",
      "messages": [{"role": "user", "content": "Write a Python function f(n) that returns the sum of ... from 1 to n."},
                   {"role": "assistant", "content": "def f(n):\\n    total = 0\\n    for i in range(1, n + 1):\\n ..."}],
      "answer": "def f(n): ...", "meta": {"family": "sum_range", "k": 1, "tests": [[1, 1], [4, 10], [6, 21]]}}
