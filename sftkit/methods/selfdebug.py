@@ -28,8 +28,8 @@ that plain SFT learns, then PPO (`sftkit.methods.ppo`) continues with `reward_fn
                    of the first attempt and after each refinement round (a chain that passed stays passed).
     whole          `make_data(tasks, teacher, config)`: mutated attempts -> teacher -> verification -> SFT records.
 
-The reward and its explanation proxy (designed here: the paper combines an explanation score and a refinement score
-from test results, and METHODS.md notes its exact formulas are not published as code). Refinement: the share of the
+The reward and its explanation proxy (designed here: the paper's RL reward weighs explanation and refinement quality,
+but with no code published its exact formulas are unknown). Refinement: the share of the
 task's tests the refined code passes (in [0, 1], so a fix that repairs some inputs earns part). Explanation: a
 developer can act on an explanation that says (1) where the bug is, (2) what it should be and (3) which input shows
 it. All three are measurable here because the gold program is known: `changed_fragments` diffs the wrong code
@@ -37,15 +37,18 @@ against the gold one token by token (each change widened by one token on each si
 against `x + 5`), and `explanation_checks` asks whether the explanation quotes a wrong fragment ("bug"), the
 matching gold fragment ("fix") and the failing call from the feedback ("test", e.g. `f(0)`; left out when the
 program failed before any test); whitespace is ignored. The explanation score is the share of these checks met. A
-generic explanation ("the code is wrong") scores 0; quoting the right fragments needs the bug located. It can be
-gamed by quoting the whole program, which a longer-reply penalty or the KL term of PPO keeps in check; the notebook
-reads it beside the pass rate, never alone. Weight 0.5: the code matters more than its explanation.
+generic explanation ("the code is wrong") scores 0; quoting the right fragments needs the bug located. A policy
+could game it by quoting both whole programs (a fragment is a substring of its line), so the notebook reads it
+beside the pass rate, never alone. Weight 0.5: the code matters more than its explanation. With the gold program
+unknown (a real benchmark), the refined code can stand in for it once it passes: `explanation_checks(e, wrong,
+refined, call)`.
 
-Other choices the paper leaves open, made here: wrong code by mutation of gold programs (the paper collects the
-model's own wrong samples; `sampled_attempts` does that too, and the mutations give the tiny world's small models,
-which rarely write code that runs, wrong code to learn from); one prompt for teacher and student (the paper's exact
-prompts are not in this module); one reply per (attempt, seed) with `replies_per_attempt` seeds; a chain in the
-refinement rounds keeps its previous code when a reply has no code in it; RL prompts come from both successful and
+Other choices the paper leaves open, made here: wrong code by mutation of gold programs as well as sampled (the
+paper collects wrong solutions that LLMs sampled; `sampled_attempts` does that, and the mutations give wrong code of
+known kinds even where a small model rarely writes code at all); one short prompt for teacher and student (ours: a
+one-line task with its record fits the tiny model's 512 positions, at most 381 tokens; the small programs need up
+to ~610, so they are for larger models); one reply per (attempt, seed) with `replies_per_attempt` seeds; three
+refinement rounds, a chain keeping its previous code when a reply has none; RL prompts from both successful and
 failed trajectories (the paper trains RL on both; PPO samples the policy's own replies to them).
 """
 from __future__ import annotations
@@ -83,7 +86,6 @@ class Config(MethodConfig):
     replies_per_attempt: int = knob(1, "teacher replies (explanation + refinement) asked per wrong attempt")
     explanation_weight: float = knob(0.5, "reward = test pass rate + this x explanation score")
     unparsed_reward: float = knob(-1.0, "reward of a reply with no explanation or no code")
-    rounds: int = knob(3, "refinement rounds evaluated after the first attempt")
 
 
 # ----------------------------------------------------------------------------------------------------
