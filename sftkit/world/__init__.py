@@ -6,13 +6,16 @@ skill's realistic mistakes and the gold checker. Pure Python (no torch), so ever
     corpus.py    the pretraining prose
     mistakes.py  `corrupt` (a realistic wrong answer), `lazy_answer` (a generic non-answer), `world_pairs`
     documents.py documents about Veloria's towns (the contexts of AugCon), `check_documents`
+    programs.py  small multi-line code tasks (loops, conditions, two arguments) for self-debugging, `program_records`
 """
 from .corpus import make_corpus
 from .documents import check_documents, make_documents
 from .mistakes import LAZY_ANSWERS, corrupt, lazy_answer, world_pairs
+from .programs import program_records
 from .skills import EVAL_SPLITS, LAND, SHIFTS, SKILLS, SPLITS, Skill, check, compose, make_land, make_record, normalize
 from .splits import SPLIT_SIZES, eval_keys, make_splits, split_skills, write_world
 
 __all__ = ["EVAL_SPLITS", "LAND", "LAZY_ANSWERS", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose",
            "corrupt", "eval_keys", "lazy_answer", "make_corpus", "make_land", "make_record", "make_splits", "normalize",
-           "split_skills", "world_pairs", "write_world", "check_documents", "make_documents"]
+           "split_skills", "world_pairs", "write_world", "check_documents", "make_documents",
+           "program_records"]

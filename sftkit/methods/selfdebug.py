@@ -1,0 +1,660 @@
+"""LEDEX: training a model to explain its wrong code and fix it (Jiang, Li, Wang, Zhou, Hossain, Ray, Kumar, Ma,
+Deoras, "Training LLMs to Better Self-Debug and Explain Code", arXiv 2405.18649; no official code). A data-side
+method with an RL step after it: it writes (task, wrong code, execution feedback) -> (explanation, refined code) data
+that plain SFT learns, then PPO (`sftkit.methods.ppo`) continues with `reward_fn`. Notebook: 11_selfdebug.
+
+    tasks          `default_tasks(split)`: the tiny world's code skill (one-line functions, `def f(x): return x + 5`)
+                   and its small programs (`sftkit.world.program_records`: loops, conditions, two arguments); each
+                   a world-format record whose meta["tests"] the sandbox runs (`sftkit.sandbox`: a separate, limited
+                   process; nothing here executes code in this process).
+    wrong code     `mutants(program)`: realistic one-edit bugs of a gold program (`KINDS`: operator, comparison,
+                   off-by-one, constant, swapped operands or parameters, missing return); `mutated_attempts` draws
+                   some per task and keeps those the sandbox sees fail; `sampled_attempts` keeps a model's own
+                   failing samples (any `Generate` callable: prompts [N] -> replies [N]). Each `Attempt` carries
+                   its `feedback_text` (the failing call, what it returned vs what was expected, or the error).
+    teacher        `debug_prompt(task, code, feedback)` asks for "Explanation: ..." then "Fixed code:" (one user
+                   turn, the same prompt the student is trained on; any `sftkit.teachers` teacher answers it);
+                   `parse_reply` reads a reply or says why it cannot; the scripted teacher's `debug_task` explains
+                   the diff between the wrong and the gold program and returns the gold one, or, at its error rate,
+                   "fixes" another place of the wrong code (a wrong refinement with a matching explanation).
+    verification   `verify`: each parsed refinement runs against all tests; only those that pass are kept.
+                   `collect` = attempts -> teacher -> parse -> verify, with a report (counts and reasons).
+    records        `sft_records` (kept trajectories) and `rl_records` (all of them, meta["kept"] says which), in the
+                   suite's conversational format: user = `debug_prompt`, assistant = "Explanation: ...\\nFixed code:\\n...".
+    reward         `score_replies(records, replies)` -> per reply: test pass rate of the refined code, explanation
+                   checks, reward = pass_rate + explanation_weight x explanation_score (unparseable: unparsed_reward);
+                   `reward_fn(config)`: the same as an online `RewardFn` (records [N], replies [N]) -> tensor [N].
+    evaluation     `refinement_rounds(tasks, generate, n, rounds)`: pass@1 and pass@k (unbiased, `sandbox.pass_at_k`)
+                   of the first attempt and after each refinement round (a chain that passed stays passed).
+    whole          `make_data(tasks, teacher, config)`: mutated attempts -> teacher -> verification -> SFT records.
+
+The reward and its explanation proxy (designed here: the paper's RL reward weighs explanation and refinement quality,
+but with no code published its exact formulas are unknown). Refinement: the share of the
+task's tests the refined code passes (in [0, 1], so a fix that repairs some inputs earns part). Explanation: a
+developer can act on an explanation that says (1) where the bug is, (2) what it should be and (3) which input shows
+it. All three are measurable here because the gold program is known: `changed_fragments` diffs the wrong code
+against the gold one token by token (each change widened by one token on each side within its line, e.g. `x - 5`
+against `x + 5`), and `explanation_checks` asks whether the explanation quotes a wrong fragment ("bug"), the
+matching gold fragment ("fix") and the failing call from the feedback ("test", e.g. `f(0)`; left out when the
+program failed before any test); whitespace is ignored. The explanation score is the share of these checks met. A
+generic explanation ("the code is wrong") scores 0; quoting the right fragments needs the bug located. A policy
+could game it by quoting both whole programs (a fragment is a substring of its line), so the notebook reads it
+beside the pass rate, never alone. Weight 0.5: the code matters more than its explanation. With the gold program
+unknown (a real benchmark), the refined code can stand in for it once it passes: `explanation_checks(e, wrong,
+refined, call)`.
+
+Other choices the paper leaves open, made here: wrong code by mutation of gold programs as well as sampled (the
+paper collects wrong solutions that LLMs sampled; `sampled_attempts` does that, and the mutations give wrong code of
+known kinds even where a small model rarely writes code at all); one short prompt for teacher and student (ours: a
+one-line task with its record fits the tiny model's 512 positions, at most 381 tokens; the small programs need up
+to ~610, so they are for larger models); one reply per (attempt, seed) with `replies_per_attempt` seeds; three
+refinement rounds, a chain keeping its previous code when a reply has none; RL prompts from both successful and
+failed trajectories (the paper trains RL on both; PPO samples the policy's own replies to them).
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..io import SftkitError
+from ..sandbox import Limits, RunResult, pass_at_k, run_many
+from ..teachers import Task, Teacher, last_user_text, register_task
+from ..world import make_splits, normalize, program_records
+from .base import MethodConfig, Paper, knob
+
+PAPER = Paper("Training LLMs to Better Self-Debug and Explain Code (LEDEX)", "2405.18649",
+              "none published (project page ledex-llm.github.io)", "11_selfdebug")
+SHAPE, DATA = "data", "code tasks"
+ERROR_RATE = 0.3  # the scripted teacher's share of wrong refinements this method's notebook uses
+SEED_STRIDE = 1000  # teacher seed of reply r in a run with seed s: s x SEED_STRIDE + r
+
+Generate = Callable[[list[str]], list[str]]  # prompts [N] (one user turn each) -> one reply each [N]
+
+
+@dataclass
+class Config(MethodConfig):
+    """LEDEX's knobs (the teacher's are its own: `--teacher`, `--error-rate`)."""
+
+    VARIANT = ("explanation_weight",)
+
+    mutations_per_task: int = knob(3, "wrong first attempts drawn per task by mutating its gold program")
+    replies_per_attempt: int = knob(1, "teacher replies (explanation + refinement) asked per wrong attempt")
+    explanation_weight: float = knob(0.5, "reward = test pass rate + this x explanation score")
+    unparsed_reward: float = knob(-1.0, "reward of a reply with no explanation or no code")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tasks and code in replies
+
+
+def default_tasks(split: str = "train") -> list[dict]:
+    """Code tasks of `split` ("train" or "test"): the world's code-skill records (one per distinct instruction)
+    and its small programs (`program_records`). World-format records with meta["tests"]."""
+    world = {"train": "train", "test": "test"}.get(split)
+    if world is None:
+        raise SftkitError(f"default_tasks: split must be 'train' or 'test', got {split!r}")
+    code = {task_prompt(r): r for r in make_splits()[world] if r["skill"] == "code"}
+    return list(code.values()) + program_records(split)
+
+
+def task_prompt(record: dict) -> str:
+    """The task as the first attempt is asked: the record's (first) user turn."""
+    return next(m["content"] for m in record["messages"] if m["role"] == "user")
+
+
+def extract_code(reply: str) -> str:
+    """The code in a reply: the first ``` fenced block, else everything from the first line that starts with
+    "def " (stripped); "" when there is neither."""
+    fenced = re.search(r"```(?:python)?\n(.*?)(?:```|\Z)", reply, re.S)
+    if fenced:
+        return fenced.group(1).strip("\n")
+    start = re.search(r"^def ", reply, re.M)
+    return reply[start.start():].strip() if start else ""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Mutations: realistic one-edit bugs
+
+KINDS = {"operator": "an arithmetic operator replaced by another (+ for -)",
+         "comparison": "a comparison flipped (< for >, == for !=)",
+         "off_by_one": "a constant one off, or a comparison's boundary moved (< for <=)",
+         "constant": "a constant mistyped (its digits transposed, else 2 more)",
+         "swapped": "two operands or two parameters swapped",
+         "missing_return": "a return keyword dropped (the function returns None)"}
+TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|\d+|\w+|==|!=|<=|>=|//|\*\*|[-+*/%]=|\S")
+ARITHMETIC, AUGMENTED = ("+", "-", "*"), ("+=", "-=", "*=")
+FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "!=", "!=": "=="}
+BOUNDARY = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
+NOT_COMMUTATIVE = ("-", "//", "%", "/")
+KEYWORDS = ("return", "in", "if", "else", "not", "and", "or")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One bug put into a program: its kind (`KINDS`), the resulting program, the 1-based line of the edit, and the
+    text replaced (`before`) and put there (`after`)."""
+    kind: str
+    program: str
+    line: int
+    before: str
+    after: str
+
+
+def _edits(program: str) -> list[tuple[str, int, int, str]]:
+    """(kind, start, end, replacement) of every candidate one-edit bug, in program order."""
+    toks = list(TOKEN.finditer(program))
+    out = []
+    for i, t in enumerate(toks):
+        s, e, text = t.start(), t.end(), t.group()
+        if text.isdigit():
+            n = int(text)
+            out += [("off_by_one", s, e, str(m)) for m in (n + 1, n - 1) if m >= 0]
+            swap = text[::-1]
+            out.append(("constant", s, e, swap if swap != text and not swap.startswith("0") else str(n + 2)))
+        elif text in AUGMENTED or (text in ARITHMETIC and i > 0 and (_operand(toks, i - 1) or toks[i - 1].group() in ")]")):
+            out += [("operator", s, e, o) for o in (ARITHMETIC if text in ARITHMETIC else AUGMENTED) if o != text]
+        if text in FLIP:
+            out.append(("comparison", s, e, FLIP[text]))
+        if text in BOUNDARY:
+            out.append(("off_by_one", s, e, BOUNDARY[text]))
+        if text == "return" and i + 1 < len(toks):
+            out.append(("missing_return", s, toks[i + 1].start(), ""))
+        if text in NOT_COMMUTATIVE and 0 < i < len(toks) - 1 and _operand(toks, i - 1) and _operand(toks, i + 1) \
+                and (i + 2 >= len(toks) or toks[i + 2].group() not in "([."):
+            a, b = toks[i - 1], toks[i + 1]
+            out.append(("swapped", a.start(), b.end(), b.group() + program[a.end():b.start()] + a.group()))
+        if text == "def" and [x.group() for x in toks[i + 2:i + 7:2]] == ["(", ",", ")"]:
+            a, b = toks[i + 3], toks[i + 5]
+            out.append(("swapped", a.start(), b.end(), b.group() + program[a.end():b.start()] + a.group()))
+    return out
+
+
+def _operand(toks: list[re.Match], i: int) -> bool:
+    return re.fullmatch(r"\w+", toks[i].group()) is not None and toks[i].group() not in KEYWORDS
+
+
+def mutants(program: str) -> list[Mutation]:
+    """Every distinct one-edit bug of `program` (`KINDS`), in program order; formatting is kept (a one-liner stays
+    one line). Not yet checked: some may still pass the tests (`mutated_attempts` runs them)."""
+    seen, out = {program}, []
+    for kind, s, e, new in _edits(program):
+        mutated = program[:s] + new + program[e:]
+        if mutated not in seen:
+            seen.add(mutated)
+            out.append(Mutation(kind, mutated, program.count("\n", 0, s) + 1, program[s:e], new))
+    return out
+
+
+def pick_mutants(program: str, n: int, rng: random.Random) -> list[Mutation]:
+    """Up to `n` mutants of `program`, spread over kinds: one of each kind in a random order of kinds, then a
+    second of each, and so on."""
+    by_kind: dict[str, list[Mutation]] = {}
+    for m in mutants(program):
+        by_kind.setdefault(m.kind, []).append(m)
+    for options in by_kind.values():
+        rng.shuffle(options)
+    kinds = sorted(by_kind)
+    rng.shuffle(kinds)
+    out = []
+    for rank in range(max((len(v) for v in by_kind.values()), default=0)):
+        out += [by_kind[k][rank] for k in kinds if rank < len(by_kind[k])]
+    return out[:n]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Wrong first attempts and their execution feedback
+
+
+def failing_call(result: RunResult) -> str | None:
+    """The call of the first failing test ("f(0)"), or None when all passed or the program failed before any test
+    (a SyntaxError, a timeout: then no test's own failure is to blame)."""
+    fail = result.failing
+    if result.passed or fail is None or fail.error_type == "NotRun":
+        return None
+    return fail.call if result.error_type in ("WrongAnswer", fail.error_type) else None
+
+
+def feedback_text(result: RunResult) -> str:
+    """Execution feedback for a prompt, from a sandbox run: the first failing call with what it returned (or the
+    exception it raised) and what was expected, e.g. "f(0) returned -5, expected 5."; or the error that stopped
+    the program before any test (a SyntaxError, a timeout...). Short: a tiny model reads it within 512 tokens."""
+    if result.passed:
+        return f"All {len(result.tests)} tests passed."
+    if failing_call(result) is None:
+        return f"The code failed before the tests: {result.error_type}: {result.error_message}."
+    fail = result.failing
+    if result.error_type == "WrongAnswer":
+        return f"{fail.call} returned {fail.got!r}, expected {fail.expected!r}."
+    return f"{fail.call} raised {fail.error}, expected {fail.expected!r}."
+
+
+@dataclass
+class Attempt:
+    """A wrong first attempt at a task: the task record, the code, where it came from ("mutation:<kind>" or
+    "sample"), its sandbox run and, for a mutation, the `Mutation`."""
+    record: dict
+    code: str
+    source: str
+    result: RunResult
+    mutation: Mutation | None = None
+
+    @property
+    def feedback(self) -> str:
+        return feedback_text(self.result)
+
+
+def run_codes(records: list[dict], codes: list[str], limits: Limits | None = None, workers: int = 2) -> list[RunResult]:
+    """Each code run against its record's tests in the sandbox (`run_many`): results [N]."""
+    return run_many([{"program": c, "tests": r["meta"]["tests"]} for r, c in zip(records, codes)], workers=workers,
+                    limits=limits)
+
+
+def mutated_attempts(records: list[dict], per_task: int = 3, seed: int = 0, limits: Limits | None = None,
+                     workers: int = 2) -> tuple[list[Attempt], dict]:
+    """Wrong first attempts by mutation: up to `per_task` `pick_mutants` of each task's gold program ("answer"),
+    run in the sandbox with the gold programs (a gold program that fails is an `SftkitError`); the mutants that
+    fail are the attempts. -> (attempts, report: counts of mutants, failing and still passing, by kind)."""
+    rng = random.Random(seed)
+    picked = [(r, m) for r in records for m in pick_mutants(r["answer"], per_task, rng)]
+    results = run_codes(records + [r for r, _ in picked], [r["answer"] for r in records] + [m.program for _, m in picked],
+                        limits, workers)
+    for r, res in zip(records, results):
+        if not res.passed:
+            raise SftkitError(f"task {r.get('id')!r}: its gold program fails its own tests ({feedback_text(res)})")
+    attempts = [Attempt(r, m.program, f"mutation:{m.kind}", res, m)
+                for (r, m), res in zip(picked, results[len(records):]) if not res.passed]
+    kinds = Counter(m.kind for _, m in picked)
+    failing = Counter(a.mutation.kind for a in attempts)
+    report = {"tasks": len(records), "mutants": len(picked), "failing": len(attempts),
+              "by_kind": {k: {"mutants": kinds[k], "failing": failing[k]} for k in sorted(kinds)}}
+    return attempts, report
+
+
+def sampled_attempts(records: list[dict], generate: Generate, n: int = 4, limits: Limits | None = None,
+                     workers: int = 2) -> tuple[list[Attempt], dict]:
+    """Wrong first attempts from a model: `n` replies per task (`generate` on the task prompt repeated n times; it
+    samples), their code (`extract_code`) run in the sandbox; the distinct failing codes are the attempts (source
+    "sample"). -> (attempts, report: samples, passed, no code, failing, distinct failing)."""
+    prompts = [task_prompt(r) for r in records for _ in range(n)]
+    replies = generate(prompts)
+    if len(replies) != len(prompts):
+        raise SftkitError(f"sampled_attempts: generate returned {len(replies)} replies for {len(prompts)} prompts")
+    tasks = [r for r in records for _ in range(n)]
+    codes = [extract_code(reply) for reply in replies]
+    results = run_codes(tasks, codes, limits, workers)
+    seen, attempts = set(), []
+    for r, code, res in zip(tasks, codes, results):
+        if not res.passed and (r["id"], code) not in seen:
+            seen.add((r["id"], code))
+            attempts.append(Attempt(r, code, "sample", res))
+    report = {"samples": len(prompts), "passed": sum(res.passed for res in results), "no_code": codes.count(""),
+              "failing": sum(not res.passed for res in results), "distinct_failing": len(attempts)}
+    return attempts, report
+
+
+# ----------------------------------------------------------------------------------------------------
+# The prompt, the reply format and its parser
+
+DEBUG_PROMPT = ("Fix the code. Reply \"Explanation: ...\" then \"Fixed code:\".\n"
+                "Task: {task}\nCode:\n{code}\nFeedback: {feedback}")
+DEBUG_RE = re.compile(r"Task: (?P<task>.*?)\nCode:\n(?P<code>.*)\nFeedback: (?P<feedback>.*)\Z", re.S)
+
+
+def debug_prompt(task: str, code: str, feedback: str) -> str:
+    """The self-debugging prompt (one user turn; teacher and student get the same): task, wrong code, feedback."""
+    return DEBUG_PROMPT.format(task=task, code=code, feedback=feedback)
+
+
+def attempt_prompt(attempt: Attempt) -> str:
+    return debug_prompt(task_prompt(attempt.record), attempt.code, attempt.feedback)
+
+
+def format_reply(explanation: str, code: str) -> str:
+    """A reply in the format `parse_reply` reads: "Explanation: ...", then "Fixed code:" and the code."""
+    return f"Explanation: {explanation}\nFixed code:\n{code}"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A reply read by `parse_reply`: the explanation and code, or None and the reason it cannot be used."""
+    explanation: str | None
+    code: str | None
+    reason: str = ""
+
+
+def parse_reply(reply: str) -> Parsed:
+    """(explanation, code) of a reply in the `format_reply` format; the code may be ``` fenced. A reply without
+    "Explanation:", with an empty explanation, without "Fixed code:" or with no code after it is skipped with its
+    reason (syntax is the sandbox's to judge)."""
+    found = re.search(r"Explanation:(.*?)(?:Fixed code:(.*))?\Z", reply, re.S)
+    if found is None:
+        return Parsed(None, None, "no 'Explanation:'")
+    explanation = found.group(1).strip()
+    if not explanation:
+        return Parsed(None, None, "empty explanation")
+    if found.group(2) is None:
+        return Parsed(None, None, "no 'Fixed code:'")
+    code = extract_code(found.group(2)) or found.group(2).strip()
+    if not code:
+        return Parsed(None, None, "no code after 'Fixed code:'")
+    return Parsed(explanation, code)
+
+
+def refined_code(reply: str) -> str:
+    """The refined code of any reply: the parsed one, else any code in it (`extract_code`), else ""."""
+    return parse_reply(reply).code or extract_code(reply)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Where the wrong code differs from the right one: the explanation proxy and the scripted explanation
+
+
+def changed_fragments(wrong: str, right: str) -> list[tuple[int, str, str]]:
+    """(line in `wrong`, wrong fragment, right fragment) of each token-level change from `wrong` to `right`
+    (difflib over `TOKEN`s), each widened by one token on each side within its line, e.g. (1, "x - 5", "x + 5")."""
+    a, b = list(TOKEN.finditer(wrong)), list(TOKEN.finditer(right))
+    matcher = difflib.SequenceMatcher(None, [t.group() for t in a], [t.group() for t in b], autojunk=False)
+    out = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op != "equal":
+            w, r = _widened(wrong, a, i1, i2), _widened(right, b, j1, j2)
+            out.append((wrong.count("\n", 0, a[min(i1, len(a) - 1)].start()) + 1 if a else 1, w, r))
+    return out
+
+
+def _widened(source: str, toks: list[re.Match], i1: int, i2: int) -> str:
+    """source text of toks[i1:i2] plus one neighbour on each side that is on the same line."""
+    line = source.count("\n", 0, toks[i1].start() if i1 < len(toks) else len(source))
+    same = [k for k in (i1 - 1, i2) if 0 <= k < len(toks) and source.count("\n", 0, toks[k].start()) == line]
+    span = [*range(i1, i2), *same]
+    return source[toks[min(span)].start():toks[max(span)].end()] if span else ""
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def explanation_checks(explanation: str, wrong: str, gold: str, call: str | None) -> dict[str, bool]:
+    """The explanation proxy's checks (module docstring): "bug" (quotes a wrong fragment of `changed_fragments`),
+    "fix" (quotes the matching gold fragment), "test" (names the failing `call`; absent when there is none).
+    Whitespace is ignored."""
+    text = _squeeze(explanation)
+    pairs = [(_squeeze(w), _squeeze(r)) for _, w, r in changed_fragments(wrong, gold)]
+    checks = {"bug": any(w and w in text for w, _ in pairs), "fix": any(r and r in text for _, r in pairs)}
+    if call:
+        checks["test"] = _squeeze(call) in text
+    return checks
+
+
+def explain(wrong: str, fixed: str, call: str | None) -> str:
+    """The scripted teacher's explanation of a change: where the wrong code differs from `fixed` (at most two
+    fragments) and the failing call that shows it, e.g. "Line 1 has `x - 5` where it needs `x + 5`, so f(0) fails."."""
+    parts = [f"line {n} has `{w}` where it needs `{r}`" for n, w, r in changed_fragments(wrong, fixed)[:2]]
+    where = "; ".join(parts) if parts else "the code does not do what the task asks"
+    return f"{where[0].upper()}{where[1:]}" + (f", so {call} fails." if call else ".")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The scripted teacher's task
+
+
+@dataclass(frozen=True)
+class DebugItem:
+    """What the scripted teacher reads from a `debug_prompt` it knows: the task's gold program, the wrong code
+    and the failing call the feedback names (None when it names none)."""
+    gold: str
+    wrong: str
+    call: str | None
+
+
+@functools.cache
+def known_programs() -> dict[str, str]:
+    """Gold program of every code task the scripted teacher knows, by normalized task text (every split)."""
+    records = [r for split in make_splits().values() for r in split if r["skill"] == "code"]
+    return {normalize(task_prompt(r)): r["answer"] for r in records + program_records("train") + program_records("test")}
+
+
+def read_debug_prompt(messages: list[dict]) -> DebugItem | None:
+    """The `DebugItem` of a conversation whose last user turn is a `debug_prompt` about a known task, else None."""
+    text = last_user_text(messages)
+    found = DEBUG_RE.search(text) if text.startswith(DEBUG_PROMPT.split("{")[0]) else None
+    gold = known_programs().get(normalize(found.group("task"))) if found else None
+    if not gold:
+        return None
+    call = re.match(r"(\w+\(.*?\)) (?:returned|raised) ", found.group("feedback"))
+    return DebugItem(gold, found.group("code"), call.group(1) if call else None)
+
+
+def gold_reply(item: DebugItem) -> str:
+    """The right reply: `explain` the difference from the gold program, then the gold program."""
+    return format_reply(explain(item.wrong, item.gold, item.call), item.gold)
+
+
+def wrong_reply(item: DebugItem, rng: random.Random) -> str:
+    """A wrong refinement: the wrong code with another place "fixed" (one of its own mutants, never the gold
+    program), explained as if that were the bug; the code unchanged when it has no mutant."""
+    options = [m.program for m in mutants(item.wrong) if m.program != item.gold]
+    fixed = rng.choice(options) if options else item.wrong
+    return format_reply(explain(item.wrong, fixed, item.call), fixed)
+
+
+def debug_task() -> Task:
+    """The self-debugging prompt played by the scripted teacher: gold reply, or its wrong refinement as mistake."""
+    return Task("selfdebug_fix", read_debug_prompt, gold_reply, wrong_reply)
+
+
+register_task("selfdebug_fix", debug_task)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Trajectories, verification, records
+
+
+@dataclass
+class Trajectory:
+    """One teacher reply to an attempt: the parsed explanation and refined code, the refinement's sandbox run, and
+    why it is not kept ("" when kept: parsed and passing every test)."""
+    attempt: Attempt
+    reply: str
+    explanation: str | None
+    code: str | None
+    result: RunResult | None = None
+    reason: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return self.result is not None and self.result.passed
+
+
+def ask_teacher(attempts: list[Attempt], teacher: Teacher, replies: int = 1, seed: int = 0,
+                **settings) -> list[Trajectory]:
+    """`replies` teacher replies per attempt (reply r with seed=seed x SEED_STRIDE + r), parsed: trajectories
+    [len(attempts) x replies], attempt-major; an unparseable reply's trajectory holds the parser's reason."""
+    prompts = [attempt_prompt(a) for a in attempts]
+    by_seed = [teacher.complete(prompts, **settings, seed=seed * SEED_STRIDE + r) if prompts else []
+               for r in range(replies)]
+    out = []
+    for i, attempt in enumerate(attempts):
+        for r in range(replies):
+            p = parse_reply(by_seed[r][i])
+            out.append(Trajectory(attempt, by_seed[r][i], p.explanation, p.code, reason=p.reason))
+    return out
+
+
+def verify(trajectories: list[Trajectory], limits: Limits | None = None, workers: int = 2) -> list[Trajectory]:
+    """Execution verification: every parsed refinement runs against all its task's tests (one `run_many`); a
+    trajectory is kept when all pass, else its reason is the `feedback_text`. Returns the trajectories."""
+    todo = [t for t in trajectories if t.code is not None]
+    for t, res in zip(todo, run_codes([t.attempt.record for t in todo], [t.code for t in todo], limits, workers)):
+        t.result, t.reason = res, "" if res.passed else f"refinement fails: {res.error_type}"
+    return trajectories
+
+
+def verification_report(trajectories: list[Trajectory]) -> dict:
+    """Counts: replies, kept, unparsed and failed (each by reason)."""
+    unparsed = Counter(t.reason for t in trajectories if t.code is None)
+    failed = Counter(t.reason for t in trajectories if t.code is not None and not t.kept)
+    return {"replies": len(trajectories), "kept": sum(t.kept for t in trajectories),
+            "unparsed": dict(unparsed.most_common()), "failed": dict(failed.most_common())}
+
+
+def collect(records: list[dict], teacher: Teacher, config: Config | None = None, seed: int = 0,
+            attempts: list[Attempt] | None = None, limits: Limits | None = None, workers: int = 2,
+            **settings) -> tuple[list[Trajectory], dict]:
+    """Wrong attempts (`mutated_attempts`, unless `attempts` are given: e.g. `sampled_attempts`) -> the teacher's
+    explanations and refinements (`ask_teacher`) -> `verify`. -> (trajectories, report)."""
+    config = config or Config()
+    report = {}
+    if attempts is None:
+        attempts, report["attempts"] = mutated_attempts(records, config.mutations_per_task, seed, limits, workers)
+    trajectories = verify(ask_teacher(attempts, teacher, config.replies_per_attempt, seed, **settings), limits, workers)
+    report["verification"] = verification_report(trajectories)
+    return trajectories, report
+
+
+def trajectory_record(t: Trajectory, k: int, split: str = "selfdebug") -> dict:
+    """A trajectory as a conversational record: user = `debug_prompt`, assistant = the reply in `format_reply`
+    form (the teacher's own text when unparsed); meta holds what the reward reads (tests, wrong code, gold program,
+    failing call, feedback) and the source, whether it was kept and the refinement's pass rate."""
+    a = t.attempt
+    reply = format_reply(t.explanation, t.code) if t.code is not None else t.reply
+    meta = {"task": a.record.get("id"), "tests": a.record["meta"]["tests"], "wrong": a.code, "gold": a.record["answer"],
+            "feedback": a.feedback, "failing_call": failing_call(a.result), "source": a.source, "kept": t.kept,
+            "pass_rate": t.result.pass_rate if t.result is not None else None}
+    return {"id": f"{split}-{k:05d}", "skill": "code", "split": split, "meta": meta,
+            "messages": [{"role": "user", "content": attempt_prompt(a)}, {"role": "assistant", "content": reply}]}
+
+
+def sft_records(trajectories: list[Trajectory]) -> list[dict]:
+    """SFT data: the kept trajectories only, (task, wrong code, feedback) -> (explanation, refined code)."""
+    return [trajectory_record(t, k) for k, t in enumerate(t for t in trajectories if t.kept)]
+
+
+def rl_records(trajectories: list[Trajectory]) -> list[dict]:
+    """RL prompts: every parsed or unparsed trajectory, successful and failed (meta["kept"]); PPO asks the policy
+    their prompts and `reward_fn` scores its replies."""
+    return [trajectory_record(t, k, "selfdebug-rl") for k, t in enumerate(trajectories)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The reward
+
+
+def score_replies(records: list[dict], replies: list[str], explanation_weight: float = 0.5,
+                  unparsed_reward: float = -1.0, limits: Limits | None = None, workers: int = 2) -> list[dict]:
+    """Score replies [N] to `trajectory_record`-style records [N] (module docstring): each -> {"reward", "reason"
+    (the parser's, "" when parsed), "pass_rate", "checks", "explanation_score"}. Parsed refinements run in one
+    `run_many`; reward = pass_rate + explanation_weight x explanation_score, or `unparsed_reward`."""
+    if len(records) != len(replies):
+        raise SftkitError(f"score_replies: {len(records)} records but {len(replies)} replies")
+    parsed = [parse_reply(reply) for reply in replies]
+    todo = [i for i, p in enumerate(parsed) if p.code is not None]
+    results = dict(zip(todo, run_codes([records[i] for i in todo], [parsed[i].code for i in todo], limits, workers)))
+    out = []
+    for i, (record, p) in enumerate(zip(records, parsed)):
+        if p.code is None:
+            out.append({"reward": unparsed_reward, "reason": p.reason, "pass_rate": 0.0, "checks": {},
+                        "explanation_score": 0.0})
+            continue
+        m = record["meta"]
+        checks = explanation_checks(p.explanation, m["wrong"], m["gold"], m.get("failing_call"))
+        score = sum(checks.values()) / len(checks)
+        rate = results[i].pass_rate
+        out.append({"reward": rate + explanation_weight * score, "reason": "", "pass_rate": rate, "checks": checks,
+                    "explanation_score": score})
+    return out
+
+
+def reward_fn(config: Config | None = None, limits: Limits | None = None) -> Callable:
+    """`score_replies` as an online `RewardFn` for PPO: (records [N], replies [N]) -> rewards, a float tensor [N]."""
+    config = config or Config()
+
+    def selfdebug_reward(records: list[dict], replies: list[str]):
+        import torch
+
+        scored = score_replies(records, replies, config.explanation_weight, config.unparsed_reward, limits)
+        return torch.tensor([s["reward"] for s in scored], dtype=torch.float32)
+
+    return selfdebug_reward
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluation: pass@k of the first attempt and after each refinement round
+
+
+def refinement_rounds(records: list[dict], generate: Generate, n: int = 10, rounds: int = 3, ks: tuple = (1, 10),
+                      limits: Limits | None = None, workers: int = 2) -> dict:
+    """n chains per task: a first attempt (`generate` on the task prompt), then up to `rounds` refinements (on
+    `debug_prompt` of the chain's current code and its feedback; `refined_code` of the reply, the previous code when
+    it has none). A chain that passes stops. -> {"rows": [{"round", "pass@k" for each k <= n}] (round 0 = first
+    attempt; pass@k is the mean over tasks of the unbiased `pass_at_k(n, c, k)`, c = chains passed by that round),
+    "passed": per round, the passed chains per task}."""
+    chains = [r for r in records for _ in range(n)]
+    codes = [extract_code(reply) for reply in _generated(generate, [task_prompt(r) for r in chains])]
+    results = run_codes(chains, codes, limits, workers)
+    rows, passed = [], []
+    for rnd in range(rounds + 1):
+        if rnd:
+            todo = [i for i, res in enumerate(results) if not res.passed]
+            prompts = [debug_prompt(task_prompt(chains[i]), codes[i], feedback_text(results[i])) for i in todo]
+            for i, reply in zip(todo, _generated(generate, prompts)):
+                codes[i] = refined_code(reply) or codes[i]
+            for i, res in zip(todo, run_codes([chains[i] for i in todo], [codes[i] for i in todo], limits, workers)):
+                results[i] = res
+        counts = [sum(res.passed for res in results[t * n:(t + 1) * n]) for t in range(len(records))]
+        passed.append(counts)
+        rows.append({"round": rnd, **{f"pass@{k}": sum(pass_at_k(n, c, k) for c in counts) / len(counts)
+                                      for k in ks if k <= n}})
+    return {"rows": rows, "passed": passed}
+
+
+def _generated(generate: Generate, prompts: list[str]) -> list[str]:
+    replies = generate(prompts) if prompts else []
+    if len(replies) != len(prompts):
+        raise SftkitError(f"generate returned {len(replies)} replies for {len(prompts)} prompts")
+    return replies
+
+
+def model_generate(model, tokenizer, max_new_tokens: int = 160, temperature: float = 0.8, top_p: float = 0.95,
+                   seed: int = 0, batch_size: int = 64) -> Generate:
+    """A `Generate` from a chat model (`sftkit.evaluate.generate`): each prompt one user turn, sampled at
+    `temperature` (0: greedy); the k-th call seeds torch with seed + k, so repeated calls draw new samples."""
+    calls = [0]
+
+    def run(prompts: list[str]) -> list[str]:
+        import torch
+
+        from ..evaluate import generate
+
+        torch.manual_seed(seed + calls[0])
+        calls[0] += 1
+        sample = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {}
+        return generate(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts], max_new_tokens,
+                        batch_size, **sample)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------
+# The whole data step
+
+
+def make_data(tasks: list[dict] | None, teacher: Teacher, config: Config | None = None, seed: int = 0,
+              device: str | None = None, settings: dict | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """LEDEX's data end to end: mutated wrong attempts of `tasks` (None: `default_tasks("train")`), the teacher's
+    explanations and refinements, execution verification -> SFT records of the kept trajectories. The counts and
+    reasons are logged. `settings` go with every teacher prompt (not "seed", which each reply sets); `device` is
+    unused (no model of its own: the data-side signature)."""
+    config = config or Config()
+    tasks = default_tasks("train") if tasks is None else tasks
+    trajectories, report = collect(tasks, teacher, config, seed, **(settings or {}))
+    a, v = report["attempts"], report["verification"]
+    log(f"wrong attempts: {a['failing']} of {a['mutants']} mutants of {a['tasks']} tasks fail their tests")
+    reasons = "; ".join(f"{n} x {why}" for why, n in {**v["unparsed"], **v["failed"]}.items())
+    log(f"verification: {v['kept']} of {v['replies']} teacher replies kept" + (f" (dropped: {reasons})" if reasons else ""))
+    return sft_records(trajectories)

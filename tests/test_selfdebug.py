@@ -1,0 +1,207 @@
+"""LEDEX (self-debugging) data side: mutations that fail in the sandbox while the gold programs pass, execution
+feedback from hand-checked programs, the explanation proxy, the reply parser (bad replies skipped with a reason),
+the scripted teacher's task, execution verification, the reward on hand values, pass@k over refinement rounds with a
+fake generate callable, and make_data end to end. Every program runs in the sandbox (a few seconds in all)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from sftkit.data import validate_conversation
+from sftkit.methods import selfdebug as sd
+from sftkit.sandbox import pass_at_k, run_many, run_program
+from sftkit.teachers import UNRECOGNISED_REPLY, ScriptedTeacher
+from sftkit.world import program_records
+
+pytestmark = pytest.mark.usefixtures("repository_untouched")
+
+PLUS5 = {"id": "t-plus5", "skill": "code", "answer": "def f(x): return x + 5",
+         "messages": [{"role": "user", "content": "Write a Python function f(x) that returns x plus 5."},
+                      {"role": "assistant", "content": "def f(x): return x + 5"}],
+         "meta": {"expr": "x + 5", "tests": [[0, 5], [1, 6], [5, 10]]}}
+
+
+def attempt(code: str, record: dict = PLUS5) -> sd.Attempt:
+    return sd.Attempt(record, code, "hand", run_program(code, record["meta"]["tests"]))
+
+
+def some_tasks() -> list[dict]:
+    """Two one-line code tasks and one program of each family."""
+    programs = {r["meta"]["family"]: r for r in program_records("train")}
+    return sd.default_tasks("train")[:2] + list(programs.values())
+
+
+def test_mutants_of_a_one_liner_by_hand():
+    found = {(m.kind, m.program) for m in sd.mutants("def f(x): return x - 5")}
+    assert found == {("missing_return", "def f(x): x - 5"), ("operator", "def f(x): return x + 5"),
+                     ("operator", "def f(x): return x * 5"), ("swapped", "def f(x): return 5 - x"),
+                     ("off_by_one", "def f(x): return x - 6"), ("off_by_one", "def f(x): return x - 4"),
+                     ("constant", "def f(x): return x - 7")}
+    assert sd.mutants("def f(x): return x + 23")[-1].program == "def f(x): return x + 32"  # digits transposed
+    assert "def f(x): return x + 02" not in {m.program for m in sd.mutants("def f(x): return x + 20")}
+    two = {m.program for m in sd.mutants("def f(a, b):\n    return a - 3 * b") if m.kind == "swapped"}
+    assert two == {"def f(b, a):\n    return a - 3 * b", "def f(a, b):\n    return 3 - a * b"}
+    picked = sd.pick_mutants("def f(x): return x - 5", 4, random.Random(0))
+    assert len(picked) == 4 and len({m.kind for m in picked}) == 4  # spread over kinds
+
+
+def test_mutations_fail_in_the_sandbox_and_gold_passes():
+    tasks = some_tasks()
+    attempts, report = sd.mutated_attempts(tasks, per_task=6, seed=0)  # raises if a gold program failed
+    assert report["tasks"] == len(tasks) and report["failing"] == len(attempts)
+    assert report["failing"] >= 0.9 * report["mutants"]
+    assert set(report["by_kind"]) == set(sd.KINDS)
+    assert all(not a.result.passed and a.source == f"mutation:{a.mutation.kind}" for a in attempts)
+    rerun = run_many([(a.code, a.record["meta"]["tests"]) for a in attempts[:4]])
+    assert not any(r.passed for r in rerun)
+    broken = dict(tasks[0], answer="def f(x): return None")
+    with pytest.raises(Exception, match="gold program fails its own tests"):
+        sd.mutated_attempts([broken], per_task=1)
+
+
+def test_feedback_text_from_hand_checked_programs():
+    programs = ["def f(x): return x - 5", "def f(x): return x + 5 if x < 5 else 1 // 0", "def f(x): return x +",
+                "def g(x): return x + 5", "def f(x): return x + 5", "def f(x): x + 5"]
+    results = run_many([(p, PLUS5["meta"]["tests"]) for p in programs])
+    texts = [sd.feedback_text(r) for r in results]
+    assert texts[0] == "f(0) returned -5, expected 5."
+    assert texts[1] == "f(5) raised ZeroDivisionError: integer division or modulo by zero, expected 10."
+    assert texts[2] == "The code failed before the tests: SyntaxError: invalid syntax (line 1)."
+    assert texts[3] == "f(0) raised NoFunction: the program defines no function f(), expected 5."
+    assert texts[4] == "All 3 tests passed."
+    assert texts[5] == "f(0) returned None, expected 5."
+    assert [sd.failing_call(r) for r in results] == ["f(0)", "f(5)", None, "f(0)", None, "f(0)"]
+
+
+def test_changed_fragments_and_the_explanation_proxy():
+    assert sd.changed_fragments("def f(x): return x - 5", "def f(x): return x + 5") == [(1, "x - 5", "x + 5")]
+    assert sd.changed_fragments("def f(x): x + 5", "def f(x): return x + 5") == [(1, ": x", ": return x")]
+    wrong, gold = "def f(n):\n    t = 0\n    for i in range(1, n):\n        t += i\n    return t", \
+        "def f(n):\n    t = 0\n    for i in range(1, n + 1):\n        t += i\n    return t"
+    assert sd.changed_fragments(wrong, gold) == [(3, "n)", "n + 1)")]
+    full = "Line 3 has `range(1, n)` but it needs `n + 1)`, so f(3) fails."
+    assert sd.explanation_checks(full, wrong, gold, "f(3)") == {"bug": True, "fix": True, "test": True}
+    assert sd.explanation_checks("The code is wrong.", wrong, gold, "f(3)") == {"bug": False, "fix": False, "test": False}
+    assert sd.explanation_checks("x-5 should be x+5", "def f(x): return x - 5", PLUS5["answer"], None) \
+        == {"bug": True, "fix": True}  # whitespace ignored; no call, no "test" check
+    assert sd.explain("def f(x): return x - 5", PLUS5["answer"], "f(0)") \
+        == "Line 1 has `x - 5` where it needs `x + 5`, so f(0) fails."
+
+
+def test_parse_reply_skips_bad_replies_with_a_reason():
+    good = sd.parse_reply("Explanation: the sign is wrong.\nFixed code:\ndef f(x): return x + 5")
+    assert good == sd.Parsed("the sign is wrong.", "def f(x): return x + 5", "")
+    fenced = sd.parse_reply("Explanation: sign.\nFixed code:\n```python\ndef f(x):\n    return x + 5\n```\nDone.")
+    assert fenced.code == "def f(x):\n    return x + 5"
+    for reply, reason in [("I am not sure.", "no 'Explanation:'"),
+                          ("Explanation:\nFixed code:\ndef f(x): 1", "empty explanation"),
+                          ("Explanation: the sign.", "no 'Fixed code:'"),
+                          ("Explanation: the sign.\nFixed code:\n", "no code after 'Fixed code:'")]:
+        parsed = sd.parse_reply(reply)
+        assert (parsed.explanation, parsed.code, parsed.reason) == (None, None, reason)
+    assert sd.refined_code("Sure:\ndef f(x): return x + 5") == "def f(x): return x + 5"
+    assert sd.extract_code("no code here") == ""
+
+
+def test_scripted_teacher_explains_and_fixes_or_errs():
+    task = sd.default_tasks("train")[0]  # the world's "x plus 23"
+    prompt = sd.attempt_prompt(attempt("def f(x): return x - 23", task))
+    assert prompt.endswith("Task: Write a Python function f(x) that returns x plus 23.\nCode:\ndef f(x): return x - 23\n"
+                           "Feedback: f(0) returned -23, expected 23.")
+    right = ScriptedTeacher(strict=True).ask(prompt)
+    assert right == ("Explanation: Line 1 has `x - 23` where it needs `x + 23`, so f(0) fails.\nFixed code:\n"
+                     "def f(x): return x + 23")
+    bad = sd.parse_reply(ScriptedTeacher(error_rate=1.0).ask(prompt))
+    assert bad.code not in (None, task["answer"]) and not run_program(bad.code, task["meta"]["tests"]).passed
+    unknown = sd.debug_prompt("Write a Python function f(x) that returns x plus 1000000.", "def f(x): 1", "f(0) fails.")
+    assert ScriptedTeacher().ask(unknown) == UNRECOGNISED_REPLY
+
+
+def test_verification_keeps_only_passing_refinements():
+    a = attempt("def f(x): return x - 5")
+    replies = [sd.format_reply("Use +.", "def f(x): return x + 5"), sd.format_reply("Use *.", "def f(x): return x * 5"),
+               "I cannot help with that.", sd.format_reply("Oops.", "def f(x) return x + 5")]
+    parsed = [sd.parse_reply(r) for r in replies]
+    trajectories = sd.verify([sd.Trajectory(a, r, p.explanation, p.code, reason=p.reason) for r, p in zip(replies, parsed)])
+    assert [t.kept for t in trajectories] == [True, False, False, False]
+    assert sd.verification_report(trajectories) == {
+        "replies": 4, "kept": 1, "unparsed": {"no 'Explanation:'": 1},
+        "failed": {"refinement fails: WrongAnswer": 1, "refinement fails: SyntaxError": 1}}
+    records = sd.sft_records(trajectories)
+    assert len(records) == 1 and records[0]["messages"][1]["content"] == replies[0]
+    rl = sd.rl_records(trajectories)
+    assert [r["meta"]["kept"] for r in rl] == [True, False, False, False] and rl[2]["messages"][1]["content"] == replies[2]
+    assert rl[0]["meta"]["failing_call"] == "f(0)" and rl[1]["meta"]["pass_rate"] == pytest.approx(0.0)
+
+
+def test_reward_on_hand_values():
+    record = sd.trajectory_record(sd.Trajectory(attempt("def f(x): return x - 5"), "", None, None), 0)
+    replies = [sd.format_reply("Line 1 has `x - 5` where it needs `x + 5`, so f(0) fails.", "def f(x): return x + 5"),
+               sd.format_reply("f(0) is wrong.", "def f(x): return 5 if x == 0 else x"),  # passes f(0) only: 1/3
+               sd.format_reply("It should be x + 5.", "def f(x): return x - 5"),  # names the fix only, still wrong
+               "I am not sure."]
+    scored = sd.score_replies([record] * 4, replies, explanation_weight=0.5, unparsed_reward=-1.0)
+    assert [s["reward"] for s in scored] == pytest.approx([1.5, 1 / 3 + 0.5 / 3, 0.5 / 3, -1.0])
+    assert scored[1]["checks"] == {"bug": False, "fix": False, "test": True} and scored[3]["reason"] == "no 'Explanation:'"
+    rewards = sd.reward_fn(sd.Config(explanation_weight=0.0))([record] * 2, replies[:2])
+    assert rewards.dtype == torch.float32 and rewards.tolist() == pytest.approx([1.0, 1 / 3])
+
+
+def test_pass_at_k_across_refinement_rounds_with_a_fake_generate():
+    """Chain j of a task starts j too high (x + 5 + j) and each refinement moves the constant down by one, so with
+    n=4 chains c = 1, 2, 3, 4 have passed after rounds 0, 1, 2, 3."""
+    asked = {}
+
+    def generate(prompts):
+        replies = []
+        for p in prompts:
+            if p.startswith("Write"):
+                j = asked[p] = asked.get(p, -1) + 1
+                replies.append(f"def f(x): return x + {int(p.split('plus ')[1].rstrip('.')) + j}")
+            else:
+                k = int(p.split("Code:\ndef f(x): return x + ")[1].split("\n")[0])
+                replies.append(sd.format_reply("One too high.", f"def f(x): return x + {k - 1}"))
+        return replies
+
+    plus7 = dict(PLUS5, id="t-plus7", messages=[{"role": "user", "content": "Write a Python function f(x) that returns x plus 7."}],
+                 meta={"tests": [[0, 7], [2, 9]]})
+    out = sd.refinement_rounds([PLUS5, plus7], generate, n=4, rounds=3, ks=(1, 2, 10))
+    assert out["passed"] == [[1, 1], [2, 2], [3, 3], [4, 4]]
+    assert [r["round"] for r in out["rows"]] == [0, 1, 2, 3]
+    assert [r["pass@1"] for r in out["rows"]] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert [r["pass@2"] for r in out["rows"]] == pytest.approx([pass_at_k(4, c, 2) for c in (1, 2, 3, 4)])
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5) and "pass@10" not in out["rows"][0]  # k > n is left out
+
+
+def test_sampled_attempts_keep_distinct_failing_samples():
+    replies = iter(["def f(x): return x + 5", "def f(x): return x - 5", "def f(x): return x - 5", "I do not know."])
+    attempts, report = sd.sampled_attempts([PLUS5], lambda prompts: [next(replies) for _ in prompts], n=4)
+    assert report == {"samples": 4, "passed": 1, "no_code": 1, "failing": 3, "distinct_failing": 2}
+    assert [(a.code, a.source) for a in attempts] == [("def f(x): return x - 5", "sample"), ("", "sample")]
+
+
+def test_make_data_end_to_end_with_the_scripted_teacher():
+    logs = []
+    teacher = ScriptedTeacher(error_rate=sd.ERROR_RATE, laziness_rate=0.1, seed=0)
+    config = sd.Config(mutations_per_task=2, replies_per_attempt=2)
+    records = sd.make_data(some_tasks()[:4], teacher, config, log=logs.append)
+    assert logs[0].startswith("wrong attempts: ") and logs[1].startswith("verification: ")
+    kept, replies = (int(x) for x in logs[1].split(": ")[1].split(" teacher")[0].split(" of "))
+    assert len(records) == kept and 0 < kept < replies == 2 * int(logs[0].split(": ")[1].split(" of")[0])
+    for r in records:
+        validate_conversation(r)
+        assert r["meta"]["kept"] and r["meta"]["pass_rate"] == 1.0
+    fixed = [sd.parse_reply(r["messages"][1]["content"]).code for r in records]
+    assert all(res.passed for res in run_many([(c, r["meta"]["tests"]) for c, r in zip(fixed, records)]))
+    assert sd.default_tasks("test")[-1]["split"] == "programs-test"
+
+
+def test_model_generate_with_a_small_random_model(random_models):
+    from sftkit.model import load_model
+
+    model, tokenizer = load_model(random_models["llama"], device="cpu")
+    generate = sd.model_generate(model, tokenizer, max_new_tokens=4, temperature=1.0)
+    replies = generate(["Write a Python function f(x) that returns x plus 5.", "Fix the code."])
+    assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
