@@ -1,0 +1,423 @@
+"""Exercise checkers: is a student's hand-written loss the library's? One call, one printed line.
+
+    from sftkit.checks import check_loss
+    check_loss(my_dpo_loss, "dpo")   # PASS ... or FAIL ... with what differs and a hint; returns True / False
+
+Each checker draws a few random batches of the documented shapes (prompt tokens and padding masked with
+`sftkit.data.IGNORE`, rows of different lengths), calls the student's function positionally in the order its
+docstring gives, and compares the result with sftkit's own function: the shape, then every value (float64,
+rtol 1e-4, atol 1e-5). A FAIL line names the batch, the first differing position with both values, the
+largest absolute difference, and a hint: the specific one when the answer matches a known mistake (a sign
+flip, a missing mask, a mean instead of a sum...), else the equation to re-read. One checker per loss-side
+method (`CHECKERS`): sft, sftmix, ift, dpo, rpo, crlft. Shapes: B = batch, T = sequence, V = vocabulary,
+H = hidden size, P = pairs.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .data import IGNORE
+from .io import SftkitError
+from .losses import dpo_loss, ntp_loss, reduce_loss, rpo_loss, token_nll
+from .methods.crlft import crlft_loss
+from .methods.ift import discounted_cumsum, relation_weights
+from .methods.sftmix import mixup_loss
+
+RTOL, ATOL = 1e-4, 1e-5
+CASES = 3  # random batches per check
+
+
+@dataclass
+class Spec:
+    """One exercise: how to draw inputs, the library's answer, known mistakes (hint -> wrong answer)."""
+
+    name: str
+    signature: str
+    make: Callable[[torch.Generator, int], tuple]
+    reference: Callable[..., torch.Tensor]
+    hint: str
+    mistakes: dict[str, Callable[..., torch.Tensor]] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Random inputs of the documented shapes
+
+
+def randint(gen: torch.Generator, low: int, high: int) -> int:
+    """One integer in [low, high] from `gen`."""
+    return int(torch.randint(low, high + 1, (1,), generator=gen))
+
+
+def answer_labels(gen: torch.Generator, batch: int, length: int, vocab: int) -> torch.Tensor:
+    """labels [B, T]: per row IGNORE over a prompt (>= 1 token), then >= 2 answer tokens, then IGNORE padding;
+    rows differ in prompt and answer length so that token and sequence means differ."""
+    labels = torch.full((batch, length), IGNORE, dtype=torch.long)
+    for b in range(batch):
+        start = randint(gen, 1, length // 2)
+        end = randint(gen, start + 2, length)
+        labels[b, start:end] = torch.randint(0, vocab, (end - start,), generator=gen)
+    return labels
+
+
+def logits_and_labels(gen: torch.Generator, case: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits [B, T, V], labels [B, T]) with B, T, V varying by case."""
+    batch, length, vocab = 3 + case, 8 + 2 * case, 11 + case
+    return torch.randn(batch, length, vocab, generator=gen) * 2, answer_labels(gen, batch, length, vocab)
+
+
+def pair_logps(gen: torch.Generator, batch: int) -> list[torch.Tensor]:
+    """Summed response log-probs [B] (negative) of policy chosen, rejected, reference chosen, rejected."""
+    return [-torch.rand(batch, generator=gen) * 20 - 1 for _ in range(4)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# sft: next-token prediction on answer tokens (Wei et al. 2109.01652; Ouyang et al. 2203.02155)
+
+
+def no_shift_ntp(logits, labels):
+    """Mistake: logits at t scored against the label at t (no next-token shift)."""
+    mask = labels != IGNORE
+    nll = F.cross_entropy(logits[mask], labels[mask], reduction="none")
+    return nll.mean()
+
+
+def unmasked_ntp(logits, labels):
+    """Mistake: prompt and padding positions carry loss too (label IGNORE read as token 0)."""
+    nll = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].clamp(min=0).reshape(-1))
+    return nll
+
+
+SFT = Spec(
+    name="sft next-token loss",
+    signature="fn(logits [B, T, V], labels [B, T]) -> scalar",
+    make=lambda gen, case: logits_and_labels(gen, case),
+    reference=lambda logits, labels: ntp_loss(logits, labels),
+    hint="L = sum over answer tokens of -log p(y_{t+1} | y_<=t) / their number: shift (logits[:, :-1] vs "
+         "labels[:, 1:]), skip labels == IGNORE, one token mean over the whole batch",
+    mistakes={
+        "no next-token shift: logits at t predict the label at t + 1 (logits[:, :-1], labels[:, 1:])": no_shift_ntp,
+        "the prompt and padding count: keep only positions whose label is not IGNORE (-100)": unmasked_ntp,
+        "mean per sequence, then over sequences: the loss is one mean over all answer tokens of the batch":
+            lambda logits, labels: reduce_loss(*token_nll(logits, labels), "sequence_mean"),
+        "a sum instead of a mean: divide by the number of answer tokens":
+            lambda logits, labels: reduce_loss(*token_nll(logits, labels), "sum"),
+    },
+)
+
+# ----------------------------------------------------------------------------------------------------
+# sftmix: Mixup of last-layer hidden states (Xiao et al. 2410.05248, Eq. 3-4)
+
+
+class HeadModel:
+    """The two things `sftmix.mixup_loss` asks of a model: its LM head and a config without soft-capping."""
+
+    def __init__(self, head: torch.nn.Module):
+        self.head, self.config = head, type("Config", (), {})()
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.head
+
+
+def mixup_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(head Linear H -> V, hidden [B, T, H], labels [B, T], confident_rows [P], unconfident_rows [P], lam [P])."""
+    batch, length, hidden_size, vocab = 4 + 2 * case, 9 + case, 6, 13
+    head = torch.nn.Linear(hidden_size, vocab, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(vocab, hidden_size, generator=gen))
+    order = torch.randperm(batch, generator=gen)
+    lam = torch.rand(batch // 2, generator=gen)
+    return (head, torch.randn(batch, length, hidden_size, generator=gen), answer_labels(gen, batch, length, vocab),
+            order[:batch // 2], order[batch // 2:], lam)
+
+
+def mixed_positions(labels: torch.Tensor, confident_rows: torch.Tensor, unconfident_rows: torch.Tensor) -> int:
+    """sum_p L_p: the number of answer positions mixed over all pairs (the shorter answer of each pair)."""
+    counts = (labels[:, 1:] != IGNORE).sum(1)
+    return int(torch.minimum(counts[confident_rows], counts[unconfident_rows]).sum())
+
+
+def mixup_reference(head, hidden, labels, confident_rows, unconfident_rows, lam):
+    return mixup_loss(HeadModel(head), hidden, labels, confident_rows, unconfident_rows, lam)
+
+
+SFTMIX = Spec(
+    name="sftmix Mixup loss",
+    signature="fn(head, hidden [B, T, H], labels [B, T], confident_rows [P], unconfident_rows [P], lam [P]) -> scalar",
+    make=mixup_inputs,
+    reference=mixup_reference,
+    hint="per pair p: align both rows' answer positions at the answer start, keep the shorter answer's length, "
+         "Z = lam Z^c + (1 - lam) Z^u, loss lam CE(head(Z), y^c) + (1 - lam) CE(head(Z), y^u), mean over all "
+         "mixed positions",
+    mistakes={
+        "lam and 1 - lam are swapped (or the pair's rows): lam weighs the confident row, Z = lam Z^c + (1 - lam) Z^u":
+            lambda head, hidden, labels, c, u, lam: mixup_reference(head, hidden, labels, c, u, 1 - lam),
+        "a sum over mixed positions, not their mean": lambda head, hidden, labels, c, u, lam: (
+            mixup_reference(head, hidden, labels, c, u, lam) * mixed_positions(labels, c, u)),
+    },
+)
+
+# ----------------------------------------------------------------------------------------------------
+# ift: relation-propagation weights (Hua et al. 2405.11870, Sec. 3)
+
+
+def weights_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(nll [B, T] >= 0, mask [B, T] float, gamma in (0, 1))."""
+    logits, labels = logits_and_labels(gen, case)
+    nll, mask = token_nll(logits, labels)
+    return nll, mask, (0.95, 0.5, 0.8)[case % 3]
+
+
+def forward_cumsum_weights(nll, mask, gamma):
+    """Mistake: the discounted sum runs over the tokens before t instead of after."""
+    return relation_weights(nll.flip(-1), mask.flip(-1), gamma).flip(-1)
+
+
+def unnormalized_weights(nll, mask, gamma):
+    """Mistake: R_t itself, not rescaled to sum to N."""
+    return discounted_cumsum(nll * mask / mask.sum(-1, keepdim=True).clamp(min=1), gamma) * mask
+
+
+IFT = Spec(
+    name="ift relation-propagation weights",
+    signature="fn(nll [B, T], mask [B, T], gamma) -> weights [B, T]",
+    make=weights_inputs,
+    reference=relation_weights,
+    hint="R_t = sum_{i >= t} gamma^(i - t) l_i / N over a row's N answer tokens (l = nll * mask), "
+         "w_t = N R_t / sum_s R_s on answer tokens, 0 elsewhere",
+    mistakes={
+        "the discounted sum runs forward: R_t sums the losses at and AFTER t (i >= t)": forward_cumsum_weights,
+        "no discount: gamma^(i - t) is missing": lambda nll, mask, gamma: relation_weights(nll, mask, 1.0),
+        "weights off the answer are not 0: multiply by the mask": lambda nll, mask, gamma: (
+            relation_weights(nll, mask, gamma) + (1 - mask)),
+        "not rescaled: w_t = N R_t / sum_s R_s, so a row's weights sum to its N answer tokens": unnormalized_weights,
+    },
+)
+
+# ----------------------------------------------------------------------------------------------------
+# dpo (Rafailov et al. 2305.18290, Eq. 7) and rpo (Liu et al. 2405.16436)
+
+
+def dpo_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps [B], beta)."""
+    return (*pair_logps(gen, 4 + case), (0.1, 0.5, 1.0)[case % 3])
+
+
+DPO = Spec(
+    name="dpo loss",
+    signature="fn(chosen_logps [B], rejected_logps [B], ref_chosen_logps [B], ref_rejected_logps [B], beta) -> [B]",
+    make=dpo_inputs,
+    reference=dpo_loss,
+    hint="loss_i = -log sigmoid(beta * [(log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))]), one "
+         "value per pair (no mean)",
+    mistakes={
+        "sign flip: the margin is chosen minus rejected, and the loss is -log sigmoid(+beta * margin)":
+            lambda c, r, rc, rr, beta: dpo_loss(r, c, rr, rc, beta),
+        "beta is missing: scale the margin by beta inside the sigmoid":
+            lambda c, r, rc, rr, beta: dpo_loss(c, r, rc, rr, 1.0),
+        "the reference is added, not subtracted: log pi(y) - log ref(y)":
+            lambda c, r, rc, rr, beta: dpo_loss(c, r, -rc, -rr, beta),
+        "the reference model is missing: the margin compares log pi(y) - log ref(y) of both answers":
+            lambda c, r, rc, rr, beta: dpo_loss(c, r, torch.zeros_like(rc), torch.zeros_like(rr), beta),
+    },
+)
+
+
+def rpo_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps [B], chosen_lengths [B], beta, eta)."""
+    batch = 4 + case
+    lengths = torch.randint(1, 12, (batch,), generator=gen)
+    return (*pair_logps(gen, batch), lengths, (0.1, 0.5, 1.0)[case % 3], (0.005, 0.2, 1.0)[case % 3])
+
+
+def rpo_spec(reduction: str) -> Spec:
+    """RPO in the official code's `reduction` variant ("sum": the paper's runs; "mean": its README)."""
+    def ref(c, r, rc, rr, n, beta, eta):
+        return rpo_loss(c, r, rc, rr, n, beta, eta, reduction)
+
+    sft_term = ("- beta * eta * log pi(y_w)" if reduction == "sum" else "+ eta * (-log pi(y_w) / |y_w|)")
+    mistakes = {
+        "the SFT term has the wrong sign: it adds -log pi(y_w) (the chosen answer's NLL)":
+            lambda c, r, rc, rr, n, beta, eta: 2 * dpo_loss(c, r, rc, rr, beta).mean() - ref(c, r, rc, rr, n, beta, eta),
+        "the SFT term is missing (that is plain DPO): add it on the chosen response":
+            lambda c, r, rc, rr, n, beta, eta: dpo_loss(c, r, rc, rr, beta).mean(),
+        "RPO's reduction is the other variant: check `reduction` ('sum' scales by beta * eta, 'mean' divides by "
+        "|y_w|)": lambda c, r, rc, rr, n, beta, eta: rpo_loss(c, r, rc, rr, n, beta, eta,
+                                                                {"sum": "mean", "mean": "sum"}[reduction]),
+    }
+    if reduction == "sum":
+        mistakes["beta is missing from the SFT term: it is beta * eta * (-log pi(y_w))"] = (
+            lambda c, r, rc, rr, n, beta, eta: rpo_loss(c, r, rc, rr, n, beta, eta / beta, "sum"))
+    return Spec(
+        name=f"rpo loss (reduction={reduction})",
+        signature="fn(chosen_logps [B], rejected_logps [B], ref_chosen_logps [B], ref_rejected_logps [B], "
+                  "chosen_lengths [B], beta, eta) -> scalar",
+        make=rpo_inputs, reference=ref, mistakes=mistakes,
+        hint=f"mean over pairs of DPO_i {sft_term}, with DPO_i = -log sigmoid(beta * margin_i)",
+    )
+
+# ----------------------------------------------------------------------------------------------------
+# crlft: reward-weighted NLL (Wang et al. 2309.11235, Eq. 5; official token normalization)
+
+
+def crlft_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(logits [B, T, V], labels [B, T], weights [B]: each row's class reward, 1.0 or 0.1)."""
+    logits, labels = logits_and_labels(gen, case)
+    weights = torch.where(torch.rand(len(labels), generator=gen) < 0.5, 1.0, 0.1)
+    weights[0], weights[-1] = 1.0, 0.1  # both classes in every batch
+    return logits, labels, weights
+
+
+def token_count_crlft(logits, labels, weights):
+    """Mistake: the weighted sum divided by the answer-token count instead of the total weight."""
+    nll, mask = token_nll(logits, labels)
+    return (nll * mask * weights[:, None]).sum() / mask.sum()
+
+
+def crlft_spec(normalization: str) -> Spec:
+    """C-RLFT's loss with the official code's `normalization` ("token": default; "sequence": --per-sequence-loss)."""
+    def ref(logits, labels, weights):
+        return crlft_loss(logits, labels, weights, normalization)
+
+    other = {"token": "sequence", "sequence": "token"}[normalization]
+    hint = ("sum_b sum_t w_b m_bt nll_bt / sum_b sum_t w_b m_bt: weight each answer token by its row's reward, "
+            "divide by the batch's total weight" if normalization == "token" else
+            "sum_b w_b mean_t(nll_bt) / sum_b w_b: each row's mean answer NLL, weighted by its reward")
+    return Spec(
+        name=f"crlft weighted loss (normalization={normalization})",
+        signature="fn(logits [B, T, V], labels [B, T], weights [B]) -> scalar",
+        make=crlft_inputs, reference=ref, hint=hint,
+        mistakes={
+            "divided by the number of answer tokens, not by their total weight": token_count_crlft,
+            "the rewards are not applied (that is plain SFT)": lambda logits, labels, weights: ref(
+                logits, labels, torch.ones_like(weights)),
+            f"normalized per {other}, not per {normalization}": lambda logits, labels, weights: crlft_loss(
+                logits, labels, weights, other),
+        },
+    )
+
+# ----------------------------------------------------------------------------------------------------
+# Running a check
+
+
+def as_tensor(value) -> torch.Tensor:
+    """The student's answer as a detached float64 tensor (a Python float or a list is fine too)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().double().cpu()
+    return torch.as_tensor(value, dtype=torch.float64)
+
+
+def clone_args(args: tuple) -> tuple:
+    """Copies of the tensor inputs, so an in-place edit by one function cannot change the other's inputs."""
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def describe(args: tuple) -> str:
+    """The shapes of a case's tensor inputs, e.g. "[4, 8, 11], [4, 8]"."""
+    return ", ".join(str(list(a.shape)) for a in args if isinstance(a, torch.Tensor))
+
+
+def difference(got: torch.Tensor, want: torch.Tensor) -> str | None:
+    """None when `got` matches `want`; else what differs: the shape, or the first differing value and the max diff."""
+    if got.shape != want.shape:
+        return f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    close = torch.isclose(got, want, rtol=RTOL, atol=ATOL)
+    if bool(close.all()):
+        return None
+    first = tuple(int(i) for i in (~close).nonzero()[0])
+    where = f" at {list(first)}" if first else ""
+    return (f"value{where} {got[first].item():.6g}, expected {want[first].item():.6g} "
+            f"(max abs diff {(got - want).abs().nan_to_num(float('inf')).max().item():.3g})")
+
+
+def diagnose(spec: Spec, args: tuple, got: torch.Tensor) -> str:
+    """The hint for an answer that is wrong: the known mistake it matches, else the equation."""
+    for hint, wrong in spec.mistakes.items():
+        with torch.no_grad():
+            if difference(got, as_tensor(wrong(*clone_args(args)))) is None:
+                return f"hint: looks like {hint}"
+    return f"hint: {spec.hint}"
+
+
+def run_case(student_fn: Callable, spec: Spec, args: tuple) -> str | None:
+    """None if the student's answer matches the library's on one case; else the one-line reason."""
+    try:
+        got = as_tensor(student_fn(*clone_args(args)))
+    except Exception as e:  # noqa: BLE001  (a student's bug is reported, not raised)
+        return f"your function raised {type(e).__name__}: {e} (called as {spec.signature})"
+    with torch.no_grad():
+        want = as_tensor(spec.reference(*clone_args(args)))
+    diff = difference(got, want)
+    return None if diff is None else f"{diff}; {diagnose(spec, args, got)}"
+
+
+def run_check(student_fn: Callable, spec: Spec, seed: int = 0) -> bool:
+    """Check `student_fn` against `spec` on `CASES` random batches; print one PASS / FAIL line; return passed."""
+    if not callable(student_fn):
+        raise SftkitError(f"check the function itself, not its result: got a {type(student_fn).__name__}")
+    gen = torch.Generator().manual_seed(seed)
+    for case in range(CASES):
+        args = spec.make(gen, case)
+        reason = run_case(student_fn, spec, args)
+        if reason is not None:
+            print(f"FAIL {spec.name}, batch {case + 1} of {CASES} (inputs {describe(args)}): {reason}")
+            return False
+    print(f"PASS {spec.name}: matches sftkit's on {CASES} random batches")
+    return True
+
+
+def check_ntp_loss(student_fn: Callable, seed: int = 0) -> bool:
+    """Plain SFT: fn(logits [B, T, V], labels [B, T]) -> scalar token-mean NLL of the answer tokens
+    (labels IGNORE elsewhere; logits at t predict the label at t + 1), as `sftkit.losses.ntp_loss`."""
+    return run_check(student_fn, SFT, seed)
+
+
+def check_mixup_loss(student_fn: Callable, seed: int = 0) -> bool:
+    """SFTMix (2410.05248): fn(head, hidden [B, T, H], labels [B, T], confident_rows [P], unconfident_rows [P],
+    lam [P]) -> scalar, as `sftkit.methods.sftmix.mixup_loss`; `head` is the LM head, a module H -> V."""
+    return run_check(student_fn, SFTMIX, seed)
+
+
+def check_relation_weights(student_fn: Callable, seed: int = 0) -> bool:
+    """IFT (2405.11870): fn(nll [B, T], mask [B, T], gamma) -> weights [B, T] for 0 < gamma < 1, as
+    `sftkit.methods.ift.relation_weights`."""
+    return run_check(student_fn, IFT, seed)
+
+
+def check_dpo_loss(student_fn: Callable, seed: int = 0) -> bool:
+    """DPO (2305.18290): fn(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps [B], beta) -> [B]
+    per-pair losses, as `sftkit.losses.dpo_loss`."""
+    return run_check(student_fn, DPO, seed)
+
+
+def check_rpo_loss(student_fn: Callable, reduction: str = "sum", seed: int = 0) -> bool:
+    """RPO (2405.16436): fn(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths [B],
+    beta, eta) -> scalar, as `sftkit.losses.rpo_loss` with `reduction` ("sum" or "mean")."""
+    if reduction not in ("sum", "mean"):
+        raise SftkitError(f"unknown RPO reduction {reduction!r}: use 'sum' or 'mean'")
+    return run_check(student_fn, rpo_spec(reduction), seed)
+
+
+def check_crlft_loss(student_fn: Callable, normalization: str = "token", seed: int = 0) -> bool:
+    """C-RLFT (2309.11235): fn(logits [B, T, V], labels [B, T], weights [B]) -> scalar, as
+    `sftkit.methods.crlft.crlft_loss` with `normalization` ("token" or "sequence")."""
+    if normalization not in ("token", "sequence"):
+        raise SftkitError(f"unknown C-RLFT normalization {normalization!r}: use 'token' or 'sequence'")
+    return run_check(student_fn, crlft_spec(normalization), seed)
+
+
+CHECKERS: dict[str, Callable[..., bool]] = {
+    "sft": check_ntp_loss, "sftmix": check_mixup_loss, "ift": check_relation_weights,
+    "dpo": check_dpo_loss, "rpo": check_rpo_loss, "crlft": check_crlft_loss,
+}
+
+
+def check_loss(student_fn: Callable, method: str, **options) -> bool:
+    """Check a hand-written loss of a loss-side `method` (a key of `CHECKERS`); `options` go to its checker
+    (rpo: reduction; crlft: normalization; all: seed). Prints one PASS / FAIL line and returns passed."""
+    if method not in CHECKERS:
+        raise SftkitError(f"no exercise checker for {method!r}: use one of {', '.join(CHECKERS)}")
+    return CHECKERS[method](student_fn, **options)

@@ -1,0 +1,219 @@
+"""Every exercise checker accepts a right answer and rejects wrong ones with a one-line message.
+
+The right answers here are written from the papers' equations with plain loops, not by calling sftkit."""
+import math
+
+import pytest
+import torch
+
+from sftkit import checks
+from sftkit.checks import (
+    CHECKERS,
+    check_crlft_loss,
+    check_dpo_loss,
+    check_loss,
+    check_mixup_loss,
+    check_ntp_loss,
+    check_relation_weights,
+    check_rpo_loss,
+)
+from sftkit.io import SftkitError
+
+IGNORE = -100
+
+
+def nll_at(logits_row: torch.Tensor, token: int) -> torch.Tensor:
+    """-log softmax(logits_row)[token]."""
+    return -torch.log_softmax(logits_row, -1)[token]
+
+
+def answer_positions(labels_row: torch.Tensor) -> list[int]:
+    """Positions t whose logits predict an answer token (labels[t + 1] != IGNORE)."""
+    return [t for t in range(len(labels_row) - 1) if labels_row[t + 1] != IGNORE]
+
+
+# --- the right answers ------------------------------------------------------------------------------
+
+
+def sft_solution(logits, labels):
+    """L = (1 / #answer tokens) sum_{b, t} -log p(y_{b, t+1} | y_{b, <=t})."""
+    terms = [nll_at(logits[b, t], labels[b, t + 1]) for b in range(len(labels)) for t in answer_positions(labels[b])]
+    return torch.stack(terms).mean()
+
+
+def mixup_solution(head, hidden, labels, confident_rows, unconfident_rows, lam):
+    """SFTMix: per pair, Z = lam Z^c + (1 - lam) Z^u over the aligned answer positions (shorter answer's length),
+    loss lam CE(head(Z), y^c) + (1 - lam) CE(head(Z), y^u), averaged over all mixed positions."""
+    terms = []
+    for c, u, w in zip(confident_rows.tolist(), unconfident_rows.tolist(), lam.tolist()):
+        pos_c, pos_u = answer_positions(labels[c]), answer_positions(labels[u])
+        for tc, tu in zip(pos_c, pos_u):
+            z = head(w * hidden[c, tc] + (1 - w) * hidden[u, tu])
+            terms.append(w * nll_at(z, labels[c, tc + 1]) + (1 - w) * nll_at(z, labels[u, tu + 1]))
+    return torch.stack(terms).mean()
+
+
+def ift_solution(nll, mask, gamma):
+    """IFT: R_t = sum_{i >= t} gamma^(i - t) l_i / N, w_t = N R_t / sum_s R_s on answer tokens, 0 elsewhere."""
+    weights = torch.zeros_like(nll)
+    for b in range(len(nll)):
+        answer = [t for t in range(nll.size(1)) if mask[b, t] > 0]
+        n = len(answer)
+        r = {t: sum(gamma ** (i - t) * nll[b, i].item() for i in answer if i >= t) / n for t in answer}
+        total = sum(r.values())
+        for t in answer:
+            weights[b, t] = n * r[t] / total
+    return weights
+
+
+def neg_log_sigmoid(x: float) -> float:
+    return math.log1p(math.exp(-x)) if x > 0 else -x + math.log1p(math.exp(x))
+
+
+def dpo_solution(chosen, rejected, ref_chosen, ref_rejected, beta):
+    """DPO Eq. 7: -log sigmoid(beta [(log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))]) per pair."""
+    return torch.tensor([neg_log_sigmoid(beta * ((c - rc) - (r - rr)))
+                         for c, r, rc, rr in zip(chosen.tolist(), rejected.tolist(), ref_chosen.tolist(),
+                                                 ref_rejected.tolist())])
+
+
+def rpo_sum_solution(chosen, rejected, ref_chosen, ref_rejected, lengths, beta, eta):
+    """RPO, the paper's runs: mean_i [DPO_i + beta eta (-log pi(y_w,i))]."""
+    dpo = dpo_solution(chosen, rejected, ref_chosen, ref_rejected, beta)
+    return sum(d + beta * eta * -c for d, c in zip(dpo.tolist(), chosen.tolist())) / len(chosen)
+
+
+def rpo_mean_solution(chosen, rejected, ref_chosen, ref_rejected, lengths, beta, eta):
+    """RPO, the official README's variant: mean_i DPO_i + eta mean_i [-log pi(y_w,i) / |y_w,i|]."""
+    dpo = dpo_solution(chosen, rejected, ref_chosen, ref_rejected, beta)
+    sft = [-c / n for c, n in zip(chosen.tolist(), lengths.tolist())]
+    return sum(dpo.tolist()) / len(dpo) + eta * sum(sft) / len(sft)
+
+
+def crlft_token_solution(logits, labels, weights):
+    """C-RLFT: sum_{b, t} w_b nll_bt / sum_{b, t} w_b over answer tokens."""
+    num = den = 0.0
+    for b in range(len(labels)):
+        for t in answer_positions(labels[b]):
+            num += weights[b].item() * nll_at(logits[b, t], labels[b, t + 1]).item()
+            den += weights[b].item()
+    return num / den
+
+
+def crlft_sequence_solution(logits, labels, weights):
+    """C-RLFT with --per-sequence-loss: sum_b w_b mean_t nll_bt / sum_b w_b."""
+    num = den = 0.0
+    for b in range(len(labels)):
+        nll = [nll_at(logits[b, t], labels[b, t + 1]).item() for t in answer_positions(labels[b])]
+        num += weights[b].item() * sum(nll) / len(nll)
+        den += weights[b].item()
+    return num / den
+
+
+# --- wrong answers: the mistakes students make ------------------------------------------------------
+
+
+def sft_no_mask(logits, labels):
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].clamp(min=0).flatten())
+
+
+def sft_sum(logits, labels):
+    return sft_solution(logits, labels) * sum(len(answer_positions(row)) for row in labels)
+
+
+def mixup_swapped_lam(head, hidden, labels, c, u, lam):
+    return mixup_solution(head, hidden, labels, c, u, 1 - lam)
+
+
+def ift_no_discount(nll, mask, gamma):
+    return ift_solution(nll, mask, 1.0)
+
+
+def dpo_sign_flip(chosen, rejected, ref_chosen, ref_rejected, beta):
+    return dpo_solution(rejected, chosen, ref_rejected, ref_chosen, beta)
+
+
+def dpo_batch_mean(chosen, rejected, ref_chosen, ref_rejected, beta):
+    return dpo_solution(chosen, rejected, ref_chosen, ref_rejected, beta).mean()
+
+
+def rpo_sft_sign(chosen, rejected, ref_chosen, ref_rejected, lengths, beta, eta):
+    return rpo_sum_solution(-chosen, rejected, ref_chosen - 2 * chosen, ref_rejected, lengths, beta, eta)
+
+
+def crlft_no_rewards(logits, labels, weights):
+    return crlft_token_solution(logits, labels, torch.ones_like(weights))
+
+
+RIGHT = [
+    (check_ntp_loss, {}, sft_solution),
+    (check_mixup_loss, {}, mixup_solution),
+    (check_relation_weights, {}, ift_solution),
+    (check_dpo_loss, {}, dpo_solution),
+    (check_rpo_loss, {"reduction": "sum"}, rpo_sum_solution),
+    (check_rpo_loss, {"reduction": "mean"}, rpo_mean_solution),
+    (check_crlft_loss, {"normalization": "token"}, crlft_token_solution),
+    (check_crlft_loss, {"normalization": "sequence"}, crlft_sequence_solution),
+]
+
+WRONG = [  # (checker, options, wrong answer, what the FAIL line must say)
+    (check_ntp_loss, {}, sft_no_mask, "IGNORE"),
+    (check_ntp_loss, {}, sft_sum, "a sum instead of a mean"),
+    (check_mixup_loss, {}, mixup_swapped_lam, "swapped"),
+    (check_relation_weights, {}, ift_no_discount, "no discount"),
+    (check_dpo_loss, {}, dpo_sign_flip, "sign flip"),
+    (check_dpo_loss, {}, dpo_batch_mean, "shape (), expected (4,)"),
+    (check_rpo_loss, {"reduction": "sum"}, rpo_sft_sign, "wrong sign"),
+    (check_rpo_loss, {"reduction": "sum"}, rpo_mean_solution, "other variant"),
+    (check_crlft_loss, {"normalization": "token"}, crlft_no_rewards, "rewards are not applied"),
+    (check_crlft_loss, {"normalization": "token"}, crlft_sequence_solution, "normalized per sequence"),
+]
+
+
+@pytest.mark.parametrize("checker, options, solution", RIGHT, ids=lambda x: getattr(x, "__name__", str(x)))
+def test_checker_accepts_the_solution(checker, options, solution, capsys):
+    assert checker(solution, **options)
+    out = capsys.readouterr().out
+    assert out.startswith("PASS ") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("checker, options, wrong, says", WRONG, ids=lambda x: getattr(x, "__name__", str(x)))
+def test_checker_rejects_a_wrong_answer(checker, options, wrong, says, capsys):
+    assert not checker(wrong, **options)
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL ") and out.count("\n") == 1 and says in out, out
+
+
+SPECS = [checks.SFT, checks.SFTMIX, checks.IFT, checks.DPO, *(checks.rpo_spec(r) for r in ("sum", "mean")),
+         *(checks.crlft_spec(n) for n in ("token", "sequence"))]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_known_mistake_fails_with_its_own_hint(spec, capsys):
+    for hint, wrong in spec.mistakes.items():
+        assert not checks.run_check(wrong, spec), hint
+        out = capsys.readouterr().out
+        assert hint in out, (hint, out)
+
+
+def test_a_value_mismatch_names_the_position_and_the_max_diff(capsys):
+    assert not check_dpo_loss(lambda c, r, rc, rr, beta: dpo_solution(c, r, rc, rr, beta) + 0.5)
+    out = capsys.readouterr().out
+    assert "value at [0]" in out and "max abs diff 0.5" in out and "hint: loss_i = -log sigmoid" in out
+
+
+def test_a_crashing_answer_is_a_fail_line_not_an_exception(capsys):
+    assert not check_ntp_loss(lambda logits: logits.sum())
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL ") and "raised TypeError" in out and "fn(logits [B, T, V], labels [B, T])" in out
+
+
+def test_check_loss_dispatches_and_refuses_unknown_methods(capsys):
+    assert set(CHECKERS) == {"sft", "sftmix", "ift", "dpo", "rpo", "crlft"}
+    assert check_loss(dpo_solution, "dpo") and check_loss(rpo_mean_solution, "rpo", reduction="mean")
+    with pytest.raises(SftkitError, match="no exercise checker for 'ppo': use one of sft, sftmix"):
+        check_loss(dpo_solution, "ppo")
+    with pytest.raises(SftkitError, match="not its result"):
+        check_loss(torch.tensor(1.0), "sft")
+    with pytest.raises(SftkitError, match="unknown RPO reduction"):
+        check_rpo_loss(rpo_sum_solution, reduction="median")
