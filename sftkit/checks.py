@@ -94,8 +94,8 @@ def unmasked_ntp(logits, labels):
 SFT = Spec(
     name="sft next-token loss",
     signature="fn(logits [B, T, V], labels [B, T]) -> scalar",
-    make=lambda gen, case: logits_and_labels(gen, case),
-    reference=lambda logits, labels: ntp_loss(logits, labels),
+    make=logits_and_labels,
+    reference=ntp_loss,
     hint="L = sum over answer tokens of -log p(y_{t+1} | y_<=t) / their number: shift (logits[:, :-1] vs "
          "labels[:, 1:]), skip labels == IGNORE, one token mean over the whole batch",
     mistakes={
@@ -109,7 +109,7 @@ SFT = Spec(
 )
 
 # ----------------------------------------------------------------------------------------------------
-# sftmix: Mixup of last-layer hidden states (Xiao et al. 2410.05248, Eq. 3-4)
+# sftmix: Mixup of last-layer hidden states (Xiao et al. 2410.05248)
 
 
 class HeadModel:
@@ -161,7 +161,7 @@ SFTMIX = Spec(
 )
 
 # ----------------------------------------------------------------------------------------------------
-# ift: relation-propagation weights (Hua et al. 2405.11870, Sec. 3)
+# ift: relation-propagation weights (Hua et al. 2405.11870)
 
 
 def weights_inputs(gen: torch.Generator, case: int) -> tuple:
@@ -260,7 +260,7 @@ def rpo_spec(reduction: str) -> Spec:
     )
 
 # ----------------------------------------------------------------------------------------------------
-# crlft: reward-weighted NLL (Wang et al. 2309.11235, Eq. 5; official token normalization)
+# crlft: reward-weighted NLL (Wang et al. 2309.11235; the official code's normalizations)
 
 
 def crlft_inputs(gen: torch.Generator, case: int) -> tuple:
@@ -347,7 +347,8 @@ def run_case(student_fn: Callable, spec: Spec, args: tuple) -> str | None:
     try:
         got = as_tensor(student_fn(*clone_args(args)))
     except Exception as e:  # noqa: BLE001  (a student's bug is reported, not raised)
-        return f"your function raised {type(e).__name__}: {e} (called as {spec.signature})"
+        first_line = (str(e).splitlines() or [""])[0]
+        return f"your function raised {type(e).__name__}: {first_line} (called as {spec.signature})"
     with torch.no_grad():
         want = as_tensor(spec.reference(*clone_args(args)))
     diff = difference(got, want)
