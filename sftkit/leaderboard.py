@@ -67,7 +67,7 @@ class Claim:
 
 ARXIV = {"sft": "FLAN 2109.01652; InstructGPT 2203.02155", "sftmix": "SFTMix 2410.05248", "ift": "IFT 2405.11870",
          "dpo": "DPO 2305.18290", "rpo": "RPO 2405.16436", "crlft": "OpenChat C-RLFT 2309.11235",
-         "ppo": "PPO for language understanding (Hu et al.)", "superhf": "SuperHF 2310.16763",
+         "ppo": "PPO for language understanding 2410.11020", "superhf": "SuperHF 2310.16763",
          "augcon": "AugCon 2405.16579", "skillmix": "Instruct-SkillMix 2408.14774", "selfdebug": "LEDEX 2405.18649"}
 
 SFT_FULL = Side("SFT (notebook 01)", "01_sft", "sft", "full")
