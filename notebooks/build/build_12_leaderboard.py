@@ -101,7 +101,9 @@ md(r'''
 Each point is one row of the table with a measured training time: exact match on `SPLIT` against the seconds
 one training run took (mean over seeds; error bars are the std over seeds on both axes). Times were measured on
 whatever machine ran each notebook, so compare them within one machine; on the committed results every
-notebook ran on the same 2-core CPU.
+notebook ran on the same 2-core CPU. A run that starts from another model counts only its own training: DPO
+and RPO (notebook 05) add their preference phase to an SFT model whose cost is notebook 01's, and notebook
+08's rows start from its SFT start policy.
 ''')
 
 code(r'''
