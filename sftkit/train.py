@@ -20,7 +20,8 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from .data import IGNORE, pad_collate, pair_collate, tokenize_dataset
+from .data import IGNORE, pack_collate, pad_collate, pair_collate, tokenize_dataset
+from .io import SftkitError
 from .losses import ntp_loss
 from .model import device_of, pick_device, tied_to_loaded
 
@@ -41,6 +42,7 @@ class TrainConfig:
     grad_accum: int = 1
     save_steps: int = 0  # 0: no checkpoints (notebooks); >0: checkpoint every N steps (CLI, resumable)
     bucket: int = 4  # batches drawn from shuffled groups of `bucket` batches sorted by length (1: plain random)
+    packing: bool = False  # plain SFT only: each batch's examples packed several to a row (`sftkit.data.pack_collate`)
     extra: dict = field(default_factory=dict)  # method-specific settings, recorded with the results
 
 
@@ -167,8 +169,12 @@ class NTPTrainer(Trainer):
 
     def forward_loss(self, model, inputs: dict) -> tuple[torch.Tensor, object]:
         """(loss, model outputs) of one batch: a forward pass, then `loss`. Methods with a forward of their own
-        override this."""
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        override this. A packed batch (`sftkit.data.pack_collate`) goes in with its position_ids and no
+        attention_mask, so that each example attends to itself only."""
+        if "position_ids" in inputs:
+            outputs = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], use_cache=False)
+        else:
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         return self.loss(model, inputs, outputs), outputs
 
     def loss_weight(self, inputs: dict) -> torch.Tensor:
@@ -392,6 +398,9 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     newest checkpoint there. Returns the trained model with its loss history, step time and peak memory.
     """
     config = config or TrainConfig()
+    if config.packing and trainer_cls is not NTPTrainer:
+        raise SftkitError(f"packing is for plain SFT only (NTPTrainer), not {trainer_cls.__name__}: its loss reads "
+                          "rows as examples")
     torch.manual_seed(config.seed)
     dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
     device = device_of(model)
@@ -399,7 +408,8 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     with tempfile.TemporaryDirectory() as scratch:
         out = output_dir or scratch
         trainer = trainer_cls(model=model, args=training_arguments(config, out, device), train_dataset=dataset,
-                              data_collator=partial(pad_collate, pad_token_id=tokenizer.pad_token_id),
+                              data_collator=partial(pack_collate if config.packing else pad_collate,
+                                                    pad_token_id=tokenizer.pad_token_id),
                               callbacks=[meter, Progress()], bucket=config.bucket, **(trainer_kwargs or {}))
         trainer.remove_callback(PrinterCallback)
         resume = bool(config.save_steps and output_dir and any(Path(out).glob("checkpoint-*")))
