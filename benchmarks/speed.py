@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python benchmarks/speed.py            # about 7 minutes on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/speed.py --steps 4 --reps 1 --no-generation   # a quick look
+    PYTHONPATH=. .venv/bin/python benchmarks/speed.py --accuracy-only   # packing's accuracy: 3 runs of 300 steps
 
 Every arm trains a fresh copy of the embedded tiny base model (fp32, 1.8M parameters) on the tiny world's train
 split (SFT: the conversations, answer-only loss; DPO: `sftkit.world.world_pairs` of them, gold vs a corrupted
@@ -62,10 +63,11 @@ def timed(meter: Meter) -> dict:
     return {"ms_per_step": 1000 * meter.step_time, "tokens_per_s": meter.tokens_per_s}
 
 
-def sftkit_sft(records: list[dict], steps: int, bucket: int = 4) -> tuple[dict, torch.nn.Module]:
+def sftkit_sft(records: list[dict], steps: int, bucket: int = 4, packing: bool = False) -> tuple[dict, torch.nn.Module]:
     """sftkit's plain SFT (`sftkit.train.train`); returns the timing and the trained model."""
     model, tokenizer = load_model("tiny", device="cpu")
-    result = train(model, tokenizer, records, TrainConfig(steps=steps, batch_size=BATCH, lr=LR, bucket=bucket))
+    result = train(model, tokenizer, records, TrainConfig(steps=steps, batch_size=BATCH, lr=LR, bucket=bucket,
+                                                          packing=packing))
     return {"ms_per_step": 1000 * result.step_time_s, "tokens_per_s": result.tokens_per_s}, result.model
 
 
@@ -162,6 +164,27 @@ def generation(model, reps: int) -> dict:
                for name, s in seconds.items()}}
 
 
+def packing_accuracy(seed: int = 0) -> dict[str, dict]:
+    """Notebook 01's recipe (`sftkit.experiment.BASELINE`) as it is, with packing, and with packing and no length
+    bucketing, one seed: test-split exact match (`sftkit.experiment.run_method`), training seconds and tokens/s."""
+    from dataclasses import replace
+
+    from sftkit.experiment import BASELINE, run_method
+
+    out = {}
+    for name, config in (("sftkit (BASELINE)", BASELINE), ("sftkit, packing", replace(BASELINE, packing=True)),
+                         ("sftkit, packing, no length bucketing", replace(BASELINE, packing=True, bucket=1))):
+        run = run_method("sft", seeds=(seed,), config=config, eval_splits=("test",))
+        preds, result = run.predictions[seed], run.training[seed]
+        out[name] = {"test_exact_match": sum(p["correct"] for p in preds) / len(preds), "n": len(preds),
+                     "train_seconds": result.seconds, "ms_per_step": 1000 * result.step_time_s,
+                     "tokens_per_s": result.tokens_per_s}
+        print(f"{name}: test exact match {out[name]['test_exact_match']:.3f} (n={len(preds)}), "
+              f"{result.seconds:.0f} s training, {out[name]['ms_per_step']:.0f} ms/step, "
+              f"{result.tokens_per_s:,.0f} tokens/s", flush=True)
+    return out
+
+
 def median_of(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -186,6 +209,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=2, help="repetitions of the alternated arms")
     p.add_argument("--gen-steps", type=int, default=100, help="SFT steps of the model the generation comparison uses")
     p.add_argument("--no-generation", action="store_true", help="skip the generation comparison")
+    p.add_argument("--accuracy-only", action="store_true",
+                   help="only train notebook 01's recipe with and without packing (seed 0) and print test exact match")
     args = p.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     import transformers
@@ -193,6 +218,10 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5.2x renames gradient checkpointing
     started = time.time()
+    if args.accuracy_only:
+        packing_accuracy()
+        print(f"\n{(time.time() - started) / 60:.1f} minutes in all")
+        return
     records = load_world("train")
     pairs = world_pairs(records)
     params = count_parameters(load_model("tiny", device="cpu")[0])
@@ -202,6 +231,9 @@ def main() -> None:
           f"fp32 1024x1024 matmul: {peak:.0f} GFLOP/s", flush=True)
     sft_arms = {"sftkit": lambda: sftkit_sft(records, args.steps)[0],
                 "sftkit, no length bucketing (--bucket 1)": lambda: sftkit_sft(records, args.steps, bucket=1)[0],
+                "sftkit, packing (--packing)": lambda: sftkit_sft(records, args.steps, packing=True)[0],
+                "sftkit, packing, no length bucketing (--packing --bucket 1)":
+                    lambda: sftkit_sft(records, args.steps, bucket=1, packing=True)[0],
                 "TRL SFTTrainer, defaults": lambda: trl_sft(records, args.steps, tuned=False),
                 "TRL SFTTrainer, bf16 and gradient checkpointing off": lambda: trl_sft(records, args.steps, tuned=True)}
     dpo_arms = {"sftkit DPO": lambda: sftkit_dpo(pairs, args.dpo_steps),

@@ -55,6 +55,10 @@ def cmd_train(args):
     if spec.SHAPE == "online" and world_size() > 1:
         raise SftkitError(f"{args.method} is an online method and trains in one process only (WORLD_SIZE="
                           f"{world_size()}): run `sftkit train {args.method} ...` without torchrun or accelerate launch")
+    if args.packing and args.method != "sft":
+        raise SftkitError(f"--packing is for sft only ({args.method}'s loss reads each row as one example)")
+    if spec.SHAPE == "online" and args.grad_accum != 1:
+        raise SftkitError(f"--grad-accum is for loss-side methods; {args.method} steps on --batch-size prompts")
     if spec.DATA == "preference":
         records = load_preferences(args.data)
     elif args.data is None and hasattr(spec.module, "default_data"):  # e.g. crlft: tiny-world mixed-quality data
@@ -70,6 +74,7 @@ def cmd_train(args):
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_length=args.max_length, save_steps=args.save_steps, bucket=args.bucket,
+                         grad_accum=args.grad_accum, packing=args.packing,
                          extra={"method": args.method, **method_config.trainer_kwargs()})
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
@@ -246,6 +251,10 @@ def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) ->
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--bucket", type=int, default=4,
                    help="draw batches from groups of this many batches sorted by length (1: plain random)")
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches of --batch-size per optimizer step (the step's loss is that of their union)")
+    p.add_argument("--packing", action="store_true",
+                   help="sft only: pack each batch's examples several to a row, attention kept within each example")
     p.add_argument("--lora-r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     p.add_argument("--save-steps", type=int, default=100, help="checkpoint interval (resume on restart)")
     p.add_argument("--device", default=None)

@@ -199,6 +199,60 @@ def pad_collate(batch: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]
     return out
 
 
+def pack_rows(lengths: list[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing: the positions of `lengths` in rows of at most `capacity` tokens, longest first (an
+    example longer than `capacity` gets a row of its own)."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        r = next((r for r, free in enumerate(room) if lengths[i] <= free), None)
+        if r is None:
+            rows.append([i])
+            room.append(capacity - lengths[i])
+        else:
+            rows[r].append(i)
+            room[r] -= lengths[i]
+    return rows
+
+
+def pack_collate(batch: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """The batch's examples packed several to a row (`pack_rows`, rows no longer than the batch's longest example,
+    so none is longer than `pad_collate` makes it), right-padded: input_ids, labels, attention_mask, position_ids,
+    all [R, T] with R <= B rows.
+
+    position_ids restart at 0 with each example (and with the padding at a row's end), which is how the model
+    tells the examples apart: called with position_ids and no attention_mask, transformers' causal mask lets a
+    token attend only to earlier tokens of its own example (`NTPTrainer.forward_loss`; tests/test_packing.py
+    checks the logits against the example alone). attention_mask (1 on tokens, 0 on padding) is for counting
+    tokens only. labels are IGNORE on padding and on each example's first token (no token of the example
+    before it may learn to predict it), so the answer tokens and their token-mean loss are those of
+    `pad_collate`'s batch. Other integer fields (e.g. "index") are stacked into [B] tensors, in batch order.
+    """
+    rows = pack_rows([len(ex["input_ids"]) for ex in batch], max(len(ex["input_ids"]) for ex in batch))
+    width = max(sum(len(batch[i]["input_ids"]) for i in row) for row in rows)
+    out = {
+        "input_ids": torch.full((len(rows), width), pad_token_id, dtype=torch.long),
+        "labels": torch.full((len(rows), width), IGNORE, dtype=torch.long),
+        "attention_mask": torch.zeros((len(rows), width), dtype=torch.long),
+        "position_ids": torch.zeros((len(rows), width), dtype=torch.long),
+    }
+    for r, row in enumerate(rows):
+        start = 0
+        for i in row:
+            ids, labels = batch[i]["input_ids"], batch[i]["labels"]
+            n = len(ids)
+            out["input_ids"][r, start:start + n] = torch.tensor(ids)
+            out["labels"][r, start + 1:start + n] = torch.tensor(labels[1:])
+            out["attention_mask"][r, start:start + n] = 1
+            out["position_ids"][r, start:start + n] = torch.arange(n)
+            start += n
+        out["position_ids"][r, start:] = torch.arange(width - start)
+    for key in batch[0]:
+        if key not in out:
+            out[key] = torch.tensor([ex[key] for ex in batch])
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------
 # Preference pairs
 

@@ -29,7 +29,7 @@ from .evaluate import sample_answers
 from .io import SftkitError, atomic_dir, shown
 from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
-from .train import Meter, progress
+from .train import Meter, progress, world_size
 from .world import check
 
 RewardFn = Callable[[list[dict], list[str]], torch.Tensor]  # (records [N], answers [N]) -> rewards [N]
@@ -172,6 +172,9 @@ class OnlineLoop:
 
     def __init__(self, model, tokenizer, prompts: list[dict], reward_fn: RewardFn,
                  config: OnlineConfig | None = None, ref_model=None):
+        if world_size() > 1:  # each process would run the whole loop on its own (no DDP here) and write the same files
+            raise SftkitError(f"{type(self).__name__} is an online method and trains in one process only (WORLD_SIZE="
+                              f"{world_size()}): run it without torchrun or accelerate launch")
         self.model, self.tokenizer, self.prompts, self.reward_fn = model, tokenizer, prompts, reward_fn
         self.config = config or OnlineConfig()
         self.ref_model = ref_model if ref_model is not None or is_peft(model) else frozen_copy(model)

@@ -20,7 +20,8 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from .data import IGNORE, pad_collate, pair_collate, tokenize_dataset
+from .data import IGNORE, pack_collate, pad_collate, pair_collate, tokenize_dataset
+from .io import SftkitError
 from .losses import ntp_loss
 from .model import device_of, pick_device, tied_to_loaded
 
@@ -41,6 +42,7 @@ class TrainConfig:
     grad_accum: int = 1
     save_steps: int = 0  # 0: no checkpoints (notebooks); >0: checkpoint every N steps (CLI, resumable)
     bucket: int = 4  # batches drawn from shuffled groups of `bucket` batches sorted by length (1: plain random)
+    packing: bool = False  # plain SFT only: each batch's examples packed several to a row (`sftkit.data.pack_collate`)
     extra: dict = field(default_factory=dict)  # method-specific settings, recorded with the results
 
 
@@ -86,10 +88,12 @@ def full_batches(n: int, batch_size: int) -> int:
 class BucketSampler(torch.utils.data.Sampler):
     """A random permutation per pass (seeded by `seed` and the pass number), then `bucketed`.
 
-    With `num_replicas` processes, each taking `batch_size` rows a step, the order is the one a single process
-    with batch `num_replicas * batch_size` draws: accelerate deals consecutive batches of `batch_size` out to the
-    processes in turn, so step k of all processes together is step k of the single run. Each pass then stops
-    at the last whole global batch (accelerate would fill a partial one up with examples seen earlier).
+    With `num_replicas` batches of `batch_size` rows to an optimizer step (processes times gradient-accumulation
+    micro-batches, `NTPTrainer.micro_batches_per_step`), the order is the one a single process with batch
+    `num_replicas * batch_size` draws: accelerate deals consecutive batches of `batch_size` out to the processes
+    in turn and each process takes its next `grad_accum` of them, so step k of all processes together is step k
+    of the single run. Each pass then stops at the last whole global batch (accelerate would fill a partial one
+    up with examples seen earlier, and the Trainer would take a step of fewer micro-batches).
     """
 
     def __init__(self, lengths: list[int], batch_size: int, bucket: int = 4, seed: int = 0, num_replicas: int = 1):
@@ -120,20 +124,33 @@ class NTPTrainer(Trainer):
     log line (`trainer.state.log_history`), so every method logs the parts of its loss (under several
     processes, those of the main process's share of the batch).
 
-    Under several processes (`torchrun`, `accelerate launch`) each process's loss is weighted by its share of
-    `loss_weight`, so that the processes' average, which DDP applies to the gradients and the Trainer logs, is
-    the loss of their whole batch, as one process with that batch would compute it.
+    One optimizer step takes `grad_accum` micro-batches in each of the processes (`torchrun`, `accelerate
+    launch`). Each micro-batch's loss is weighted by its share of the step's `loss_weight` (summed over all of
+    them, `get_batch_samples`), so that what the processes accumulate and DDP averages, and what the Trainer
+    logs, is the loss of the step's whole batch as one process with that batch computes it: a token mean over
+    all its answer tokens, not a mean of the micro-batches' means (`tests/test_grad_accum.py`).
     """
+
+    # The loss `compute_loss` returns is already scaled for gradient accumulation: the Trainer must not divide
+    # it by the number of micro-batches (`loss_is_scaled_for_ga`, transformers >= 5.x; older releases decide
+    # from `model_accepts_loss_kwargs`, which `__init__` sets to say the same).
+    loss_is_scaled_for_ga = True
 
     def __init__(self, *args, bucket: int = 4, **kwargs):
         super().__init__(*args, **kwargs)
         self.bucket = bucket
         self._metrics: dict[str, list[float]] = defaultdict(list)
+        self.model_accepts_loss_kwargs = True  # see `loss_is_scaled_for_ga`; the model never gets loss kwargs
+
+    @property
+    def micro_batches_per_step(self) -> int:
+        """Batches of `per_device_train_batch_size` in one optimizer step, over all processes."""
+        return self.args.world_size * self.args.gradient_accumulation_steps
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BucketSampler([example_length(ex) for ex in dataset], self._train_batch_size, self.bucket,
-                             seed=self.args.seed, num_replicas=self.args.world_size)
+                             seed=self.args.seed, num_replicas=self.micro_batches_per_step)
 
     def record(self, **values) -> None:
         """Remember scalar metrics of this step (tensors are detached); averaged into the next log line."""
@@ -152,8 +169,12 @@ class NTPTrainer(Trainer):
 
     def forward_loss(self, model, inputs: dict) -> tuple[torch.Tensor, object]:
         """(loss, model outputs) of one batch: a forward pass, then `loss`. Methods with a forward of their own
-        override this."""
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        override this. A packed batch (`sftkit.data.pack_collate`) goes in with its position_ids and no
+        attention_mask, so that each example attends to itself only."""
+        if "position_ids" in inputs:
+            outputs = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], use_cache=False)
+        else:
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         return self.loss(model, inputs, outputs), outputs
 
     def loss_weight(self, inputs: dict) -> torch.Tensor:
@@ -161,16 +182,24 @@ class NTPTrainer(Trainer):
         a mean over examples returns their number."""
         return (inputs["labels"][:, 1:] != IGNORE).sum()
 
-    def process_share(self, inputs: dict) -> torch.Tensor:
-        """world size * this process's `loss_weight` / the sum over processes (1 when they are equal)."""
-        weight = self.loss_weight(inputs).detach().double()
-        total = self.accelerator.reduce(weight, reduction="sum")
-        return (self.args.world_size * weight / total.clamp(min=1e-12)).float()
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device):
+        """The micro-batches of one optimizer step (this process's) and the sum of `loss_weight` over those of
+        all processes, which `compute_loss` receives as `num_items_in_batch`."""
+        batches = []
+        for _ in range(num_batches):
+            try:
+                batches.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        total = torch.tensor(sum(float(self.loss_weight(b)) for b in batches), dtype=torch.float64, device=device)
+        return batches, self.accelerator.reduce(total, reduction="sum")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = self.forward_loss(model, inputs)
-        if self.args.world_size > 1:
-            loss = loss * self.process_share(inputs)
+        if num_items_in_batch is not None and model.training:  # this micro-batch's share of the step's batch;
+            # DDP averages the processes' gradients, hence the world size
+            share = self.args.world_size * self.loss_weight(inputs).double() / num_items_in_batch.clamp(min=1e-12)
+            loss = loss * share.float()
         return (loss, outputs) if return_outputs else loss
 
     def _issue_warnings_after_load(self, load_result) -> None:
@@ -369,6 +398,9 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     newest checkpoint there. Returns the trained model with its loss history, step time and peak memory.
     """
     config = config or TrainConfig()
+    if config.packing and trainer_cls is not NTPTrainer:
+        raise SftkitError(f"packing is for plain SFT only (NTPTrainer), not {trainer_cls.__name__}: its loss reads "
+                          "rows as examples")
     torch.manual_seed(config.seed)
     dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
     device = device_of(model)
@@ -376,7 +408,8 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     with tempfile.TemporaryDirectory() as scratch:
         out = output_dir or scratch
         trainer = trainer_cls(model=model, args=training_arguments(config, out, device), train_dataset=dataset,
-                              data_collator=partial(pad_collate, pad_token_id=tokenizer.pad_token_id),
+                              data_collator=partial(pack_collate if config.packing else pad_collate,
+                                                    pad_token_id=tokenizer.pad_token_id),
                               callbacks=[meter, Progress()], bucket=config.bucket, **(trainer_kwargs or {}))
         trainer.remove_callback(PrinterCallback)
         resume = bool(config.save_steps and output_dir and any(Path(out).glob("checkpoint-*")))

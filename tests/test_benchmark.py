@@ -24,10 +24,11 @@ def test_every_arm_runs_and_is_measured(speed):
     records = load_world("train")[:64]
     pairs = world_pairs(records)
     arms = {"sftkit": [speed.sftkit_sft(records, steps=2)[0]],
+            "sftkit packed": [speed.sftkit_sft(records, steps=2, bucket=1, packing=True)[0]],
             "trl": [speed.trl_sft(records, steps=2, tuned=True)],
             "sftkit dpo": [speed.sftkit_dpo(pairs, steps=2)],
             "trl dpo": [speed.trl_dpo(pairs, steps=2, tuned=True)]}
     for runs in arms.values():
         assert runs[0]["ms_per_step"] > 0 and runs[0]["tokens_per_s"] > 0
     text = speed.table("SFT", arms, "trl", params=1000, peak=speed.matmul_gflops(n=64, seconds=1))
-    assert text.count("\n") == 5 and "| trl | " in text and "1.00x" in text
+    assert text.count("\n") == 6 and "| trl | " in text and "1.00x" in text

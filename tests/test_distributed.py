@@ -106,6 +106,32 @@ def test_online_methods_refuse_several_processes_in_one_line(tmp_path, capsys, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("method", ["ppo", "superhf"])
+def test_online_loops_refuse_several_processes_from_python_too(method, monkeypatch):
+    """`sftkit.methods.ppo.PPO(...)` / `superhf.SuperHF(...)` called from a script under a launcher: one clear
+    error before any work (each process would otherwise run the whole loop alone and write the same files)."""
+    from sftkit.io import SftkitError
+    from sftkit.methods import get
+
+    loop = {"ppo": "PPO", "superhf": "SuperHF"}[method]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SftkitError, match=f"{loop} is an online method and trains in one process only"):
+        getattr(get(method).module, loop)(None, None, [], None)
+
+
+@gloo
+def test_online_method_under_torchrun_stops_at_once_with_one_line(tmp_path):
+    """A real `torchrun --nproc_per_node 2 -m sftkit train ppo`: both processes stop with the one line, no
+    hang and no output directory."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "sftkit", "train", "ppo", "--output", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    assert (out.stdout + out.stderr).count("ppo is an online method and trains in one process only") == 2
+    assert not (tmp_path / "out").exists()
+
+
 def test_ddp_is_told_of_unused_weights_only_for_ifts_untied_input_table():
     """Plain SFT uses every weight; IFT feeds the model embeddings from a frozen copy, so its own input table
     gets a gradient only through a tied output layer, and not at all when LoRA freezes it."""

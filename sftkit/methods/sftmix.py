@@ -244,9 +244,10 @@ class BalancedSampler(torch.utils.data.Sampler):
     sequential DataLoader of that batch size cuts from it is balanced. With `lengths` (tokens per
     position) each half is `bucketed` like plain SFT's batches, so a batch pairs similar lengths.
 
-    With `num_replicas` processes, each taking `batch_size` rows a step (accelerate deals consecutive blocks
-    out to them in turn), the processes' blocks of one step hold the same confident / unconfident pairs as the
-    block of one process with batch `num_replicas * batch_size`, and every process's block is balanced.
+    With `num_replicas` blocks of `batch_size` rows to an optimizer step (processes times gradient-accumulation
+    micro-batches; accelerate deals consecutive blocks out to the processes in turn), the blocks of one step
+    hold the same confident / unconfident pairs as the block of one process with batch
+    `num_replicas * batch_size`, and every block is balanced.
     """
 
     def __init__(self, confident: list[bool], batch_size: int, seed: int = 0, lengths: list[int] | None = None,
@@ -327,7 +328,7 @@ class SFTMixTrainer(NTPTrainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return BalancedSampler([self.confident[ex["index"]] for ex in dataset], self._train_batch_size,
                                seed=self.args.seed, lengths=[example_length(ex) for ex in dataset],
-                               bucket=self.bucket, num_replicas=self.args.world_size)
+                               bucket=self.bucket, num_replicas=self.micro_batches_per_step)
 
     def forward_loss(self, model, inputs: dict):
         captured, base = {}, self.accelerator.unwrap_model(model)
