@@ -62,11 +62,14 @@ def cmd_train(args):
     if spec.DATA == "preference":
         records = load_preferences(args.data)
     elif args.data is None and hasattr(spec.module, "default_data"):  # e.g. crlft: tiny-world mixed-quality data
-        records, args.data = spec.default_data()
+        records, args.data = spec.default_data(args.reward) if spec.SHAPE == "online" else spec.default_data()
         if is_main_process():
             print(f"data: {args.data}")
     else:
-        records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=getattr(spec, "REQUIRED", None))
+        require = spec.required(args.reward) if hasattr(spec.module, "required") else getattr(spec, "REQUIRED", None)
+        records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=require)
+    if hasattr(spec.module, "check_data"):  # e.g. ppo --reward selfdebug: the reward's own fields, before any work
+        spec.check_data(records, args.reward)
     method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
     if spec.SHAPE == "online":
         return train_online(args, spec, records, method_config)
@@ -121,13 +124,15 @@ def train_online(args, spec, records, method_config):
     from .online import OnlineConfig
 
     lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
+    max_new_tokens = args.max_new_tokens or getattr(spec.module, "MAX_NEW_TOKENS", {}).get(
+        args.reward, spec.ONLINE.max_new_tokens)
     reward_fn = spec.reward_function(args.reward, device=args.device)
     torch.manual_seed(args.seed)  # the fresh adapter's initial weights (and dropout) follow --seed
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")
     online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=args.samples_per_prompt,
-                          temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                          temperature=args.temperature, top_p=args.top_p, max_new_tokens=max_new_tokens,
                           max_length=args.max_length, lr=args.lr, seed=args.seed,
                           checkpoint_dir=str(checkpoints), save_every=args.save_steps)
     loop = spec.run(model, tokenizer, records, online, method_config, reward_fn)
@@ -317,7 +322,9 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                            help="replies sampled per prompt (--batch-size is the prompts per step)")
             m.add_argument("--temperature", type=float, default=o.temperature, help="sampling temperature of the rollouts")
             m.add_argument("--top-p", type=float, default=o.top_p, help="nucleus sampling of the rollouts")
-            m.add_argument("--max-new-tokens", type=int, default=o.max_new_tokens, help="longest reply sampled")
+            by_reward = "".join(f"; --reward {r}: {n}" for r, n in getattr(spec.module, "MAX_NEW_TOKENS", {}).items())
+            m.add_argument("--max-new-tokens", type=int, default=None,
+                           help=f"longest reply sampled (default: {o.max_new_tokens}{by_reward})")
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
         for f in spec.Config.knobs():
             add_knob(knobs, f)

@@ -149,7 +149,8 @@ def eval_line(model: str, device: str, work: Path) -> Line:
 
 def generate_line(name: str, model: str, device: str, steps: int, work: Path) -> Line:
     """`sftkit generate NAME` with the scripted teacher on a small input (augcon: 3 of the tiny world's documents,
-    its scorer trained from the check's model for `steps` steps; skillmix: 20 examples, no model of its own):
+    its scorer trained from the check's model for `steps` steps; skillmix: 20 examples; selfdebug: 10 code tasks; no
+    model of their own):
     a pass/fail and its wall time."""
     output = work / f"{name}.jsonl"
     if name == "augcon":
@@ -158,6 +159,8 @@ def generate_line(name: str, model: str, device: str, steps: int, work: Path) ->
         documents = work / "documents.jsonl"
         write_jsonl(documents, [{"id": d["id"], "text": d["text"]} for d in default_documents()[:3]])
         extra = ["--documents", str(documents), "--scorer-model", model, "--scorer-steps", str(steps)]
+    elif name == "selfdebug":
+        extra = ["--max-tasks", "10"]
     else:
         extra = ["--num-data", "20"]
     start = time.perf_counter()

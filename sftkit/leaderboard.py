@@ -132,8 +132,10 @@ CLAIMS: tuple[Claim, ...] = (
           Side("none", "10_skillmix", "skillmix", SKILLMIX_1K, split="seen-pair"), expect="below"),
     Claim("selfdebug", ARXIV["selfdebug"],
           "SFT on execution-verified explanation + refinement data raises pass@1 (by up to 15.92% over four benchmarks)",
-          Side("SFT on LEDEX data", "11_selfdebug", "selfdebug", None, metric="pass@1"),
-          Side("the model before it", "11_selfdebug", "base", None, metric="pass@1")),
+          Side("SFT on LEDEX data", "11_selfdebug", "selfdebug", "LEDEX SFT", split="code-heldout",
+               metric="pass@1 round 3"),
+          Side("SFT on the same tasks' gold code", "11_selfdebug", "sft", "gold code only", split="code-heldout",
+               metric="pass@1 round 3")),
 )
 
 

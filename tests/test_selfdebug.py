@@ -4,12 +4,14 @@ the scripted teacher's task, execution verification, the reward on hand values, 
 fake generate callable, and make_data end to end. Every program runs in the sandbox (a few seconds in all)."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 import torch
 
 from sftkit.data import validate_conversation
+from sftkit.io import WORLD_DIR
 from sftkit.methods import selfdebug as sd
 from sftkit.sandbox import pass_at_k, run_many, run_program
 from sftkit.teachers import UNRECOGNISED_REPLY, ScriptedTeacher
@@ -205,3 +207,111 @@ def test_model_generate_with_a_small_random_model(random_models):
     generate = sd.model_generate(model, tokenizer, max_new_tokens=4, temperature=1.0)
     replies = generate(["Write a Python function f(x) that returns x plus 5.", "Fix the code."])
     assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Registry and command line
+
+
+def test_registered_data_side_with_its_paper():
+    from sftkit.methods import NAMES, get
+
+    spec = get("selfdebug")
+    assert NAMES.index("selfdebug") == NAMES.index("skillmix") + 1
+    assert spec.SHAPE == "data" and spec.PAPER.arxiv == "2405.18649" and spec.PAPER.notebook in sd.__doc__
+    assert spec.Config().explanation_weight == 0.5
+
+
+def test_run_codes_runs_each_distinct_program_once(monkeypatch):
+    calls = []
+    real = sd.run_many
+
+    def counting(jobs, **kwargs):
+        calls.append(len(jobs))
+        return real(jobs, **kwargs)
+
+    monkeypatch.setattr(sd, "run_many", counting)
+    codes = ["def f(x): return x + 5", "def f(x): return x - 5", "def f(x): return x + 5"]
+    results = sd.run_codes([PLUS5] * 3, codes)
+    assert calls == [2] and [r.passed for r in results] == [True, False, True] and results[0] is results[2]
+
+
+def test_one_line_tasks_and_read_tasks(tmp_path):
+    tasks = sd.one_line_tasks("larger")
+    assert tasks and all(r["skill"] == "code" and "\n" not in r["answer"] for r in tasks)
+    assert len({sd.task_prompt(r) for r in tasks}) == len(tasks)
+    with pytest.raises(sd.SftkitError, match="split must be one of"):
+        sd.one_line_tasks("nope")
+    good = {k: PLUS5[k] for k in ("messages", "answer", "meta")}
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "meta": {}}) + "\n")
+    with pytest.raises(sd.SftkitError, match=r"tasks.jsonl:2: field 'meta.tests'"):
+        sd.read_tasks(path)
+    path.write_text(json.dumps(good) + "\n")
+    assert sd.read_tasks(path) == [{**good, "skill": "code", "id": "task-00000"}]
+
+
+def test_generate_cli_writes_verified_sft_records_and_rl_prompts(tmp_path, capsys):
+    from sftkit.cli import main
+
+    out, rl = tmp_path / "sd.jsonl", tmp_path / "rl.jsonl"
+    assert main(["generate", "selfdebug", "--output", str(out), "--rl-output", str(rl), "--max-tasks", "6",
+                 "--mutations-per-task", "2", "--error-rate", "0.3"]) == 0
+    said = capsys.readouterr().out
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    prompts = [json.loads(line) for line in rl.read_text().splitlines()]
+    assert records and all(r["meta"]["kept"] for r in records) and len(prompts) == 12
+    assert sum(p["meta"]["kept"] for p in prompts) == len(records) and "12 mutants of 6 tasks" in said
+    for r in records:
+        validate_conversation(r)
+        assert r["messages"][1]["content"].startswith("Explanation: ")
+    # bad inputs: one line each, exit status 2
+    (tmp_path / "bad.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}]}\n')
+    for argv, message in ((["--tasks", str(tmp_path / "bad.jsonl")], "bad.jsonl:1: field 'answer'"),
+                          (["--split", "dev2"], "split must be one of"),
+                          (["--max-tasks", "0"], "--max-tasks must be at least 1"),
+                          (["--split", "larger", "--programs"], "--programs: the small programs have train and test")):
+        assert main(["generate", "selfdebug", "--output", str(tmp_path / "x.jsonl"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_cli_trains_ppo_with_the_selfdebug_reward(tmp_path, capsys, random_models, monkeypatch):
+    import sftkit.methods.ppo as ppo
+    from sftkit.cli import main
+
+    rl = tmp_path / "rl.jsonl"
+    assert main(["generate", "selfdebug", "--output", str(tmp_path / "sd.jsonl"), "--rl-output", str(rl),
+                 "--max-tasks", "4", "--mutations-per-task", "1"]) == 0
+    seen = {}
+    real = ppo.selfdebug_reward_fn
+
+    def spy(records, answers):
+        seen.setdefault("sources", set()).update(r["meta"]["source"] for r in records)
+        return real(records, answers)
+
+    monkeypatch.setattr(ppo, "selfdebug_reward_fn", spy)
+    out = tmp_path / "ppo"
+    assert main(["train", "ppo", "--reward", "selfdebug", "--data", str(rl), "--model", random_models["llama"],
+                 "--output", str(out), "--steps", "2", "--batch-size", "2", "--max-new-tokens", "8"]) == 0
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["reward"] == "selfdebug" and len(log["history"]) == 2
+    # an unparseable reply scores unparsed_reward: random 8-token replies never hold "Explanation:" and code
+    assert all(h["reward"] == -1.0 for h in log["history"]) and seen["sources"]
+    # world records have no meta.wrong: one line before any work
+    capsys.readouterr()
+    code = main(["train", "ppo", "--reward", "selfdebug", "--model", random_models["llama"], "--output",
+                 str(tmp_path / "y"), "--data", str(WORLD_DIR / "train.jsonl")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "field 'meta" in err and not (tmp_path / "y").exists()
+
+
+def test_ppo_selfdebug_defaults():
+    import sftkit.methods.ppo as ppo
+
+    assert ppo.MAX_NEW_TOKENS["selfdebug"] >= 120
+    assert ppo.required("selfdebug").keys() == {"meta"} and ppo.required("judgement") == ppo.REQUIRED
+    with pytest.raises(sd.SftkitError, match=r"record 'w': field 'meta.tests' is missing"):
+        ppo.check_data([{"id": "w", "meta": {"wrong": "", "gold": ""}}], "selfdebug")
+    ppo.check_data([{"id": "w"}], "judgement")

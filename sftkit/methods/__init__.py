@@ -3,7 +3,7 @@
 Three shapes (`Method.shape`):
   loss    a Trainer subclass that overrides the loss (sft, sftmix, ift, dpo, rpo, crlft);
   data    a `make_data(inputs, teacher, config, seed=, device=)` that makes training data which plain SFT
-          then learns (augcon, skillmix), and for `sftkit generate METHOD` an `add_generate_arguments(parser)`
+          then learns (augcon, skillmix, selfdebug), and for `sftkit generate METHOD` an `add_generate_arguments(parser)`
           (its own inputs: documents, seed instructions) and a `data_from_args(args, teacher, config)`;
   online  a generate -> score -> update loop on `sftkit.online` (ppo, superhf).
 
@@ -21,7 +21,7 @@ from types import ModuleType
 
 from ..io import REPO_DIR, SftkitError
 
-NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf", "augcon", "skillmix")  # in teaching order
+NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf", "augcon", "skillmix", "selfdebug")  # in teaching order
 
 
 @dataclass(frozen=True)

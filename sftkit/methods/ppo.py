@@ -35,6 +35,7 @@ import torch
 
 from ..data import prompt_messages
 from ..evaluate import generate
+from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import reduce_loss, token_nll
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
@@ -301,16 +302,51 @@ def result_rows(judged: list[dict], **run) -> list[dict]:
 
 REQUIRED = {"answer": "the reward compares each reply with the record's gold 'answer'"}
 REWARD = "judgement"  # `sftkit train ppo`'s default reward
+MAX_NEW_TOKENS = {"selfdebug": 160}  # `--max-new-tokens`' default by reward (else ONLINE.max_new_tokens)
+
+
+def selfdebug_reward_fn(records: list[dict], answers: list[str]) -> torch.Tensor:
+    """LEDEX's reward (`sftkit.methods.selfdebug.reward_fn`, default Config): test pass rate of the refined code
+    plus 0.5 x the explanation score, -1 for a reply without explanation or code: [N]."""
+    from . import selfdebug
+
+    return selfdebug.reward_fn()(records, answers)
 
 
 def reward_function(name: str, device: str | None = None) -> RewardFn:
-    """A reward by name: "judgement" (+1 / -1 / -3, the paper's) or any name `sftkit.online.load_reward` reads
-    ("gold", "rm:PATH", "package.module:function")."""
-    return load_reward(name, {"judgement": judgement_reward_fn}, device)
+    """A reward by name: "judgement" (+1 / -1 / -3, the paper's), "selfdebug" (LEDEX's: refined code's test pass
+    rate + 0.5 x explanation score, on `sftkit generate selfdebug --rl-output` records) or any name
+    `sftkit.online.load_reward` reads ("gold", "rm:PATH", "package.module:function")."""
+    return load_reward(name, {"judgement": judgement_reward_fn, "selfdebug": selfdebug_reward_fn}, device)
 
 
-def default_data() -> tuple[list[dict], str]:
-    """`sftkit train ppo` without --data: the judgement tasks' train prompts (`sftkit.world.judgements`)."""
+def required(reward: str) -> dict[str, str]:
+    """The fields `sftkit train ppo --reward REWARD` needs in each --data record."""
+    if reward == "selfdebug":
+        return {"meta": "the selfdebug reward runs each reply's code against meta['tests'] and compares its "
+                        "explanation with meta['wrong'] and meta['gold'] (`sftkit generate selfdebug --rl-output`)"}
+    return REQUIRED
+
+
+def check_data(records: list[dict], reward: str) -> None:
+    """One `SftkitError` naming the first record a reward cannot score (the selfdebug reward's meta fields)."""
+    if reward == "selfdebug":
+        from .selfdebug import check_rl_record
+
+        for i, record in enumerate(records):
+            try:
+                check_rl_record(record)
+            except ValueError as e:
+                raise SftkitError(f"record {record.get('id', i)!r}: {e}") from None
+
+
+def default_data(reward: str = REWARD) -> tuple[list[dict], str]:
+    """`sftkit train ppo` without --data: the judgement tasks' train prompts (`sftkit.world.judgements`); with
+    --reward selfdebug, the scripted teacher's self-debugging RL prompts (`selfdebug.default_rl_data`)."""
+    if reward == "selfdebug":
+        from .selfdebug import default_rl_data
+
+        return default_rl_data()
     records = task_records("train")
     return records, f"tiny-world judgement tasks (sentiment, compare), train split: {len(records)} prompts"
 

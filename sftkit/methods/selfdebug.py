@@ -53,8 +53,10 @@ failed trajectories (the paper trains RL on both; PPO samples the policy's own r
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import functools
+import json
 import random
 import re
 from collections import Counter
@@ -95,11 +97,38 @@ class Config(MethodConfig):
 def default_tasks(split: str = "train") -> list[dict]:
     """Code tasks of `split` ("train" or "test"): the world's code-skill records (one per distinct instruction)
     and its small programs (`program_records`). World-format records with meta["tests"]."""
-    world = {"train": "train", "test": "test"}.get(split)
-    if world is None:
-        raise SftkitError(f"default_tasks: split must be 'train' or 'test', got {split!r}")
-    code = {task_prompt(r): r for r in make_splits()[world] if r["skill"] == "code"}
-    return list(code.values()) + program_records(split)
+    return one_line_tasks(split) + program_records(split)
+
+
+def one_line_tasks(split: str = "train") -> list[dict]:
+    """The world's code-skill records of `split` ("train", "test" or a shift: "wording", "larger", "composed"),
+    one per distinct instruction: the tasks whose debug prompts fit the tiny model's 512 positions."""
+    splits = make_splits()
+    if split not in splits:
+        raise SftkitError(f"split must be one of {', '.join(splits)}, got {split!r}")
+    code = {task_prompt(r): r for r in splits[split] if r["skill"] == "code"}
+    return list(code.values())
+
+
+def read_tasks(path) -> list[dict]:
+    """Code tasks from a file (any format `sftkit.io.read_records` reads): records with a user turn (the task), the
+    gold program in "answer" and its tests in meta["tests"] (the sandbox's forms: [argument, expected] pairs for
+    f, or {"call", "expected"}); errors name the file, line and field."""
+    from ..io import check_records, read_records
+
+    def check(record: dict) -> dict:
+        messages = record.get("messages")
+        if not isinstance(messages, list) or not any(isinstance(m, dict) and m.get("role") == "user" for m in messages):
+            raise ValueError("field 'messages' needs a user turn (the task)")
+        if not isinstance(record.get("answer"), str) or not record["answer"].strip():
+            raise ValueError("field 'answer' (the gold program, a string) is missing")
+        tests = (record.get("meta") or {}).get("tests") if isinstance(record.get("meta"), dict) else None
+        if not isinstance(tests, list) or not tests:
+            raise ValueError("field 'meta.tests' (a non-empty list of tests) is missing")
+        return {"skill": "code", **record}
+
+    records = check_records(read_records(path), check)
+    return [{**r, "id": r.get("id", f"task-{i:05d}")} for i, r in enumerate(records)]
 
 
 def task_prompt(record: dict) -> str:
@@ -249,9 +278,16 @@ class Attempt:
 
 
 def run_codes(records: list[dict], codes: list[str], limits: Limits | None = None, workers: int = 2) -> list[RunResult]:
-    """Each code run against its record's tests in the sandbox (`run_many`): results [N]."""
-    return run_many([{"program": c, "tests": r["meta"]["tests"]} for r, c in zip(records, codes)], workers=workers,
-                    limits=limits)
+    """Each code run against its record's tests in the sandbox (`run_many`): results [N]. A (code, tests) pair that
+    occurs more than once runs once (samples of a small model repeat a lot; each run starts a process), and its
+    result is shared."""
+    keys = [(c, json.dumps(r["meta"]["tests"], sort_keys=True)) for r, c in zip(records, codes)]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    distinct = sorted(set(first.values()))
+    results = run_many([{"program": codes[i], "tests": records[i]["meta"]["tests"]} for i in distinct], workers=workers,
+                       limits=limits)
+    by_key = {keys[i]: res for i, res in zip(distinct, results)}
+    return [by_key[key] for key in keys]
 
 
 def mutated_attempts(records: list[dict], per_task: int = 3, seed: int = 0, limits: Limits | None = None,
@@ -577,6 +613,11 @@ def reward_fn(config: Config | None = None, limits: Limits | None = None) -> Cal
     def selfdebug_reward(records: list[dict], replies: list[str]):
         import torch
 
+        for record in records:
+            try:
+                check_rl_record(record)
+            except ValueError as e:
+                raise SftkitError(str(e)) from None
         scored = score_replies(records, replies, config.explanation_weight, config.unparsed_reward, limits)
         return torch.tensor([s["reward"] for s in scored], dtype=torch.float32)
 
@@ -650,11 +691,84 @@ def make_data(tasks: list[dict] | None, teacher: Teacher, config: Config | None 
     explanations and refinements, execution verification -> SFT records of the kept trajectories. The counts and
     reasons are logged. `settings` go with every teacher prompt (not "seed", which each reply sets); `device` is
     unused (no model of its own: the data-side signature)."""
+    return sft_records(logged_trajectories(tasks, teacher, config, seed, settings, log))
+
+
+def logged_trajectories(tasks: list[dict] | None, teacher: Teacher, config: Config | None = None, seed: int = 0,
+                        settings: dict | None = None, log: Callable[[str], None] = print) -> list[Trajectory]:
+    """`collect` on `tasks` (None: `default_tasks("train")`), with its counts and reasons logged in two lines."""
     config = config or Config()
     tasks = default_tasks("train") if tasks is None else tasks
+    if not tasks:
+        raise SftkitError("no code tasks to make self-debugging data from")
     trajectories, report = collect(tasks, teacher, config, seed, **(settings or {}))
     a, v = report["attempts"], report["verification"]
     log(f"wrong attempts: {a['failing']} of {a['mutants']} mutants of {a['tasks']} tasks fail their tests")
     reasons = "; ".join(f"{n} x {why}" for why, n in {**v["unparsed"], **v["failed"]}.items())
     log(f"verification: {v['kept']} of {v['replies']} teacher replies kept" + (f" (dropped: {reasons})" if reasons else ""))
+    return trajectories
+
+
+# ----------------------------------------------------------------------------------------------------
+# `sftkit generate selfdebug` and `sftkit train ppo --reward selfdebug`
+
+RL_FIELDS = ("tests", "wrong", "gold")  # what `score_replies` reads from a record's meta
+
+
+def add_generate_arguments(parser) -> None:
+    """`sftkit generate selfdebug`'s own inputs (the CLI adds the teacher's and the Config's)."""
+    parser.add_argument("--tasks", default=None, help="code tasks: records with a user turn, the gold program in "
+                        "'answer' and meta.tests (default: the tiny world's code tasks of --split)")
+    parser.add_argument("--split", default="train", help="the tiny world's split of the default tasks (train, test, "
+                        "or a shift: wording, larger, composed)")
+    parser.add_argument("--programs", action=argparse.BooleanOptionalAction, default=False,
+                        help="with the default tasks, also the small multi-line programs (train/test only; their "
+                        "prompts need ~610 tokens, more than the tiny model's 512 positions) (default: off)")
+    parser.add_argument("--max-tasks", type=int, default=None, help="only the first N tasks")
+    parser.add_argument("--rl-output", default=None, help="also write every trajectory, kept or not, as RL prompts "
+                        "for `sftkit train ppo --reward selfdebug --data FILE`")
+
+
+def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
+    """`make_data` with `sftkit generate selfdebug`'s arguments; --rl-output also gets `rl_records`."""
+    from ..io import write_jsonl
+
+    if args.tasks:
+        tasks = read_tasks(args.tasks)
+    else:
+        tasks = one_line_tasks(args.split)
+        if args.programs:
+            if args.split not in ("train", "test"):
+                raise SftkitError(f"--programs: the small programs have train and test splits only, not {args.split!r}")
+            tasks += program_records(args.split)
+    if args.max_tasks is not None:
+        if args.max_tasks < 1:
+            raise SftkitError(f"--max-tasks must be at least 1, got {args.max_tasks}")
+        tasks = tasks[:args.max_tasks]
+    trajectories = logged_trajectories(tasks, teacher, config, args.seed)
+    if args.rl_output:
+        rl = rl_records(trajectories)
+        write_jsonl(args.rl_output, rl)
+        print(f"wrote {len(rl)} RL prompts to {args.rl_output}; train on them with: sftkit train ppo --reward "
+              f"selfdebug --data {args.rl_output} --model <the SFT model> --output ...")
     return sft_records(trajectories)
+
+
+def default_rl_data(error_rate: float = ERROR_RATE, seed: int = 0) -> tuple[list[dict], str]:
+    """`sftkit train ppo --reward selfdebug` without --data: RL prompts of the scripted teacher's trajectories on
+    the tiny world's one-line train code tasks (error rate `ERROR_RATE`), kept and failed."""
+    from ..teachers import ScriptedTeacher
+
+    records = rl_records(logged_trajectories(one_line_tasks("train"), ScriptedTeacher(error_rate, seed=seed),
+                                             seed=seed, log=lambda _: None))
+    return records, (f"self-debugging RL prompts (scripted teacher, error rate {error_rate}) on the tiny world's "
+                     f"one-line code tasks, train split: {len(records)} prompts")
+
+
+def check_rl_record(record: dict) -> None:
+    """A ValueError naming the field an RL record lacks for `score_replies` (meta's tests, wrong code, gold)."""
+    meta = record.get("meta")
+    missing = [f for f in RL_FIELDS if not isinstance(meta, dict) or f not in meta]
+    if missing:
+        raise ValueError(f"field 'meta.{missing[0]}' is missing (the selfdebug reward reads meta's "
+                         f"{', '.join(RL_FIELDS)}: records of `sftkit generate selfdebug --rl-output`)")

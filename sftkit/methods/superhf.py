@@ -222,8 +222,8 @@ def reward_function(name: str, device: str | None = None) -> RewardFn:
     return load_reward(name, device=device)
 
 
-def default_data() -> tuple[list[dict], str]:
-    """`sftkit train superhf` without --data: the tiny world's train prompts."""
+def default_data(reward: str = REWARD) -> tuple[list[dict], str]:
+    """`sftkit train superhf` without --data: the tiny world's train prompts (whatever the reward)."""
     records = load_world("train")
     return records, f"tiny-world train split: {len(records)} prompts"
 
