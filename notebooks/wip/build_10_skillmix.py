@@ -304,11 +304,9 @@ print("recipe:", CONFIG)
 
 code(r'''
 ROWS = []  # schema rows of every arm, saved after each so that an interrupted run resumes
-EARLIER = [r for r in results.load() if r["notebook"] == NOTEBOOK]  # kept in the file until their arm comes
 
 def save_rows():
-    done = {(r["method"], r["variant"]) for r in ROWS}
-    return results.save(NOTEBOOK, ROWS + [r for r in EARLIER if (r["method"], r["variant"]) not in done])
+    return results.update(NOTEBOOK, ROWS)  # keeps the saved runs still to be reused (results.save would drop them)
 
 def arm(method, variant, data):
     global ROWS
