@@ -19,6 +19,7 @@ from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
 from .world import EVAL_SPLITS
+from .world import check as exact_match
 
 BASELINE = TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup_steps=15, scheduler="cosine")
 
@@ -44,7 +45,7 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
                device: str | None = None, keep_models: bool = False, eval_records: list[dict] | None = None,
-               max_new_tokens: int = 48, check=None) -> Run:
+               max_new_tokens: int = 48, check=exact_match) -> Run:
     """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
 
     `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
@@ -70,7 +71,7 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                        trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
         if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: prompts carry the expert condition
             tokenizer = spec.inference_tokenizer(tokenizer, method_config)
-        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, **({"check": check} if check else {}))
+        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, check=check)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),
                                    step_time_s=result.step_time_s,
@@ -140,7 +141,8 @@ def run_or_reuse(notebook: str, method: str, variant: str, train_records: list[d
     """Rows of plain SFT on `train_records` (e.g. a data-side method's data), labelled `method` / `variant`, for
     `seeds`: each seed that `notebook` saved with exactly these settings (`saved_rows`) is reused, the others are
     trained now (`run_method("sft", ...)`; `kwargs` go there: eval_records, max_new_tokens, check), and one line
-    says which. Save the rows (`results.save`) before the next call, so that an interrupted run resumes."""
+    says which. Save them with `results.update` (not `results.save`, which replaces the file and so would drop
+    the saved runs still to be reused) before the next call, so that an interrupted run resumes."""
     reused = {s: None if rerun else saved_rows(notebook, method, variant, (s,), config, model_name, device, results_dir)
               for s in seeds}
     todo = tuple(s for s in seeds if reused[s] is None)

@@ -151,10 +151,10 @@ def generate_line(name: str, model: str, device: str, steps: int, work: Path) ->
     """`sftkit generate NAME` with the scripted teacher on a small input (augcon: 3 of the tiny world's documents,
     its scorer trained from the check's model for `steps` steps; skillmix: 20 examples, no model of its own):
     a pass/fail and its wall time."""
-    from .methods.augcon import default_documents
-
     output = work / f"{name}.jsonl"
     if name == "augcon":
+        from .methods.augcon import default_documents
+
         documents = work / "documents.jsonl"
         write_jsonl(documents, [{"id": d["id"], "text": d["text"]} for d in default_documents()[:3]])
         extra = ["--documents", str(documents), "--scorer-model", model, "--scorer-steps", str(steps)]

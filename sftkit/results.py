@@ -171,6 +171,16 @@ def save(notebook: str, rows: list[dict], directory: str | Path | None = None) -
     return path
 
 
+def update(notebook: str, rows: list[dict], directory: str | Path | None = None) -> Path:
+    """`save` `rows` into <results>/<notebook>.jsonl without losing the rest of the file: a saved row of the same
+    (method, variant, seed) is replaced, every other saved row of `notebook` is kept. For notebooks that save
+    after each arm and reuse earlier runs (`experiment.run_or_reuse`): `save` replaces the whole file."""
+    path = Path(directory or results_dir()) / f"{notebook}.jsonl"
+    new = {(r["method"], r["variant"], r["seed"]) for r in rows}
+    kept = [r for r in (read_jsonl(path) if path.exists() else []) if (r["method"], r["variant"], r["seed"]) not in new]
+    return save(notebook, kept + rows, directory)
+
+
 def load(directory: str | Path | None = None) -> list[dict]:
     """Every row of every results file."""
     rows = []

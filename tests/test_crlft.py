@@ -159,7 +159,7 @@ def test_inference_prompt_carries_the_expert_condition_unless_trained_without():
 def test_run_method_evaluates_with_the_expert_condition(monkeypatch):
     prompts = {}
 
-    def fake_evaluate(model, tokenizer, records, max_new_tokens=48):
+    def fake_evaluate(model, tokenizer, records, max_new_tokens=48, check=None):
         prompts["text"] = tokenizer.apply_chat_template(records[0]["messages"][:-1], tokenize=False,
                                                         add_generation_prompt=True)
         return [{"split": r["split"], "skill": r["skill"], "correct": False} for r in records]

@@ -99,3 +99,15 @@ def test_own_test_sets_get_their_own_table(tmp_path):
     results.save("97_own", rows, tmp_path)
     results.write_leaderboard(tmp_path)
     assert "## Notebooks' own test sets" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_update_replaces_only_the_runs_it_is_given(tmp_path):
+    """`results.update` keeps every other saved run of the notebook (`save` replaces the whole file)."""
+    def row(variant, seed, accuracy):
+        return {"notebook": "10_x", "method": "m", "variant": variant, "seed": seed, "split": "test", "skill": "all",
+                "accuracy": accuracy}
+
+    results.save("10_x", [row("a", 0, 0.1), row("a", 1, 0.2), row("b", 0, 0.3)], tmp_path)
+    results.update("10_x", [row("a", 1, 0.9)], tmp_path)
+    got = {(r["variant"], r["seed"]): r["accuracy"] for r in results.load(tmp_path)}
+    assert got == {("a", 0): 0.1, ("a", 1): 0.9, ("b", 0): 0.3}

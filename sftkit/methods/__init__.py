@@ -19,7 +19,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
-from ..io import SftkitError
+from ..io import REPO_DIR, SftkitError
 
 NAMES = ("sft", "sftmix", "ift", "dpo", "rpo", "crlft", "ppo", "superhf", "augcon", "skillmix")  # in teaching order
 
@@ -54,6 +54,7 @@ def notebook_table() -> str:
     lines = ["| method | shape | paper | official code | notebook |", "|---|---|---|---|---|"]
     for m in all_methods():
         p = m.PAPER
-        lines.append(f"| {m.name} | {m.SHAPE} | {p.title} (arXiv {p.arxiv}) | {p.code} | "
-                     f"[{p.notebook}](notebooks/{p.notebook}.ipynb) |")
+        written = (REPO_DIR / "notebooks" / f"{p.notebook}.ipynb").exists()
+        notebook = f"[{p.notebook}](notebooks/{p.notebook}.ipynb)" if written else f"{p.notebook} (not yet written)"
+        lines.append(f"| {m.name} | {m.SHAPE} | {p.title} (arXiv {p.arxiv}) | {p.code} | {notebook} |")
     return "\n".join(lines)
