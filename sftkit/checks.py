@@ -11,6 +11,10 @@ largest absolute difference, and a hint: the specific one when the answer matche
 flip, a missing mask, a mean instead of a sum...), else the equation to re-read. One checker per loss-side
 method (`CHECKERS`): sft, sftmix, ift, dpo, rpo, crlft. Shapes: B = batch, T = sequence, V = vocabulary,
 H = hidden size, P = pairs.
+
+The online and data-side methods' pieces are checked the same way through `check_piece(fn, name)`
+(`PIECES`): PPO's generalized advantage estimation and clipped surrogate (notebook 07), SuperHF's KL to the
+prior (notebook 08), AugCon's contrastive scorer loss and ROUGE-L filter (notebook 09).
 """
 from __future__ import annotations
 
@@ -316,8 +320,9 @@ def clone_args(args: tuple) -> tuple:
 
 
 def describe(args: tuple) -> str:
-    """The shapes of a case's tensor inputs, e.g. "[4, 8, 11], [4, 8]"."""
-    return ", ".join(str(list(a.shape)) for a in args if isinstance(a, torch.Tensor))
+    """The shapes of a case's tensor inputs, e.g. "[4, 8, 11], [4, 8]" (a list: its length, e.g. "9 items")."""
+    return ", ".join(str(list(a.shape)) if isinstance(a, torch.Tensor) else f"{len(a)} items"
+                     for a in args if isinstance(a, (torch.Tensor, list)))
 
 
 def difference(got: torch.Tensor, want: torch.Tensor) -> str | None:
@@ -422,3 +427,238 @@ def check_loss(student_fn: Callable, method: str, **options) -> bool:
     if method not in CHECKERS:
         raise SftkitError(f"no exercise checker for {method!r}: use one of {', '.join(CHECKERS)}")
     return CHECKERS[method](student_fn, **options)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The online and data-side methods' pieces: PPO (notebook 07), SuperHF (08), AugCon (09)
+
+
+def reply_mask(gen: torch.Generator, rows: int, length: int) -> torch.Tensor:
+    """mask [N, T] float: 1.0 over each reply's tokens (from position 0, >= 2 of them), 0.0 over padding."""
+    mask = torch.zeros(rows, length)
+    for r in range(rows):
+        mask[r, :randint(gen, 2, length)] = 1.0
+    return mask
+
+
+GAE_SETTINGS = ((1.0, 0.95), (0.9, 0.8), (0.99, 0.95))  # (gamma, lam) per case; PPO's default first
+
+
+def gae_inputs(gen: torch.Generator, case: int) -> tuple:
+    """rewards [N, T] (the task score on the last reply token plus per-token KL penalties), values [N, T], mask
+    [N, T], gamma, lam."""
+    rows, length = 3 + case, 6 + case
+    mask = reply_mask(gen, rows, length)
+    return (torch.randn(rows, length, generator=gen) * mask, torch.randn(rows, length, generator=gen), mask,
+            *GAE_SETTINGS[case])
+
+
+def gae_advantages(rewards, values, mask, gamma, lam):
+    from .methods.ppo import gae
+
+    return gae(rewards, values, mask, gamma, lam)[0]
+
+
+def gae_loop(rewards, values, mask, gamma, lam, bootstrap=True, mask_values=True, use_lam=True):
+    """Advantages by the backward loop, with one of the known mistakes switched on (tests and hints)."""
+    values = values * mask if mask_values else values
+    rewards = rewards * mask
+    out, last = torch.zeros_like(rewards), torch.zeros(len(rewards))
+    for t in reversed(range(rewards.shape[1])):
+        next_value = values[:, t + 1] if t + 1 < rewards.shape[1] and bootstrap else torch.zeros(len(rewards))
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = delta + gamma * (lam if use_lam else 1.0) * last
+        out[:, t] = last
+    return out * mask
+
+
+PPO_GAE = Spec(
+    name="PPO generalized advantage estimation",
+    signature="fn(rewards [N, T], values [N, T], mask [N, T], gamma, lam) -> advantages [N, T]",
+    make=gae_inputs,
+    reference=gae_advantages,
+    hint="from the last token back: delta_t = r_t + gamma V_{t+1} - V_t (V = 0 after the reply's last token), "
+         "A_t = delta_t + gamma lam A_{t+1}; 0 on padding",
+    mistakes={
+        "no bootstrap: delta_t needs + gamma * V_{t+1}": lambda r, v, m, g, lam: gae_loop(r, v, m, g, lam, bootstrap=False),
+        "lam is missing: A_t = delta_t + gamma * lam * A_{t+1}": lambda r, v, m, g, lam: gae_loop(r, v, m, g, lam,
+                                                                                                  use_lam=False),
+        "values after the reply's last token leak in: multiply values by the mask first (V = 0 after the episode)":
+            lambda r, v, m, g, lam: gae_loop(r, v, m, g, lam, mask_values=False),
+        "the returns (A_t + V_t), not the advantages":
+            lambda r, v, m, g, lam: gae_loop(r, v, m, g, lam) + v * m,
+    },
+)
+
+
+def surrogate_inputs(gen: torch.Generator, case: int) -> tuple:
+    """logp, old_logp, advantages, mask [N, T], clip: the new log-probs differ enough that some ratios clip."""
+    rows, length = 3 + case, 6 + case
+    old = -torch.rand(rows, length, generator=gen) * 3
+    return (old + torch.randn(rows, length, generator=gen) * 0.4, old, torch.randn(rows, length, generator=gen),
+            reply_mask(gen, rows, length), (0.2, 0.1, 0.3)[case])
+
+
+def surrogate_reference(logp, old_logp, advantages, mask, clip):
+    from .methods.ppo import policy_loss
+
+    return policy_loss(logp, old_logp, advantages, mask, clip)[0]
+
+
+def surrogate_with(logp, old_logp, advantages, mask, clip, pick=torch.maximum, clipped=True, masked=True, flip=False):
+    """The clipped surrogate with one known mistake switched on (tests and hints)."""
+    ratio = torch.exp((old_logp - logp) if flip else (logp - old_logp))
+    unclipped = -advantages * ratio
+    loss = pick(unclipped, -advantages * ratio.clamp(1 - clip, 1 + clip)) if clipped else unclipped
+    return (loss * mask).sum() / mask.sum() if masked else loss.mean()
+
+
+PPO_SURROGATE = Spec(
+    name="PPO clipped surrogate loss",
+    signature="fn(logp [N, T], old_logp [N, T], advantages [N, T], mask [N, T], clip) -> scalar",
+    make=surrogate_inputs,
+    reference=surrogate_reference,
+    hint="ratio = exp(logp - old_logp); loss_t = max(-A_t ratio, -A_t clip(ratio, 1 - clip, 1 + clip)); mean over "
+         "reply tokens (mask)",
+    mistakes={
+        "min instead of max: as a loss (negated objective), the pessimistic bound is the max of the two terms":
+            lambda *a: surrogate_with(*a, pick=torch.minimum),
+        "no clipping: the ratio must be clamped to [1 - clip, 1 + clip] in the second term":
+            lambda *a: surrogate_with(*a, clipped=False),
+        "the ratio is upside down: exp(logp - old_logp), new over old": lambda *a: surrogate_with(*a, flip=True),
+        "padding counts: average over reply tokens only (mask)": lambda *a: surrogate_with(*a, masked=False),
+    },
+)
+
+
+def kl_inputs(gen: torch.Generator, case: int) -> tuple:
+    """logits [B, T, V] (the LoRA policy), prior_logits [B, T, V] (adapter off, near the policy), mask [B, T]."""
+    batch, length, vocab = 2 + case, 5 + case, 7 + case
+    prior = torch.randn(batch, length, vocab, generator=gen)
+    return prior + torch.randn(batch, length, vocab, generator=gen) * 0.5, prior, reply_mask(gen, batch, length)
+
+
+def prior_kl_reference(logits, prior_logits, mask):
+    from .methods.superhf import prior_kl
+
+    return prior_kl(logits, prior_logits, mask)
+
+
+def kl_with(logits, prior_logits, mask, reverse=False, mean=True):
+    """KL to the prior per reply with one known mistake switched on (tests and hints)."""
+    p, q = (logits, prior_logits) if reverse else (prior_logits, logits)
+    lp, lq = F.log_softmax(p, -1), F.log_softmax(q, -1)
+    per_token = (lp.exp() * (lp - lq)).sum(-1) * mask
+    return per_token.sum(1) / (mask.sum(1) if mean else 1.0)
+
+
+SUPERHF_KL = Spec(
+    name="SuperHF KL(prior || policy)",
+    signature="fn(logits [B, T, V], prior_logits [B, T, V], mask [B, T]) -> [B]",
+    make=kl_inputs,
+    reference=prior_kl_reference,
+    hint="KL_t = sum_v p_prior(v) (log p_prior(v) - log p_policy(v)) over the whole vocabulary (log_softmax of "
+         "each), then per reply the mean over its tokens (mask)",
+    mistakes={
+        "the direction is reversed: KL(prior || policy) weights by the prior's probabilities":
+            lambda lo, pr, m: kl_with(lo, pr, m, reverse=True),
+        "a sum over reply tokens: SuperHF averages KL over each reply's tokens": lambda lo, pr, m: kl_with(lo, pr, m, mean=False),
+        "one number for the batch: return one KL per reply, [B]": lambda lo, pr, m: kl_with(lo, pr, m).mean(),
+    },
+)
+
+
+def scorer_inputs(gen: torch.Generator, case: int) -> tuple:
+    """s_pos [P], s_neg [N]: raw scores (the linear head's logits) of positive and negative questions."""
+    return torch.randn(4 + case, generator=gen) * 2, torch.randn(6 + case, generator=gen) * 2
+
+
+def scorer_reference(s_pos, s_neg):
+    from .methods.augcon import scorer_loss
+
+    return scorer_loss(s_pos, s_neg)
+
+
+AUGCON_SCORER = Spec(
+    name="AugCon contrastive scorer loss",
+    signature="fn(s_pos [P], s_neg [N]) -> scalar",
+    make=scorer_inputs,
+    reference=scorer_reference,
+    hint="L = -mean(sigmoid(s_pos)) + mean(sigmoid(s_neg)): the official head ends in a sigmoid",
+    mistakes={
+        "no sigmoid: the scores are logits, squash them first": lambda p, n: -p.mean() + n.mean(),
+        "the sign is flipped: positives should be pushed up, so their term enters with a minus":
+            lambda p, n: p.sigmoid().mean() - n.sigmoid().mean(),
+        "Bradley-Terry on the mean scores (exercise 3's loss), not the official one":
+            lambda p, n: -F.logsigmoid(p.mean() - n.mean()),
+    },
+)
+
+TOWNS_ = ("Viga", "Valu", "Poga", "Kudi")
+ATTRIBUTES_ = ("ruler", "animal", "colour")
+
+
+def filter_inputs(gen: torch.Generator, case: int) -> tuple:
+    """queries (templated, so that many are near-duplicates), scores, threshold, keep (the budget; None: none)."""
+    queries = []
+    for _ in range(8 + 2 * case):
+        town, attr = TOWNS_[randint(gen, 0, 3)], ATTRIBUTES_[randint(gen, 0, 2)]
+        queries.append(("What is the {a} of {t}?", "Tell me about {t}.", "Who or what is the {a} of {t} and why?")
+                       [randint(gen, 0, 2)].format(a=attr, t=town))
+    scores = torch.rand(len(queries), generator=gen).tolist()
+    return queries, scores, (0.7, 0.5, 0.7)[case], (None, 4, 3)[case]
+
+
+def filter_reference(queries, scores, threshold, keep):
+    from .methods.augcon import rouge_l_filter
+
+    return rouge_l_filter(queries, scores, threshold, keep)
+
+
+def filter_with(queries, scores, threshold, keep, by_score=True, budget=True, sort_out=False):
+    """The ROUGE-L filter with one known mistake switched on (tests and hints)."""
+    from rouge_score import rouge_scorer
+
+    rouge = rouge_scorer.RougeScorer(["rougeL"])
+    order = sorted(range(len(queries)), key=lambda i: -scores[i]) if by_score else range(len(queries))
+    kept = []
+    for i in order:
+        if budget and keep is not None and len(kept) >= keep:
+            break
+        if max((rouge.score(queries[j], queries[i])["rougeL"].fmeasure for j in kept), default=0.0) <= threshold:
+            kept.append(i)
+    return sorted(kept) if sort_out else kept
+
+
+AUGCON_FILTER = Spec(
+    name="AugCon ROUGE-L filter",
+    signature="fn(queries [list of str], scores [list of float], threshold, keep) -> kept indices, best score first",
+    make=filter_inputs,
+    reference=filter_reference,
+    hint="go through the queries by decreasing score; drop one whose ROUGE-L F (rouge_score's rougeL fmeasure) "
+         "with an already kept query exceeds threshold; stop once `keep` are kept (None: no limit)",
+    mistakes={
+        "the queries are taken in input order: rank them by decreasing score first":
+            lambda q, s, t, k: filter_with(q, s, t, k, by_score=False),
+        "the budget is ignored: stop once `keep` queries are kept": lambda q, s, t, k: filter_with(q, s, t, k, budget=False),
+        "the kept indices are sorted: return them best score first": lambda q, s, t, k: filter_with(q, s, t, k, sort_out=True),
+    },
+)
+
+PIECES: dict[str, tuple[Spec, str]] = {  # name -> (spec, the notebook whose exercise it checks)
+    "ppo-gae": (PPO_GAE, "07_ppo"),
+    "ppo-surrogate": (PPO_SURROGATE, "07_ppo"),
+    "superhf-prior-kl": (SUPERHF_KL, "08_superhf"),
+    "augcon-scorer-loss": (AUGCON_SCORER, "09_augcon"),
+    "augcon-filter": (AUGCON_FILTER, "09_augcon"),
+}
+
+
+def check_piece(student_fn: Callable, name: str, seed: int = 0) -> bool:
+    """Check a hand-written piece of an online or data-side method (a key of `PIECES`) against sftkit's own:
+    "ppo-gae" (`methods.ppo.gae`'s advantages), "ppo-surrogate" (`methods.ppo.policy_loss`'s loss),
+    "superhf-prior-kl" (`methods.superhf.prior_kl`), "augcon-scorer-loss" (`methods.augcon.scorer_loss`),
+    "augcon-filter" (`methods.augcon.rouge_l_filter`). Prints one PASS / FAIL line and returns passed."""
+    if name not in PIECES:
+        raise SftkitError(f"no exercise checker for {name!r}: use one of {', '.join(PIECES)}")
+    return run_check(student_fn, PIECES[name][0], seed)

@@ -175,9 +175,17 @@ def cmd_leaderboard(args):
     from .methods import notebook_table
     from .results import write_leaderboard
 
+    if args.html:  # before any work: one line for a path the page cannot go to
+        from .leaderboard import check_page_path
+
+        ensure_writable(check_page_path(args.html), "give --html a path in a directory of your own")
     print(write_leaderboard(args.results, readme=args.readme))
     if args.readme:
         replace_marked_block(args.readme, "methods", notebook_table())
+    if args.html:
+        from .leaderboard import write_html
+
+        print(f"wrote {shown(write_html(args.html, args.results))} (standalone: table, figure and claims in one file)")
 
 
 def cmd_tutorial(args):
@@ -338,10 +346,12 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     e.add_argument("--device", default=None)
     e.set_defaults(func=cmd_eval)
 
-    lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table)")
+    lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table, HTML page)")
     lb.add_argument("--results", default=None, help="default: results/, or your own copy when the checkout is "
                     "read-only or shared (see README)")
     lb.add_argument("--readme", default=None, help="also refresh the table in this README")
+    lb.add_argument("--html", default=None, metavar="PATH", help="also write a standalone HTML page (the table, the "
+                    "accuracy-vs-cost figure embedded, the papers' claims checked) for a course website")
     lb.set_defaults(func=cmd_leaderboard)
 
     tu = sub.add_parser("tutorial", help="execute every notebook in order, headless, then the leaderboard")

@@ -216,15 +216,21 @@ def summary(rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> list[dic
     return out
 
 
-def markdown_table(summary_rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> str:
-    """A Markdown table of `summary` rows (accuracy in %, mean ± std over seeds)."""
+def table_cells(summary_rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> tuple[list[str], list[list[str]]]:
+    """(column heads, one list of cell texts per `summary` row): the leaderboard's columns, shared by the README's
+    Markdown table (`markdown_table`) and the HTML page (`sftkit.leaderboard`)."""
     head = ["notebook", "method", "variant", "model", "seeds", *(f"{s} EM %" for s in splits),
             "step ms", "peak MB"]
+    body = [[str(c) for c in (r["notebook"], r["method"], r["variant"] or "–", r["model"], r["seeds"],
+                              *(r[s] for s in splits), r["step_time_ms"], r["peak_mem_mb"])] for r in summary_rows]
+    return head, body
+
+
+def markdown_table(summary_rows: list[dict], splits: tuple[str, ...] = EVAL_SPLITS) -> str:
+    """A Markdown table of `summary` rows (accuracy in %, mean ± std over seeds)."""
+    head, body = table_cells(summary_rows, splits)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in summary_rows:
-        cells = [r["notebook"], r["method"], r["variant"] or "–", r["model"], str(r["seeds"]),
-                 *(r[s] for s in splits), r["step_time_ms"], r["peak_mem_mb"]]
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 

@@ -217,3 +217,104 @@ def test_check_loss_dispatches_and_refuses_unknown_methods(capsys):
         check_loss(torch.tensor(1.0), "sft")
     with pytest.raises(SftkitError, match="unknown RPO reduction"):
         check_rpo_loss(rpo_sum_solution, reduction="median")
+
+
+# --- the online and data-side methods' pieces (notebooks 07-09), answers written from the papers' equations ---
+
+
+def gae_solution(rewards, values, mask, gamma, lam):
+    """GAE (Schulman et al. 2016), one reply at a time: V = 0 after its last token; A_t = sum_l (gamma lam)^l delta_{t+l}."""
+    out = torch.zeros_like(rewards)
+    for n in range(len(rewards)):
+        length = int(mask[n].sum())
+        v = [values[n, t].item() for t in range(length)] + [0.0]
+        deltas = [rewards[n, t].item() + gamma * v[t + 1] - v[t] for t in range(length)]
+        for t in range(length):
+            out[n, t] = sum((gamma * lam) ** k * deltas[t + k] for k in range(length - t))
+    return out
+
+
+def surrogate_solution(logp, old_logp, advantages, mask, clip):
+    """PPO (Schulman et al. 2017), as a loss: mean over reply tokens of -min(r A, clip(r) A)."""
+    terms = []
+    for n, t in mask.nonzero().tolist():
+        r, a = math.exp(logp[n, t] - old_logp[n, t]), advantages[n, t].item()
+        terms.append(-min(r * a, min(max(r, 1 - clip), 1 + clip) * a))
+    return sum(terms) / len(terms)
+
+
+def prior_kl_solution(logits, prior_logits, mask):
+    """SuperHF: per reply, mean over its tokens of sum_v p_prior(v) log(p_prior(v) / p_policy(v))."""
+    out = []
+    for b in range(len(logits)):
+        kls = []
+        for t in mask[b].nonzero().flatten().tolist():
+            p, q = torch.softmax(prior_logits[b, t], -1), torch.softmax(logits[b, t], -1)
+            kls.append(sum(pi * math.log(pi / qi) for pi, qi in zip(p.tolist(), q.tolist())))
+        out.append(sum(kls) / len(kls))
+    return out
+
+
+def scorer_solution(s_pos, s_neg):
+    """AugCon's official scorer loss: -mean(sigmoid(s+)) + mean(sigmoid(s-))."""
+    sig = lambda x: 1 / (1 + math.exp(-x))
+    return -sum(map(sig, s_pos.tolist())) / len(s_pos) + sum(map(sig, s_neg.tolist())) / len(s_neg)
+
+
+def filter_solution(queries, scores, threshold, keep):
+    """AugCon's filter: best score first, skip near-duplicates of kept queries (ROUGE-L F > threshold), stop at keep."""
+    from rouge_score import rouge_scorer
+
+    rouge, kept = rouge_scorer.RougeScorer(["rougeL"]), []
+    for i in sorted(range(len(queries)), key=lambda i: -scores[i]):
+        if keep is not None and len(kept) == keep:
+            break
+        if all(rouge.score(queries[j], queries[i])["rougeL"].fmeasure <= threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+PIECE_RIGHT = [("ppo-gae", gae_solution), ("ppo-surrogate", surrogate_solution), ("superhf-prior-kl", prior_kl_solution),
+               ("augcon-scorer-loss", scorer_solution), ("augcon-filter", filter_solution)]
+
+PIECE_WRONG = [  # (piece, wrong answer, what the FAIL line must say)
+    ("ppo-gae", lambda r, v, m, g, lam: gae_solution(r, v, m, g, 1.0), "lam is missing"),
+    ("ppo-gae", lambda r, v, m, g, lam: gae_solution(r, v, m, g, lam) + v * m, "the returns"),
+    ("ppo-surrogate", lambda lp, old, a, m, c: surrogate_solution(lp, old, a, m, 100.0), "no clipping"),
+    ("ppo-surrogate", lambda lp, old, a, m, c: surrogate_solution(old, lp, a, m, c), "upside down"),
+    ("superhf-prior-kl", lambda lo, pr, m: prior_kl_solution(pr, lo, m), "direction is reversed"),
+    ("superhf-prior-kl", lambda lo, pr, m: sum(prior_kl_solution(lo, pr, m)) / len(lo), "one KL per reply"),
+    ("augcon-scorer-loss", lambda p, n: -scorer_solution(p, n), "sign is flipped"),
+    ("augcon-filter", lambda q, s, t, k: filter_solution(q, list(range(len(q), 0, -1)), t, k), "input order"),
+    ("augcon-filter", lambda q, s, t, k: filter_solution(q, s, t, None), "budget is ignored"),
+    ("augcon-filter", lambda q, s, t, k: sorted(filter_solution(q, s, t, k)), "best score first"),
+]
+
+
+@pytest.mark.parametrize("piece, solution", PIECE_RIGHT, ids=[p for p, _ in PIECE_RIGHT])
+def test_piece_checker_accepts_the_solution_and_sftkits_own(piece, solution, capsys):
+    assert checks.check_piece(solution, piece)
+    spec = checks.PIECES[piece][0]
+    assert checks.check_piece(spec.reference, piece)
+    out = capsys.readouterr().out
+    assert out.startswith("PASS ") and out.count("\n") == 2
+
+
+@pytest.mark.parametrize("piece, wrong, says", PIECE_WRONG, ids=[f"{p}-{s}" for p, _, s in PIECE_WRONG])
+def test_piece_checker_rejects_a_wrong_answer_with_a_hint(piece, wrong, says, capsys):
+    assert not checks.check_piece(wrong, piece)
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL ") and out.count("\n") == 1 and says in out and "hint:" in out, out
+
+
+@pytest.mark.parametrize("piece", list(checks.PIECES))
+def test_every_known_mistake_of_a_piece_fails_with_its_own_hint(piece, capsys):
+    spec = checks.PIECES[piece][0]
+    for hint, wrong in spec.mistakes.items():
+        assert not checks.run_check(wrong, spec), hint
+        assert hint in capsys.readouterr().out
+
+
+def test_check_piece_refuses_unknown_names():
+    with pytest.raises(SftkitError, match="no exercise checker for 'ppo': use one of ppo-gae"):
+        checks.check_piece(gae_solution, "ppo")

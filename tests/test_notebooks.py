@@ -7,7 +7,11 @@ import pytest
 from sftkit.io import REPO_DIR
 
 NOTEBOOKS = sorted((REPO_DIR / "notebooks").glob("[0-9]*.ipynb"))
-LM_NOTEBOOKS = [p for p in NOTEBOOKS if "frozenlake" not in p.name]  # 04 trains an MLP policy, not a language model
+# Notebooks that train or load no model: 12 only reads results/*.jsonl, so a DEVICE or MODEL_NAME parameter would
+# do nothing; its parameter is where it reads from (RESULTS_DIR), which the other notebooks take from sftkit.io.
+READERS = [p for p in NOTEBOOKS if p.name == "12_leaderboard.ipynb"]
+# 04 trains an MLP policy, not a language model
+LM_NOTEBOOKS = [p for p in NOTEBOOKS if "frozenlake" not in p.name and p not in READERS]
 
 
 def cells(path):
@@ -23,6 +27,10 @@ def parameters(path) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_parameter_names_are_the_suites(path):
     names = parameters(path)
+    if path in READERS:
+        assert "RESULTS_DIR" in names and not {"DEVICE", "MODEL_NAME"} & set(names), \
+            f"{path.name}: reads results only; its parameter is RESULTS_DIR"
+        return
     assert "DEVICE" in names
     if path in LM_NOTEBOOKS:
         assert "MODEL_NAME" in names, f"{path.name}: the model parameter is called MODEL_NAME in every notebook"
@@ -52,3 +60,12 @@ def test_kernelspec_is_what_ipykernel_installs(path):
     spec = get_kernel_dict()
     expected = {"display_name": spec["display_name"], "language": spec["language"], "name": KERNEL_NAME}
     assert json.loads(path.read_text())["metadata"].get("kernelspec") == expected
+
+
+def test_the_leaderboard_notebook_reads_and_never_trains():
+    """12 reads results/*.jsonl only: no training or model loading in its code (nbval runs it in seconds)."""
+    (path,) = READERS
+    source = "".join("".join(c["source"]) for c in cells(path) if c["cell_type"] == "code")
+    for trains in ("run_method", "baseline(", "load_model", "train(", "results.save", "results.update"):
+        assert trains not in source, f"{path.name}: calls {trains}"
+    assert "missing_notebooks" in source and "check_claims" in source

@@ -1,0 +1,129 @@
+"""The leaderboard page (`sftkit leaderboard --html`), the claims and the figures, on small hand-made results."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sftkit import leaderboard, results
+from sftkit.io import SftkitError
+
+
+def run_rows(notebook, method, variant, accs, seconds=10.0, split_accs=None):
+    """Schema rows for one (method, variant): per seed an overall test accuracy, two skills, a shift."""
+    rows = []
+    for seed, acc in enumerate(accs):
+        common = dict(notebook=notebook, method=method, variant=variant, model="tiny", seed=seed, steps=100,
+                      step_time_s=seconds / 100, peak_mem_mb=300.0, train_seconds=seconds, device="cpu",
+                      metric="exact_match")
+        for split, skill, a in [("test", "all", acc), ("test", "add", acc), ("test", "sort", acc / 2),
+                                ("wording", "all", (split_accs or {}).get("wording", acc / 3))]:
+            rows.append({**{k: None for k in results.FIELDS}, **common, "split": split, "skill": skill, "n": 10,
+                         "accuracy": a, "value": a})
+    return rows
+
+
+@pytest.fixture
+def board(tmp_path):
+    """A results dir: notebook 01 (base, SFT over 3 seeds, LoRA over 1), 02 (SFTMix), 04 (a metric row)."""
+    d = tmp_path / "results"
+    results.save("01_sft", run_rows("01_sft", "sft", "full", [0.9, 0.92, 0.94]) + run_rows("01_sft", "sft", "lora-r8", [0.8])
+                 + run_rows("01_sft", "base", "zero-shot", [0.0], seconds=0.0), d)
+    results.save("02_sftmix", run_rows("02_sftmix", "sftmix", "mu=0.2", [0.5, 0.52, 0.54], seconds=14.0), d)
+    results.save("04_ift_frozenlake", [results.metric_row("transition_mse", v, "policy", method=m, variant="frozenlake",
+                                                          seed=s, notebook="04_ift_frozenlake")
+                                       for m, vs in (("ift", [0.01, 0.011]), ("sft", [0.02, 0.021])) for s, v in enumerate(vs)], d)
+    return d
+
+
+def test_page_has_one_row_per_run_and_nothing_to_load(board, tmp_path):
+    path = leaderboard.write_html(tmp_path / "site" / "index.html", board)
+    page = path.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert not re.search(r"https?://", page), "the page must open without a network"
+    assert not re.search(r"<script|<link|@import|src=\"(?!data:)", page)
+    assert 'src="data:image/png;base64,' in page
+    table = page.split("<table>")[1]
+    runs = [("01_sft", "sft", "full"), ("01_sft", "sft", "lora-r8"), ("01_sft", "base", "zero-shot"),
+            ("02_sftmix", "sftmix", "mu=0.2")]
+    body = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", table)
+    assert sorted(body) == sorted(runs), "one row per (notebook, method, variant) with exact match on test"
+    assert "92.0 ± 2.0" in table  # the README table's cells: results.summary through results.table_cells
+    assert results.markdown_table(results.summary(results.load(board))).count("\n") == len(runs) + 1
+
+
+def test_an_interrupted_write_leaves_the_earlier_page(board, tmp_path, monkeypatch):
+    path = tmp_path / "index.html"
+    leaderboard.write_html(path, board)
+    before = path.read_text()
+    results.save("03_ift", run_rows("03_ift", "ift", "lambda=0.2,gamma=0.95,schedule=fixed", [0.7, 0.72]), board)
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard.write_html(path, board)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "results"], "no temporary file left behind"
+    monkeypatch.undo()
+    leaderboard.write_html(path, board)
+    assert "03_ift" in path.read_text()
+
+
+def test_claims_use_the_one_rule_and_say_what_is_missing(board):
+    rows = results.load(board)
+    by = {(o.claim.method, o.claim.a.notebook): o for o in leaderboard.check_claims(rows)}
+    sftmix = by[("sftmix", "02_sftmix")]
+    assert sftmix.status == "reversed" and sftmix.comparison == results.compare([0.5, 0.52, 0.54], [0.9, 0.92, 0.94])
+    assert sftmix.detail == sftmix.comparison.sentence("SFTMix (mu=0.2)", "SFT (notebook 01)")
+    assert by[("sft", "01_sft")].status == "held"
+    assert by[("ift", "04_ift_frozenlake")].status == "held"  # lower MSE is the paper's direction: "below"
+    assert by[("skillmix", "10_skillmix")].status == "not yet run"
+    assert "notebooks/10_skillmix.ipynb" in by[("skillmix", "10_skillmix")].detail
+    assert by[("selfdebug", "11_selfdebug")].status == "not yet run"
+    assert "| **held** |" in leaderboard.claims_table(list(by.values()))
+
+
+def test_a_renamed_variant_is_a_clear_line_not_a_verdict(board):
+    results.save("03_ift", run_rows("03_ift", "ift", "lambda=0.5", [0.7]), board)
+    (outcome,) = [o for o in leaderboard.check_claims(results.load(board)) if o.claim.a.notebook == "03_ift"]
+    assert outcome.status == "rows missing" and "lambda=0.5" in outcome.detail and outcome.comparison is None
+
+
+def test_figure_and_heatmap(board):
+    import matplotlib.pyplot as plt
+
+    rows = results.load(board)
+    points = leaderboard.cost_points(rows)
+    assert {(p["method"], p["variant"], p["seeds"]) for p in points} >= {("sft", "full", 3), ("sftmix", "mu=0.2", 3)}
+    fig = leaderboard.cost_figure(rows)
+    ax = fig.axes[0]
+    assert "training time" in ax.get_xlabel() and "exact match" in ax.get_ylabel()
+    plt.close(fig)
+    labels, skills, matrix = leaderboard.skill_matrix(rows)
+    assert skills == ["add", "sort"] and "sft (full; 01_sft)" in labels
+    assert matrix[labels.index("sft (full; 01_sft)")] == pytest.approx([0.92, 0.46])
+    plt.close(leaderboard.skill_heatmap(rows))
+
+
+def test_missing_notebooks_name_the_notebook_to_run(board):
+    missing = dict(leaderboard.missing_notebooks(results.load(board)))
+    assert missing["ift"] == "03_ift" and "sft" not in missing and "sftmix" not in missing
+
+
+def test_cli_html_flag_and_one_line_errors(board, tmp_path):
+    page = tmp_path / "page.html"
+    cmd = [sys.executable, "-m", "sftkit", "leaderboard", "--results", str(board), "--html"]
+    out = subprocess.run(cmd + [str(page)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert page.exists() and "wrote" in out.stdout and (board / "leaderboard.md").exists()
+    (tmp_path / "a-file").write_text("")
+    for bad, message in [(tmp_path, "is a directory"), (tmp_path / "a-file" / "page.html", "is a file, not a directory")]:
+        out = subprocess.run(cmd + [str(bad)], capture_output=True, text=True)
+        assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SftkitError, match="no results yet"):
+        leaderboard.write_html(page, empty)
