@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -30,10 +32,10 @@ instruction -> response pairs, and plain SFT (notebook 01's trainer) learns them
 - the paper's *shirkers* ablation: what 10%, 20% and 40% lazy, generic responses do to the fine-tuned model.
 
 **Runtime.** Full profile (3 seeds; sizes 1K, 2K, 4K; shirkers 10/20/40%: 27 fine-tuning runs): the 27
-runs took 55 minutes on a 2-core CPU (measured once, with this notebook's code); the rest of the notebook
-takes a few minutes, printed at the end. A re-run reuses every run saved in `results/` with the same settings
+runs train for most of an hour on a 2-core CPU (the last cell prints their saved training times); the rest
+of the notebook takes minutes, also printed at the end. A re-run reuses every run saved in `results/` with the same settings
 (the committed outputs did: the training cells say so; `RERUN = True` trains them again). `make test` runs a light profile (one seed, 1K, 40%
-shirkers, 60 steps) in about 4 minutes. On a GPU the fine-tuning runs take seconds each.
+shirkers, 40 steps, a quarter of the single-skill test). GPU: not measured here.
 ''')
 
 code(r'''
@@ -45,11 +47,12 @@ DEVICE = None              # None: cuda when available, else mps, else cpu
 SEEDS = (0,) if LIGHT else (0, 1, 2)  # fine-tuning seeds (the data are made once, with seed 0)
 SIZES = (1000,) if LIGHT else (1000, 2000, 4000)  # examples per training set (the paper: 1K, 2K, 4K)
 SHIRKERS = (0.4,) if LIGHT else (0.1, 0.2, 0.4)  # shares of junk responses in the 1K SkillMix set
-STEPS = 60 if LIGHT else 200  # SFT steps per run, the same for every data set and size
+STEPS = 40 if LIGHT else 200  # SFT steps per run, the same for every data set and size
 BATCH_SIZE, LR = 16, 2e-3  # chosen in a pilot so that the 1K set's pairs are learnt at all (see section 6)
 TEACHER = "scripted"       # "scripted" (the tiny world's), "hf:MODEL" (local transformers) or "openai:MODEL" (a server)
 ERROR_RATE, LAZINESS_RATE = 0.2, 0.05  # the scripted teacher's share of mistakes and of non-answers
 PER_ORDER = 10 if LIGHT else 50  # test chains per order of the unseen pair (half that per seen order)
+SINGLE_EVERY = 4 if LIGHT else 1  # test every n-th prompt of the single-skill split (200 prompts)
 RERUN = False              # True: train every run again instead of reusing the ones saved in results/
 ''', ["parameters"])
 
@@ -291,6 +294,7 @@ equals the gold one (`skillmix.correct`), so bare and worked answers are judged 
 code(r'''
 SEEN_PAIRS = {skillmix.pair_of(r) for r in POOLS["skillmix"]}
 TEST = skillmix.test_records(SEEN_PAIRS, per_order=PER_ORDER)
+TEST = [r for r in TEST if r["split"] != "single-skill"] + [r for r in TEST if r["split"] == "single-skill"][::SINGLE_EVERY]
 CONFIG = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=LR)
 base_model, tok = load_model(MODEL_NAME, device=DEVICE)
 MAX_NEW_TOKENS = max(len(tok(r["messages"][1]["content"], add_special_tokens=False)["input_ids"]) for r in TEST) + 8
@@ -322,6 +326,10 @@ def train_size(n):
         arm("skillmix", f"k=2,n={n}", POOLS["skillmix"][:n])
         arm("single-skill", f"k=1,n={n}", POOLS["single"][:n])
 
+def train_shirkers(f):
+    if f in SHIRKERS:
+        arm("skillmix", f"k=2,n={SIZES[0]},junk={f}", SHIRKED[f])
+
 train_size(1000)
 ''')
 
@@ -334,8 +342,15 @@ train_size(4000)
 ''')
 
 code(r'''
-for f in SHIRKERS:
-    arm("skillmix", f"k=2,n={SIZES[0]},junk={f}", SHIRKED[f])
+train_shirkers(0.1)
+''')
+
+code(r'''
+train_shirkers(0.2)
+''')
+
+code(r'''
+train_shirkers(0.4)
 ''')
 
 md(r'''
@@ -511,7 +526,35 @@ md(r'''
 
 *(written from the full run's outputs above; a re-run prints its own numbers and verdicts, read those first)*
 
-PLACEHOLDER
+- **No model composed the held-out pair.** Every model scored 0% on the unseen-pair chains ({reverse,
+  uppercase}, both orders), at every size, SkillMix or not (the table in section 7). The look inside
+  (section 9) shows how it fails: asked to write a word backwards and then in capitals, the SkillMix model
+  writes out the steps of a pair it *did* see ("Step 1, spell a word with dashes ..."), so it learnt the
+  chains of its data, not to chain any two skills. The paper does not test held-out skill pairs (it judges
+  open-ended answers with AlpacaEval 2.0), so this is a question only gold answers let us ask; here the
+  answer is no.
+- **Seen pairs are learnt, and only SkillMix data teach them.** On new words for the pairs it saw, SkillMix
+  reached 34.9 ± 12.7% at 1K, 38.1 ± 9.4% at 2K and 43.7 ± 8.8% at 4K; the single-skill sets, which never
+  show a chain, stayed at 0.0% ("above" at every size). More SkillMix data at the same compute (200 steps of
+  16) moved the mean up, but the rule calls 4K against 1K within the seed spread (gap 8.8 points, seed std up
+  to 12.7).
+- **Single skills paid for it.** On the world's own single-skill test, SkillMix was below the same number of
+  single-skill examples at every size (3.2 vs 8.3, 1.8 vs 11.7, 2.2 vs 13.8 points). Both arms are low on it,
+  and this notebook does not tell why: its wordings are the world's ("Spell miq with dashes.") while both
+  training sets use the teacher's; both answer in worked steps; and about a quarter of the teacher's examples
+  have a wrong final answer (the gold verdict in section 5: 75.8% right for SkillMix, 74.8% for single-skill).
+  The paper reports gains on instruction following, not on skills taught one at a time; a mix of both kinds
+  of data is the obvious next run (exercise 4).
+- **Shirkers hurt, and the junk itself is the cause.** With 10% junk responses seen-pair accuracy fell to 24.8
+  ± 5.6% (within the spread of the clean 34.9 ± 12.7%), with 20% to 9.9 ± 4.5% and with 40% to 1.9 ± 1.7%
+  ("below" both). The plainer explanation, fewer good examples, does not hold: the 800 clean examples of the
+  20% set alone scored 44.8 ± 4.5%, within the spread of all 1000 clean and above the same 800 with the 200
+  junk responses added. This is the paper's direction (a sharp drop at 20% shirkers); our junk is short and
+  generic ("I am not sure."), and a tiny model copies it.
+- **Against the paper.** The paper's headline (42.76% length-controlled win rate on AlpacaEval 2.0 for
+  LLaMA-3-8B-Base after 4K examples) is not measurable here; the tiny world measures exact answers instead.
+  What carries over: two-skill data teach the two-skill instructions they contain, and lazy responses are
+  poison. What does not show here: that mixing skills makes a model better at anything it was not shown.
 ''')
 
 md(r'''
@@ -562,13 +605,33 @@ print(skillmix.needless(["reverse", "length"], "abba"))   # ['reverse']: 'abba' 
 An example must *need* each of its skills: here the answer is 4 with the reversing left out too (and a count
 of letters ignores their order for any word, which is why the scripted teacher declines this pair).
 </details>
+
+**4. Mix both kinds of data.** Train on the first 1K SkillMix examples plus the first 1K single-skill ones
+(same recipe). Does the single-skill test recover without losing the seen pairs?
+<details><summary>Hint</summary>The two pools share a format, so concatenating the lists is enough; compare
+with the 1K and 2K rows above using `compare`, which needs several seeds to say more than "one seed".</details>
+<details><summary>Solution</summary>
+
+```python
+mixed = POOLS["skillmix"][:1000] + POOLS["single"][:1000]
+run = run_method("sft", SEEDS, MODEL_NAME, CONFIG, train_records=mixed, eval_records=TEST,
+                 max_new_tokens=MAX_NEW_TOKENS, check=skillmix.correct, device=DEVICE)
+for split in SPLITS:
+    print(split, compare(results.accuracies(run.rows, split), acc("skillmix", "k=2,n=2000", split)).sentence(
+        "1K + 1K mixed", "2K SkillMix"))
+```
+Measure it rather than guess: the mixed set sees each kind of example half as often as a pure 2K set.
+</details>
 ''')
 
 code(r'''
+runs = {(r["method"], r["variant"], r["seed"]): r["train_seconds"] for r in ROWS}
+print(f"the {len(runs)} fine-tuning runs saved by this notebook trained {sum(runs.values()) / 60:.1f} minutes in all "
+      f"(evaluation not included), on {DEVICE}")
 print(f"this run: {(time.time() - T0) / 60:.1f} minutes on {DEVICE} ({'light' if LIGHT else 'full'} profile)")
 ''')
 
 nb = new_notebook(cells=cells, metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                                          "language_info": {"name": "python"}})
-nbformat.write(nb, "/work/main/notebooks/10_skillmix.ipynb")
+nbformat.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "10_skillmix.ipynb")
 print(len(cells), "cells")
