@@ -210,8 +210,8 @@ How to read it:
   std; with one seed on each side any gap counts. The sentences say how many seeds each side had.
 - **Cost is part of the result.** Methods that sample (PPO, SuperHF) cost several times more per step than
   the loss-side methods; the figure shows what that bought on `test`.
-- **Results that are missing are said to be missing.** Notebooks 10 and 11 add their rows when they are run;
-  this notebook then checks their claims with the same code.
+- **Results that are missing are said to be missing.** Notebook 11 adds its rows when it is run;
+  this notebook then checks its claim with the same code.
 
 ## Publish it
 
