@@ -121,14 +121,15 @@ def test_online_loops_refuse_several_processes_from_python_too(method, monkeypat
 
 @gloo
 def test_online_method_under_torchrun_stops_at_once_with_one_line(tmp_path):
-    """A real `torchrun --nproc_per_node 2 -m sftkit train ppo`: both processes stop with the one line, no
-    hang and no output directory."""
+    """A real `torchrun --nproc_per_node 2 -m sftkit train ppo`: the processes stop with the one line, no hang
+    and no output directory. torchrun stops the other rank as soon as one exits with an error, so the other
+    rank may be stopped before it prints: at least one line, at most one per process."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "sftkit", "train", "ppo", "--output", str(tmp_path / "out")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode != 0
-    assert (out.stdout + out.stderr).count("ppo is an online method and trains in one process only") == 2
+    assert 1 <= (out.stdout + out.stderr).count("ppo is an online method and trains in one process only") <= 2
     assert not (tmp_path / "out").exists()
 
 
