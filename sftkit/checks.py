@@ -14,7 +14,8 @@ H = hidden size, P = pairs.
 
 The online and data-side methods' pieces are checked the same way through `check_piece(fn, name)`
 (`PIECES`): PPO's generalized advantage estimation and clipped surrogate (notebook 07), SuperHF's KL to the
-prior (notebook 08), AugCon's contrastive scorer loss and ROUGE-L filter (notebook 09).
+prior (notebook 08), AugCon's contrastive scorer loss and ROUGE-L filter (notebook 09), Instruct-SkillMix's
+test that an example needs each of its skills (notebook 10), and the unbiased pass@k estimator (notebook 11).
 """
 from __future__ import annotations
 
@@ -645,12 +646,90 @@ AUGCON_FILTER = Spec(
     },
 )
 
+
+def needless_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(order [k skill names], word): a chain of the world's string skills; the first two cases hold a needless
+    skill (reversing a palindrome; reversing before a letter count, though it changes the word on its own)."""
+    from .methods.skillmix import STRING_SKILLS
+
+    words = ("kofa", "abba", "mipu")
+    if case == 0:
+        return ["reverse", "uppercase"], "abba"
+    if case == 1:
+        return ["reverse", "length"], "kofa"
+    order = [STRING_SKILLS[i] for i in torch.randperm(len(STRING_SKILLS), generator=gen)[:3].tolist()]
+    return order, words[randint(gen, 0, 2)]
+
+
+def needless_reference(order, word):
+    from .methods.skillmix import needless
+
+    unneeded = set(needless(order, word))
+    return [name in unneeded for name in order]
+
+
+def needless_alone(order, word):
+    """Mistake: a skill is needless when it leaves the input word unchanged on its own (no chain)."""
+    from .world import SKILLS
+
+    return [SKILLS[name].answer({"word": word}) == word for name in order]
+
+
+def needless_vs_word(order, word):
+    """Mistake: the chain without skill i compared with the input word instead of the whole chain's answer."""
+    from .methods.skillmix import chain_answer
+
+    return [chain_answer(order[:i] + order[i + 1:], word) == word for i in range(len(order))]
+
+
+SKILLMIX_NEEDLESS = Spec(
+    name="Instruct-SkillMix needless skills",
+    signature="fn(order [list of skill names], word) -> [k] True where that skill can be dropped",
+    make=needless_inputs,
+    reference=needless_reference,
+    hint="answer = the word after every skill of order in turn (skillmix.chain_answer); skill i is needless when "
+         "the chain without it (order[:i] + order[i + 1:]) gives the same answer",
+    mistakes={
+        "each skill was tried on the word alone: drop it from the chain and compare the chain's final answers":
+            needless_alone,
+        "compared with the input word: compare with the whole chain's answer": needless_vs_word,
+    },
+)
+
+
+def pass_at_k_inputs(gen: torch.Generator, case: int) -> tuple:
+    """(n samples, c correct, k) with k > 1, so that pass@k differs from c / n; the last case has n - c < k."""
+    return ((10, 3, 5), (8, 2, 3), (6, 5, 2))[case]
+
+
+def pass_at_k_reference(n, c, k):
+    from .sandbox import pass_at_k
+
+    return pass_at_k(n, c, k)
+
+
+SELFDEBUG_PASS_AT_K = Spec(
+    name="unbiased pass@k",
+    signature="fn(n, c, k) -> float",
+    make=pass_at_k_inputs,
+    reference=pass_at_k_reference,
+    hint="pass@k = 1 - C(n - c, k) / C(n, k): the chance that k samples drawn WITHOUT replacement from the n "
+         "include a correct one (1.0 when n - c < k); math.comb computes C",
+    mistakes={
+        "the plain success rate c / n: pass@k asks whether ANY of k samples is correct": lambda n, c, k: c / n,
+        "1 - (1 - c / n)^k draws with replacement (biased): draw the k samples without replacement":
+            lambda n, c, k: 1 - (1 - c / n) ** k,
+    },
+)
+
 PIECES: dict[str, tuple[Spec, str]] = {  # name -> (spec, the notebook whose exercise it checks)
     "ppo-gae": (PPO_GAE, "07_ppo"),
     "ppo-surrogate": (PPO_SURROGATE, "07_ppo"),
     "superhf-prior-kl": (SUPERHF_KL, "08_superhf"),
     "augcon-scorer-loss": (AUGCON_SCORER, "09_augcon"),
     "augcon-filter": (AUGCON_FILTER, "09_augcon"),
+    "skillmix-needless": (SKILLMIX_NEEDLESS, "10_skillmix"),
+    "pass-at-k": (SELFDEBUG_PASS_AT_K, "11_selfdebug"),
 }
 
 
@@ -658,7 +737,8 @@ def check_piece(student_fn: Callable, name: str, seed: int = 0) -> bool:
     """Check a hand-written piece of an online or data-side method (a key of `PIECES`) against sftkit's own:
     "ppo-gae" (`methods.ppo.gae`'s advantages), "ppo-surrogate" (`methods.ppo.policy_loss`'s loss),
     "superhf-prior-kl" (`methods.superhf.prior_kl`), "augcon-scorer-loss" (`methods.augcon.scorer_loss`),
-    "augcon-filter" (`methods.augcon.rouge_l_filter`). Prints one PASS / FAIL line and returns passed."""
+    "augcon-filter" (`methods.augcon.rouge_l_filter`), "skillmix-needless" (`methods.skillmix.needless`, as one
+    flag per skill of the order), "pass-at-k" (`sandbox.pass_at_k`). Prints one PASS / FAIL line and returns passed."""
     if name not in PIECES:
         raise SftkitError(f"no exercise checker for {name!r}: use one of {', '.join(PIECES)}")
     return run_check(student_fn, PIECES[name][0], seed)

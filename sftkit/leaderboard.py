@@ -55,8 +55,8 @@ class Claim:
     """A seed paper's headline claim, as a comparison of two saved row sets: the paper reports `a` `expect`
     ("above" or "below") `b`. `scale` and `unit` print the measured gap (100, "points" for accuracies)."""
 
-    method: str  # the method's registry name (`sftkit.methods.NAMES`), or its module's for one not yet registered
-    paper: str  # short citation: authors or name, arXiv id
+    method: str  # the method's registry name (`sftkit.methods.NAMES`)
+    name: str  # the paper's short name ("; " between two papers, as in the method's `PAPER.arxiv`)
     reports: str  # what the paper reports, in its own setting (METHODS.md, the notebook's "What we saw")
     a: Side
     b: Side
@@ -64,11 +64,17 @@ class Claim:
     scale: float = 100.0
     unit: str = "points"
 
+    @property
+    def paper(self) -> str:
+        """Short citation, e.g. "SFTMix 2410.05248": `name` with the arXiv id(s) of the method's `PAPER`."""
+        from .methods import get  # imports the method's module: only when a claim is shown
 
-ARXIV = {"sft": "FLAN 2109.01652; InstructGPT 2203.02155", "sftmix": "SFTMix 2410.05248", "ift": "IFT 2405.11870",
-         "dpo": "DPO 2305.18290", "rpo": "RPO 2405.16436", "crlft": "OpenChat C-RLFT 2309.11235",
-         "ppo": "PPO for language understanding 2410.11020", "superhf": "SuperHF 2310.16763",
-         "augcon": "AugCon 2405.16579", "skillmix": "Instruct-SkillMix 2408.14774", "selfdebug": "LEDEX 2405.18649"}
+        return "; ".join(f"{n} {i}" for n, i in zip(self.name.split("; "), get(self.method).PAPER.arxiv.split("; ")))
+
+
+NAME = {"sft": "FLAN; InstructGPT", "sftmix": "SFTMix", "ift": "IFT", "dpo": "DPO", "rpo": "RPO", "crlft": "OpenChat C-RLFT",
+        "ppo": "PPO for language understanding", "superhf": "SuperHF", "augcon": "AugCon", "skillmix": "Instruct-SkillMix",
+        "selfdebug": "LEDEX"}  # each paper's short name; its arXiv id lives in the method's `PAPER`
 
 SFT_FULL = Side("SFT (notebook 01)", "01_sft", "sft", "full")
 DPO_TUNED = Side("DPO (tuned on dev)", "05_dpo_rpo", "dpo", "beta=0.5 (lr 0.0001, tuned on dev)")
@@ -76,61 +82,61 @@ AUGCON = Side("AugCon data (scorer)", "09_augcon", "augcon", "scorer,rouge=0.7",
 SKILLMIX_1K = "k=2,n=1000"
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("sft", ARXIV["sft"],
+    Claim("sft", NAME["sft"],
           "instruction tuning turns a model that only continues text into one that follows instructions "
           "(FLAN: zero-shot gains on held-out tasks at 137B parameters)",
           SFT_FULL, Side("the base model, zero-shot", "01_sft", "base", "zero-shot")),
-    Claim("sftmix", ARXIV["sftmix"],
+    Claim("sftmix", NAME["sftmix"],
           "SFTMix above NTP: MT-Bench 4.36 -> 4.58, AlpacaEval-2 LC 8.65 -> 10.32 (Llama-3.1-8B, Alpaca-52K)",
           Side("SFTMix (mu=0.2)", "02_sftmix", "sftmix", "mu=0.2"), SFT_FULL),
-    Claim("ift", ARXIV["ift"],
+    Claim("ift", NAME["ift"],
           "IFT above SFT from the same data: Open-LLM average 59.61 vs 58.65, AlpacaEval-2 LC 13.27 vs 8.67 "
           "(Mistral-7B, UltraFeedback)",
           Side("IFT", "03_ift", "ift", "lambda=0.2,gamma=0.95,schedule=fixed"), SFT_FULL),
-    Claim("ift", ARXIV["ift"],
+    Claim("ift", NAME["ift"],
           "on FrozenLake, IFT's transition-matrix MSE to the optimal policy is much lower than SFT's",
           Side("IFT's transition MSE", "04_ift_frozenlake", "ift", "frozenlake", split="policy", metric="transition_mse"),
           Side("SFT's", "04_ift_frozenlake", "sft", "frozenlake", split="policy", metric="transition_mse"),
           expect="below", scale=1e3, unit="x1e-3"),
-    Claim("dpo", ARXIV["dpo"],
+    Claim("dpo", NAME["dpo"],
           "DPO improves on the SFT model it starts from, with no reward model and no sampling",
           DPO_TUNED, Side("its SFT start model", "05_dpo_rpo", "sft", "full (start model, seed 0)")),
-    Claim("rpo", ARXIV["rpo"],
+    Claim("rpo", NAME["rpo"],
           "RPO (DPO + an SFT term, 'sum') above DPO: AlpacaEval-2 LC 23.28 vs 21.15 (zephyr-beta), 15.51 vs 15.36 (gemma)",
           Side("RPO-sum (tuned on dev)", "05_dpo_rpo", "rpo", "reduction=sum,beta=0.5,eta=0.005 (lr 0.0001, tuned on dev)"),
           DPO_TUNED),
-    Claim("crlft", ARXIV["crlft"],
+    Claim("crlft", NAME["crlft"],
           "full C-RLFT on mixed-quality data above SFT on the expert data alone: 77.3 vs 64.5 average score",
           Side("C-RLFT", "06_crlft", "crlft", "condition=system,r_expert=1.0,r_sub=0.1,norm=token"),
           Side("expert-only SFT", "06_crlft", "sft", "full (expert data only)")),
-    Claim("ppo", ARXIV["ppo"],
+    Claim("ppo", NAME["ppo"],
           "PPO + LoRA above SFT + LoRA by 6.3 points on GLUE (LLaMA2-7B)",
           Side("SFT -> PPO + LoRA", "07_ppo", "ppo", "SFT -> PPO + LoRA", metric="judgement_accuracy"),
           Side("SFT + LoRA", "07_ppo", "sft", "SFT + LoRA", metric="judgement_accuracy")),
-    Claim("superhf", ARXIV["superhf"],
+    Claim("superhf", NAME["superhf"],
           "SuperHF beats PPO-based RLHF on the training reward",
           Side("SuperHF (kl 0.35)'s proxy reward", "08_superhf", "superhf", "SuperHF kl=0.35", metric="proxy_reward"),
           Side("PPO's", "08_superhf", "ppo", "PPO + LoRA", metric="proxy_reward"), unit="x0.01 reward"),
-    Claim("superhf", ARXIV["superhf"],
+    Claim("superhf", NAME["superhf"],
           "... and trades reward against reward hacking more favourably than PPO",
           Side("SuperHF (kl 0.35)", "08_superhf", "superhf", "SuperHF kl=0.35"),
           Side("PPO, same proxy reward", "08_superhf", "ppo", "PPO + LoRA")),
-    Claim("augcon", ARXIV["augcon"],
+    Claim("augcon", NAME["augcon"],
           "fine-tuning on AugCon's context-driven questions beats other ways of making SFT data from the same texts",
           AUGCON, Side("one question per document", "09_augcon", "one-per-doc", "root questions", split="fact")),
-    Claim("augcon", ARXIV["augcon"],
+    Claim("augcon", NAME["augcon"],
           "the contrastive scorer's filter helps: TriviaQA 0.849 with it, 0.828 without",
           AUGCON, Side("the same pool ranked at random", "09_augcon", "augcon", "random ranking,rouge=0.7", split="fact")),
-    Claim("skillmix", ARXIV["skillmix"],
+    Claim("skillmix", NAME["skillmix"],
           "instructions that need k = 2 random skills at once make strong instruction-tuning data "
           "(4K examples: 42.76% AlpacaEval-2 LC for LLaMA-3-8B-Base)",
           Side("SkillMix k=2, 1K", "10_skillmix", "skillmix", SKILLMIX_1K, split="unseen-pair"),
           Side("single-skill k=1, 1K", "10_skillmix", "single-skill", "k=1,n=1000", split="unseen-pair")),
-    Claim("skillmix", ARXIV["skillmix"],
+    Claim("skillmix", NAME["skillmix"],
           "20% lazy 'shirker' responses make the fine-tuned model much worse",
           Side("20% shirkers", "10_skillmix", "skillmix", f"{SKILLMIX_1K},junk=0.2", split="seen-pair"),
           Side("none", "10_skillmix", "skillmix", SKILLMIX_1K, split="seen-pair"), expect="below"),
-    Claim("selfdebug", ARXIV["selfdebug"],
+    Claim("selfdebug", NAME["selfdebug"],
           "SFT on execution-verified explanation + refinement data raises pass@1 (by up to 15.92% over four benchmarks)",
           Side("SFT on LEDEX data", "11_selfdebug", "selfdebug", "LEDEX SFT", split="code-heldout",
                metric="pass@1 round 3"),

@@ -1,7 +1,10 @@
 """Every exercise checker accepts a right answer and rejects wrong ones with a one-line message.
 
 The right answers here are written from the papers' equations with plain loops, not by calling sftkit."""
+import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -318,3 +321,76 @@ def test_every_known_mistake_of_a_piece_fails_with_its_own_hint(piece, capsys):
 def test_check_piece_refuses_unknown_names():
     with pytest.raises(SftkitError, match="no exercise checker for 'ppo': use one of ppo-gae"):
         checks.check_piece(gae_solution, "ppo")
+
+
+# --- notebooks 10-11 ---
+
+
+def needless_solution(order, word):
+    """Instruct-SkillMix in the tiny world: skill i is needless when the chain without it gives the same answer."""
+    from sftkit.world import SKILLS
+
+    def chain(skills):
+        out = word
+        for name in skills:
+            out = SKILLS[name].answer({"word": out})
+        return out
+
+    full = chain(order)
+    return [chain(order[:i] + order[i + 1:]) == full for i in range(len(order))]
+
+
+def pass_at_k_solution(n, c, k):
+    """Chen et al. (2021): 1 - C(n - c, k) / C(n, k)."""
+    return 1 - math.comb(n - c, k) / math.comb(n, k)
+
+
+@pytest.mark.parametrize("piece, solution, wrong, says", [
+    ("skillmix-needless", needless_solution, lambda order, word: [False] * len(order), "hint:"),
+    ("pass-at-k", pass_at_k_solution, lambda n, c, k: c / n, "plain success rate"),
+    ("pass-at-k", pass_at_k_solution, lambda n, c, k: 1 - (1 - c / n) ** k, "with replacement"),
+])
+def test_notebook_10_and_11_pieces(piece, solution, wrong, says, capsys):
+    assert checks.check_piece(solution, piece) and checks.check_piece(checks.PIECES[piece][0].reference, piece)
+    assert not checks.check_piece(wrong, piece)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("PASS") and out[2].startswith("FAIL") and says in out[2], out
+
+
+def test_pass_at_k_by_hand():
+    """n = 4, c = 1, k = 2: 1 - C(3, 2) / C(4, 2) = 1 - 3/6 = 0.5; k = 1 is c / n."""
+    from sftkit.sandbox import pass_at_k
+
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5) and pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(3, 2, 2) == 1.0
+
+
+# --- every method notebook has an exercise with a checker, and its worked solution passes ---
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+METHOD_NOTEBOOKS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if 1 <= int(p.name[:2]) <= 11)
+
+
+def checked_solution(path: Path) -> str | None:
+    """The worked solution's code of a notebook's "Check yourself" exercise (None when it has none)."""
+    for cell in json.loads(path.read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "Check yourself" in source:
+            found = re.search(r"<summary>Solution</summary>\s*```python\n(.*?)```", source[source.index("Check yourself"):],
+                              re.S)
+            return found.group(1) if found else None
+    return None
+
+
+def test_the_method_notebooks_are_all_there():
+    assert len(METHOD_NOTEBOOKS) >= 10, METHOD_NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", METHOD_NOTEBOOKS)
+def test_each_method_notebook_has_a_checked_exercise_whose_solution_passes(name, capsys):
+    code = checked_solution(NOTEBOOKS / name)
+    assert code, f"{name}: no 'Check yourself' exercise with a worked solution"
+    assert "check_loss(" in code or "check_piece(" in code
+    exec(compile(code, name, "exec"), {"__name__": "solution"})  # noqa: S102  (our own notebook's solution)
+    out = capsys.readouterr().out.splitlines()
+    assert out and all(line.startswith("PASS") for line in out), out

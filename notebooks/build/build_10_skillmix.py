@@ -512,9 +512,9 @@ What each reports:
 code(r'''
 ours_4k = (f"{fmt_mean_std(acc('skillmix', f'k=2,n={SIZES[-1]}', 'unseen-pair'))} unseen-pair, "
            f"{fmt_mean_std(acc('skillmix', f'k=2,n={SIZES[-1]}', 'seen-pair'))} seen-pair (exact match %, {SIZES[-1] // 1000}K)")
-worst = max(SHIRKERS)
+shown = 0.2 if 0.2 in SHIRKERS else max(SHIRKERS)  # the paper's 20%; the light profile trains 40% only
 ours_junk = (f"seen-pair {fmt_mean_std(acc('skillmix', shirk_variant(0.0), 'seen-pair'))} with none, "
-             f"{fmt_mean_std(acc('skillmix', shirk_variant(worst), 'seen-pair'))} with {100 * worst:.0f}% shirkers")
+             f"{fmt_mean_std(acc('skillmix', shirk_variant(shown), 'seen-pair'))} with {100 * shown:.0f}% shirkers")
 display(Markdown("\n".join([
     "| claim | the paper | this notebook |", "|---|---|---|",
     f"| vanilla SFT on 4K Instruct-SkillMix examples | 42.76% length-controlled win rate, AlpacaEval 2.0 (LLaMA-3-8B-Base) | {ours_4k} |",
@@ -621,6 +621,44 @@ for split in SPLITS:
         "1K + 1K mixed", "2K SkillMix"))
 ```
 Measure it rather than guess: the mixed set sees each kind of example half as often as a pure 2K set.
+</details>
+''')
+
+md(r'''
+**5. Check yourself: write the check that an example needs its skills.** The gold composer keeps an example only if it needs every one of its skills. Write
+`my_needless(order, word)`: for a chain of the world's string skills (`order`, e.g. `["reverse", "length"]`)
+applied to `word`, return one flag per skill, True when the chain without that skill gives the same final
+answer. Check it with `check_piece(my_needless, "skillmix-needless")`.
+
+<details><summary>Hint</summary>
+
+`sftkit.world.SKILLS[name].answer({"word": w})` applies one skill. Compare the chain without skill i with the
+whole chain's answer, not with the input word, and not skill by skill on the word alone: reversing "kofa"
+changes it, yet the letter count after it is 4 either way.
+</details>
+
+<details><summary>Solution</summary>
+
+```python
+from sftkit.checks import check_piece
+from sftkit.world import SKILLS
+
+
+def my_needless(order, word):
+    def chain(skills):
+        out = word
+        for name in skills:
+            out = SKILLS[name].answer({"word": out})
+        return out
+
+    answer = chain(order)
+    return [chain(order[:i] + order[i + 1:]) == answer for i in range(len(order))]
+
+
+check_piece(my_needless, "skillmix-needless")
+```
+
+This is `skillmix.needless`, which `skillmix.verdict` uses to drop examples that do not exercise their pair.
 </details>
 ''')
 

@@ -244,7 +244,7 @@ A `Claim` names two `Side`s (label, notebook, method, variant); the variants are
 <details><summary>Solution</summary>
 
 ```python
-c = Claim("crlft", "OpenChat C-RLFT 2309.11235", "C-RLFT above SFT on the same mixed data",
+c = Claim("crlft", "OpenChat C-RLFT", "C-RLFT above SFT on the same mixed data",
           Side("C-RLFT, 300 steps", "06_crlft_300_steps", "crlft", "condition=system,r_expert=1.0,r_sub=0.1,norm=token"),
           Side("SFT on all the mixed data", "06_crlft_300_steps", "sft", "full (mixed data)"))
 o = check_claim(c, ROWS)
