@@ -98,6 +98,16 @@ def train_settings(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in ("seed", "logging_steps", "save_steps")}
 
 
+def same_settings(saved, wanted: dict) -> bool:
+    """Whether a saved row's `train_config` is `wanted` (`train_settings` of a config). A setting the saved
+    row lacks matches when `wanted` has it at `TrainConfig`'s default: a field added to `TrainConfig` later
+    (`packing`, say) defaults to what every run did before it existed."""
+    if not isinstance(saved, dict) or not set(saved) <= set(wanted):
+        return False
+    defaults = train_settings(TrainConfig())
+    return all(saved.get(key, defaults[key]) == value for key, value in wanted.items())
+
+
 def saved_rows(notebook: str, method: str, variant: str, seeds, config: TrainConfig = BASELINE,
                model_name: str = DEFAULT_MODEL, device: str | None = None, results_dir=None) -> list[dict] | None:
     """The rows of `method` / `variant` that `notebook` saved in the results directory for every one of `seeds`
@@ -113,7 +123,7 @@ def saved_rows(notebook: str, method: str, variant: str, seeds, config: TrainCon
         return None
     wanted = train_settings(config)
     rows = [r for r in load(directory) if r["notebook"] == notebook and r["method"] == method
-            and r["variant"] == variant and r["model"] == str(model_name) and r.get("train_config") == wanted
+            and r["variant"] == variant and r["model"] == str(model_name) and same_settings(r.get("train_config"), wanted)
             and r.get("device") == pick_device(device) and r["seed"] in set(seeds)]
     return rows if {r["seed"] for r in rows} >= set(seeds) else None
 

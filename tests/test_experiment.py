@@ -84,3 +84,16 @@ def test_run_or_reuse_trains_only_the_seeds_not_saved_and_labels_them(tmp_path, 
     experiment.run_or_reuse("10_skillmix", "skillmix", "k=2", ["data"], (0,), BASELINE, rerun=True, device="cpu",
                             results_dir=tmp_path)
     assert calls[-1][1] == (0,)  # rerun trains even a saved seed
+
+
+def test_a_run_saved_before_a_setting_existed_matches_that_settings_default(tmp_path, monkeypatch):
+    """Rows saved before TrainConfig had `packing` are runs without packing: reused for packing=False only."""
+    monkeypatch.setattr(experiment, "run_method", lambda *a, **k: experiment.Run(rows=["fresh"]))
+    old = fake_rows(BASELINE)
+    for row in old:
+        row["train_config"] = {k: v for k, v in row["train_config"].items() if k != "packing"}
+    results.save("01_sft", old, tmp_path)
+    assert len(baseline((0, 1, 2), config=BASELINE, device="cpu", results_dir=tmp_path)) == 6
+    assert baseline((0, 1, 2), config=replace(BASELINE, packing=True), device="cpu", results_dir=tmp_path) == ["fresh"]
+    assert not experiment.same_settings({**train_settings(BASELINE), "unknown": 1}, train_settings(BASELINE))
+    assert not experiment.same_settings(None, train_settings(BASELINE))
