@@ -39,7 +39,8 @@ reward for the refinement's test pass rate and the explanation's quality.
   control trained on the same tasks' gold code for the same budget; the paper's gains beside ours.
 
 **Runtime** (2-core laptop CPU): the full profile (3 seeds: a start model, two SFT arms and PPO each, every
-model evaluated over 3 refinement rounds) took 19.7 minutes on 2 cores (2026-11-27); `make test` runs a light profile
+model evaluated over 3 refinement rounds) took about 20 minutes on 2 cores (2026-11-27: 19.7 by `sftkit tutorial`, kernel start included; the last
+cell prints the notebook's own time); `make test` runs a light profile
 (1 seed, fewer tasks and steps) in about 3 minutes. The last cell prints this run's time. GPU: not
 measured here (no GPU was available when this was written).
 ''')
@@ -53,7 +54,7 @@ DEVICE = None              # None: cuda when available, else mps, else cpu
 SEEDS = (0,) if LIGHT else (0, 1, 2)  # training and sampling seeds (the data are made once, with seed 0)
 START_STEPS = 150 if LIGHT else 300   # the start model: plain SFT on the world's train split (notebook 01: 300)
 STEPS = 40 if LIGHT else 150  # SFT steps of each arm after the start model (the same for both)
-BATCH_SIZE, LR, MAX_LENGTH = 16, 1e-3, 512  # a debug example is up to ~380 tokens: the tiny model's 512 positions
+BATCH_SIZE, LR, MAX_LENGTH = 16, 1e-3, 512  # debug examples must fit the tiny model's 512 positions (section 6 prints their lengths)
 PPO_STEPS = 2 if LIGHT else 8  # PPO steps after the LEDEX SFT model
 PPO_BATCH, PPO_LR = 8, 3e-4  # prompts per PPO step (one reply each); LoRA learning rate (1e-3 broke the format in 2 steps)
 MAX_NEW_TOKENS = 140       # the longest reply sampled (a debug reply of a one-line task is ~90-130 tokens)
@@ -132,7 +133,8 @@ directory, sockets and shell commands. Nothing is ever `exec`-ed in this noteboo
 `[argument, expected]` pairs for `f`; the child sends back what each call returned and the parent compares, so
 the result is structured: passed, the first failing call with expected vs got, the error type.
 
-Below, a right program, a wrong one, a syntax error, and five hostile ones, each with a 2-second limit. (The
+Below, a right program, a wrong one, a syntax error, and five hostile ones, each with a 2-second wall-clock
+and a 1-second CPU limit. (The
 unit tests, `tests/test_sandbox.py`, also run a fork bomb, a memory hog, deletion, an output flood and a sleep
 past the limit, and check the machine afterwards: no stray process, no file outside the sandbox.)
 ''')
@@ -164,16 +166,16 @@ print("\n".join(f"{layer:10s} {how}" for layer, how in sandbox.isolation().items
 ''')
 
 md(r'''
-The endless loop ends at the time limit, the write outside its directory, the shell command and the socket
+The endless loop ends at the 1-second CPU limit (`CPUTimeExceeded`), the write outside its directory, the shell command and the socket
 raise inside the child (`PermissionError` from the guard), and the "secret" is not in the child's environment
-(`f(0)` returned `'none'`). The feedback column is exactly what the model will be shown: the failing call, what
-it returned and what was expected.
+(`f(0)` returned `'none'`). The feedback column (cut to 90 characters in the table) is what the model will be shown: the
+failing call, what it returned and what was expected.
 
 ## 3. Tasks and wrong first attempts
 
 The tasks are the tiny world's one-line code skill (`def f(x): return x + 5`), one per distinct instruction; the
-world's small multi-line programs (`sftkit.world.program_records`) make prompts of ~610 tokens, more than the
-tiny model's 512 positions, so they are for a larger model. Wrong attempts are **one-edit mutations** of the gold
+world's small multi-line programs (`sftkit.world.program_records`) make prompts longer than the
+tiny model's 512 positions (about 610 tokens, by the `selfdebug` module's docstring), so they are for a larger model. Wrong attempts are **one-edit mutations** of the gold
 program (an operator, a comparison, a constant one off or mistyped, swapped operands, a dropped `return`), kept
 only when the sandbox sees them fail. (The paper collects wrong solutions sampled from LLMs;
 `selfdebug.sampled_attempts` does that with any model, and section 7 runs the trained models on their own
@@ -313,7 +315,9 @@ comparison here, and section 7 shows it too.)
 The SFT loss is notebook 01's, on the reply tokens only: for a debug record, $x$ = (task, wrong code, feedback)
 and $y$ = (explanation, refined code),
 
-$$ \mathcal{L}_{\text{SFT}}(\theta) = -\frac{1}{|y|} \sum_{t=1}^{|y|} \log p_\theta(y_t \mid x, y_{<t}). $$
+$$ \mathcal{L}_{\text{SFT}}(\theta) = -\frac{1}{\sum_i |y_i|} \sum_i \sum_{t=1}^{|y_i|} \log p_\theta(y_{i,t} \mid x_i, y_{i,<t}), $$
+
+one token mean over all reply tokens of the batch (`sftkit.losses.ntp_loss`).
 ''')
 
 code(r'''
@@ -561,22 +565,23 @@ numbers and verdicts, read those first)*
   +1.0, is above the control's by 1.3 points against a seed std of 1.2: the rule's margin is thin, and the
   refinement rounds add a little on top of a better first attempt. The per-split table says where: on
   `composed` both move over the rounds (LEDEX 4.2 → 13.5%, the control 3.1 → 7.3%), on `wording` LEDEX's
-  first attempts were already 100% against the control's 75.0 ± 43.3% (one control seed fails the new
-  phrasings), and `larger` does not move for either.
+  first attempts were already 100% against the control's 75.0 ± 43.3% (a spread this wide means one control
+  seed fails most of the new phrasings), and `larger` does not move for either.
 - **Why the first attempts differ, if they do.** The rule calls the first-attempt gap within the seed spread,
   so it may be noise (the control's seeds vary widely: 62.0 ± 9.4%). If it is real, two plainer causes than
   debugging skill fit: at the same steps and batch size the control saw its 240 code records about twice as
   often as LEDEX did (more repetition of fewer examples), and LEDEX's debug replies end in the task's right
-  code, so it met each gold program in a second context. This notebook does not separate them; exercise 3
-  trains the arm that does (the same debug prompts, replies without the explanation).
+  code, so it met each gold program in a second context. This notebook does not separate them: a control
+  trained on the same code records plus as many other world records would test the first; exercise 3 asks a
+  neighbouring question (does the explanation itself matter?).
 - **PPO did not help here.** 8 PPO steps left pass@1 after 3 rounds within the seed spread (71.1 vs 71.9%),
   against the paper's up to +3.54; on the held-out mutants its greedy replies were in the format less often
   (79.2 vs 88.5%) and fixed fewer (41.1 vs 47.4%), with a lower explanation score (35.4 vs 38.9). The reward
   per step (section 6) swings between about 0.2 and 1.5 without a trend: 8 steps of 8 replies are 64 samples,
   too few to move a policy measurably (notebook 07 needed tens of steps).
 - **Explanations.** Only the two LEDEX models reply in the format at all (0% for the start model and the
-  control); their explanation score, 38.9% of the three checks on average (bug named, fix named, failing
-  test named), is far below the teacher's 1.00 on its kept replies: the tiny model learns the template, but
+  control); their explanation scores, 0.39 (LEDEX SFT) and 0.35 (-> PPO) of the three checks on average (bug
+  named, fix named, failing test named), are far below the teacher's 1.00 on its kept replies: the tiny model learns the template, but
   fixes under half of the held-out mutants.
 - **Against the paper.** LEDEX reports up to +15.92 pass@1 points from its SFT data and up to +3.54 more from
   RL on 7B-15B code models; here the SFT data's gain has the paper's direction (+8.9 points after 3 rounds,
@@ -594,11 +599,13 @@ How to read these, whatever they are:
 - **Where refinement can help.** On `test` the first attempt is usually right already; the room is on the shifts
   (`larger`: 3-digit constants the model miscopies, `composed`: two operations it has never seen written). A
   feedback line such as `f(0) returned 46, expected 463.` states the answer's constant outright for `larger`,
-  which a debugger can copy; for `composed` the fix needs a program shape the model cannot write.
+  which a debugger could copy; for `composed` the fix needs a program shape the model cannot write.
 - **Scale.** LEDEX trains 7B-15B models that already write and explain code; here a 1.8M-parameter model learns
   the reply format, the explanation template and the fix in `STEPS` steps. Copying a fragment from the feedback
-  or the task into the code is within its reach; reasoning about what a program computes is not.
-- **RL.** `PPO_STEPS` PPO steps of `PPO_BATCH` replies are a few hundred sampled replies: the reward curve and the
+  into the code is the kind of fix within its reach (whether it learned to is in the per-split table: `larger`
+  is where copying would show); reasoning about what a program computes is not.
+- **RL.** `PPO_STEPS` PPO steps of `PPO_BATCH` replies are `PPO_STEPS` x `PPO_BATCH` sampled replies per seed (64 in
+  the full profile): the reward curve and the
   KL above show how far the policy moved. Notebook 07 needed tens of steps to move a policy measurably.
 
 ## Exercises
@@ -662,7 +669,7 @@ bug in a very short program: check the share of the teacher's kept replies it st
 </details>
 
 **3. Is it the explanation?** Train a third arm on the same debug prompts with replies that hold only the fixed
-code (`"Fixed code:\n..."`, no explanation), same steps, seed 0, and compare its pass@1 after 3 rounds with LEDEX
+code (`"Explanation: -\nFixed code:\n..."`: a placeholder, since the parser needs an explanation), same steps, seed 0, and compare its pass@1 after 3 rounds with LEDEX
 SFT's. (The paper's ablation finds explanations help the refinement.)
 
 <details><summary>Hint</summary>
@@ -690,6 +697,12 @@ believe it.
 
 **4. What verification buys.** Train an arm on every parsed teacher reply, verified or not (the 30% wrong
 refinements included), and compare its fixed share on `DEBUG_TEST` with LEDEX SFT's.
+
+<details><summary>Hint</summary>
+
+`selfdebug.trajectory_record(tr, k)` turns any parsed trajectory of `TRAJ` into an SFT record; train as in section 6
+and score greedy replies on `DEBUG_TEST` as in section 7.
+</details>
 
 <details><summary>Solution</summary>
 
