@@ -38,8 +38,8 @@ reward for the refinement's test pass rate and the explanation's quality.
   pass@1 and pass@k of the first attempt and after 1, 2 and 3 refinement rounds, over 3 seeds, against a
   control trained on the same tasks' gold code for the same budget; the paper's gains beside ours.
 
-**Runtime** (2-core laptop CPU): the full profile (3 seeds: a start model, two SFT arms and PPO each, every
-model evaluated over 3 refinement rounds) took about 20 minutes on 2 cores (2026-11-27: 19.7 by `sftkit tutorial`, kernel start included; the last
+**Runtime** (2-core laptop CPU): the full profile (3 seeds: a start model, three SFT arms and PPO each, every
+model evaluated over 3 refinement rounds) took about 23 minutes on 2 cores (2026-11-27: 23.1 by `sftkit tutorial`, kernel start included; the last
 cell prints the notebook's own time); `make test` runs a light profile
 (1 seed, fewer tasks and steps) in about 3 minutes. The last cell prints this run's time. GPU: not
 measured here (no GPU was available when this was written).
@@ -294,22 +294,26 @@ real code it would pay. That is why the notebook reads the explanation score bes
 and exercise 2 asks for a fix. The teacher's dropped replies still earn part of the reward (their explanations
 quote the wrong code and the failing call): RL on failed trajectories learns from that gradation.
 
-## 6. Training: a start model, two SFT arms at equal budget, then PPO
+## 6. Training: a start model, three SFT arms at equal budget, then PPO
 
 - **start**: plain SFT on the world's train split (notebook 01's recipe, `START_STEPS` steps); it writes the
   first attempts and has never seen a debug prompt.
 - **gold code only** (the control): the start model, `STEPS` more SFT steps of `BATCH_SIZE` on the training
   tasks' (task -> gold program) records.
+- **gold code + other tasks** (the size-matched control): the start model, the same `STEPS` x `BATCH_SIZE`, on
+  the same code records plus as many records of the world's other skills (its train split) as LEDEX has debug
+  records: LEDEX's number of examples, and its repetition of the code records, without any debugging.
 - **LEDEX SFT**: the start model, the same `STEPS` x `BATCH_SIZE`, on the verified debug records plus the same
   (task -> gold program) records.
 - **LEDEX SFT -> PPO**: the LEDEX SFT model, then `PPO_STEPS` PPO steps (notebook 07's `sftkit.methods.ppo`, a
   fresh LoRA adapter r=16 whose disabled state is the KL reference) on the prompts of **every** trajectory,
   kept and dropped, with the reward above.
 
-Why this control: both arms start from the same model, see the same tasks and the same gold programs for the
-same number of steps and examples; the only difference is that half the LEDEX batches are (wrong code,
-feedback) -> (explanation, fix) examples. A gain of LEDEX over it is the debugging data's, not more training or
-more knowledge of the tasks. (The paper compares with the base model before training; the start model is that
+Why these controls: all three arms start from the same model, see the same tasks and the same gold programs
+for the same number of steps; half the LEDEX batches are (wrong code, feedback) -> (explanation, fix) examples.
+Against "gold code only", LEDEX also differs in how often it sees each code record (half as often: its data set
+is twice as large); "gold code + other tasks" matches that, so a gain of LEDEX over it is the debugging data's,
+not less repetition, more training or more knowledge of the tasks. (The paper compares with the base model before training; the start model is that
 comparison here, and section 7 shows it too.)
 
 The SFT loss is notebook 01's, on the reply tokens only: for a debug record, $x$ = (task, wrong code, feedback)
@@ -324,9 +328,11 @@ code(r'''
 DEBUG = selfdebug.sft_records(TRAJ)
 PROMPTS = {selfdebug.task_prompt(r) for r in TASKS}
 CODE = [r for r in WORLD if r["skill"] == "code" and selfdebug.task_prompt(r) in PROMPTS]
-LEDEX_DATA, CONTROL_DATA = DEBUG + CODE, CODE
+OTHER = random.Random(0).sample([r for r in WORLD if r["skill"] != "code"], len(DEBUG))  # size-matched control
+LEDEX_DATA, CONTROL_DATA, SIZED_DATA = DEBUG + CODE, CODE, CODE + OTHER
 lengths = [len(tokenize_conversation(TOKENIZER, r["messages"])["input_ids"]) for r in DEBUG]
 print(f"LEDEX: {len(DEBUG)} debug records + {len(CODE)} code records; control: {len(CODE)} code records; "
+      f"size-matched control: the {len(CODE)} code records + {len(OTHER)} of the world's other skills; "
       f"debug records are {min(lengths)}-{max(lengths)} tokens (limit {MAX_LENGTH})")
 START = replace(BASELINE, steps=START_STEPS)
 ARM = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, max_length=MAX_LENGTH, warmup_steps=10)
@@ -334,7 +340,8 @@ ONLINE = OnlineConfig(steps=PPO_STEPS, prompts_per_step=PPO_BATCH, samples_per_p
                       top_p=1.0, max_new_tokens=MAX_NEW_TOKENS, lr=PPO_LR)
 PPO_CONFIG = ppo.Config(minibatch_size=PPO_BATCH // 2)
 REWARD = selfdebug.reward_fn(CONFIG)
-LABELS = {"start": "start (world SFT)", "control": "gold code only", "ledex": "LEDEX SFT", "ppo": "LEDEX SFT -> PPO"}
+LABELS = {"start": "start (world SFT)", "control": "gold code only", "sized": "gold code + other tasks",
+          "ledex": "LEDEX SFT", "ppo": "LEDEX SFT -> PPO"}
 MODELS = {arm: {} for arm in LABELS}
 COST, LOOPS = {arm: {} for arm in LABELS}, {}
 for seed in SEEDS:
@@ -342,7 +349,7 @@ for seed in SEEDS:
     base, _ = load_model(MODEL_NAME, device=DEVICE)
     start = train(base, TOKENIZER, WORLD, replace(START, seed=seed))
     MODELS["start"][seed], COST["start"][seed] = start.model, (start.seconds, start.step_time_s)
-    for arm, data in (("control", CONTROL_DATA), ("ledex", LEDEX_DATA)):
+    for arm, data in (("control", CONTROL_DATA), ("sized", SIZED_DATA), ("ledex", LEDEX_DATA)):
         run = train(copy.deepcopy(start.model), TOKENIZER, data, replace(ARM, seed=seed))
         MODELS[arm][seed], COST[arm][seed] = run.model, (run.seconds, run.step_time_s)
     torch.manual_seed(seed)
@@ -397,7 +404,7 @@ for arm in LABELS:
         generate = selfdebug.model_generate(MODELS[arm][seed], TOKENIZER, MAX_NEW_TOKENS, temperature=0.8, seed=seed)
         out = selfdebug.refinement_rounds(EVAL, generate, n=N_CHAINS, rounds=ROUNDS, ks=KS)
         ROUND_ROWS[arm][seed], PASSED[arm][seed] = out["rows"], out["passed"]
-    print(f"{LABELS[arm]:18s} pass@1 by round: " + " ".join(
+    print(f"{LABELS[arm]:24s} pass@1 by round: " + " ".join(
         fmt_mean_std([ROUND_ROWS[arm][s][r]["pass@1"] for s in SEEDS]) for r in range(ROUNDS + 1)))
 print(f"({len(EVAL)} tasks x {N_CHAINS} chains per model, {time.time() - t:.0f} s)")
 ''')
@@ -412,7 +419,7 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 for ax, key in zip(axes, ("pass@1", PK)):
     for i, arm in enumerate(LABELS):
         values = by_round(arm, key)
-        ax.errorbar(np.arange(ROUNDS + 1) + 0.04 * (i - 1.5), [100 * np.mean(v) for v in values],
+        ax.errorbar(np.arange(ROUNDS + 1) + 0.04 * (i - 2), [100 * np.mean(v) for v in values],
                     yerr=[100 * np.std(v, ddof=1) if len(v) > 1 else 0 for v in values], marker="o", capsize=3,
                     label=LABELS[arm])
     ax.set(xlabel="refinement round (0 = first attempt)", ylabel=f"{key} (%)", xticks=range(ROUNDS + 1),
@@ -492,28 +499,30 @@ PAPER = {("ledex", "control", "pass@1"): "up to +15.92", ("ledex", "control", PK
          ("ppo", "ledex", "pass@1"): "up to +3.54", ("ppo", "ledex", PK): "up to +2.55 (pass@10)"}
 VERDICTS = {}
 lines = [f"| comparison (after {ROUNDS} rounds) | metric | paper | ours (points) | verdict |", "|---|---|---|---|---|"]
-for (a, b, key), paper in {**PAPER, ("ledex", "start", "pass@1"): "–", ("control", "start", "pass@1"): "–"}.items():
+for (a, b, key), paper in {**PAPER, ("ledex", "sized", "pass@1"): "–", ("ledex", "start", "pass@1"): "–",
+                           ("control", "start", "pass@1"): "–"}.items():
     c = compare(last(a, key), last(b, key))
     VERDICTS[(a, b, key)] = c
     lines.append(f"| {LABELS[a]} vs {LABELS[b]} | {key} | {paper} | {100 * c.gap:+.1f} | {c.verdict} |")
 display(Markdown("\n".join(lines)))
 gain = {arm: [r3 - r0 for r0, r3 in zip(first(arm, "pass@1"), last(arm, "pass@1"))] for arm in LABELS}
-for a, b in (("ledex", "control"), ("ppo", "ledex")):
+for a, b in (("ledex", "control"), ("ledex", "sized"), ("ppo", "ledex")):
     print(compare(last(a, "pass@1"), last(b, "pass@1")).sentence(LABELS[a], LABELS[b]).replace(" is ", f" (pass@1 after {ROUNDS} rounds) is ", 1))
     print(compare(gain[a], gain[b]).sentence(f"{LABELS[a]}'s gain from refinement", f"{LABELS[b]}'s"))
-print(compare(first("ledex", "pass@1"), first("control", "pass@1")).sentence(
-    "LEDEX SFT (first attempt)", "gold code only (first attempt)"))
+for a, b in (("ledex", "control"), ("ledex", "sized"), ("sized", "control")):
+    print(compare(first(a, "pass@1"), first(b, "pass@1")).sentence(f"{LABELS[a]} (first attempt)",
+                                                                   f"{LABELS[b]} (first attempt)"))
 print(results.RULE)
 ''')
 
 code(r'''
 def rows_of(arm, seed):
-    run = {"method": {"start": "sft", "control": "sft", "ledex": "selfdebug", "ppo": "ppo"}[arm],
+    run = {"method": {"start": "sft", "control": "sft", "sized": "sft", "ledex": "selfdebug", "ppo": "ppo"}[arm],
            "variant": LABELS[arm] + ("" if arm != "ppo" else f" ({PPO_STEPS} steps, selfdebug reward)"),
            "model": str(MODEL_NAME), "seed": seed, "device": DEVICE,
-           "steps": {"start": START_STEPS, "control": STEPS, "ledex": STEPS, "ppo": PPO_STEPS}[arm],
+           "steps": {"start": START_STEPS, "control": STEPS, "sized": STEPS, "ledex": STEPS, "ppo": PPO_STEPS}[arm],
            "train_seconds": COST[arm][seed][0], "step_time_s": COST[arm][seed][1],
-           "train_config": {"start": train_settings(START), "control": train_settings(ARM),
+           "train_config": {"start": train_settings(START), "control": train_settings(ARM), "sized": train_settings(ARM),
                             "ledex": train_settings(ARM), "ppo": {"online": ONLINE.__dict__, "ppo": PPO_CONFIG.__dict__}}[arm]}
     out = []
     for r in (0, ROUNDS):
@@ -537,6 +546,9 @@ The numbers above are this run's; the sentences below are computed from them.
 
 code(r'''
 c_sft, c_rl = VERDICTS[("ledex", "control", "pass@1")], VERDICTS[("ppo", "ledex", "pass@1")]
+c_sized = VERDICTS[("ledex", "sized", "pass@1")]
+c_sized0 = compare(first("ledex", "pass@1"), first("sized", "pass@1"))
+c_rep = compare(first("sized", "pass@1"), first("control", "pass@1"))
 ex = {arm: np.mean([EXPLAIN[arm][s]["explanation_score"] for s in SEEDS]) for arm in LABELS}
 fixed = {arm: np.mean([EXPLAIN[arm][s]["fixed"] for s in SEEDS]) for arm in LABELS}
 display(Markdown(f"""
@@ -544,14 +556,19 @@ display(Markdown(f"""
   {100 * np.mean(last('control', 'pass@1')):.1f}% for the gold-code control: {c_sft.verdict} it ({100 * c_sft.gap:+.1f} points; the paper
   reports up to +15.92). Its own gain over the rounds is {100 * np.mean(gain['ledex']):+.1f} points, the control's
   {100 * np.mean(gain['control']):+.1f}: the control's rounds are re-samples by a model that never saw a debug prompt.
+- **The size-matched control.** Against gold code + other tasks (the same examples count and repetition of the
+  code records as LEDEX, no debugging), LEDEX SFT is {c_sized.verdict} it after {ROUNDS} rounds ({100 * c_sized.gap:+.1f} points) and
+  {c_sized0.verdict} it on first attempts ({100 * c_sized0.gap:+.1f} points; the size-matched control's first attempts:
+  {100 * np.mean(first('sized', 'pass@1')):.1f}%, {c_rep.verdict} the gold-code-only control's).
 - **RL.** {PPO_STEPS} PPO steps change pass@1 after {ROUNDS} rounds by {100 * c_rl.gap:+.1f} points ({c_rl.verdict} the SFT
   model; the paper: up to +3.54).
 - **First attempts.** Before any refinement, LEDEX SFT's pass@1 is {100 * np.mean(first('ledex', 'pass@1')):.1f}% against
   {100 * np.mean(first('control', 'pass@1')):.1f}% for the control and {100 * np.mean(first('start', 'pass@1')):.1f}% for the start model
   (by split in the table of section 7): half of LEDEX's batches were debug examples, the control's were all code.
 - **Explaining known bugs.** Greedy replies to held-out mutants: fixed {100 * fixed['ledex']:.0f}% (LEDEX SFT),
-  {100 * fixed['ppo']:.0f}% (-> PPO), {100 * fixed['control']:.0f}% (control), {100 * fixed['start']:.0f}% (start); explanation score
-  {ex['ledex']:.2f}, {ex['ppo']:.2f}, {ex['control']:.2f}, {ex['start']:.2f}.
+  {100 * fixed['ppo']:.0f}% (-> PPO), {100 * fixed['control']:.0f}% (control), {100 * fixed['sized']:.0f}% (size-matched control),
+  {100 * fixed['start']:.0f}% (start); explanation score {ex['ledex']:.2f}, {ex['ppo']:.2f}, {ex['control']:.2f}, {ex['sized']:.2f},
+  {ex['start']:.2f}.
 """))
 ''')
 
@@ -559,40 +576,39 @@ md(r'''
 **What the full run showed** *(written from the full run's outputs above, 3 seeds; a re-run prints its own
 numbers and verdicts, read those first)*
 
-- **Most of LEDEX's lead is there before any feedback.** After 3 rounds LEDEX SFT is above the gold-code
-  control (71.9 vs 63.0% pass@1, +8.9 points), but its first attempts were already 69.5 vs 62.0% (+7.6,
-  within the seed spread by the rule). Its own gain from the rounds, +2.3 points against the control's
-  +1.0, is above the control's by 1.3 points against a seed std of 1.2: the rule's margin is thin, and the
-  refinement rounds add a little on top of a better first attempt. The per-split table says where: on
-  `composed` both move over the rounds (LEDEX 4.2 → 13.5%, the control 3.1 → 7.3%), on `wording` LEDEX's
-  first attempts were already 100% against the control's 75.0 ± 43.3% (a spread this wide means one control
-  seed fails most of the new phrasings), and `larger` does not move for either.
-- **Why the first attempts differ, if they do.** The rule calls the first-attempt gap within the seed spread,
-  so it may be noise (the control's seeds vary widely: 62.0 ± 9.4%). If it is real, two plainer causes than
-  debugging skill fit: at the same steps and batch size the control saw its 240 code records about twice as
-  often as LEDEX did (more repetition of fewer examples), and LEDEX's debug replies end in the task's right
-  code, so it met each gold program in a second context. This notebook does not separate them: a control
-  trained on the same code records plus as many other world records would test the first; exercise 3 asks a
-  neighbouring question (does the explanation itself matter?).
+- **LEDEX SFT is above both controls, and most of its lead is there before any feedback.** After 3 rounds its
+  pass@1 is 71.9% against 63.0% (gold code only, +8.9 points) and 54.4% (gold code + other tasks, +17.4), both
+  "above". Its first attempts were already 69.5% against 62.0% (within the seed spread) and 54.4% (above). Its
+  own gain from the rounds, +2.3 points, is above both controls' (+1.0 and +0.0), but small: the refinement
+  rounds add a little on top of a better first attempt. The per-split table says where: on `composed` LEDEX
+  moves from 4.2 to 13.5% over the rounds (the gold-code-only control from 3.1 to 7.3%), and `larger` does not
+  move for any model, so copying the expected value from the feedback was not learned here.
+- **The plainer cause that the size-matched control rules out.** The gold-code-only control sees each of its
+  240 code records about twice as often as LEDEX, whose data set is twice as large. With the same 240 records
+  plus 237 records of the world's other skills (LEDEX's size and repetition, no debugging), first attempts were
+  54.4 ± 4.4%, within the seed spread of the gold-code-only control's 62.0 ± 9.4% and below LEDEX's 69.5 ± 3.6%:
+  seeing the code records less often did not help, so it does not explain LEDEX's lead. What remains untested
+  here is that LEDEX's debug replies end in each task's right code, a second context for the same gold programs;
+  exercise 3 asks the neighbouring question (does the explanation itself matter?).
 - **PPO did not help here.** 8 PPO steps left pass@1 after 3 rounds within the seed spread (71.1 vs 71.9%),
   against the paper's up to +3.54; on the held-out mutants its greedy replies were in the format less often
   (79.2 vs 88.5%) and fixed fewer (41.1 vs 47.4%), with a lower explanation score (35.4 vs 38.9). The reward
-  per step (section 6) swings between about 0.2 and 1.5 without a trend: 8 steps of 8 replies are 64 samples,
-  too few to move a policy measurably (notebook 07 needed tens of steps).
-- **Explanations.** Only the two LEDEX models reply in the format at all (0% for the start model and the
-  control); their explanation scores, 0.39 (LEDEX SFT) and 0.35 (-> PPO) of the three checks on average (bug
-  named, fix named, failing test named), are far below the teacher's 1.00 on its kept replies: the tiny model learns the template, but
-  fixes under half of the held-out mutants.
+  per step (section 6) swings between about 0.2 and 1.5 without a trend: 8 steps of 8 replies are 64 samples
+  per seed, too few to move a policy measurably (notebook 07 needed tens of steps).
+- **Explanations.** Only the two LEDEX models reply in the format at all (0% for the start model and both
+  controls); their explanation scores, 0.39 (LEDEX SFT) and 0.35 (-> PPO) of the three checks on average (bug
+  named, fix named, failing test named), are far below the teacher's 1.00 on its kept replies: the tiny model
+  learns the template, but fixes under half of the held-out mutants.
 - **Against the paper.** LEDEX reports up to +15.92 pass@1 points from its SFT data and up to +3.54 more from
-  RL on 7B-15B code models; here the SFT data's gain has the paper's direction (+8.9 points after 3 rounds,
-  mostly a better first attempt) and RL's does not show at this budget.
+  RL on 7B-15B code models; here the SFT data's gain has the paper's direction (+8.9 and +17.4 points after 3
+  rounds against the two controls, mostly a better first attempt) and RL's does not show at this budget.
 ''')
 
 md(r'''
 How to read these, whatever they are:
 
-- **The models that never saw a debug prompt** (start, gold code only) were never taught the reply format. A
-  reply with code replaces the chain's code, so for the control, which answers with code of its own, the
+- **The models that never saw a debug prompt** (start and both controls) were never taught the reply format. A
+  reply with code replaces the chain's code, so for a control that answers with code of its own, the
   "refinement" rounds are second and third attempts at the task; a reply without code keeps the old code, so
   a model that writes none (the start model's empty greedy reply above) stays where its first attempt was.
   That is a real baseline: a gain of LEDEX over it must come from reading the feedback, not from sampling more.
