@@ -98,14 +98,16 @@ def train_settings(config: TrainConfig) -> dict:
     return {k: v for k, v in asdict(config).items() if k not in ("seed", "logging_steps", "save_steps")}
 
 
+DEFAULT_SETTINGS = train_settings(TrainConfig())
+
+
 def same_settings(saved, wanted: dict) -> bool:
     """Whether a saved row's `train_config` is `wanted` (`train_settings` of a config). A setting the saved
     row lacks matches when `wanted` has it at `TrainConfig`'s default: a field added to `TrainConfig` later
     (`packing`, say) defaults to what every run did before it existed."""
     if not isinstance(saved, dict) or not set(saved) <= set(wanted):
         return False
-    defaults = train_settings(TrainConfig())
-    return all(saved.get(key, defaults[key]) == value for key, value in wanted.items())
+    return all(saved.get(key, DEFAULT_SETTINGS[key]) == value for key, value in wanted.items())
 
 
 def saved_rows(notebook: str, method: str, variant: str, seeds, config: TrainConfig = BASELINE,

@@ -328,16 +328,14 @@ def test_check_piece_refuses_unknown_names():
 
 def needless_solution(order, word):
     """Instruct-SkillMix in the tiny world: skill i is needless when the chain without it gives the same answer."""
+    from functools import reduce
+
     from sftkit.world import SKILLS
 
-    def chain(skills):
-        out = word
-        for name in skills:
-            out = SKILLS[name].answer({"word": out})
-        return out
+    def run(skills):
+        return reduce(lambda w, name: SKILLS[name].answer({"word": w}), skills, word)
 
-    full = chain(order)
-    return [chain(order[:i] + order[i + 1:]) == full for i in range(len(order))]
+    return [run(order[:i] + order[i + 1:]) == run(order) for i in range(len(order))]
 
 
 def pass_at_k_solution(n, c, k):
