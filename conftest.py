@@ -21,3 +21,12 @@ if "SFTKIT_RESULTS" not in os.environ:
         shutil.copy(path, _results)
     os.environ["SFTKIT_RESULTS"] = str(_results)
     atexit.register(shutil.rmtree, _results, True)
+
+
+def pytest_collection_modifyitems(items):
+    """Every notebook cell (nbval) is `slow`: `pytest -m "not slow"` is the quick loop, `make test` runs all."""
+    import pytest
+
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)

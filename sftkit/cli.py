@@ -174,7 +174,8 @@ def cmd_eval(args):
         ensure_writable(args.output, "choose another --output")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
-    rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                    generate_all=args.generate)
     if args.output:
         write_jsonl(args.output, rows)
     for (split, skill), acc in accuracy(rows).items():
@@ -360,6 +361,9 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--device", default=None)
+    e.add_argument("--generate", action="store_true",
+                   help="generate every answer; by default one teacher-forced pass decides the answers greedy decoding "
+                        "would get right and only the rest are generated (same results, item by item)")
     e.set_defaults(func=cmd_eval)
 
     lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table, HTML page)")

@@ -1,4 +1,13 @@
-"""Evaluation: batched greedy generation with left padding, exact match per skill and split."""
+"""Evaluation: exact match per skill and split, by one teacher-forced pass where that decides it, else by
+batched greedy generation with left padding.
+
+With greedy decoding, "the generated answer is the gold answer" holds exactly when, at every answer position
+including the end token, the argmax of the model's next-token distribution is the gold token: the generation
+would follow the gold tokens and stop. So one forward pass over prompt + gold answer + end token decides every
+item it calls correct (`teacher_forced_correct`); `evaluate` generates only the others, which also gives
+their predictions. The result equals generating every answer, item by item (tests/test_evaluate.py checks it
+for the base model, an SFT model, a LoRA model and a BPE tokenizer on every split).
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,7 +17,7 @@ import torch
 
 from .data import prompt_messages
 from .logprobs import eval_mode
-from .world import check
+from .world import check as exact_match
 
 
 @torch.no_grad()
@@ -48,11 +57,77 @@ def sample_answers(model, tokenizer, records: list[dict], n: int = 4, temperatur
     return [flat[i * n:(i + 1) * n] for i in range(len(records))]
 
 
+MARGIN = 1e-4  # a logit lead smaller than this at any answer position is a near-tie: that item is generated
+
+
+def answer_ids(tokenizer, record: dict) -> tuple[list[int], list[int]] | None:
+    """(prompt ids, gold answer ids + end token) as greedy generation would produce them, or None when the
+    tokenizer does not spell the gold answer as a continuation of the prompt (then only generation decides)."""
+    if tokenizer.eos_token_id is None:
+        return None
+    prompt = tokenizer.apply_chat_template(prompt_messages(record), tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(prompt + record["answer"], add_special_tokens=False)["input_ids"]
+    answer = full_ids[len(prompt_ids):]
+    if (full_ids[:len(prompt_ids)] != prompt_ids or not answer
+            or tokenizer.decode(answer, skip_special_tokens=True) != record["answer"]):
+        return None
+    return prompt_ids, answer + [tokenizer.eos_token_id]
+
+
+@torch.no_grad()
+def teacher_forced_correct(model, tokenizer, records: list[dict], max_new_tokens: int = 48,
+                           batch_size: int = 128) -> list[bool]:
+    """Whether greedy generation (at most `max_new_tokens` new tokens) would give each record's gold answer
+    exactly, from one teacher-forced forward pass per batch: True when the argmax at every answer position,
+    including the end token, is the gold token by a margin of at least `MARGIN` logits. False means "not
+    proven" (a wrong answer, a near-tie, an answer too long for `max_new_tokens`, or a tokenizer that cannot
+    spell the answer after the prompt): `evaluate` generates those.
+
+    Rows are left-padded and get the position ids `generate` gives them, so the numbers are the ones greedy
+    decoding sees; only the last K positions' logits are computed (K = the longest answer + end token).
+    """
+    encoded = [answer_ids(tokenizer, r) for r in records]
+    out = [False] * len(records)
+    todo = [i for i, e in enumerate(encoded) if e is not None and len(e[1]) <= max_new_tokens]
+    todo.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with eval_mode(model):
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start:start + batch_size]
+            seqs = [encoded[i][0] + encoded[i][1] for i in idx]
+            width, keep = max(map(len, seqs)), max(len(encoded[i][1]) for i in idx)
+            ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
+            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                           logits_to_keep=keep + 1).logits[:, :-1].float()  # [B, keep, V]: predicts the last keep
+            top2 = logits.topk(2, dim=-1)
+            for row, i in enumerate(idx):
+                gold = torch.tensor(encoded[i][1], device=device)
+                at = slice(keep - len(gold), keep)
+                best, lead = top2.indices[row, at, 0], top2.values[row, at, 0] - top2.values[row, at, 1]
+                out[i] = bool((best == gold).all() and (lead >= MARGIN).all())
+    return out
+
+
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
-             check: Callable[[dict, str], bool] = check) -> list[dict]:
+             check: Callable[[dict, str], bool] = exact_match, generate_all: bool = False) -> list[dict]:
     """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}.
-    `check(record, prediction)` decides "correct" (default: the tiny world's exact match, `sftkit.world.check`)."""
-    predictions = generate(model, tokenizer, [prompt_messages(r) for r in records], max_new_tokens, batch_size)
+
+    `check(record, prediction)` decides "correct" (default: the tiny world's exact match, `sftkit.world.check`).
+    With that default check, items that `teacher_forced_correct` proves right get prediction = the gold answer
+    without generating (what greedy decoding would have produced, token for token); only the rest are
+    generated. `generate_all=True` (`sftkit eval --generate`), or any other `check`, generates every answer.
+    """
+    proven = ([False] * len(records) if generate_all or check is not exact_match
+              else teacher_forced_correct(model, tokenizer, records, max_new_tokens, batch_size))
+    rest = [i for i, ok in enumerate(proven) if not ok]
+    generated = generate(model, tokenizer, [prompt_messages(records[i]) for i in rest], max_new_tokens, batch_size)
+    predictions = [r["answer"] for r in records]
+    for i, p in zip(rest, generated):
+        predictions[i] = p
     return [{"id": r.get("id", str(i)), "skill": r["skill"], "split": r.get("split", "?"),
              "prompt": prompt_messages(r)[-1]["content"], "answer": r["answer"], "prediction": p,
              "correct": check(r, p)} for i, (r, p) in enumerate(zip(records, predictions))]

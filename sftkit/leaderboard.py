@@ -3,7 +3,8 @@ figure, the per-skill heatmap, and the standalone HTML page `sftkit leaderboard 
 
 Everything here reads the shared results files (`sftkit.results`) and trains nothing. The table is
 `results.summary` through `results.table_cells`, the same code that writes the README's table; every verdict is
-`results.compare`, the suite's one comparison rule.
+`stats.compare` (through `results.compare_rows`): paired on the same items when both sides saved per-item
+outcomes, else unpaired from seed means (the verdict says which), printed as difference, 95% interval, n, MDE.
 
 `CLAIMS` is the one place the papers' headline claims live, as data: each names the two sets of saved rows it
 compares (`Side`: notebook, method, variant, split, metric) and the direction the paper reports. A claim whose
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import SftkitError, atomic_write_text, results_dir
-from .results import EXACT_MATCH, RULE, Comparison, compare, is_exact_match, load, mean_std, summary, table_cells
+from .results import EXACT_MATCH, compare_rows, is_exact_match, load, mean_std, summary, table_cells
+from .stats import RULE, Comparison, compare_means
 
 # ----------------------------------------------------------------------------------------------------
 # The claims: what each seed paper reports, and which saved rows test it here
@@ -147,7 +149,7 @@ CLAIMS: tuple[Claim, ...] = (
 
 @dataclass(frozen=True)
 class Outcome:
-    """A claim checked against saved rows: `status` is "held", "not shown" (within the seed spread), "reversed",
+    """A claim checked against saved rows: `status` is "held", "not shown" (inconclusive), "reversed",
     "not yet run" (no results file for its notebook) or "rows missing" (`detail` says which)."""
 
     claim: Claim
@@ -156,26 +158,40 @@ class Outcome:
     comparison: Comparison | None = None
 
 
-def side_values(rows: list[dict], side: Side) -> tuple[list[float], str]:
-    """(one value per seed in seed order, "" ) or ([], why not): accuracy for exact match, else the metric's value."""
+def side_rows(rows: list[dict], side: Side) -> tuple[list[dict], str]:
+    """(the side's rows, one per seed, "") or ([], why not)."""
     picked = [r for r in rows if side.matches(r)]
     variants = sorted({str(r.get("variant")) for r in picked})
     if len(variants) > 1:
         return [], f"{len(variants)} variants match {side.describe()} ({'; '.join(variants)}): name one in the claim"
     if not picked:
         return [], f"no rows with {side.describe()}"
-    by_seed = {r["seed"]: r["accuracy"] if side.metric == EXACT_MATCH and r.get("accuracy") is not None else r["value"]
-               for r in picked}
-    return [by_seed[s] for s in sorted(by_seed, key=str)], ""
+    return picked, ""
+
+
+PROPORTIONS = ("judgement_accuracy", "pass@1")  # metrics (besides exact match) that are a share of n items
+
+
+def side_comparison(claim: Claim, a: list[dict], b: list[dict]) -> Comparison:
+    """`stats.compare` of the two sides: paired per item where both saved per-item outcomes of the same items
+    (`results.compare_rows`); otherwise from seed means, with a binomial item part when the metric is a share
+    of n items, else the seed spread alone (`stats.compare_means`)."""
+    if claim.a.metric == EXACT_MATCH and claim.a.skill == "all" and claim.a.split == claim.b.split:
+        return compare_rows(a, b, claim.a.split)
+    means = [[r["accuracy"] if r.get("accuracy") is not None and side.metric == EXACT_MATCH else r["value"]
+              for r in sorted(rows, key=lambda r: str(r["seed"]))] for side, rows in ((claim.a, a), (claim.b, b))]
+    share = claim.a.metric == EXACT_MATCH or claim.a.metric.startswith(PROPORTIONS)
+    ns = [r.get("n") for r in a + b]
+    return compare_means(*means, n=min(ns) if share and ns and None not in ns else None)
 
 
 def check_claim(claim: Claim, rows: list[dict]) -> Outcome:
-    """Apply the suite's one rule (`results.compare`) to the claim's two row sets."""
+    """Apply the suite's one comparison (`stats.compare`) to the claim's two row sets."""
     notebooks = {r.get("notebook") for r in rows}
     missing = sorted({s.notebook for s in (claim.a, claim.b)} - notebooks)
     if missing:
         return Outcome(claim, "not yet run", f"run notebooks/{missing[0]}.ipynb (no results/{missing[0]}.jsonl yet)")
-    (a, why_a), (b, why_b) = side_values(rows, claim.a), side_values(rows, claim.b)
+    (a, why_a), (b, why_b) = side_rows(rows, claim.a), side_rows(rows, claim.b)
     if not a or not b:
         side = claim.a if not a else claim.b
         have = sorted({(r["method"], str(r.get("variant")), r["split"], r.get("metric", EXACT_MATCH))
@@ -183,7 +199,7 @@ def check_claim(claim: Claim, rows: list[dict]) -> Outcome:
         shown = "; ".join("/".join(h) for h in have[:6]) + (f"; ... ({len(have)} in all)" if len(have) > 6 else "")
         return Outcome(claim, "rows missing", f"results/{side.notebook}.jsonl: {why_a or why_b}; it has (method/variant/"
                        f"split/metric) {shown}")
-    c = compare(a, b)
+    c = side_comparison(claim, a, b)
     status = "held" if c.verdict == claim.expect else ("not shown" if not c.differs else "reversed")
     return Outcome(claim, status, c.sentence(claim.a.label, claim.b.label, unit=claim.unit, scale=claim.scale), c)
 
@@ -192,7 +208,7 @@ def check_claims(rows: list[dict], claims: tuple[Claim, ...] = CLAIMS) -> list[O
     return [check_claim(c, rows) for c in claims]
 
 
-VERDICT_WORDS = {"held": "held", "not shown": "not shown (within the seed spread)",
+VERDICT_WORDS = {"held": "held", "not shown": "not shown (inconclusive)",
                  "reversed": "reversed (the opposite direction)", "not yet run": "not yet run", "rows missing": "rows missing"}
 
 

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -33,7 +35,7 @@ def test_evaluate_scores_exact_matches(random_models, monkeypatch):
     answers = [r["answer"] for r in records]
     answers[1] = answers[1] + "!"  # one wrong
     monkeypatch.setattr(ev, "generate", lambda *a, **k: answers)
-    rows = ev.evaluate(None, None, records)
+    rows = ev.evaluate(None, None, records, generate_all=True)
     assert [r["correct"] for r in rows] == [True, False, True, True, True, True]
     acc = accuracy(rows)
     assert acc[("test", "all")] == {"n": 4, "correct": 3, "accuracy": 0.75}
@@ -44,3 +46,99 @@ def test_mean_std():
     assert mean_std([0.5, 0.7, 0.9]) == pytest.approx((0.7, 0.2))
     assert fmt_mean_std([0.5, 0.7, 0.9]) == "70.0 ± 20.0"
     assert fmt_mean_std([0.5]) == "50.0"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exact match in one teacher-forced pass (evaluate's default) equals generating every answer, item by item
+
+
+def bpe_tokenizer():
+    """A byte-level BPE tokenizer (merges learnt on the world's training text, 400 tokens) with the tiny
+    model's chat template: a gold answer can be spelt by more than one token sequence."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from sftkit.pretrain import CHAT_TEMPLATE, SPECIAL_TOKENS
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    texts = [m["content"] for r in load_world("train") for m in r["messages"]]
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=list(SPECIAL_TOKENS),
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>",
+                                   additional_special_tokens=list(SPECIAL_TOKENS[2:]))
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def trained(kind):
+    """(model, tokenizer, records) of one kind: the committed base model, an SFT model and a LoRA model
+    (60 steps each, so some answers are right and some wrong), and a BPE-tokenizer Llama trained 150 steps."""
+    from sftkit.pretrain import build_tiny_model
+    from sftkit.train import TrainConfig, train
+
+    config = TrainConfig(steps=60, batch_size=32, lr=1e-3, warmup_steps=5, logging_steps=1000)
+    if kind == "base":
+        return load_model("tiny")
+    if kind == "bpe":
+        tok = bpe_tokenizer()
+        model = build_tiny_model(tok, hidden_size=96, intermediate_size=192, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=4)
+        return train(model, tok, load_world("train"), TrainConfig(steps=150, batch_size=32, lr=3e-3, warmup_steps=10,
+                                                                  logging_steps=1000)).model, tok
+    if kind == "lora":
+        model, tok = load_model("tiny", lora={"r": 8})
+        return train(model, tok, load_world("train"), replace(config, steps=100, lr=5e-3)).model, tok
+    model, tok = load_model("tiny")
+    return train(model, tok, load_world("train"), config).model, tok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["base", "sft", "lora", "bpe"])
+def test_teacher_forced_exact_match_equals_generation_on_every_item(kind):
+    from sftkit.evaluate import evaluate, teacher_forced_correct
+    from sftkit.world import EVAL_SPLITS
+
+    torch.manual_seed(0)
+    model, tok = trained(kind)
+    records = [r for s in ("dev", *EVAL_SPLITS) for r in load_world(s)]
+    generated = evaluate(model, tok, records, generate_all=True)
+    fast = evaluate(model, tok, records)
+    assert [g["correct"] for g in generated] == [f["correct"] for f in fast]
+    assert [g["prediction"] for g in generated] == [f["prediction"] for f in fast]
+    proven = teacher_forced_correct(model, tok, records)
+    right = [g["correct"] for g in generated]
+    assert all(r for p, r in zip(proven, right) if p), "a proven item must be right when generated"
+    if kind in ("sft", "lora"):  # the pass decides most right answers itself: not a test that passes vacuously
+        assert sum(proven) >= 0.9 * sum(right) > 20
+
+
+def test_teacher_forced_pass_needs_every_answer_token_and_the_end(random_models, monkeypatch):
+    """A hand-built case: a model that always predicts the gold continuation is proven right; one that does not
+    end the answer, or gets one token wrong, is not; an answer longer than max_new_tokens is never proven."""
+    from sftkit import evaluate as ev
+
+    _, tok = load_model(random_models["llama"])
+    record = load_world("test")[0]
+    prompt_ids, gold = ev.answer_ids(tok, record)
+    assert gold[-1] == tok.eos_token_id and tok.decode(gold[:-1]) == record["answer"]
+    sequence = prompt_ids + gold
+
+    class Oracle(torch.nn.Module):
+        def __init__(self, wrong_at=None):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.wrong_at = wrong_at
+
+        def forward(self, input_ids, attention_mask, position_ids, logits_to_keep):
+            logits = torch.zeros(*input_ids.shape, len(tok))
+            for t in range(input_ids.shape[1] - 1):
+                target = sequence[t + 1] if t + 1 < len(sequence) else tok.eos_token_id
+                logits[0, t, (target + 1) % len(tok) if t + 1 == self.wrong_at else target] = 1.0
+            return type("Out", (), {"logits": logits[:, -logits_to_keep:]})
+
+    assert ev.teacher_forced_correct(Oracle(), tok, [record]) == [True]
+    assert ev.teacher_forced_correct(Oracle(wrong_at=len(sequence) - 1), tok, [record]) == [False]  # no end token
+    assert ev.teacher_forced_correct(Oracle(wrong_at=len(prompt_ids)), tok, [record]) == [False]  # first answer token
+    assert ev.teacher_forced_correct(Oracle(), tok, [record], max_new_tokens=len(gold) - 1) == [False]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sftkit import leaderboard, results
+from sftkit import leaderboard, results, stats
 from sftkit.io import SftkitError
 
 
@@ -19,7 +19,7 @@ def run_rows(notebook, method, variant, accs, seconds=10.0, split_accs=None):
                       metric="exact_match")
         for split, skill, a in [("test", "all", acc), ("test", "add", acc), ("test", "sort", acc / 2),
                                 ("wording", "all", (split_accs or {}).get("wording", acc / 3))]:
-            rows.append({**{k: None for k in results.FIELDS}, **common, "split": split, "skill": skill, "n": 10,
+            rows.append({**{k: None for k in results.FIELDS}, **common, "split": split, "skill": skill, "n": 490,
                          "accuracy": a, "value": a})
     return rows
 
@@ -76,8 +76,10 @@ def test_claims_use_the_one_rule_and_say_what_is_missing(board):
     rows = results.load(board)
     by = {(o.claim.method, o.claim.a.notebook): o for o in leaderboard.check_claims(rows)}
     sftmix = by[("sftmix", "02_sftmix")]
-    assert sftmix.status == "reversed" and sftmix.comparison == results.compare([0.5, 0.52, 0.54], [0.9, 0.92, 0.94])
+    # no per-item outcomes in these rows: unpaired, from seed means and n (stats.compare_means)
+    assert sftmix.status == "reversed" and sftmix.comparison == stats.compare_means([0.5, 0.52, 0.54], [0.9, 0.92, 0.94], n=490)
     assert sftmix.detail == sftmix.comparison.sentence("SFTMix (mu=0.2)", "SFT (notebook 01)")
+    assert "unpaired" in sftmix.detail and "[" in sftmix.detail and "MDE" in sftmix.detail
     assert by[("sft", "01_sft")].status == "held"
     assert by[("ift", "04_ift_frozenlake")].status == "held"  # lower MSE is the paper's direction: "below"
     assert by[("skillmix", "10_skillmix")].status == "not yet run"
@@ -127,3 +129,28 @@ def test_cli_html_flag_and_one_line_errors(board, tmp_path):
     empty.mkdir()
     with pytest.raises(SftkitError, match="no results yet"):
         leaderboard.write_html(page, empty)
+
+
+def test_claims_with_per_item_outcomes_are_paired(board):
+    """Rows from `results.rows_from_eval` carry per-item outcomes; a claim whose sides both have them is decided
+    by `stats.compare` on the (seeds, items) tables, the same numbers as calling it by hand."""
+    items = [f"test-add-{i:04d}" for i in range(200)]
+
+    def evaluated(method, variant, notebook, right_share):
+        rows = []
+        for seed in range(3):
+            correct = [(i * 7 + seed) % 100 < right_share for i in range(len(items))]
+            eval_rows = [{"id": x, "skill": "add", "split": "test", "correct": c} for x, c in zip(items, correct)]
+            rows += results.rows_from_eval(eval_rows, notebook=notebook, method=method, variant=variant, model="tiny",
+                                           seed=seed, steps=100)
+        return rows
+
+    sft, mix = evaluated("sft", "full", "01_sft", 90), evaluated("sftmix", "mu=0.2", "02_sftmix", 80)
+    results.save("01_sft", sft, board)
+    results.save("02_sftmix", mix, board)
+    rows = results.load(board)
+    (outcome,) = [o for o in leaderboard.check_claims(rows) if o.claim.method == "sftmix"]
+    table_a, table_b = results.item_table(rows, "test", method="sftmix"), results.item_table(rows, "test", method="sft")
+    assert table_a.shape == (3, 200) and set(table_a.ravel()) == {0.0, 1.0}
+    assert outcome.comparison == stats.compare(table_a, table_b)
+    assert outcome.status == "reversed" and "unpaired" not in outcome.detail and "n = 200 x 3 v 3 seeds" in outcome.detail
