@@ -45,51 +45,45 @@ def cmd_pretrain(args):
 
 
 def cmd_train(args):
-    from .data import load_conversations, load_preferences, tokenize_dataset
+    from .data import load_conversations, load_preferences
+    from .experiment import train_method
     from .methods import get
-    from .model import load_model
-    from .train import TrainConfig, is_main_process, train, world_size
+    from .train import TrainConfig, is_main_process, world_size
 
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
     spec = get(args.method)
-    if spec.SHAPE == "online" and world_size() > 1:
+    if spec.shape == "online" and world_size() > 1:
         raise SftkitError(f"{args.method} is an online method and trains in one process only (WORLD_SIZE="
                           f"{world_size()}): run `sftkit train {args.method} ...` without torchrun or accelerate launch")
     if args.packing and args.method != "sft":
         raise SftkitError(f"--packing is for sft only ({args.method}'s loss reads each row as one example)")
-    if spec.SHAPE == "online" and args.grad_accum != 1:
+    if spec.shape == "online" and args.grad_accum != 1:
         raise SftkitError(f"--grad-accum is for loss-side methods; {args.method} steps on --batch-size prompts")
-    if spec.DATA == "preference":
+    reward = getattr(args, "reward", None)  # online methods only
+    if spec.data == "preference":
         records = load_preferences(args.data)
-    elif args.data is None and hasattr(spec.module, "default_data"):  # e.g. crlft: tiny-world mixed-quality data
-        records, args.data = spec.default_data(args.reward) if spec.SHAPE == "online" else spec.default_data()
+    elif args.data is None and spec.default_data is not None:  # e.g. crlft: tiny-world mixed-quality data
+        records, args.data = spec.default_data(reward)
         if is_main_process():
             print(f"data: {args.data}")
     else:
-        require = spec.required(args.reward) if hasattr(spec.module, "required") else getattr(spec, "REQUIRED", None)
-        records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=require)
-    if hasattr(spec.module, "check_data"):  # e.g. ppo --reward selfdebug: the reward's own fields, before any work
-        spec.check_data(records, args.reward)
-    method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
-    if spec.SHAPE == "online":
+        records = load_conversations(args.data or WORLD_DIR / "train.jsonl", require=spec.required(reward))
+    spec.check_data(records, reward)  # e.g. ppo --reward selfdebug: the reward's own fields, before any work
+    method_config = spec.config(**{f.name: getattr(args, f.name) for f in spec.config.knobs()})
+    if spec.shape == "online":
         return train_online(args, spec, records, method_config)
     lora = {"r": args.lora_r} if args.lora_r else None
-    model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          max_length=args.max_length, save_steps=args.save_steps, bucket=args.bucket,
                          grad_accum=args.grad_accum, packing=args.packing,
                          extra={"method": args.method, **method_config.trainer_kwargs()})
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")  # survives a crash; resumed from
-    tokenize = getattr(spec, "tokenize", tokenize_dataset)  # a method's own (dpo, rpo: pairs; crlft: sources)
-    result = train(model, tokenizer, records, config, trainer_cls=spec.Trainer, output_dir=str(checkpoints),
-                   dataset=tokenize(tokenizer, records, config.max_length),
-                   trainer_kwargs=method_config.trainer_kwargs())
+    result, tokenizer = train_method(spec, records, config, args.model, method_config, lora, args.device,
+                                     output_dir=str(checkpoints))  # crlft: the saved template adds the expert condition
     if not is_main_process():  # under torchrun / accelerate launch, the main process alone writes and prints
         return
     model = result.model.merge_and_unload() if lora else result.model
-    if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: the saved chat template adds the expert condition
-        tokenizer = spec.inference_tokenizer(tokenizer, method_config)
     with atomic_dir(output) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -123,9 +117,8 @@ def train_online(args, spec, records, method_config):
     from .model import load_model
     from .online import OnlineConfig
 
-    lora = {**spec.LORA, "r": args.lora_r} if args.lora_r else spec.LORA
-    max_new_tokens = args.max_new_tokens or getattr(spec.module, "MAX_NEW_TOKENS", {}).get(
-        args.reward, spec.ONLINE.max_new_tokens)
+    lora = {**spec.lora, "r": args.lora_r} if args.lora_r else spec.lora
+    max_new_tokens = args.max_new_tokens or spec.max_new_tokens.get(args.reward, spec.online.max_new_tokens)
     reward_fn = spec.reward_function(args.reward, device=args.device)
     torch.manual_seed(args.seed)  # the fresh adapter's initial weights (and dropout) follow --seed
     model, tokenizer = load_model(args.model, device=args.device, lora=lora)
@@ -158,7 +151,7 @@ def cmd_generate(args):
     spec = get(args.method)
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
                            args.api_key_env, args.device)
-    method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
+    method_config = spec.config(**{f.name: getattr(args, f.name) for f in spec.config.knobs()})
     records = spec.data_from_args(args, teacher, method_config)
     write_jsonl(args.output, records)
     print(f"wrote {len(records)} records to {args.output} (teacher {teacher.name}); "
@@ -236,7 +229,7 @@ def cmd_doctor(args):
 
     if args.output:
         ensure_writable(args.output, "choose another --output")
-    result = gpu_check(device=args.device, tiny=args.tiny, steps=args.steps, batch_size=args.batch_size,
+    result = gpu_check(main, device=args.device, tiny=args.tiny, steps=args.steps, batch_size=args.batch_size,
                        output=args.output)
     return 1 if result["failed"] else 0
 
@@ -310,24 +303,24 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                        description="Fine-tune a model with one method; `sftkit train METHOD --help` shows its knobs.")
     methods = t.add_subparsers(dest="method", required=True, metavar="METHOD")
     for spec in all_methods() if with_methods else []:  # importing the methods loads torch: only for `train`
-        if spec.SHAPE == "data":
+        if spec.shape == "data":
             continue  # data-side methods make data (`sftkit generate`) that `sftkit train sft` learns
-        m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.SHAPE}-side]", description=spec.summary)
-        add_train_arguments(m, preference=spec.DATA == "preference")
-        if spec.SHAPE == "online":  # the loop's budget and sampling, with the method's own defaults
-            o = spec.ONLINE
+        m = methods.add_parser(spec.name, help=f"{spec.summary} [{spec.shape}-side]", description=spec.summary)
+        add_train_arguments(m, preference=spec.data == "preference")
+        if spec.shape == "online":  # the loop's budget and sampling, with the method's own defaults
+            o = spec.online
             m.set_defaults(batch_size=o.prompts_per_step, lr=o.lr)
-            m.add_argument("--reward", default=spec.REWARD, help=spec.reward_function.__doc__.split(": ", 1)[1]
+            m.add_argument("--reward", default=spec.reward, help=spec.reward_function.__doc__.split(": ", 1)[1]
                            .replace("\n", " ").replace("  ", " ").replace("%", "%%"))
             m.add_argument("--samples-per-prompt", type=int, default=o.samples_per_prompt,
                            help="replies sampled per prompt (--batch-size is the prompts per step)")
             m.add_argument("--temperature", type=float, default=o.temperature, help="sampling temperature of the rollouts")
             m.add_argument("--top-p", type=float, default=o.top_p, help="nucleus sampling of the rollouts")
-            by_reward = "".join(f"; --reward {r}: {n}" for r, n in getattr(spec.module, "MAX_NEW_TOKENS", {}).items())
+            by_reward = "".join(f"; --reward {r}: {n}" for r, n in spec.max_new_tokens.items())
             m.add_argument("--max-new-tokens", type=int, default=None,
                            help=f"longest reply sampled (default: {o.max_new_tokens}{by_reward})")
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
-        for f in spec.Config.knobs():
+        for f in spec.config.knobs():
             add_knob(knobs, f)
     t.set_defaults(func=cmd_train)
 
@@ -335,7 +328,7 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                        description="Make SFT data with a data-side method; `sftkit generate METHOD --help` shows its knobs.")
     makers = g.add_subparsers(dest="method", required=True, metavar="METHOD")
     for spec in all_methods() if with_methods else []:
-        if spec.SHAPE != "data":
+        if spec.shape != "data":
             continue
         m = makers.add_parser(spec.name, help=f"{spec.summary} [data-side]", description=spec.summary)
         m.add_argument("--output", required=True, help="the conversational JSONL to write (atomically)")
@@ -349,7 +342,7 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
         m.add_argument("--seed", type=int, default=0)
         m.add_argument("--device", default=None)
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
-        for f in spec.Config.knobs():
+        for f in spec.config.knobs():
             add_knob(knobs, f)
     g.set_defaults(func=cmd_generate)
 

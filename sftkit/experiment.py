@@ -1,9 +1,11 @@
-"""One comparison protocol for every notebook: same data, same budget, several seeds, untouched test splits.
+"""The one run recipe and the comparison protocol: same data, same budget, several seeds, untouched test splits.
 
-`run_method` trains a fresh copy of the base model per seed with a registered method (`sftkit.methods`) and
-evaluates it; `BASELINE` is the plain-SFT configuration every later notebook compares against. The results'
-`variant` comes from the method's Config (`variant_name`), never typed by hand; verdicts use
-`sftkit.results.compare`.
+`train_method` is the recipe every loss-side training goes through (the CLI's `sftkit train`, `run_method`,
+the reference-curve test): fresh model (optionally LoRA) -> the method's tokenization -> its Trainer -> the
+tokenizer to evaluate and save with. `run_method` runs it once per seed and evaluates each model;
+`BASELINE` is the plain-SFT configuration every later notebook compares against. The results' `variant`
+comes from the method's Config (`variant_name`), never typed by hand; verdicts use `sftkit.stats.compare`
+(through `sftkit.results.compare_rows`).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torch
 from .data import load_world, tokenize_dataset
 from .evaluate import evaluate
 from .methods import get
-from .methods.base import MethodConfig
+from .methods.base import MethodConfig, MethodSpec
 from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
@@ -41,6 +43,25 @@ def variant_name(method_config: MethodConfig, lora: dict | None = None, note: st
     return f"{text} ({note})" if note else text
 
 
+def train_method(spec: MethodSpec, records: list[dict], config: TrainConfig, model_name: str = DEFAULT_MODEL,
+                 method_config: MethodConfig | None = None, lora: dict | None = None, device: str | None = None,
+                 output_dir: str | None = None, trainer_kwargs: dict | None = None) -> tuple[TrainResult, object]:
+    """Train a fresh copy of `model_name` with loss-side method `spec` on `records` under `config`: the run
+    recipe. The seed (`config.seed`) fixes the LoRA adapter's initial weights and the data order; `output_dir`
+    keeps resumable checkpoints; `trainer_kwargs` adds data-like arguments to the method's knobs (e.g. SFTMix's
+    `confident` split). Returns (the training result, the tokenizer to evaluate and save with)."""
+    if spec.shape != "loss":
+        raise ValueError(f"train_method trains loss-side methods; {spec.name} is {spec.shape}-side")
+    method_config = method_config or spec.config()
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_model(model_name, device=device, lora=lora)
+    tokenize = spec.tokenize or tokenize_dataset  # a method's own (dpo, rpo: pairs; crlft: sources)
+    result = train(model, tokenizer, records, config, trainer_cls=spec.trainer, output_dir=output_dir,
+                   dataset=tokenize(tokenizer, records, config.max_length),
+                   trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
+    return result, spec.inference_tokenizer(tokenizer, method_config)  # e.g. crlft: prompts carry the expert condition
+
+
 def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
                method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
@@ -57,20 +78,14 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
     `run.training[seed].model` holds each one).
     """
     spec = get(method)
-    method_config = method_config or spec.Config()
+    method_config = method_config or spec.config()
     variant = variant_name(method_config, lora, note)
     train_records = train_records if train_records is not None else load_world("train")
     eval_records = eval_records if eval_records is not None else [r for s in eval_splits for r in load_world(s)]
     run = Run()
     for seed in seeds:
-        torch.manual_seed(seed)
-        model, tokenizer = load_model(model_name, device=device, lora=lora)
-        tokenize = getattr(spec, "tokenize", tokenize_dataset)  # a method's own (dpo, rpo: pairs; crlft: sources)
-        result = train(model, tokenizer, train_records, replace(config, seed=seed), trainer_cls=spec.Trainer,
-                       dataset=tokenize(tokenizer, train_records, config.max_length),
-                       trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
-        if hasattr(spec.module, "inference_tokenizer"):  # e.g. crlft: prompts carry the expert condition
-            tokenizer = spec.inference_tokenizer(tokenizer, method_config)
+        result, tokenizer = train_method(spec, train_records, replace(config, seed=seed), model_name, method_config,
+                                         lora, device, trainer_kwargs=trainer_kwargs)
         preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, check=check)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),

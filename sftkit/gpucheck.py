@@ -75,15 +75,13 @@ def build_check_model(path: Path, tiny: bool = False, seed: int = 0) -> int:
     return count_parameters(model)
 
 
-def run_cli(argv: list[str]) -> tuple[int, str]:
-    """`sftkit.cli.main(argv)` with its printing captured: (exit status, the last line it printed, or the
-    exception's type and message when it raised one)."""
-    from .cli import main
-
+def run_cli(cli, argv: list[str]) -> tuple[int, str]:
+    """`cli(argv)` (`sftkit.cli.main`, passed in by the CLI: this module does not import it) with its printing
+    captured: (exit status, the last line it printed, or the exception's type and message when it raised one)."""
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main(argv)
+            code = cli(argv)
     except Exception as e:  # a check reports every failure as a FAIL line and goes on with the next path
         return 1, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
@@ -103,10 +101,10 @@ def finite_losses(history: list[dict]) -> bool:
                if "loss" in k and isinstance(v, (int, float)))
 
 
-def train_line(name: str, argv: list[str], output: Path) -> Line:
+def train_line(cli, name: str, argv: list[str], output: Path) -> Line:
     """Run `sftkit train ...` (`argv`) and read the step time, tokens/s and peak memory from its train_log.json."""
     start = time.perf_counter()
-    code, said = run_cli(argv)
+    code, said = run_cli(cli, argv)
     seconds = time.perf_counter() - start
     if code != 0:
         return Line(name, False, seconds=seconds, error=said)
@@ -123,7 +121,7 @@ def train_line(name: str, argv: list[str], output: Path) -> Line:
                 "" if passed else "a logged loss is not finite")
 
 
-def eval_line(model: str, device: str, work: Path) -> Line:
+def eval_line(cli, model: str, device: str, work: Path) -> Line:
     """`sftkit eval` (batched greedy generation) on `EVAL_PROMPTS` test prompts; tokens/s: the generated tokens
     (each reply's own and its end-of-turn token) over the command's wall time, model loading included."""
     import torch
@@ -135,7 +133,7 @@ def eval_line(model: str, device: str, work: Path) -> Line:
     write_jsonl(data, load_world("test")[:EVAL_PROMPTS])
     reset_peak(device)
     start = time.perf_counter()
-    code, said = run_cli(["eval", "--model", model, "--data", str(data), "--output", str(preds), "--device", device])
+    code, said = run_cli(cli, ["eval", "--model", model, "--data", str(data), "--output", str(preds), "--device", device])
     seconds = time.perf_counter() - start
     if code != 0:
         return Line("eval", False, seconds=seconds, error=said)
@@ -147,7 +145,7 @@ def eval_line(model: str, device: str, work: Path) -> Line:
                 "" if len(rows) == EVAL_PROMPTS else f"{len(rows)} predictions for {EVAL_PROMPTS} prompts")
 
 
-def generate_line(name: str, model: str, device: str, steps: int, work: Path) -> Line:
+def generate_line(cli, name: str, model: str, device: str, steps: int, work: Path) -> Line:
     """`sftkit generate NAME` with the scripted teacher on a small input (augcon: 3 of the tiny world's documents,
     its scorer trained from the check's model for `steps` steps; skillmix: 20 examples; selfdebug: 10 code tasks; no
     model of their own):
@@ -164,7 +162,7 @@ def generate_line(name: str, model: str, device: str, steps: int, work: Path) ->
     else:
         extra = ["--num-data", "20"]
     start = time.perf_counter()
-    code, said = run_cli(["generate", name, "--output", str(output), "--device", device, *extra])
+    code, said = run_cli(cli, ["generate", name, "--output", str(output), "--device", device, *extra])
     seconds = time.perf_counter() - start
     return Line(f"{name} (generate)", code == 0 and output.exists(), seconds=seconds, error="" if code == 0 else said)
 
@@ -178,7 +176,7 @@ def preference_file(path: Path, n: int = 256) -> Path:
     return path
 
 
-def method_lines(model: str, device: str, steps: int, batch_size: int, work: Path, show) -> list[Line]:
+def method_lines(cli, model: str, device: str, steps: int, batch_size: int, work: Path, show) -> list[Line]:
     """One line per registered method (`sftkit.methods.NAMES`), then plain SFT with LoRA."""
     from .methods import NAMES, get
 
@@ -188,24 +186,25 @@ def method_lines(model: str, device: str, steps: int, batch_size: int, work: Pat
     for name, extra in runs:
         spec = get(name)
         label = " ".join([name, *extra])
-        if spec.SHAPE == "data":
-            lines.append(generate_line(name, model, device, steps, work))
+        if spec.shape == "data":
+            lines.append(generate_line(cli, name, model, device, steps, work))
         else:
             output = work / f"{name}{'-lora' if extra else ''}"
             argv = ["train", name, "--model", model, "--output", str(output), "--steps", str(steps),
                     "--save-steps", "0", "--device", device, *extra]
-            if spec.SHAPE == "loss":
+            if spec.shape == "loss":
                 argv += ["--batch-size", str(batch_size)]
-            if spec.DATA == "preference":
+            if spec.data == "preference":
                 argv += ["--data", str(pairs)]
-            lines.append(train_line(label, argv, output))
+            lines.append(train_line(cli, label, argv, output))
         show(lines[-1].text())
     return lines
 
 
-def gpu_check(device: str = "cuda", tiny: bool = False, steps: int | None = None, batch_size: int | None = None,
+def gpu_check(cli, device: str = "cuda", tiny: bool = False, steps: int | None = None, batch_size: int | None = None,
               output: str | Path | None = None, show=print) -> dict:
-    """Run the check and write its results (JSON, atomically) to `output` (default `runs_dir()/gpu-check.json`,
+    """Run the check through `cli` (`sftkit.cli.main`) and write its results (JSON, atomically) to `output`
+    (default `runs_dir()/gpu-check.json`,
     with `--tiny` gpu-check-tiny.json); returns them. Every method trains `steps` steps (default 10, 4 with
     `tiny`) at batch `batch_size` (default 32; online methods keep their own batch). Raises `SftkitError`
     when `device` is CUDA and no CUDA GPU is there."""
@@ -226,8 +225,8 @@ def gpu_check(device: str = "cuda", tiny: bool = False, steps: int | None = None
         show(f"GPU check on {device}{f' ({gpu})' if gpu else ''}: a random Llama of {params:,} parameters, "
              f"{steps} steps of batch {batch_size} per method (online methods: their own batch)")
         show(HEADER)
-        lines = method_lines(model, device, steps, batch_size, work, show)
-        lines.append(eval_line(model, device, work))
+        lines = method_lines(cli, model, device, steps, batch_size, work, show)
+        lines.append(eval_line(cli, model, device, work))
         show(lines[-1].text())
     failed = [line.name for line in lines if not line.passed]
     result = {"date": datetime.date.today().isoformat(), "sftkit": __version__, "torch": torch.__version__,

@@ -71,7 +71,7 @@ class Claim:
         """Short citation, e.g. "SFTMix 2410.05248": `name` with the arXiv id(s) of the method's `PAPER`."""
         from .methods import get  # imports the method's module: only when a claim is shown
 
-        return "; ".join(f"{n} {i}" for n, i in zip(self.name.split("; "), get(self.method).PAPER.arxiv.split("; ")))
+        return "; ".join(f"{n} {i}" for n, i in zip(self.name.split("; "), get(self.method).paper.arxiv.split("; ")))
 
 
 NAME = {"sft": "FLAN; InstructGPT", "sftmix": "SFTMix", "ift": "IFT", "dpo": "DPO", "rpo": "RPO", "crlft": "OpenChat C-RLFT",
@@ -226,7 +226,7 @@ def missing_notebooks(rows: list[dict]) -> list[tuple[str, str]]:
     from .methods import all_methods
 
     notebooks = {r.get("notebook") for r in rows}
-    return [(m.name, m.PAPER.notebook) for m in all_methods() if m.PAPER.notebook not in notebooks]
+    return [(m.name, m.paper.notebook) for m in all_methods() if m.paper.notebook not in notebooks]
 
 
 # ----------------------------------------------------------------------------------------------------

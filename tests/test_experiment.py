@@ -9,16 +9,16 @@ from sftkit.methods import all_methods, get
 
 
 def test_variant_names_come_from_the_config():
-    assert variant_name(get("sft").Config()) == "full"
-    assert variant_name(get("sft").Config(), lora={"r": 8}) == "lora-r8"
-    assert variant_name(get("sftmix").Config(mu=0), note="balanced batches only") == "mu=0 (balanced batches only)"
-    assert variant_name(get("ift").Config()) == "lambda=0.2,gamma=0.95,schedule=fixed"
-    assert variant_name(get("rpo").Config(reduction="mean")) == "reduction=mean,beta=0.1,eta=0.2"
+    assert variant_name(get("sft").config()) == "full"
+    assert variant_name(get("sft").config(), lora={"r": 8}) == "lora-r8"
+    assert variant_name(get("sftmix").config(mu=0), note="balanced batches only") == "mu=0 (balanced batches only)"
+    assert variant_name(get("ift").config()) == "lambda=0.2,gamma=0.95,schedule=fixed"
+    assert variant_name(get("rpo").config(reduction="mean")) == "reduction=mean,beta=0.1,eta=0.2"
 
 
 def test_every_method_declares_paper_config_and_names_its_notebook():
     for m in all_methods():
-        assert m.PAPER.arxiv and m.PAPER.notebook and m.SHAPE in ("loss", "data", "online")
+        assert m.paper.arxiv and m.paper.notebook and m.shape in ("loss", "data", "online")
         assert m.PAPER.notebook in m.module.__doc__, m.name
         for f in m.Config.knobs():
             assert f.metadata.get("help"), f"{m.name}.{f.name} has no help text"

@@ -17,7 +17,7 @@ def test_every_method_generation_and_lora_pass_and_are_measured(tmp_path, capsys
     said = capsys.readouterr().out
     result = json.loads(out.read_text())
     lines = {line["name"]: line for line in result["lines"]}
-    data_side = {n for n in NAMES if get(n).SHAPE == "data"}
+    data_side = {n for n in NAMES if get(n).shape == "data"}
     assert list(lines) == [*(f"{n} (generate)" if n in data_side else n for n in NAMES), "sft --lora-r 8", "eval"]
     assert result["failed"] == [] and all(line["passed"] for line in lines.values())
     trained = [line for name, line in lines.items() if not name.endswith("(generate)") and name != "eval"]

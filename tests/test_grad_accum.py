@@ -61,7 +61,7 @@ def run(method: str, model_path: str, k: int):
             if not grads:
                 grads.update({n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None})
 
-    class Trainer(spec.Trainer):
+    class Trainer(spec.trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.args.max_grad_norm = 0.0
@@ -70,11 +70,11 @@ def run(method: str, model_path: str, k: int):
     records = make()
     extra = {"confident": {i: i % 4 < 2 for i in range(len(records))}} if method == "sftmix" else {}
     model, tok = load_model(model_path)
-    tokenize = getattr(spec, "tokenize", tokenize_dataset)
+    tokenize = spec.tokenize or tokenize_dataset
     result = train(model, tok, records, TrainConfig(steps=STEPS, batch_size=B // k, grad_accum=k, logging_steps=1,
                                                     warmup_steps=0),
                    trainer_cls=Trainer, dataset=tokenize(tok, records, 256),
-                   trainer_kwargs={**spec.Config(**knobs).trainer_kwargs(), **extra})
+                   trainer_kwargs={**spec.config(**knobs).trainer_kwargs(), **extra})
     return grads, result
 
 

@@ -83,8 +83,8 @@ def test_packing_is_refused_for_other_methods(random_models, tmp_path, capsys):
 
     model, tok = load_model(random_models["llama"], device="cpu")
     with pytest.raises(SftkitError, match="plain SFT only"):
-        train(model, tok, load_world("train")[:8], TrainConfig(steps=1, packing=True), trainer_cls=get("ift").Trainer)
-    assert NTPTrainer is get("sft").Trainer
+        train(model, tok, load_world("train")[:8], TrainConfig(steps=1, packing=True), trainer_cls=get("ift").trainer)
+    assert NTPTrainer is get("sft").trainer
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "Say a.", "chosen": "a", "rejected": "b"}) + "\n")
     assert main(["train", "dpo", "--data", str(data), "--output", str(tmp_path / "out"), "--packing"]) == 2

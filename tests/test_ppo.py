@@ -249,9 +249,9 @@ def test_a_diverged_run_fails_loudly():
 
 def test_registered_online_with_its_paper():
     spec = get("ppo")
-    assert spec.SHAPE == "online" and spec.PAPER.arxiv == "2410.11020" and spec.PAPER.notebook in ppo.__doc__
+    assert spec.shape == "online" and spec.paper.arxiv == "2410.11020" and spec.paper.notebook in ppo.__doc__
     assert ppo.LORA == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}
-    assert spec.Config().init_kl_coef == 0.2
+    assert spec.config().init_kl_coef == 0.2
 
 
 def test_cli_trains_ppo_and_saves_model_value_head_and_history(tmp_path, random_models):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftkit.data import load_world, tokenize_dataset
-from sftkit.model import load_model
-from sftkit.train import TrainConfig, train
+from sftkit.data import load_world
+from sftkit.experiment import train_method
+from sftkit.train import TrainConfig
 
 CURVES = Path(__file__).with_name("reference_curves.json")
 CONFIG = TrainConfig(steps=10, batch_size=8, lr=1e-3, warmup_steps=2, logging_steps=1, seed=0)
@@ -44,24 +44,23 @@ def run_curve(name: str) -> list[float]:
     if name.startswith("rpo-"):
         method = "rpo"
     spec = get(method)
-    model, tokenizer = load_model("tiny", device="cpu", lora=lora)
-    config = spec.Config()
+    config = spec.config()
     if name == "sftmix":  # a fixed confident/unconfident split instead of a reference run
         kwargs = {"confident": {i: i % 3 == 0 for i in range(96)}}
     elif name.startswith("rpo-"):
-        config = spec.Config(reduction=name.split("-")[1])
+        config = spec.config(reduction=name.split("-")[1])
         kwargs = {}
     else:
         kwargs = {}
-    if spec.DATA == "preference":
+    if spec.data == "preference":
         records = _pairs()
     elif name == "crlft":  # a quarter expert, so that a batch of 8 holds both sources
-        records = spec.mixed_quality_data(_records(), expert_share=0.25)
+        from sftkit.methods.crlft import mixed_quality_data
+
+        records = mixed_quality_data(_records(), expert_share=0.25)
     else:
         records = _records()
-    dataset = getattr(spec, "tokenize", tokenize_dataset)(tokenizer, records, CONFIG.max_length)
-    result = train(model, tokenizer, records, CONFIG, trainer_cls=spec.Trainer, dataset=dataset,
-                   trainer_kwargs={**config.trainer_kwargs(), **kwargs})
+    result, _ = train_method(spec, records, CONFIG, "tiny", config, lora, device="cpu", trainer_kwargs=kwargs)
     return [round(x, 6) for x in result.losses[1]]
 
 

@@ -218,8 +218,8 @@ def test_registered_data_side_with_its_paper():
 
     spec = get("selfdebug")
     assert NAMES.index("selfdebug") == NAMES.index("skillmix") + 1
-    assert spec.SHAPE == "data" and spec.PAPER.arxiv == "2405.18649" and spec.PAPER.notebook in sd.__doc__
-    assert spec.Config().explanation_weight == 0.5
+    assert spec.shape == "data" and spec.paper.arxiv == "2405.18649" and spec.paper.notebook in sd.__doc__
+    assert spec.config().explanation_weight == 0.5
 
 
 def test_run_codes_runs_each_distinct_program_once(monkeypatch):

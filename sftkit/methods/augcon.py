@@ -53,13 +53,12 @@ from ..train import TrainConfig, TrainResult, train
 from ..world import make_documents, normalize
 from ..world.documents import sentences
 from ..world.skills import ANIMALS, ATTRIBUTES, COLOURS, RULERS
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 VALUES = {"animal": ANIMALS, "colour": COLOURS, "ruler": RULERS}
 
 PAPER = Paper("Automatically Generating Numerous Context-Driven SFT Data for LLMs across Diverse Granularity (AugCon)",
               "2405.16579", "https://github.com/quanshr/AugCon", "09_augcon")
-SHAPE, DATA = "data", "documents"
 
 # Official settings (quanshr/AugCon config.py and step1/step2).
 MIN_CHARS = 20  # config.min_length: a context of at most this many characters is not asked about
@@ -939,3 +938,7 @@ def make_data(documents: list[dict], teacher: Teacher, config: Config | None = N
     answers = answer_items(teacher, items, demos, **answering)
     log(f"step 3: {len(answers)} answers ({len(demos)} demos)")
     return sft_records(items, answers, "augcon", gold=all("facts" in d for d in documents))
+
+
+SPEC = MethodSpec("augcon", "data", PAPER, Config, data="documents", make_data=make_data,
+                  add_generate_arguments=add_generate_arguments, data_from_args=data_from_args)

@@ -37,11 +37,10 @@ from ..io import SftkitError
 from ..losses import token_nll
 from ..train import NTPTrainer
 from ..world import LAZY_ANSWERS, check, corrupt, lazy_answer, normalize
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("OpenChat: Advancing Open-source Language Models with Mixed-Quality Data (C-RLFT)", "2309.11235",
               "https://github.com/imoneoi/openchat", "06_crlft")
-SHAPE, DATA = "loss", "conversations"
 
 # The class condition: the content of the system turn put in front of a record of each source. The
 # paper's strings name the model that wrote the data ("GPT4", "GPT3"); the tiny world has no such
@@ -316,8 +315,6 @@ class Config(MethodConfig):
                                        "(official --per-sequence-loss)", choices=("token", "sequence"))
 
 
-Trainer = CRLFTTrainer
-
 
 def ablation(mixed: list[dict], full: Config | None = None) -> dict[str, tuple[str, Config | None, list[dict], str]]:
     """The paper's ablation rows on `mixed` (from `mixed_quality_data`), plus plain SFT on all of it:
@@ -339,9 +336,18 @@ def ablation(mixed: list[dict], full: Config | None = None) -> dict[str, tuple[s
 REQUIRED = {"source": "C-RLFT needs each record's source, 'expert' or 'suboptimal'"}
 
 
+def required(reward: str | None = None) -> dict[str, str]:
+    """The fields `sftkit train crlft --data FILE` needs in each record."""
+    return REQUIRED
+
+
 def default_data(expert_share: float = 0.1, seed: int = 0) -> tuple[list[dict], str]:
     """`sftkit train crlft` without --data: the world's train split as mixed-quality data (`mixed_quality_data`),
     and a line describing it with each source's measured accuracy (`source_accuracy`)."""
     records = mixed_quality_data(load_world("train"), expert_share=expert_share, seed=seed)
     shares = ", ".join(f"{s} {a['n']} records, {100 * a['accuracy']:.0f}% correct" for s, a in source_accuracy(records).items())
     return records, f"tiny-world train split as mixed-quality data (expert share {expert_share}, seed {seed}): {shares}"
+
+
+SPEC = MethodSpec("crlft", "loss", PAPER, Config, required=required, default_data=lambda reward=None: default_data(),
+                  trainer=CRLFTTrainer, tokenize=tokenize, inference_tokenizer=inference_tokenizer)

@@ -15,12 +15,10 @@ from ..data import IGNORE, tokenize_pairs
 from ..logprobs import eval_mode, frozen_copy, is_peft, reference_logprobs, sequence_logprobs
 from ..losses import dpo_loss, sequence_logprob
 from ..train import PairTrainer
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("Direct Preference Optimization: Your Language Model is Secretly a Reward Model", "2305.18290",
               "https://github.com/eric-mitchell/direct-preference-optimization", "05_dpo_rpo")
-SHAPE, DATA = "loss", "preference"
-tokenize = tokenize_pairs
 
 
 def implicit_reward_stats(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor,
@@ -103,4 +101,4 @@ class Config(MethodConfig):
     beta: float = knob(0.1, "strength of the pull towards the reference (DPO paper: 0.1)")
 
 
-Trainer = DPOTrainer
+SPEC = MethodSpec("dpo", "loss", PAPER, Config, data="preference", trainer=DPOTrainer, tokenize=tokenize_pairs)

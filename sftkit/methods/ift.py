@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 from ..data import IGNORE
 from ..losses import reduce_loss, token_nll
 from ..train import NTPTrainer
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 
 def one_step_guesses(logits: torch.Tensor, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -175,7 +175,6 @@ class IFTTrainer(NTPTrainer):
 
 PAPER = Paper("Intuitive Fine-Tuning: Towards Simplifying Alignment into a Single Process", "2405.11870",
               "https://github.com/TsinghuaC3I/Intuitive-Fine-Tuning", "03_ift")
-SHAPE, DATA = "loss", "conversations"
 
 
 @dataclass
@@ -190,4 +189,4 @@ class Config(MethodConfig):
     noise_std: float = knob(0.5, "noisy schedule: std of the per-step noise")
 
 
-Trainer = IFTTrainer
+SPEC = MethodSpec("ift", "loss", PAPER, Config, trainer=IFTTrainer)

@@ -40,12 +40,10 @@ from ..logprobs import eval_mode
 from ..losses import reduce_loss, token_nll
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
 from ..world.judgements import LABELS, SHIFT_OF, judgement_reward, parse_judgement, task_records
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("Improving the Language Understanding Capabilities of Large Language Models Using Reinforcement "
               "Learning (PPO with LoRA)", "2410.11020", "https://github.com/coder-qicao/RL4GLUE", "07_ppo")
-SHAPE = "online"
-DATA = "prompts"
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}  # the paper's adapter
 ONLINE = OnlineConfig(prompts_per_step=16, samples_per_prompt=1, temperature=0.8, top_p=1.0, max_new_tokens=16,
                       lr=1e-3)  # the paper's batch of 16, one reply each; `sftkit train ppo`'s defaults
@@ -368,3 +366,8 @@ def checked_finite(history: list[dict]) -> list[dict]:
             if not math.isfinite(h[key]):
                 raise FloatingPointError(f"PPO step {h['step']}: {key} is {h[key]}; lower the learning rate")
     return history
+
+
+SPEC = MethodSpec("ppo", "online", PAPER, Config, data="prompts", required=required, default_data=default_data,
+                  check_data=check_data, run=run, online=ONLINE, lora=LORA, reward=REWARD,
+                  reward_function=reward_function, max_new_tokens=MAX_NEW_TOKENS)

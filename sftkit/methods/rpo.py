@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import tokenize_pairs
 from ..losses import rpo_loss
-from .base import MethodConfig, Paper, knob
-from .dpo import DPOTrainer, tokenize  # noqa: F401  (RPO reads the same pairs as DPO)
+from .base import MethodConfig, MethodSpec, Paper, knob
+from .dpo import DPOTrainer
 
 PAPER = Paper("Provably Mitigating Overoptimization in RLHF: Your SFT Loss is Implicitly an Adversarial "
               "Regularizer", "2405.16436", "https://github.com/YSLIU627/Regularized-Preference-Optimization",
               "05_dpo_rpo")
-SHAPE, DATA = "loss", "preference"
 DEFAULT_ETA = {"sum": 0.005, "mean": 0.2}
 
 
@@ -51,4 +51,4 @@ class Config(MethodConfig):
             self.eta = DEFAULT_ETA[self.reduction]
 
 
-Trainer = RPOTrainer
+SPEC = MethodSpec("rpo", "loss", PAPER, Config, data="preference", trainer=RPOTrainer, tokenize=tokenize_pairs)

@@ -67,11 +67,10 @@ from ..io import SftkitError
 from ..sandbox import Limits, RunResult, pass_at_k, run_many
 from ..teachers import Task, Teacher, last_user_text, register_task
 from ..world import make_splits, normalize, program_records
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("Training LLMs to Better Self-Debug and Explain Code (LEDEX)", "2405.18649",
               "none published (project page ledex-llm.github.io)", "11_selfdebug")
-SHAPE, DATA = "data", "code tasks"
 ERROR_RATE = 0.3  # the scripted teacher's share of wrong refinements this method's notebook uses
 SEED_STRIDE = 1000  # teacher seed of reply r in a run with seed s: s x SEED_STRIDE + r
 
@@ -772,3 +771,7 @@ def check_rl_record(record: dict) -> None:
     if missing:
         raise ValueError(f"field 'meta.{missing[0]}' is missing (the selfdebug reward reads meta's "
                          f"{', '.join(RL_FIELDS)}: records of `sftkit generate selfdebug --rl-output`)")
+
+
+SPEC = MethodSpec("selfdebug", "data", PAPER, Config, data="code tasks", make_data=make_data,
+                  add_generate_arguments=add_generate_arguments, data_from_args=data_from_args)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..train import NTPTrainer
-from .base import MethodConfig, Paper
+from .base import MethodConfig, MethodSpec, Paper
 
 PAPER = Paper("Finetuned Language Models Are Zero-Shot Learners (instruction tuning); Training language models "
               "to follow instructions with human feedback (SFT stage)", "2109.01652; 2203.02155",
               "https://github.com/google-research/FLAN", "01_sft")
-SHAPE, DATA = "loss", "conversations"
 
 
 @dataclass
@@ -21,4 +20,4 @@ class Config(MethodConfig):
     """Plain SFT has no knobs of its own: the budget (steps, batch, lr) is `TrainConfig`."""
 
 
-Trainer = NTPTrainer
+SPEC = MethodSpec("sft", "loss", PAPER, Config, trainer=NTPTrainer)

@@ -30,7 +30,7 @@ from ..logprobs import eval_mode
 from ..losses import ntp_loss, token_nll
 from ..model import device_of
 from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, full_batches, training_arguments
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 
 @torch.no_grad()
@@ -354,7 +354,6 @@ class SFTMixTrainer(NTPTrainer):
 
 PAPER = Paper("SFTMix: Elevating Language Model Instruction Tuning with Mixup Recipe", "2410.05248",
               "no official code is public", "02_sftmix")
-SHAPE, DATA = "loss", "conversations"
 
 
 @dataclass
@@ -370,4 +369,4 @@ class Config(MethodConfig):
                                              "reference run; split at the median)")
 
 
-Trainer = SFTMixTrainer
+SPEC = MethodSpec("sftmix", "loss", PAPER, Config, trainer=SFTMixTrainer)

@@ -63,11 +63,10 @@ from itertools import combinations, permutations
 from ..io import SftkitError
 from ..teachers import Task, Teacher, last_user_text, register_task
 from ..world import SKILLS, eval_keys, lazy_answer, make_splits, normalize
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("Instruct-SkillMix: A Powerful Pipeline for LLM Instruction Tuning", "2408.14774",
               "https://github.com/princeton-pli/Instruct-SkillMix", "10_skillmix")
-SHAPE, DATA = "data", "instructions"
 
 # Official settings (src/data_generation/1_generate_data.sh and 2_generate_junk_data.sh).
 K = 2  # k=2: two skills per example
@@ -906,3 +905,7 @@ def make_data(instructions: list[str] | None, teacher: Teacher, config: Config |
         records = shirk(records, teacher, config.shirker_fraction, config.shirker_kind, seed, **settings)
         log(f"shirkers: {sum('shirker' in r['meta'] for r in records)} of {len(records)} responses are {config.shirker_kind}")
     return records
+
+
+SPEC = MethodSpec("skillmix", "data", PAPER, Config, data="instructions", make_data=make_data,
+                  add_generate_arguments=add_generate_arguments, data_from_args=data_from_args)

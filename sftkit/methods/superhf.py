@@ -42,12 +42,10 @@ from ..data import load_world
 from ..logprobs import eval_mode
 from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
 from ..world import SKILLS, check
-from .base import MethodConfig, Paper, knob
+from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("SuperHF: Supervised Iterative Learning from Human Feedback", "2310.16763",
               "https://github.com/openfeedback/superhf", "08_superhf")
-SHAPE = "online"
-DATA = "prompts"
 LORA = {"r": 4, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}  # official
 ONLINE = OnlineConfig(prompts_per_step=2, samples_per_prompt=16, temperature=1.0, top_p=0.95, max_new_tokens=48,
                       lr=1e-3)  # official sampling and accumulation; lr for the tiny model (official: 2e-5 on 7B)
@@ -235,3 +233,12 @@ def run(model, tokenizer, prompts: list[dict], online: OnlineConfig, config: Con
     loop = SuperHF(model, tokenizer, prompts, reward_fn or load_reward("gold"), online, config)
     loop.run()
     return loop
+
+
+def required(reward: str | None = None) -> dict[str, str]:
+    """The fields `sftkit train superhf --data FILE` needs in each record."""
+    return REQUIRED
+
+
+SPEC = MethodSpec("superhf", "online", PAPER, Config, data="prompts", required=required, default_data=default_data,
+                  run=run, online=ONLINE, lora=LORA, reward=REWARD, reward_function=reward_function)
