@@ -21,3 +21,7 @@ if "SFTKIT_RESULTS" not in os.environ:
         shutil.copy(path, _results)
     os.environ["SFTKIT_RESULTS"] = str(_results)
     atexit.register(shutil.rmtree, _results, True)
+
+# notebooks/src/*.py are the notebooks' sources (jupytext percent scripts, sftkit.notebook_sources), not test modules:
+# pytest collects the .ipynb files under notebooks/ (nbval) and never imports a script.
+collect_ignore_glob = ["notebooks/src/*"]
