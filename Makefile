@@ -28,7 +28,17 @@ test: $(BIN)/sftkit
 gpu-check: $(BIN)/sftkit
 	$(BIN)/sftkit doctor --gpu
 
+# Notebook sources (README "Editing a notebook"): each notebooks/NN_name.ipynb has its cells in notebooks/src/NN_name.py.
+# After editing scripts: `make notebooks` rewrites the .ipynb cells and keeps their outputs (NB=10 for one notebook);
+# after editing a .ipynb in Jupyter without jupytext: `make notebook-sources` rewrites the scripts.
+NB ?=
+notebooks: $(BIN)/sftkit
+	$(BIN)/python -m sftkit.notebook_sources build $(NB)
+
+notebook-sources: $(BIN)/sftkit
+	$(BIN)/python -m sftkit.notebook_sources export $(NB)
+
 lint: $(BIN)/sftkit
 	$(BIN)/ruff check sftkit tests conftest.py
 
-.PHONY: install tutorial test lint gpu-check
+.PHONY: install tutorial test lint gpu-check notebooks notebook-sources

@@ -22,6 +22,9 @@ if "SFTKIT_RESULTS" not in os.environ:
     os.environ["SFTKIT_RESULTS"] = str(_results)
     atexit.register(shutil.rmtree, _results, True)
 
+# notebooks/src/*.py are the notebooks' sources (jupytext percent scripts, sftkit.notebook_sources), not test modules:
+# pytest collects the .ipynb files under notebooks/ (nbval) and never imports a script.
+collect_ignore_glob = ["notebooks/src/*"]
 
 def pytest_collection_modifyitems(items):
     """Every notebook cell (nbval) is `slow`: `pytest -m "not slow"` is the quick loop, `make test` runs all."""
