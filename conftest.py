@@ -26,6 +26,7 @@ if "SFTKIT_RESULTS" not in os.environ:
 # pytest collects the .ipynb files under notebooks/ (nbval) and never imports a script.
 collect_ignore_glob = ["notebooks/src/*"]
 
+
 def pytest_collection_modifyitems(items):
     """Every notebook cell (nbval) is `slow`: `pytest -m "not slow"` is the quick loop, `make test` runs all."""
     import pytest

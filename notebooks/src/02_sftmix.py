@@ -68,8 +68,8 @@ from sftkit.train import BucketSampler, example_length, mean_padded_length, trai
 from sftkit.world import EVAL_SPLITS, SKILLS
 
 CONFIG = BASELINE if STEPS is None else replace(BASELINE, steps=STEPS)
-SFTMIX = get("sftmix")  # the registered method: .Trainer, .Config (its knobs), .PAPER
-MIX = SFTMIX.Config(mu=MU, alpha=ALPHA)  # the knobs of every SFTMix run below; ablations change one
+SFTMIX = get("sftmix")  # the registered method (a MethodSpec): .trainer, .config (its knobs), .paper
+MIX = SFTMIX.config(mu=MU, alpha=ALPHA)  # the knobs of every SFTMix run below; ablations change one
 set_seed(0)
 train_records = load_world("train")
 tokenizer = load_model(MODEL_NAME, tokenizer_only=True)
@@ -432,9 +432,9 @@ SAMPLER_ONLY = replace(MIX, mu=0)  # the balanced sampler without the Mixup term
 SAMPLER = f"balanced sampler only ({SAMPLER_ONLY.variant()})"
 cost = defaultdict(list)
 for round_ in range(3):  # round 0 warms up the allocator and is not counted
-    for name, cls, kwargs in [("NTP", get("sft").Trainer, None),
-                              (SAMPLER, SFTMIX.Trainer, {**SAMPLER_ONLY.trainer_kwargs(), "confident": split}),
-                              ("SFTMix", SFTMIX.Trainer, {**MIX.trainer_kwargs(), "confident": split})]:
+    for name, cls, kwargs in [("NTP", get("sft").trainer, None),
+                              (SAMPLER, SFTMIX.trainer, {**SAMPLER_ONLY.trainer_kwargs(), "confident": split}),
+                              ("SFTMix", SFTMIX.trainer, {**MIX.trainer_kwargs(), "confident": split})]:
         measured = timed(cls, kwargs)
         if round_:
             cost[name].append(measured)
@@ -685,7 +685,7 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #         return self.beta.sample(()).expand(shape)
 #
 #
-# class PerBatchLambda(SFTMIX.Trainer):
+# class PerBatchLambda(SFTMIX.trainer):
 #     def __init__(self, *args, **kwargs):
 #         super().__init__(*args, **kwargs)
 #         self.beta = OneDraw(ALPHA)
@@ -701,7 +701,7 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #     return mixup_loss(model, hidden, labels, confident_rows, unconfident_rows, lam)
 #
 #
-# class EndAligned(SFTMIX.Trainer):
+# class EndAligned(SFTMIX.trainer):
 #     def compute_loss(self, *args, **kwargs):
 #         with patch.object(sftmix_module, "mixup_loss", mixup_loss_end):
 #             return super().compute_loss(*args, **kwargs)
@@ -722,7 +722,7 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #
 # <details><summary>Hint</summary>
 #
-# Subclass `SFTMIX.Trainer` and override `_get_train_sampler` (as `SFTMixTrainer` does) to return a sampler whose
+# Subclass `SFTMIX.trainer` and override `_get_train_sampler` (as `SFTMixTrainer` does) to return a sampler whose
 # every batch is half confident, half unconfident *within one skill*. Look at the per-skill share of the confident
 # half first: some skills have (almost) no examples in one half and cannot be paired within the skill at all.
 # </details>
@@ -757,7 +757,7 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #             yield from blocks[k]
 #
 #
-# class SameSkillSFTMix(SFTMIX.Trainer):
+# class SameSkillSFTMix(SFTMIX.trainer):
 #     def _get_train_sampler(self, train_dataset=None):
 #         data = train_dataset if train_dataset is not None else self.train_dataset
 #         return SkillBalancedSampler([self.confident[ex["index"]] for ex in data],
@@ -834,7 +834,7 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 # times = defaultdict(list)
 # for round_ in range(3):  # alternated; round 0 is a warm-up
 #     for b in (4, 16):
-#         t, _ = timed(SFTMIX.Trainer, kwargs, config=replace(CONFIG, bucket=b))
+#         t, _ = timed(SFTMIX.trainer, kwargs, config=replace(CONFIG, bucket=b))
 #         if round_:
 #             times[b].append(t)
 # t4, t16 = (float(np.median(times[b])) for b in (4, 16))

@@ -64,7 +64,7 @@ from sftkit.world import EVAL_SPLITS
 
 set_seed(0)
 config = replace(BASELINE, steps=STEPS or BASELINE.steps)  # the shared SFT budget: same for SFT and IFT
-IFT_CONFIG = get("ift").Config(lam=LAMBDA, gamma=GAMMA, lambda_schedule=LAMBDA_SCHEDULE)  # IFT's own knobs
+IFT_CONFIG = get("ift").config(lam=LAMBDA, gamma=GAMMA, lambda_schedule=LAMBDA_SCHEDULE)  # IFT's own knobs
 
 # %% [markdown]
 # ## 1. The loss, in code
@@ -224,7 +224,7 @@ for round_ in (1, 2, 3):
     for name in ("sft", "ift"):  # alternated, so drift in machine speed hits both methods alike
         m, tok = load_model(MODEL_NAME, device=DEVICE)
         kwargs = IFT_CONFIG.trainer_kwargs() if name == "ift" else None
-        r = train(m, tok, [], quick, trainer_cls=get(name).Trainer, dataset=train_set, trainer_kwargs=kwargs)
+        r = train(m, tok, [], quick, trainer_cls=get(name).trainer, dataset=train_set, trainer_kwargs=kwargs)
         step_ms[name].append(round(1000 * r.step_time_s))
         print(f"round {round_}: {name.upper()} {step_ms[name][-1]} ms/step")
 SFT_MS, IFT_MS = (int(np.median(step_ms[n])) for n in ("sft", "ift"))

@@ -221,7 +221,7 @@ print("RPO mean, eta 0.2  :", round(rpo_loss(chosen, rejected, ref, ref, lengths
 # ## 4. DPO and RPO from the SFT model, tuned on dev
 #
 # Three methods, each from the same SFT model, `STEPS` steps of `BATCH_PAIRS` pairs: DPO, RPO-sum and
-# RPO-mean, each RPO variant with its official η (0.005 for `sum`, 0.2 for `mean`; `get("rpo").Config`).
+# RPO-mean, each RPO variant with its official η (0.005 for `sum`, 0.2 for `mean`; `get("rpo").config`).
 # A fair comparison gives every method the same tuning: the learning rate (`LR_GRID`) and β (`BETA_GRID`),
 # one run per setting with seed `SEEDS[0]`, each scored by exact match on the **full `dev` split**. The
 # best setting per method is then run once per seed in `SEEDS` and evaluated on `test` and each shift, which
@@ -234,8 +234,8 @@ print("RPO mean, eta 0.2  :", round(rpo_loss(chosen, rejected, ref, ref, lengths
 
 # %%
 pair_data = tokenize_pairs(tokenizer, pairs, BASELINE.max_length)
-CONFIGS = [("dpo", get("dpo").Config()), ("rpo", get("rpo").Config(reduction="sum")),
-           ("rpo", get("rpo").Config(reduction="mean"))]  # each RPO variant with its official eta
+CONFIGS = [("dpo", get("dpo").config()), ("rpo", get("rpo").config(reduction="sum")),
+           ("rpo", get("rpo").config(reduction="mean"))]  # each RPO variant with its official eta
 METHODS = {(f"{m}-{c.reduction}" if m == "rpo" else m): (m, c) for m, c in CONFIGS}  # label -> (method, Config)
 eval_records = [r for s in EVAL_SPLITS for r in splits[s]]
 device = pick_device(DEVICE)
@@ -246,7 +246,7 @@ def preference_run(method, method_config, seed, lr, data=pair_data, records=pair
     # A fresh copy of the starting model, trained with a registered method and its Config; returns the TrainResult.
     config = TrainConfig(steps=steps, batch_size=BATCH_PAIRS, lr=lr, warmup_steps=max(1, steps // 10),
                          seed=seed, logging_steps=5)
-    return train(copy.deepcopy(start), tokenizer, records, config, trainer_cls=get(method).Trainer, dataset=data,
+    return train(copy.deepcopy(start), tokenizer, records, config, trainer_cls=get(method).trainer, dataset=data,
                  trainer_kwargs={**method_config.trainer_kwargs(), "probe": probe, "probe_every": probe_every})
 
 
@@ -553,7 +553,7 @@ if {"dpo", "rpo-sum"} <= set(OVEROPT_METHODS):
 
 # %%
 start_rows = rows_from_eval(evaluate(sft_model, tokenizer, eval_records), method="sft",
-                            variant=variant_name(get("sft").Config(), note=f"start model, seed {SFT_SEED}"),
+                            variant=variant_name(get("sft").config(), note=f"start model, seed {SFT_SEED}"),
                             model=str(MODEL_NAME), seed=SFT_SEED, steps=BASELINE.steps, train_config=train_settings(BASELINE),
                             step_time_s=sft_run.step_time_s, peak_mem_mb=sft_run.peak_mem_mb,
                             train_seconds=sft_run.seconds, device=device)
@@ -623,7 +623,7 @@ print(f"Best preference run on test: {best}. " + c.sentence(best, f"the {len(SEE
 #   TRL weights long responses more.
 # - Official **"sum"**: mean over pairs of −βη·log π(y_w), i.e. βη × the *summed* NLL per sequence. TRL's
 #   term equals it only if alpha = βη × (mean chosen length of that batch): a batch-dependent number, so
-#   **no fixed TRL setting reproduces the paper's "sum" variant**; use `get("rpo").Config(reduction="sum")` (`RPOTrainer(reduction="sum")`) here.
+#   **no fixed TRL setting reproduces the paper's "sum" variant**; use `get("rpo").config(reduction="sum")` (`RPOTrainer(reduction="sum")`) here.
 #
 # On one batch of our pairs, with the SFT model as policy, at the official settings of each variant (`OFFICIAL`):
 #
@@ -684,7 +684,7 @@ print(f"chosen lengths in this batch: {sorted(lengths.tolist())}")
 # Without rerunning the whole notebook, one DPO run at β = 0.5 with DPO's tuned learning rate:
 #
 # ```python
-# cfg = get("dpo").Config(beta=0.5)
+# cfg = get("dpo").config(beta=0.5)
 # r = preference_run("dpo", cfg, SEEDS[0], TUNED["dpo"][2],
 #                    probe=heldout_pair_probe(sft_model, heldout_batch, beta=0.5), probe_every=STEPS)
 # steps, chosen = curve(r.history, "heldout_chosen_logp")

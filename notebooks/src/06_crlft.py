@@ -81,8 +81,8 @@ from sftkit.world import EVAL_SPLITS, SKILLS
 set_seed(0)
 START = time.time()
 CONFIG = replace(BASELINE, steps=STEPS)  # BASELINE's recipe (batch 32, lr 1e-3, cosine) at this notebook's budget
-CRLFT = get("crlft")  # the registered method: .Trainer, .Config (its knobs), .PAPER
-FULL = CRLFT.Config(expert_reward=EXPERT_REWARD, suboptimal_reward=SUBOPTIMAL_REWARD, normalization=NORMALIZATION)
+CRLFT = get("crlft")  # the registered method (a MethodSpec): .trainer, .config (its knobs), .paper
+FULL = CRLFT.config(expert_reward=EXPERT_REWARD, suboptimal_reward=SUBOPTIMAL_REWARD, normalization=NORMALIZATION)
 tokenizer = load_model(MODEL_NAME, tokenizer_only=True)
 print(f"budget: {CONFIG.steps} steps of batch {CONFIG.batch_size}, lr {CONFIG.lr}, device {pick_device(DEVICE)}; "
       f"C-RLFT knobs: {FULL.variant()}")
@@ -296,7 +296,7 @@ if RUN_LONG_ABLATION or not long_rows:
                                      note=note, device=DEVICE).rows]
     print("saved", results.save(LONG, long_rows).name)
 LONG_RUNS = {label: [r for r in long_rows if r["method"] == method
-                     and r["variant"] == variant_name(knobs or get(method).Config(), None, note)]
+                     and r["variant"] == variant_name(knobs or get(method).config(), None, note)]
              for label, (method, knobs, records, note) in ABLATION.items()}
 steps_run = sorted({r["steps"] for rows in LONG_RUNS.values() for r in rows})
 print(f"{steps_run} steps, seeds {sorted({r['seed'] for rows in LONG_RUNS.values() for r in rows})}")
