@@ -160,7 +160,7 @@ def rows_from_eval(eval_rows: list[dict], **run) -> list[dict]:
         row = {"notebook": None, **run, "split": split, "skill": skill, **acc, "sftkit_version": __version__,
                "metric": EXACT_MATCH, "value": acc["accuracy"]}
         if skill == "all":
-            row["items_key"] = items_key([r["id"] for r in per_split[split]])
+            row["items_key"] = items_key([r.get("id", str(i)) for i, r in enumerate(per_split[split])])
             row["items"] = encode_items([float(r["correct"]) for r in per_split[split]])
         out.append({k: row.get(k) for k in FIELDS})
     return out

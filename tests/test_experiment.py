@@ -1,4 +1,5 @@
 """The comparison protocol: variant names from Configs, exact-settings baseline reuse, the one comparison rule."""
+import importlib
 from dataclasses import replace
 
 import pytest
@@ -19,9 +20,23 @@ def test_variant_names_come_from_the_config():
 def test_every_method_declares_paper_config_and_names_its_notebook():
     for m in all_methods():
         assert m.paper.arxiv and m.paper.notebook and m.shape in ("loss", "data", "online")
-        assert m.PAPER.notebook in m.module.__doc__, m.name
-        for f in m.Config.knobs():
+        assert m.paper.notebook in importlib.import_module(f"sftkit.methods.{m.name}").__doc__, m.name
+        for f in m.config.knobs():
             assert f.metadata.get("help"), f"{m.name}.{f.name} has no help text"
+
+
+def test_a_spec_without_the_hooks_of_its_shape_is_refused():
+    from sftkit.methods.base import MethodSpec
+
+    sft = get("sft")
+    with pytest.raises(ValueError, match="loss-side method needs trainer"):
+        MethodSpec("x", "loss", sft.paper, sft.config)
+    with pytest.raises(ValueError, match="online-side method needs run, online, lora, reward, reward_function"):
+        MethodSpec("x", "online", sft.paper, sft.config)
+    with pytest.raises(ValueError, match="shape 'lossy'"):
+        MethodSpec("x", "lossy", sft.paper, sft.config, trainer=sft.trainer)
+    hooks = {"loss": "trainer", "data": "make_data", "online": "run"}
+    assert all(getattr(m, hooks[m.shape]) is not None for m in all_methods())
 
 
 def fake_rows(config, seeds=(0, 1, 2), device="cpu"):
