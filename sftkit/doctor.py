@@ -21,7 +21,7 @@ from .io import REPO_DIR, SftkitError, results_dir, shown
 # from another environment than the kernel this check runs in.
 MINIMUM = {"torch": "2.4", "transformers": "5.0", "peft": "0.17", "accelerate": "1.0", "matplotlib": "3.9",
            "gymnasium": "1.0", "ipywidgets": "8.1", "nbclient": "0.10", "tqdm": "4.66", "psutil": "5.9",
-           "httpx": "0.27", "nltk": "3.8", "numpy": "1.26",
+           "httpx": "0.27", "nltk": "3.8", "numpy": "1.26", "scipy": "1.11",
            "rouge-score": "0.1"}
 PYTHON_MINIMUM = "3.10"
 SHOWN = ("torch", "transformers", "peft")  # printed; the others are only checked

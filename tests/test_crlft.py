@@ -242,6 +242,6 @@ def test_cli_trains_crlft_and_saves_the_expert_chat_template(tmp_path, random_mo
 
 def test_registered_with_its_paper_and_knobs():
     spec = get("crlft")
-    assert spec.PAPER.arxiv == "2309.11235" and spec.paper.notebook in crlft.__doc__
-    assert spec.Config().trainer_kwargs() == {"condition": "system", "expert_reward": 1.0, "suboptimal_reward": 0.1,
+    assert spec.paper.arxiv == "2309.11235" and spec.paper.notebook in crlft.__doc__
+    assert spec.config().trainer_kwargs() == {"condition": "system", "expert_reward": 1.0, "suboptimal_reward": 0.1,
                                               "normalization": "token"}

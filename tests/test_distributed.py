@@ -6,6 +6,7 @@ The sampler tests deal batches out with accelerate's own `BatchSamplerShard` (nu
 given explicitly), as `accelerator.prepare` does under a launcher; the others launch 2 real processes. Run as a
 script (`torchrun --nproc_per_node 2 tests/test_distributed.py OUT MODEL DATA`), this file is their worker.
 """
+import importlib
 import json
 import os
 import subprocess
@@ -116,7 +117,7 @@ def test_online_loops_refuse_several_processes_from_python_too(method, monkeypat
     loop = {"ppo": "PPO", "superhf": "SuperHF"}[method]
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(SftkitError, match=f"{loop} is an online method and trains in one process only"):
-        getattr(get(method).module, loop)(None, None, [], None)
+        getattr(importlib.import_module(f"sftkit.methods.{method}"), loop)(None, None, [], None)
 
 
 @gloo
