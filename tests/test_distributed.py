@@ -112,7 +112,6 @@ def test_online_loops_refuse_several_processes_from_python_too(method, monkeypat
     """`sftkit.methods.ppo.PPO(...)` / `superhf.SuperHF(...)` called from a script under a launcher: one clear
     error before any work (each process would otherwise run the whole loop alone and write the same files)."""
     from sftkit.io import SftkitError
-    from sftkit.methods import get
 
     loop = {"ppo": "PPO", "superhf": "SuperHF"}[method]
     monkeypatch.setenv("WORLD_SIZE", "2")
