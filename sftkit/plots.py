@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data import IGNORE
-from .evaluate import accuracy
 from .results import accuracies, mean_std
 from .world import EVAL_SPLITS
 
@@ -38,19 +37,6 @@ def loss_curves(curves: dict[str, list[tuple[list[int], list[float]]]], ax=None,
     ax.set(xlabel="optimizer step", ylabel="loss", title=title, yscale="log")
     ax.legend()
     return ax
-
-
-def per_skill_accuracy(rows: list[dict], split: str) -> dict[str, list[float]]:
-    """Skill -> accuracies over seeds, from per-example evaluation rows carrying a 'seed' field."""
-    by_seed: dict[int, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["split"] == split:
-            by_seed[r["seed"]].append(r)
-    out: dict[str, list[float]] = defaultdict(list)
-    for seed_rows in by_seed.values():
-        for (skill,), acc in accuracy(seed_rows, by=("skill",)).items():
-            out[skill].append(acc["accuracy"])
-    return dict(out)
 
 
 def accuracy_bars(results: dict[str, dict[str, list[float]]], ax=None, title="exact match by skill", xlabel=None):
@@ -173,4 +159,39 @@ def tree(nodes: list, ax=None, wrap: int = 26, title: str = "", marks: dict[int,
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
+    return ax
+
+
+def false_verdict_rates(rates: dict[str, dict[str, float]], ax=None, level: float = 0.05,
+                        title="two identical methods: how often a verdict says they differ"):
+    """Bars of the share of simulated designs (label -> `stats.rates` result) in which the retired rule and
+    `stats.compare` call two identical methods different, with the 5% a verdict promises as a line."""
+    ax = ax or plt.subplots(figsize=(7, 3.2))[1]
+    x = np.arange(len(rates))
+    for offset, key, name, colour in ((-0.2, "old_rule", "retired rule: gap > larger seed std", "#c44e52"),
+                                      (0.2, "compare", "stats.compare: 95% interval excludes 0", "#4c72b0")):
+        values = [100 * r[key] for r in rates.values()]
+        bars = ax.bar(x + offset, values, 0.4, label=name, color=colour)
+        ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+    ax.axhline(100 * level, color="black", lw=0.8, ls="--")
+    ax.set_xticks(x, list(rates))
+    ax.set_ylabel("false 'differs' (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def mde_curves(mdes: dict[str, dict[int, float]], ax=None, target: float = 5.0,
+               title="the smallest difference a design detects (80% power)"):
+    """Lines of MDE in points against the number of items, one per label (e.g. "3 v 3 seeds"): {label: {n: mde}}."""
+    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    for label, by_n in mdes.items():
+        ns = sorted(by_n)
+        ax.plot(ns, [100 * by_n[n] for n in ns], marker="o", label=label)
+    ax.axhline(target, color="black", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("items in the split (n)")
+    ax.set_ylabel("MDE (points)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
     return ax

@@ -37,6 +37,7 @@ DEVICE = None         # None: CUDA, else Apple's mps, else CPU
 
 # %%
 import inspect
+import statistics
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -45,14 +46,14 @@ from IPython.display import HTML, Markdown, display
 
 # %matplotlib inline
 
-from sftkit import results
+from sftkit import results, stats
 from sftkit.data import IGNORE, load_world, pad_collate, tokenize_dataset
 from sftkit.experiment import BASELINE, run_base, run_method
 from sftkit.losses import ntp_loss
 from sftkit.model import count_parameters, load_model
 from sftkit.plots import accuracy_bars, loss_curves, mask_html, samples_html
-from sftkit.plots import split_bars
-from sftkit.results import RULE, accuracies, by_skill, compare, fmt_mean_std, split_table
+from sftkit.plots import false_verdict_rates, mde_curves, split_bars
+from sftkit.results import accuracies, by_skill, compare_rows, fmt_mean_std, split_table
 from sftkit.world import EVAL_SPLITS, SHIFTS
 
 config = replace(BASELINE, steps=STEPS or BASELINE.steps)
@@ -297,18 +298,24 @@ print("saved", path.name)
 # %% [markdown]
 # ## What we saw
 #
-# The table and the verdicts below are computed from this run's measurements; every verdict applies the
-# suite's one comparison rule (`sftkit.results.compare`, printed with them).
+# The table and the verdicts below are computed from this run's measurements; every verdict is the
+# suite's one comparison, `sftkit.stats.compare` (printed with them; the next section shows why it looks
+# like this). A verdict reads: difference in points, its 95% interval, the number of items x seeds on each
+# side, the smallest difference this design detects (MDE), and "above", "below" or "inconclusive".
 
 # %%
-test, lora_test = accuracies(full.rows, "test"), accuracies(lora.rows, "test")
 display(Markdown(split_table({"base, zero-shot": base.rows, "SFT, full": full.rows, f"SFT, LoRA r={LORA_R}": lora.rows})))
-print(RULE)
-print(compare(test, accuracies(base.rows, "test")).sentence(f"SFT ({config.steps} steps)", "the zero-shot base model on test"))
-for shift in SHIFTS:
-    print(compare(accuracies(full.rows, shift), test).sentence(f"SFT on {shift}", "SFT on test"))
-for split in EVAL_SPLITS:
-    print(compare(accuracies(lora.rows, split), accuracies(full.rows, split)).sentence(f"LoRA r={LORA_R}", f"full fine-tuning on {split}"))
+print(stats.RULE, "\n")
+print("Headline:", compare_rows(full.rows, base.rows).sentence(f"SFT ({config.steps} steps)", "the zero-shot base model on test"))
+n_test = next(r["n"] for r in full.rows if r["split"] == "test" and r["skill"] == "all")
+for shift in SHIFTS:  # different items on the two sides: unpaired, judged at the smaller split's n
+    n_shift = next(r["n"] for r in full.rows if r["split"] == shift and r["skill"] == "all")
+    c = stats.compare_means(accuracies(full.rows, shift), accuracies(full.rows, "test"), n=min(n_shift, n_test))
+    print(c.sentence(f"SFT on {shift}", "SFT on test"))
+print("\nExploratory (5 splits, Holm-adjusted p-values):")
+lora_vs_full = {split: compare_rows(lora.rows, full.rows, split) for split in EVAL_SPLITS}
+for (split, c), p in zip(lora_vs_full.items(), stats.holm([c.p_value for c in lora_vs_full.values()])):
+    print(c.sentence(f"LoRA r={LORA_R}", f"full fine-tuning on {split}") + f" Holm-adjusted p = {p:.2g}")
 
 # %% [markdown]
 # The papers report no number we can set beside ours: FLAN and InstructGPT measure held-out *tasks* on
@@ -320,8 +327,77 @@ for split in EVAL_SPLITS:
 # shift. The wrong answers say why ("What the wrong answers have in common" counts them): most are shorter
 # than the gold answer and no longer than the training answers of their skill, and a negated sentence more
 # often gets the adjective's own label than the right one. SFT taught the *shape* of the training answers along with the task. Later
-# notebooks ask whether their method closes those gaps; LoRA, with far fewer trainable weights, does not
-# keep more of the base model's knowledge here (its verdicts above).
+# notebooks ask whether their method closes those gaps. LoRA, with far fewer trainable weights, is compared
+# on one seed against three: read its verdicts above, interval and MDE included, before reading anything
+# into its numbers.
+
+# %% [markdown]
+# ## How sure is a verdict? Seeds, items, and a rule that cried wolf
+#
+# Two sources of noise sit under every number in this suite. **Items:** `test` is 490 questions drawn from
+# what the skills could ask; another draw would score differently (at 92% the binomial standard error of one
+# run is about 1.2 points). **Seeds:** a training run is one draw of its randomness (data order here; the
+# start model and the data draw for other methods). A verdict must account for both.
+#
+# Until this round the suite used one rule: *two results differ when the gap between their seed means is
+# larger than the larger seed standard deviation.* It ignores the items, and a side with one seed (or seeds
+# that vary nothing) has standard deviation 0. `sftkit.stats.compare` replaces it: per item, the difference
+# of the two arms' mean scores $d_i$; the variance of the mean difference is
+#
+# $$\widehat{\operatorname{Var}} = \frac{s^2_d}{n} + s^2_{\text{seed}}\Big(\frac{1}{k_a} + \frac{1}{k_b}\Big),$$
+#
+# with $s^2_d$ the variance of the $d_i$ over the $n$ items and $s^2_{\text{seed}}$ the variance of an arm's
+# seed means (pooled over the two arms); the 95% interval uses a $t$ distribution with Welch-Satterthwaite
+# degrees of freedom, so three seeds give a wide interval, and one seed on each side gives no verdict at all.
+#
+# Below, two *identical* methods are simulated many times at this notebook's scale (`stats.simulate`: items
+# of varied difficulty, a seed-to-seed spread set to this run's, a coin flip per item and seed), and each
+# rule is asked whether they differ. Every "differs" is a false alarm.
+
+# %%
+TRIALS = 200 if LIGHT else 2000
+seed_sd = max(statistics.stdev(accuracies(full.rows, "test")), 0.005) if len(SEEDS) > 1 else 0.01
+level = statistics.fmean(accuracies(full.rows, "test"))
+designs = {"3 v 3 seeds": (3, 3), "3 v 1 seeds": (3, 1), "5 v 5 seeds": (5, 5)}
+null = {label: stats.rates(TRIALS, n=n_test, accuracy=level, seed_sd=seed_sd, seeds_a=ka, seeds_b=kb)
+        for label, (ka, kb) in designs.items()}
+print(f"identical methods, n = {n_test} items at {100 * level:.1f}%, seed-to-seed sd {100 * seed_sd:.1f} points, "
+      f"{TRIALS} simulated pairs per design:")
+for label, r in null.items():
+    print(f"  {label}: retired rule {100 * r['old_rule']:4.1f}% false 'differs', stats.compare {100 * r['compare']:4.1f}%")
+false_verdict_rates(null);
+
+# %% [markdown]
+# The retired rule calls identical methods different far more often than the 5% a verdict should allow, and
+# most often when one side has a single seed. `compare` stays near or below 5% (it errs on the wide side: the
+# seed part also counts some item noise). The price of honesty is that small real differences come out
+# "inconclusive". How small? The **minimum detectable effect** (MDE) is the difference a design finds 80% of
+# the time; it shrinks with more items and more seeds:
+
+# %%
+SIZES = (100, 250, 490, 1000, 2000)
+mde = {f"{k} v {k} seeds": {n: stats.rates(TRIALS // 10, n=n, accuracy=level, seed_sd=seed_sd, seeds_a=k, seeds_b=k,
+                                              rng=n)["median_mde"] for n in SIZES} for k in (2, 3, 5)}
+mde_curves(mde);
+
+# %% [markdown]
+# So the size of each split decides what it can show. For this run's splits, at SFT's accuracy there and this
+# run's seed spread, the MDE of a paired 3 v 3 comparison; a split whose MDE is over 5 points, or where SFT is
+# at the ceiling or floor, cannot carry a headline claim about a few points:
+
+# %%
+rows = []
+for split in EVAL_SPLITS:
+    n = next(r["n"] for r in full.rows if r["split"] == split and r["skill"] == "all")
+    acc = statistics.fmean(accuracies(full.rows, split))
+    m = stats.rates(TRIALS // 10, n=n, accuracy=min(max(acc, 0.01), 0.99), seed_sd=seed_sd, rng=n)["median_mde"]
+    usable = "yes" if m <= 0.05 and 0.02 < acc < 0.95 else "no: " + ("MDE over 5 points" if m > 0.05 else "at the ceiling or floor")
+    rows.append(f"| {split} | {n} | {100 * acc:.1f} | {100 * m:.1f} | {usable} |")
+display(Markdown("| split | n | SFT EM % | MDE, 3 v 3 seeds (points) | headline split? |\n|---|---|---|---|---|\n" + "\n".join(rows)))
+
+# %% [markdown]
+# Read every verdict in this suite with its interval and MDE: "inconclusive" with an MDE of 3 points says
+# something different from "inconclusive" with an MDE of 20.
 
 # %% [markdown]
 # ## Exercises
@@ -337,7 +413,7 @@ for split in EVAL_SPLITS:
 #
 # `train(..., dataset=...)` takes an already tokenized data set, so copy `input_ids` into `labels` for
 # every example of `dataset`, train one seed with `config`, and evaluate on `test` with
-# `sftkit.evaluate.evaluate`. Compare the final logged loss with `full`'s and the accuracy with `compare`.
+# `sftkit.evaluate.evaluate`. Compare the final logged loss with `full`'s and the accuracy with `compare_rows`.
 #
 # </details>
 #
@@ -351,16 +427,16 @@ for split in EVAL_SPLITS:
 # everything = [{**ex, "labels": list(ex["input_ids"])} for ex in dataset]  # loss on every token
 # m, _ = load_model(MODEL_NAME, device=DEVICE)
 # res = train(m, tokenizer, train_records, config, dataset=everything)
-# acc = accuracy(evaluate(res.model, tokenizer, load_world("test")), by=("split",))[("test",)]["accuracy"]
-# print(compare([acc], accuracies(full.rows, "test")).sentence("loss on every token", "answer-only SFT on test"))
+# rows = results.rows_from_eval(evaluate(res.model, tokenizer, load_world("test")), seed=SEEDS[0])
+# print(compare_rows(rows, full.rows).sentence("loss on every token", "answer-only SFT on test"))
 # print(f"final loss {res.losses[1][-1]:.3f} vs answer-only {full.training[SEEDS[0]].losses[1][-1]:.3f}")
 # ```
 #
 # The loss now averages over every token, and most tokens are prompt tokens (the share is printed near
 # the top of this notebook). Prompts contain random words and numbers that no model can predict from their
 # prefix, so the loss stays high however well the model answers: it measures mostly *prompt* modelling and
-# cannot be set beside the answer-only loss. Accuracy is the comparable number; read it off the `compare`
-# line (one seed against the three seeds of `full`, so `full`'s spread decides).
+# cannot be set beside the answer-only loss. Accuracy is the comparable number; read it off the
+# `compare_rows` line (one seed against the three seeds of `full`, whose seeds estimate the seed variance).
 #
 # </details>
 
@@ -371,7 +447,7 @@ for split in EVAL_SPLITS:
 # <details><summary>Hint</summary>
 #
 # `run_method` accepts any `TrainConfig`; `replace(config, steps=...)` changes only the budget. One seed
-# per budget is enough to see the trend; judge differences against `full`'s seed spread.
+# per budget is enough to see the trend; `compare_rows` against `full` says which differences it can tell apart.
 #
 # </details>
 #
@@ -381,11 +457,10 @@ for split in EVAL_SPLITS:
 # for steps in (config.steps // 2, config.steps * 2):
 #     run = run_method("sft", [0], MODEL_NAME, config=replace(config, steps=steps), device=DEVICE)
 #     for split in EVAL_SPLITS:
-#         print(compare(accuracies(run.rows, split), accuracies(full.rows, split))
-#               .sentence(f"{steps} steps", f"{config.steps} steps on {split}"))
+#         print(compare_rows(run.rows, full.rows, split).sentence(f"{steps} steps", f"{config.steps} steps on {split}"))
 # ```
 #
-# Saturation is where doubling the budget leaves `test` *within the seed spread* of the default; if a shift
+# Saturation is where doubling the budget leaves `test` *inconclusive* against the default (with a small MDE); if a shift
 # stays far below `test` at every budget, more steps of the same data do not teach the shifted inputs.
 #
 # </details>
@@ -413,7 +488,7 @@ for split in EVAL_SPLITS:
 #
 # Compare rows (same rank, different learning rate) with columns (same learning rate, different rank): the
 # factor whose change moves accuracy more, at either setting of the other, matters more. With one seed per
-# cell, a difference smaller than `full`'s seed std is noise.
+# cell, `compare_rows(run.rows, full.rows)` says which cells differ from full fine-tuning at all.
 #
 # </details>
 
@@ -445,14 +520,17 @@ for split in EVAL_SPLITS:
 # m, _ = load_model(MODEL_NAME, device=DEVICE)
 # res = train(m, tokenizer, train_records, config, trainer_cls=SequenceMeanTrainer)
 # seq = accuracy(evaluate(res.model, tokenizer, load_world("test")), by=("skill",))
-# for skill, accs in by_skill(full.rows, "test").items():
-#     print(compare([seq[(skill,)]["accuracy"]], accs).sentence(f"{skill}: sequence_mean", "token_mean"))
+# per_skill = {skill: stats.compare_means([seq[(skill,)]["accuracy"]], accs, n=seq[(skill,)]["n"])
+#              for skill, accs in by_skill(full.rows, "test").items() if skill != "all"}
+# for (skill, c), p in zip(per_skill.items(), stats.holm([c.p_value for c in per_skill.values()])):
+#     print(c.sentence(f"{skill}: sequence_mean", "token_mean") + f" Holm-adjusted p = {p:.2g}")
 # ```
 #
 # Under `token_mean` a skill with long answers (`code`, `spell`, `sort`) contributes many tokens per
 # example, so it dominates the gradient; `sequence_mean` shifts weight towards skills with short answers
 # (`length`, `max`, `add`: one or two characters). Expect short-answer skills to gain or hold and long-answer skills to lose, and
-# check it against the printed verdicts rather than taking it on trust.
+# check it against the printed verdicts rather than taking it on trust (ten skills are ten tests: the
+# Holm-adjusted p-values keep the chance of any false alarm at 5%).
 #
 # </details>
 
