@@ -168,7 +168,7 @@ def cmd_eval(args):
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                    generate_all=args.generate)
+                    generate_all=args.generate, predictions=bool(args.output))  # without --output: scores only
     if args.output:
         write_jsonl(args.output, rows)
     for (split, skill), acc in accuracy(rows).items():

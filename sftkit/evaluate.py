@@ -4,12 +4,14 @@ batched greedy generation with left padding.
 With greedy decoding, "the generated answer is the gold answer" holds exactly when, at every answer position
 including the end token, the argmax of the model's next-token distribution is the gold token: the generation
 would follow the gold tokens and stop. So one forward pass over prompt + gold answer + end token decides every
-item it calls correct (`teacher_forced_correct`); `evaluate` generates only the others, which also gives
-their predictions. The result equals generating every answer, item by item (tests/test_evaluate.py checks it
-for the base model, an SFT model, a LoRA model and a BPE tokenizer on every split).
+item it calls correct, and the first position where the argmax leaves the gold path often settles a wrong
+one (`teacher_forced`); `evaluate` generates only what is left (and, when predictions are wanted, the
+wrong answers' text). The verdicts equal generating every answer, item by item (tests/test_evaluate.py checks
+it for the base model, an SFT model, a LoRA model and a BPE tokenizer on every split).
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -18,6 +20,7 @@ import torch
 from .data import prompt_messages
 from .logprobs import eval_mode
 from .world import check as exact_match
+from .world import normalize
 
 
 @torch.no_grad()
@@ -75,20 +78,39 @@ def answer_ids(tokenizer, record: dict) -> tuple[list[int], list[int]] | None:
     return prompt_ids, answer + [tokenizer.eos_token_id]
 
 
+def settled_by_divergence(tokenizer, record: dict, gold: list[int], at: int, token: int) -> tuple[bool | None, str | None]:
+    """(verdict, prediction) when greedy decoding follows the gold tokens `gold[:at]` and then picks `token`
+    instead of `gold[at]`. Choosing the end token stops it: the prediction is the decoded prefix, judged by
+    exact match. Another token makes the answer start with S = decode(gold[:at] + [token]); it is certainly
+    wrong when even the most lenient reading (whitespace runs collapsed, as `normalize` does) of S is not a
+    prefix of the normalized gold answer (prediction unknown: None). Otherwise (S could still normalize to the
+    gold answer, or decoding a partial sequence gave a replacement character) nothing is settled: (None, None)."""
+    if token == tokenizer.eos_token_id:
+        prediction = tokenizer.decode(gold[:at], skip_special_tokens=True)
+        return exact_match(record, prediction), prediction
+    text = tokenizer.decode(gold[:at] + [token], skip_special_tokens=True)
+    if "\ufffd" in text:
+        return None, None
+    lenient = re.sub(r"\s+", " ", text.lstrip()).rstrip()
+    return (False, None) if not normalize(record["answer"]).startswith(lenient) else (None, None)
+
+
 @torch.no_grad()
-def teacher_forced_correct(model, tokenizer, records: list[dict], max_new_tokens: int = 48,
-                           batch_size: int = 128) -> list[bool]:
-    """Whether greedy generation (at most `max_new_tokens` new tokens) would give each record's gold answer
-    exactly, from one teacher-forced forward pass per batch: True when the argmax at every answer position,
-    including the end token, is the gold token by a margin of at least `MARGIN` logits. False means "not
-    proven" (a wrong answer, a near-tie, an answer too long for `max_new_tokens`, or a tokenizer that cannot
-    spell the answer after the prompt): `evaluate` generates those.
+def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 48,
+                   batch_size: int = 128) -> list[tuple[bool | None, str | None]]:
+    """What greedy generation (at most `max_new_tokens` new tokens) would score on each record under exact
+    match, from one teacher-forced forward pass per batch over prompt + gold answer + end token:
+    (True, gold answer) when the argmax at every answer position, including the end token, is the gold token
+    by a margin of at least `MARGIN` logits; at the first position where it is not (by that margin),
+    `settled_by_divergence` decides (False, None) or (verdict, prediction) when it can; (None, None) means
+    not settled (a near-tie, an answer too long for `max_new_tokens`, a tokenizer that cannot spell the answer
+    after the prompt, or a divergence that whitespace could still forgive): `evaluate` generates those.
 
     Rows are left-padded and get the position ids `generate` gives them, so the numbers are the ones greedy
     decoding sees; only the last K positions' logits are computed (K = the longest answer + end token).
     """
     encoded = [answer_ids(tokenizer, r) for r in records]
-    out = [False] * len(records)
+    out: list[tuple[bool | None, str | None]] = [(None, None)] * len(records)
     todo = [i for i, e in enumerate(encoded) if e is not None and len(e[1]) <= max_new_tokens]
     todo.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
     device = next(model.parameters()).device
@@ -104,33 +126,47 @@ def teacher_forced_correct(model, tokenizer, records: list[dict], max_new_tokens
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
                            logits_to_keep=keep + 1).logits[:, :-1].float()  # [B, keep, V]: predicts the last keep
             top2 = logits.topk(2, dim=-1)
+            best, lead = top2.indices.tolist(), (top2.values[..., 0] - top2.values[..., 1]).tolist()
             for row, i in enumerate(idx):
-                gold = torch.tensor(encoded[i][1], device=device)
-                at = slice(keep - len(gold), keep)
-                best, lead = top2.indices[row, at, 0], top2.values[row, at, 0] - top2.values[row, at, 1]
-                out[i] = bool((best == gold).all() and (lead >= MARGIN).all())
+                gold = encoded[i][1]
+                offset = keep - len(gold)
+                for at, want in enumerate(gold):
+                    if lead[row][offset + at] < MARGIN:
+                        break  # a near-tie: generation decides
+                    if best[row][offset + at][0] != want:
+                        out[i] = settled_by_divergence(tokenizer, records[i], gold, at, best[row][offset + at][0])
+                        break
+                else:
+                    out[i] = (True, records[i]["answer"])
     return out
 
 
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
-             check: Callable[[dict, str], bool] = exact_match, generate_all: bool = False) -> list[dict]:
+             check: Callable[[dict, str], bool] = exact_match, generate_all: bool = False,
+             predictions: bool = True) -> list[dict]:
     """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}.
 
     `check(record, prediction)` decides "correct" (default: the tiny world's exact match, `sftkit.world.check`).
-    With that default check, items that `teacher_forced_correct` proves right get prediction = the gold answer
-    without generating (what greedy decoding would have produced, token for token); only the rest are
-    generated. `generate_all=True` (`sftkit eval --generate`), or any other `check`, generates every answer.
+    With that default check, one teacher-forced pass (`teacher_forced`) settles most items without generating:
+    items it proves right get prediction = the gold answer (what greedy decoding would produce, token for
+    token). With `predictions=True` every other item is generated (its prediction is needed, e.g. by an
+    explorer); with `predictions=False` only the unsettled ones are, and an item proven wrong gets prediction
+    None (scores only: much faster on weak models). `generate_all=True` (`sftkit eval --generate`), or any
+    other `check`, generates every answer.
     """
-    proven = ([False] * len(records) if generate_all or check is not exact_match
-              else teacher_forced_correct(model, tokenizer, records, max_new_tokens, batch_size))
-    rest = [i for i, ok in enumerate(proven) if not ok]
-    generated = generate(model, tokenizer, [prompt_messages(records[i]) for i in rest], max_new_tokens, batch_size)
-    predictions = [r["answer"] for r in records]
-    for i, p in zip(rest, generated):
-        predictions[i] = p
-    return [{"id": r.get("id", str(i)), "skill": r["skill"], "split": r.get("split", "?"),
-             "prompt": prompt_messages(r)[-1]["content"], "answer": r["answer"], "prediction": p,
-             "correct": check(r, p)} for i, (r, p) in enumerate(zip(records, predictions))]
+    settled = ([(None, None)] * len(records) if generate_all or check is not exact_match
+               else teacher_forced(model, tokenizer, records, max_new_tokens, batch_size))
+    rest = [i for i, (ok, pred) in enumerate(settled) if ok is None or (predictions and pred is None)]
+    generated = dict(zip(rest, generate(model, tokenizer, [prompt_messages(records[i]) for i in rest], max_new_tokens,
+                                        batch_size)))
+    rows = []
+    for i, (r, (ok, pred)) in enumerate(zip(records, settled)):
+        if i in generated:
+            pred, ok = generated[i], check(r, generated[i])
+        rows.append({"id": r.get("id", str(i)), "skill": r["skill"], "split": r.get("split", "?"),
+                     "prompt": prompt_messages(r)[-1]["content"], "answer": r["answer"], "prediction": pred,
+                     "correct": bool(ok)})
+    return rows
 
 
 def accuracy(rows: list[dict], by: tuple[str, ...] = ("split", "skill")) -> dict[tuple, dict]:

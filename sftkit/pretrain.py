@@ -132,7 +132,7 @@ def write_model_card(path: str | os.PathLike = TINY_BASE) -> str:
     path = Path(path)
     log = json.loads((path / "pretrain_log.json").read_text())
     model, tokenizer = load_model(path, device="cpu")
-    acc = accuracy(evaluate(model, tokenizer, [r for s in EVAL_SPLITS for r in load_world(s)]))
+    acc = accuracy(evaluate(model, tokenizer, [r for s in EVAL_SPLITS for r in load_world(s)], predictions=False))
     config = {k: getattr(model.config, k) for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
                                                     "num_attention_heads", "max_position_embeddings", "vocab_size")}
     curve = ", ".join(f"{s}: {l:.3f}" for s, l in zip(log["step"], log["loss"]))

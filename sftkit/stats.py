@@ -122,11 +122,12 @@ def compare(a, b, alpha: float = 0.05, power: float = 0.8) -> Comparison:
     return _judge(a.mean(1), b.mean(1), item_part, n, alpha, power)
 
 
-def compare_means(a, b, n: int | None = None, alpha: float = 0.05, power: float = 0.8) -> Comparison:
+def compare_means(a, b, n: int | None = None, alpha: float = 0.05, power: float = 0.8,
+                  why: str = "per-item outcomes not saved") -> Comparison:
     """`compare` for results that kept only one mean per seed (`a`, `b`: seed means, fractions) on n items:
     rows saved before per-item outcomes, or a metric with no items. Unpaired and conservative: the item part
     is p_a(1 - p_a)/n + p_b(1 - p_b)/n (binomial, as if the arms shared no items), 0 when n is None (the seed
-    spread alone decides). The comparison's note says it is unpaired."""
+    spread alone decides). The comparison's note says it is unpaired and `why` (e.g. "different splits")."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if not len(a) or not len(b):
         raise ValueError("compare_means needs at least one seed a side")
@@ -139,7 +140,7 @@ def compare_means(a, b, n: int | None = None, alpha: float = 0.05, power: float 
     if len(set(b)) == 1:
         b = b[:1]
     return _judge(a, b, item_part, n or 0, alpha, power,
-                  note="unpaired: per-item outcomes not saved" + ("" if n else ", n unknown (seed spread only)"))
+                  note=f"unpaired: {why}" + ("" if n else ", n unknown (seed spread only)"))
 
 
 def _judge(seed_means_a: np.ndarray, seed_means_b: np.ndarray, item_part: float, n: int, alpha: float,

@@ -310,7 +310,8 @@ print("Headline:", compare_rows(full.rows, base.rows).sentence(f"SFT ({config.st
 n_test = next(r["n"] for r in full.rows if r["split"] == "test" and r["skill"] == "all")
 for shift in SHIFTS:  # different items on the two sides: unpaired, judged at the smaller split's n
     n_shift = next(r["n"] for r in full.rows if r["split"] == shift and r["skill"] == "all")
-    c = stats.compare_means(accuracies(full.rows, shift), accuracies(full.rows, "test"), n=min(n_shift, n_test))
+    c = stats.compare_means(accuracies(full.rows, shift), accuracies(full.rows, "test"), n=min(n_shift, n_test),
+                            why="different splits")
     print(c.sentence(f"SFT on {shift}", "SFT on test"))
 print("\nExploratory (5 splits, Holm-adjusted p-values):")
 lora_vs_full = {split: compare_rows(lora.rows, full.rows, split) for split in EVAL_SPLITS}
