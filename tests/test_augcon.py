@@ -51,6 +51,7 @@ from sftkit.methods.augcon import (
     split_pairs,
     split_task,
     teacher_ask,
+    teacher_tasks,
     train_scorer,
 )
 from sftkit.teachers import ScriptedTeacher
@@ -383,19 +384,19 @@ def test_bootstrap_demos_keep_only_answers_the_judge_accepts():
 
 
 def test_scripted_answer_and_judge_tasks():
-    teacher = ScriptedTeacher(error_rate=0.0, strict=True)
+    teacher = ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.0, strict=True)
     paragraph = next(p for p in DOCS[0]["paragraphs"] if "Kudi" in p)
     question = question_about(paragraph)
     assert teacher.ask(answer_prompt(paragraph, question, seed_examples()[:2])) == answer_from(paragraph, question)
-    wrong = ScriptedTeacher(error_rate=1.0, strict=True).ask(answer_prompt(paragraph, question))
+    wrong = ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0, strict=True).ask(answer_prompt(paragraph, question))
     assert wrong != answer_from(paragraph, question) and wrong.startswith("The ")
     judge = JUDGE_PROMPT.format(context=paragraph, question=question, reference="A.", predicted="A.")
     assert teacher.ask(judge) == "yes" and teacher.ask(judge.replace("[Predicted Answer]: A.", "[Predicted Answer]: B.")) == "no"
 
 
 def test_one_question_per_document_and_fresh_answers_for_repeats():
-    teacher = ScriptedTeacher(error_rate=0.5, tasks=None)
-    pools = question_pools(DOCS[:3], ScriptedTeacher())
+    teacher = ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.5)
+    pools = question_pools(DOCS[:3], ScriptedTeacher(tasks=teacher_tasks()))
     items = one_question_per_document(pools, 8)
     assert [d for d, _ in items] == [DOCS[k % 3]["id"] for k in range(8)] and all(n.depth == 0 for _, n in items)
     answers = answer_items(teacher, items)

@@ -138,7 +138,7 @@ Replies are cached on disk, so an interrupted run resumes where it stopped.
 ''')
 
 code(r'''
-teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0)
+teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0, tasks=skillmix.teacher_tasks())
 print(teacher)
 ''')
 
