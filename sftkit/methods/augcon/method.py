@@ -45,6 +45,10 @@ class Config(MethodConfig):
     scorer_lr: float = knob(3e-4, "learning rate of the contrastive scorer")
 
 
+# ----------------------------------------------------------------------------------------------------
+# The split reply's parser (the prompts: prompts.py)
+
+
 def parse_split(reply: str) -> tuple[str, str, str] | None:
     """(question, context 1, context 2) from a reply to `cst_prompt`, or None when it has no "Context 1: ...
     Context 2: ..." in that order. As the official regex: the question is the last line before "Context 1:";
@@ -292,6 +296,10 @@ def keep_questions(pool: dict[str, list[Node]], scores: dict[str, list[float]], 
             for doc, nodes in pool.items()}
 
 
+# ----------------------------------------------------------------------------------------------------
+# Answers: self-alignment with principles, bootstrapped few-shot (official step3_get_a.py; the prompts: prompts.py)
+
+
 def clean_answer(reply: str) -> str:
     """The answer in a reply: up to a "---" line (the official LM stops at "---"), stripped."""
     return re.split(r"\n\s*---", reply)[0].strip()
@@ -329,7 +337,7 @@ def answer_questions(teacher: Teacher, nodes: list[Node], demos: list[dict] = ()
 
 
 # ----------------------------------------------------------------------------------------------------
-# The whole pipeline, the baseline, the SFT records and the closed-book test
+# The whole pipeline, the baseline and the SFT records (the closed-book test: sftkit.world.facts)
 
 
 def question_pools(documents: list[dict], teacher: Teacher, **settings) -> dict[str, list[Node]]:

@@ -196,6 +196,10 @@ def sampled_attempts(records: list[dict], generate: Generate, n: int = 4, limits
     return attempts, report
 
 
+# ----------------------------------------------------------------------------------------------------
+# The prompt of an attempt and the reply's parser (the prompt and reply format: prompts.py)
+
+
 def attempt_prompt(attempt: Attempt) -> str:
     return debug_prompt(task_prompt(attempt.record), attempt.code, attempt.feedback)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 # ----------------------------------------------------------------------------------------------------
-# The prompt, the reply format and its parser
+# The prompt and the reply format (their parser: `parse_reply`)
 
 DEBUG_PROMPT = ("Fix the code. Reply \"Explanation: ...\" then \"Fixed code:\".\n"
                 "Task: {task}\nCode:\n{code}\nFeedback: {feedback}")

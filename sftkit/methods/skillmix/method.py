@@ -41,6 +41,10 @@ class Config(MethodConfig):
                              choices=("junk", "brevity"))
 
 
+# ----------------------------------------------------------------------------------------------------
+# Stage 1: skill extraction (the prompts: prompts.py; replies in the formats of the official datasets/<model>/*.txt)
+
+
 def parse_skills(reply: str) -> list[str]:
     """The skills of a reply in the format of the official skills.txt (one name a line, as `1_generate_data.main` reads
     it), each once, in order; a list marker ("-", "*", "3.") is dropped, and a line that is not one snake_case name
@@ -75,6 +79,10 @@ def extract(teacher: Teacher, instructions: list[str], tries: int = 4, **setting
             raise SftkitError(f"skill extraction: no {what} in {tries} replies; the last: {reply[:120]!r}")
         found.append(parse(reply))
     return found[0], found[1]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stage 2: skill sets, the five-turn conversation and its parser (official 1_generate_data.py)
 
 
 def skill_sets(skills: list[str], k: int, n: int, rng: random.Random) -> list[list[str]]:
@@ -199,6 +207,10 @@ def generate(teacher: Teacher, skills: list[str], query_types: list[dict], k: in
     return records, skipped
 
 
+# ----------------------------------------------------------------------------------------------------
+# Shirkers (official 2_generate_junk_data.py)
+
+
 def unquoted(reply: str) -> str:
     """A reply without one pair of surrounding double quotes (official `generate_data` of 2_generate_junk_data.py)."""
     return reply[1:-1] if len(reply) > 1 and reply[0] == reply[-1] == '"' else reply
@@ -225,6 +237,10 @@ def shirk(records: list[dict], teacher: Teacher, fraction: float, kind: str = "j
         out[i] = {**records[i], "meta": meta, "messages": [records[i]["messages"][0],
                                                           {"role": "assistant", "content": unquoted(reply)}]}
     return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Notebook 10's pools and test
 
 
 HELD_OUT = (frozenset({"reverse", "uppercase"}),)  # notebook 10's unseen pair: each skill is seen with spell

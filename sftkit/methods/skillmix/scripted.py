@@ -41,10 +41,6 @@ def plan_example(skills: tuple[str, ...], rng: random.Random) -> tuple[list[str]
     return None
 
 
-# ----------------------------------------------------------------------------------------------------
-# The scripted teacher's tasks (the tiny world's stand-in for a strong LLM)
-
-
 @functools.cache
 def world_instructions() -> dict[str, dict]:
     """Every instruction of the tiny world's splits (after `normalize`) -> its record."""
