@@ -129,9 +129,9 @@ def _squeeze(text: str) -> str:
 
 
 def explanation_checks(explanation: str, wrong: str, gold: str, call: str | None) -> dict[str, bool]:
-    """The explanation proxy's checks (module docstring): "bug" (quotes a wrong fragment of `changed_fragments`),
-    "fix" (quotes the matching gold fragment), "test" (names the failing `call`; absent when there is none).
-    Whitespace is ignored."""
+    """The explanation proxy's checks (the `sftkit.methods.selfdebug` docstring): "bug" (quotes a wrong fragment of
+    `changed_fragments`), "fix" (quotes the matching gold fragment), "test" (names the failing `call`; absent when
+    there is none). Whitespace is ignored."""
     text = _squeeze(explanation)
     pairs = [(_squeeze(w), _squeeze(r)) for _, w, r in changed_fragments(wrong, gold)]
     checks = {"bug": any(w and w in text for w, _ in pairs), "fix": any(r and r in text for _, r in pairs)}

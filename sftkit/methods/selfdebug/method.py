@@ -331,7 +331,7 @@ def rl_records(trajectories: list[Trajectory]) -> list[dict]:
 
 def score_replies(records: list[dict], replies: list[str], explanation_weight: float = 0.5,
                   unparsed_reward: float = -1.0, limits: Limits | None = None, workers: int = 2) -> list[dict]:
-    """Score replies [N] to `trajectory_record`-style records [N] (module docstring): each -> {"reward", "reason"
+    """Score replies [N] to `trajectory_record`-style records [N] (the package docstring): each -> {"reward", "reason"
     (the parser's, "" when parsed), "pass_rate", "checks", "explanation_score"}. Parsed refinements run in one
     `run_many`; reward = pass_rate + explanation_weight x explanation_score, or `unparsed_reward`."""
     if len(records) != len(replies):
