@@ -650,7 +650,7 @@ AUGCON_FILTER = Spec(
 def needless_inputs(gen: torch.Generator, case: int) -> tuple:
     """(order [k skill names], word): a chain of the world's string skills; the first two cases hold a needless
     skill (reversing a palindrome; reversing before a letter count, though it changes the word on its own)."""
-    from .methods.skillmix import STRING_SKILLS
+    from .world.chains import STRING_SKILLS
 
     words = ("kofa", "abba", "mipu")
     if case == 0:
@@ -662,7 +662,7 @@ def needless_inputs(gen: torch.Generator, case: int) -> tuple:
 
 
 def needless_reference(order, word):
-    from .methods.skillmix import needless
+    from .world.chains import needless
 
     unneeded = set(needless(order, word))
     return [name in unneeded for name in order]
@@ -677,7 +677,7 @@ def needless_alone(order, word):
 
 def needless_vs_word(order, word):
     """Mistake: the chain without skill i compared with the input word instead of the whole chain's answer."""
-    from .methods.skillmix import chain_answer
+    from .world.chains import chain_answer
 
     return [chain_answer(order[:i] + order[i + 1:], word) == word for i in range(len(order))]
 

@@ -150,7 +150,7 @@ def cmd_generate(args):
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}")
     spec = get(args.method)
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
-                           args.api_key_env, args.device)
+                           args.api_key_env, args.device, tasks=spec.teacher_tasks())  # the method's explicit tasks
     method_config = spec.config(**{f.name: getattr(args, f.name) for f in spec.config.knobs()})
     records = spec.data_from_args(args, teacher, method_config)
     write_jsonl(args.output, records)

@@ -8,7 +8,10 @@ generation knobs for this call (merged over the ones it was built with). Three t
                          questions from the world's own facts (the gold answers), with a tunable share of
                          realistic wrong answers (`error_rate`) and generic non-answers (`laziness_rate`), so a
                          filter has something to filter. Deterministic: the same seed, prompt and settings give
-                         the same reply. What it recognises is a list of `Task`s, which later methods extend.
+                         the same reply. What it recognises is the explicit list of `Task`s it is built with
+                         (default: the world's questions only); a data-side method lists its own
+                         (`sftkit.methods.<name>.teacher_tasks()`). Nothing registers tasks at import, so a
+                         teacher's replies are a function of its settings alone, whatever the process imported.
     TransformersTeacher  a local Hugging Face chat model (the embedded tiny model, a path or a Hub id), batched.
     OpenAITeacher        any OpenAI-compatible server (POST {base_url}/chat/completions: vLLM, llama.cpp's
                          server, OpenAI...), with concurrent requests, per-request timeouts and retries with
@@ -230,19 +233,6 @@ def world_question_task(records: list[dict] | None = None) -> Task:
     return Task("world_question", match, lambda record: record["answer"], corrupt)
 
 
-# The tasks a `ScriptedTeacher` plays by default, by name: a factory each. A method that needs the scripted
-# teacher to play a new request (AugCon's "ask a question about this context and split it", Instruct-SkillMix's
-# "write an instruction using these skills", LEDEX's "explain and fix this code") writes a `Task` factory and
-# calls `register_task` at import, or hands its tasks to one teacher with `ScriptedTeacher(tasks=...)` /
-# `add_task`.
-TASKS: dict[str, Callable[[], Task]] = {"world_question": world_question_task}
-
-
-def register_task(name: str, make_task: Callable[[], Task]) -> None:
-    """Add (or replace) a default task of every `ScriptedTeacher` built from now on."""
-    TASKS[name] = make_task
-
-
 # What the scripted teacher replies to a prompt no task recognises (unless strict=True, which raises).
 UNRECOGNISED_REPLY = "I cannot answer that: this scripted teacher only plays the tiny world's tasks."
 
@@ -254,6 +244,10 @@ class ScriptedTeacher(Teacher):
     a generic non-answer (`sftkit.world.lazy_answer`), else with probability `error_rate` (of all replies)
     the task's realistic mistake, else the task's right answer. A prompt no task matches gets
     `UNRECOGNISED_REPLY` (counted in `unrecognised`), or an `SftkitError` with strict=True.
+
+    `tasks`: the explicit list it plays, tried in order (None: `world_question_task()` only). A data-side method
+    exposes the list its prompts need, e.g. `ScriptedTeacher(tasks=sftkit.methods.augcon.teacher_tasks())`. The
+    task names are part of `identity()`, so the same settings and task list give the same replies in any process.
 
     Every draw comes from a random generator seeded by (seed, rates, tasks, prompt, settings), so a reply
     does not depend on the batch or its order, and a `seed=` setting draws a different reply. It needs no
@@ -273,7 +267,7 @@ class ScriptedTeacher(Teacher):
                               f"{error_rate} + {laziness_rate}")
         super().__init__(settings, cache)
         self.error_rate, self.laziness_rate, self.seed, self.strict = error_rate, laziness_rate, seed, strict
-        self.tasks = list(tasks) if tasks is not None else [make() for make in TASKS.values()]
+        self.tasks = list(tasks) if tasks is not None else [world_question_task()]
         self.unrecognised = 0
 
     def add_task(self, task: Task) -> ScriptedTeacher:
@@ -495,14 +489,15 @@ class OpenAITeacher(Teacher):
 
 def teacher_from(spec: str, error_rate: float = 0.0, laziness_rate: float = 0.0, seed: int = 0,
                  base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
-                 device: str | None = None, **settings) -> Teacher:
+                 device: str | None = None, tasks: list[Task] | None = None, **settings) -> Teacher:
     """A teacher from a short spec, as `sftkit generate --teacher` takes it: "scripted" (the tiny world's,
-    with `error_rate`, `laziness_rate`, `seed`), "hf:NAME" (a local transformers chat model: "tiny", a path or
-    a Hub id) or "openai:MODEL" (an OpenAI-compatible server at `base_url`, key from `api_key_env`);
-    `settings` are the teacher's generation settings."""
+    with `error_rate`, `laziness_rate`, `seed` and the explicit `tasks` it plays: a data-side method's
+    `teacher_tasks()`; None: the world's questions only; the other teachers need no tasks), "hf:NAME" (a local
+    transformers chat model: "tiny", a path or a Hub id) or "openai:MODEL" (an OpenAI-compatible server at
+    `base_url`, key from `api_key_env`); `settings` are the teacher's generation settings."""
     kind, _, name = spec.partition(":")
     if kind == "scripted" and not name:
-        return ScriptedTeacher(error_rate, laziness_rate, seed, **settings)
+        return ScriptedTeacher(error_rate, laziness_rate, seed, tasks=tasks, **settings)
     if kind == "hf" and name:
         return TransformersTeacher(name, device=device, **settings)
     if kind == "openai" and name:

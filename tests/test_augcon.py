@@ -1,4 +1,4 @@
-"""AugCon: the documents about Veloria, the Context-Split-Tree's stopping rules and repeat-until-enough, the scripted
+"""AugCon: the Context-Split-Tree's stopping rules and repeat-until-enough, the scripted
 tasks (split, answer, judge), the gold labels of questions, the scorer's pairs, loss and training, the ROUGE-L filter,
 bootstrapped demos, the baseline, the closed-book test and `sftkit generate augcon`."""
 from __future__ import annotations
@@ -36,7 +36,6 @@ from sftkit.methods.augcon import (
     prompt_kind,
     query_budget,
     question_about,
-    question_for,
     question_pools,
     question_quality,
     read_documents,
@@ -51,10 +50,11 @@ from sftkit.methods.augcon import (
     split_pairs,
     split_task,
     teacher_ask,
+    teacher_tasks,
     train_scorer,
 )
 from sftkit.teachers import ScriptedTeacher
-from sftkit.world import LAND, check_documents, make_documents
+from sftkit.world import LAND, make_documents
 from sftkit.world.documents import sentences
 
 DOCS = make_documents()
@@ -78,33 +78,6 @@ class FakeAsk:
 def halves(context: str) -> str:
     middle = len(context) // 2
     return reply(f"What about {context[:8]}?", context[:middle], context[middle:])
-
-
-# ----------------------------------------------------------------------------------------------------
-# Documents
-
-
-def test_documents_state_only_true_facts_and_every_town():
-    assert check_documents(DOCS) == []
-    assert [d["town"] for d in DOCS] == list(LAND)
-    assert make_documents() == DOCS  # deterministic
-    for d in DOCS:
-        assert len(d["paragraphs"]) == 3
-        for f in d["facts"]:
-            assert LAND[f["town"]][f["attribute"]] == f["value"]
-            assert f["sentence"] in sentences(d["paragraphs"][f["paragraph"]])
-
-
-def test_check_documents_catches_a_false_or_unrecorded_fact():
-    doc = make_documents()[0]
-    fact = doc["facts"][0]
-    wrong = next(v for v in ("owl", "fox") if v != fact["value"])
-    false = {**doc, "facts": [{**fact, "value": wrong}, *doc["facts"][1:]]}
-    assert any("false fact" in p for p in check_documents([false] + DOCS[1:]))
-    unrecorded = {**doc, "facts": doc["facts"][1:]}
-    problems = check_documents([unrecorded] + DOCS[1:])
-    assert any("unrecorded fact sentence" in p for p in problems) and any("not all of" in p for p in problems)
-    assert any("no document for" in p for p in check_documents(DOCS[1:]))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -285,30 +258,6 @@ def test_teacher_ask_draws_a_new_reply_per_ask_of_a_context():
 # Questions, answers and their gold labels
 
 
-def test_questions_name_what_they_ask_and_parse_back():
-    pairs = [("Daduba", "colour"), ("Daduba", "ruler"), ("Kudi", "animal")]
-    question = question_for(pairs)
-    assert question == "What are the colour and ruler of Daduba, and the animal of Kudi?"
-    assert asked(question) == pairs
-    assert question_for([("Daduba", "ruler")]) == "What is the ruler of Daduba?"
-    assert asked("What is this passage about?") is None and asked("What is the weather of Daduba?") is None
-
-
-def test_question_quality_and_answers_on_hand_cases():
-    doc = DOCS[0]  # Daduba: moth, Cora, white; its neighbour paragraph says Kudi's ruler is Lir
-    paragraph = next(p for p in doc["paragraphs"] if "Kudi" in p)
-    assert question_about(paragraph) == "What are the colour of Daduba, and the ruler of Kudi?"
-    assert question_quality(question_about(paragraph), paragraph) == "complete"
-    assert question_quality("What is the colour of Daduba?", paragraph) == "partial"
-    assert question_quality("What is the animal of Daduba?", paragraph) == "unanswerable"
-    assert question_quality("What is this passage about?", paragraph) == "generic"
-    assert answer_from(paragraph, question_about(paragraph)) == "The colour of Daduba is white. The ruler of Kudi is Lir."
-    assert answer_from(paragraph, "What is the animal of Daduba?") == "The passage does not say the animal of Daduba."
-    filler = "Its market opens early each morning."
-    assert question_about(filler) == "When does the market open?" and question_quality(question_about(filler), filler) == "complete"
-    assert answer_from(filler, question_about(filler)) == filler
-
-
 def test_closed_book_questions_cover_each_granularity_with_gold_answers():
     test = closed_book_questions(DOCS)
     assert collections.Counter(r["split"] for r in test) == {"fact": 120, "paragraph": 40, "document": 40}
@@ -383,19 +332,19 @@ def test_bootstrap_demos_keep_only_answers_the_judge_accepts():
 
 
 def test_scripted_answer_and_judge_tasks():
-    teacher = ScriptedTeacher(error_rate=0.0, strict=True)
+    teacher = ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.0, strict=True)
     paragraph = next(p for p in DOCS[0]["paragraphs"] if "Kudi" in p)
     question = question_about(paragraph)
     assert teacher.ask(answer_prompt(paragraph, question, seed_examples()[:2])) == answer_from(paragraph, question)
-    wrong = ScriptedTeacher(error_rate=1.0, strict=True).ask(answer_prompt(paragraph, question))
+    wrong = ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0, strict=True).ask(answer_prompt(paragraph, question))
     assert wrong != answer_from(paragraph, question) and wrong.startswith("The ")
     judge = JUDGE_PROMPT.format(context=paragraph, question=question, reference="A.", predicted="A.")
     assert teacher.ask(judge) == "yes" and teacher.ask(judge.replace("[Predicted Answer]: A.", "[Predicted Answer]: B.")) == "no"
 
 
 def test_one_question_per_document_and_fresh_answers_for_repeats():
-    teacher = ScriptedTeacher(error_rate=0.5, tasks=None)
-    pools = question_pools(DOCS[:3], ScriptedTeacher())
+    teacher = ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.5)
+    pools = question_pools(DOCS[:3], ScriptedTeacher(tasks=teacher_tasks()))
     items = one_question_per_document(pools, 8)
     assert [d for d, _ in items] == [DOCS[k % 3]["id"] for k in range(8)] and all(n.depth == 0 for _, n in items)
     answers = answer_items(teacher, items)

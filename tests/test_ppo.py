@@ -1,6 +1,6 @@
-"""PPO with LoRA (sftkit.methods.ppo) and the judgement tasks it learns (sftkit.world.judgements)."""
+"""PPO with LoRA (sftkit.methods.ppo) and the paper's reward on the judgement tasks it learns (the tasks themselves,
+sftkit.world.judgements, are tested in test_world.py)."""
 import json
-from collections import Counter
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ from sftkit.io import SftkitError
 from sftkit.methods import get, ppo
 from sftkit.model import load_model
 from sftkit.online import OnlineConfig
-from sftkit.world.judgements import LABELS, REWARD, TASKS, judgement_reward, make_task, parse_judgement, task_records, with_examples
+from sftkit.world.judgements import REWARD, judgement_reward, task_records
 
 # ----------------------------------------------------------------------------------------------------
 # The pieces on hand-computed values
@@ -137,15 +137,6 @@ def test_matches_trl_0_11_ppo_on_random_tensors(masked):
 # The tasks and the paper's reward
 
 
-@pytest.mark.parametrize("reply, label", [
-    ("yes", "yes"), ("no", "no"), ("no.", "no"), ("yes, it is", "yes"), ("  yes  ", "yes"), ("yes yes", "yes"),
-    ("", None), ("   ", None), ("Yes", None), ("NO", None), ("yes no", None), ("no, yes", None), ("nope", None),
-    ("positive", None), ("y-e-s", None),
-])
-def test_parser_reads_one_label_or_nothing(reply, label):
-    assert parse_judgement(reply) == label
-
-
 def test_reward_is_the_papers():
     record = task_records("test")[0]
     wrong = "no" if record["answer"] == "yes" else "yes"
@@ -153,38 +144,6 @@ def test_reward_is_the_papers():
     assert judgement_reward(record, wrong) == REWARD["wrong"] == -1.0
     assert judgement_reward(record, "maybe") == REWARD["unparsable"] == -3.0
     assert ppo.judgement_reward_fn([record] * 3, [record["answer"], wrong, ""]).tolist() == [1.0, -1.0, -3.0]
-
-
-@pytest.mark.parametrize("task", list(TASKS))
-def test_tasks_are_balanced_and_hold_out_their_evaluation_prompts(task):
-    splits = make_task(task)
-    assert set(splits) == {"train", "dev", "test", {"sentiment": "composed", "compare": "larger"}[task]}
-    prompts = {name: [r["messages"][0]["content"] for r in records] for name, records in splits.items()}
-    for name, records in splits.items():
-        assert Counter(r["answer"] for r in records) == {label: len(records) // 2 for label in LABELS}
-        if name != "train":
-            assert len(set(prompts[name])) == len(records)  # distinct
-            assert not set(prompts[name]) & set(prompts["train"])  # never trained on
-    assert make_task(task) == splits  # deterministic
-
-
-def test_task_answers_are_true():
-    for r in task_records("test") + task_records("shift"):
-        meta = r["meta"]
-        if r["task"] == "compare":
-            assert (meta["a"] > meta["b"]) == (r["answer"] == "yes")
-        else:
-            words = meta["sentence"].split()
-            from sftkit.world.skills import POSITIVE
-
-            positive = (words[-1] in POSITIVE) != ("not" in words)
-            assert positive == (r["answer"] == "yes")
-
-
-def test_few_shot_puts_examples_before_the_question():
-    record, shots = task_records("test")[0], task_records("train")[:2]
-    messages = with_examples(record, shots)["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant"] * 3 and messages[-2:] == record["messages"]
 
 
 # ----------------------------------------------------------------------------------------------------

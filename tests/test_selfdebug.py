@@ -112,13 +112,13 @@ def test_scripted_teacher_explains_and_fixes_or_errs():
     prompt = sd.attempt_prompt(attempt("def f(x): return x - 23", task))
     assert prompt.endswith("Task: Write a Python function f(x) that returns x plus 23.\nCode:\ndef f(x): return x - 23\n"
                            "Feedback: f(0) returned -23, expected 23.")
-    right = ScriptedTeacher(strict=True).ask(prompt)
+    right = ScriptedTeacher(tasks=sd.teacher_tasks(), strict=True).ask(prompt)
     assert right == ("Explanation: Line 1 has `x - 23` where it needs `x + 23`, so f(0) fails.\nFixed code:\n"
                      "def f(x): return x + 23")
-    bad = sd.parse_reply(ScriptedTeacher(error_rate=1.0).ask(prompt))
+    bad = sd.parse_reply(ScriptedTeacher(tasks=sd.teacher_tasks(), error_rate=1.0).ask(prompt))
     assert bad.code not in (None, task["answer"]) and not run_program(bad.code, task["meta"]["tests"]).passed
     unknown = sd.debug_prompt("Write a Python function f(x) that returns x plus 1000000.", "def f(x): 1", "f(0) fails.")
-    assert ScriptedTeacher().ask(unknown) == UNRECOGNISED_REPLY
+    assert ScriptedTeacher(tasks=sd.teacher_tasks()).ask(unknown) == UNRECOGNISED_REPLY
 
 
 def test_verification_keeps_only_passing_refinements():
@@ -186,7 +186,7 @@ def test_sampled_attempts_keep_distinct_failing_samples():
 
 def test_make_data_end_to_end_with_the_scripted_teacher():
     logs = []
-    teacher = ScriptedTeacher(error_rate=sd.ERROR_RATE, laziness_rate=0.1, seed=0)
+    teacher = ScriptedTeacher(tasks=sd.teacher_tasks(), error_rate=sd.ERROR_RATE, laziness_rate=0.1, seed=0)
     config = sd.Config(mutations_per_task=2, replies_per_attempt=2)
     records = sd.make_data(some_tasks()[:4], teacher, config, log=logs.append)
     assert logs[0].startswith("wrong attempts: ") and logs[1].startswith("verification: ")
@@ -230,7 +230,7 @@ def test_run_codes_runs_each_distinct_program_once(monkeypatch):
         calls.append(len(jobs))
         return real(jobs, **kwargs)
 
-    monkeypatch.setattr(sd, "run_many", counting)
+    monkeypatch.setattr(sd.method, "run_many", counting)  # where run_codes looks it up
     codes = ["def f(x): return x + 5", "def f(x): return x - 5", "def f(x): return x + 5"]
     results = sd.run_codes([PLUS5] * 3, codes)
     assert calls == [2] and [r.passed for r in results] == [True, False, True] and results[0] is results[2]

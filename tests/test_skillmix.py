@@ -38,6 +38,7 @@ from sftkit.methods.skillmix import (
     parse_skills,
     shirk,
     skill_sets,
+    teacher_tasks,
     verdict,
     world_instruction,
 )
@@ -56,7 +57,7 @@ pytestmark = pytest.mark.usefixtures("repository_untouched")  # nothing here wri
 @pytest.fixture(scope="module")
 def mixed():
     """(records, skipped) of 300 two-skill examples from the scripted teacher (no mistakes, no laziness)."""
-    return generate(ScriptedTeacher(), list(STRING_SKILLS), QUERIES, k=2, num_data=300, seed=1)
+    return generate(ScriptedTeacher(tasks=teacher_tasks()), list(STRING_SKILLS), QUERIES, k=2, num_data=300, seed=1)
 
 
 class Canned(Teacher):
@@ -82,7 +83,7 @@ class Garbling(Teacher):
 
     def __init__(self, skill: str):
         super().__init__(cache=None)
-        self.skill, self.inner = skill, ScriptedTeacher()
+        self.skill, self.inner = skill, ScriptedTeacher(tasks=teacher_tasks())
 
     def _generate(self, conversations, settings):
         for i, conversation in enumerate(conversations):
@@ -138,17 +139,17 @@ def test_first_prompt_is_formatted_as_official():
 def test_the_scripted_teacher_extracts_the_string_skills_and_query_types():
     seeds = default_seeds()
     assert len(seeds) == 8 * len(STRING_SKILLS)
-    skills, query_types = extract(ScriptedTeacher(), seeds)
+    skills, query_types = extract(ScriptedTeacher(tasks=teacher_tasks()), seeds)
     assert skills == list(STRING_SKILLS) == ["reverse", "uppercase", "length", "spell"]
     assert [q["query_str"] for q in query_types] == ["Instructional", "Information-Seeking"]
     assert all(q["query_type"].startswith(q["query_str"] + ": ") and "For example" in q["query_type"] for q in query_types)
-    wrong, _ = extract(ScriptedTeacher(error_rate=1.0), seeds)  # the mistake leaves a skill out
+    wrong, _ = extract(ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0), seeds)  # the mistake leaves a skill out
     assert len(wrong) == len(STRING_SKILLS) - 1 and set(wrong) < set(STRING_SKILLS)
 
 
 def test_extraction_asks_again_then_fails_on_replies_with_nothing_in_them():
     with pytest.raises(SftkitError, match="no skills in 4 replies"):
-        extract(ScriptedTeacher(laziness_rate=1.0), default_seeds())
+        extract(ScriptedTeacher(tasks=teacher_tasks(), laziness_rate=1.0), default_seeds())
     asked = []
 
     def lazy_once(conversation):
@@ -310,13 +311,14 @@ def test_every_generated_example_needs_exactly_its_k_skills(mixed):
         assert word not in held_out_words()
     assert len({r["messages"][0]["content"] for r in records}) > 0.95 * len(records)  # a new example per seed
     assert {r["meta"]["query"] for r in records} == {"Instructional", "Information-Seeking"}
-    three, _ = generate(ScriptedTeacher(), list(STRING_SKILLS), QUERIES, k=3, num_data=60, seed=2)
+    three, _ = generate(ScriptedTeacher(tasks=teacher_tasks()), list(STRING_SKILLS), QUERIES, k=3, num_data=60, seed=2)
     assert three and all(r["meta"]["gold"]["ok"] and len(parse_instruction(r["messages"][0]["content"])[0]) == 3
                          for r in three)
 
 
 def test_the_verdict_catches_the_teachers_mistakes():
-    records, _ = generate(ScriptedTeacher(error_rate=0.3, seed=3), list(STRING_SKILLS), QUERIES, k=2, num_data=200)
+    teacher = ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.3, seed=3)
+    records, _ = generate(teacher, list(STRING_SKILLS), QUERIES, k=2, num_data=200)
     reasons = Counter(r["meta"]["gold"]["reason"].split(" '")[0] for r in records)
     assert set(reasons) == {"needs exactly its 2 skills; answer right", "wrong answer"}
     assert 0.15 < reasons["wrong answer"] / len(records) < 0.6
@@ -330,7 +332,7 @@ def test_the_verdict_catches_the_teachers_mistakes():
 def test_the_junk_fraction_is_exact(mixed, fraction):
     records, _ = mixed
     before = [dict(r) for r in records]
-    out = shirk(records, ScriptedTeacher(), fraction, "junk", seed=5)
+    out = shirk(records, ScriptedTeacher(tasks=teacher_tasks()), fraction, "junk", seed=5)
     junk = [r for r in out if r["meta"].get("shirker") == "junk"]
     assert len(out) == len(records) and len(junk) == round(fraction * len(records))
     assert all(r["messages"][1]["content"] in LAZY_ANSWERS and not r["meta"]["gold"]["ok"] for r in junk)
@@ -340,21 +342,22 @@ def test_the_junk_fraction_is_exact(mixed, fraction):
 
 def test_brevity_responses_are_the_bare_right_answer(mixed):
     records, _ = mixed
-    out = shirk(records, ScriptedTeacher(), 0.25, "brevity", seed=1)
+    out = shirk(records, ScriptedTeacher(tasks=teacher_tasks()), 0.25, "brevity", seed=1)
     brief = [r for r in out if "shirker" in r["meta"]]
     assert len(brief) == round(0.25 * len(records))
     for r in brief:
         assert r["messages"][1]["content"] == r["meta"]["gold"]["answer"] and r["meta"]["gold"]["ok"]
         assert "Step" not in r["messages"][1]["content"]
     with pytest.raises(SftkitError, match="shirker kind"):
-        shirk(records, ScriptedTeacher(), 0.2, "lazy")
+        shirk(records, ScriptedTeacher(tasks=teacher_tasks()), 0.2, "lazy")
     with pytest.raises(SftkitError, match=r"\[0, 1\]"):
-        shirk(records, ScriptedTeacher(), 1.5)
+        shirk(records, ScriptedTeacher(tasks=teacher_tasks()), 1.5)
 
 
 def test_make_data_end_to_end():
     logs = []
-    records = make_data(None, ScriptedTeacher(), Config(num_data=90, shirker_fraction=0.2), seed=4, log=logs.append)
+    records = make_data(None, ScriptedTeacher(tasks=teacher_tasks()), Config(num_data=90, shirker_fraction=0.2), seed=4,
+                        log=logs.append)
     assert sum("shirker" in r["meta"] for r in records) == round(0.2 * len(records))
     assert all(r["meta"]["gold"]["ok"] != ("shirker" in r["meta"]) for r in records)
     assert logs[0].startswith("stage 1: 4 skills (reverse, uppercase, length, spell) and 2 query types")
@@ -396,7 +399,7 @@ def test_pools_have_the_size_asked_and_never_the_held_out_pair():
     from sftkit.methods.skillmix import HELD_OUT, pair_of, pools, test_records, without_pairs
     from sftkit.teachers import ScriptedTeacher
 
-    got = pools(ScriptedTeacher(error_rate=0.2, laziness_rate=0.05), 60)
+    got = pools(ScriptedTeacher(tasks=teacher_tasks(), error_rate=0.2, laziness_rate=0.05), 60)
     assert len(got["skillmix"]) == len(got["single"]) == 60
     assert not any(pair_of(r) in HELD_OUT for r in got["skillmix"]) and all(len(r["meta"]["skills"]) == 2 for r in got["skillmix"])
     assert all(len(r["meta"]["skills"]) == 1 for r in got["single"])

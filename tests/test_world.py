@@ -1,10 +1,15 @@
 import filecmp
 import re
+from collections import Counter
 
 import pytest
 
 from sftkit import world
 from sftkit.io import WORLD_DIR
+from sftkit.world import LAND, check_documents, make_documents
+from sftkit.world.documents import sentences
+from sftkit.world.facts import answer_from, asked, question_about, question_for, question_quality
+from sftkit.world.judgements import LABELS, TASKS, make_task, parse_judgement, task_records, with_examples
 
 
 def test_regeneration_is_byte_for_byte(tmp_path):
@@ -110,3 +115,101 @@ def test_compose_two_skills():
 def test_unknown_skill_is_named():
     with pytest.raises(KeyError, match="unknown skill 'juggle'"):
         world.check({"skill": "juggle", "answer": "x"}, "x")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Documents about Veloria and the facts they state (sftkit.world.documents, sftkit.world.facts; AugCon's world)
+
+DOCS = make_documents()
+
+
+def test_documents_state_only_true_facts_and_every_town():
+    assert check_documents(DOCS) == []
+    assert [d["town"] for d in DOCS] == list(LAND)
+    assert make_documents() == DOCS  # deterministic
+    for d in DOCS:
+        assert len(d["paragraphs"]) == 3
+        for f in d["facts"]:
+            assert LAND[f["town"]][f["attribute"]] == f["value"]
+            assert f["sentence"] in sentences(d["paragraphs"][f["paragraph"]])
+
+
+def test_check_documents_catches_a_false_or_unrecorded_fact():
+    doc = make_documents()[0]
+    fact = doc["facts"][0]
+    wrong = next(v for v in ("owl", "fox") if v != fact["value"])
+    false = {**doc, "facts": [{**fact, "value": wrong}, *doc["facts"][1:]]}
+    assert any("false fact" in p for p in check_documents([false] + DOCS[1:]))
+    unrecorded = {**doc, "facts": doc["facts"][1:]}
+    problems = check_documents([unrecorded] + DOCS[1:])
+    assert any("unrecorded fact sentence" in p for p in problems) and any("not all of" in p for p in problems)
+    assert any("no document for" in p for p in check_documents(DOCS[1:]))
+
+
+def test_questions_name_what_they_ask_and_parse_back():
+    pairs = [("Daduba", "colour"), ("Daduba", "ruler"), ("Kudi", "animal")]
+    question = question_for(pairs)
+    assert question == "What are the colour and ruler of Daduba, and the animal of Kudi?"
+    assert asked(question) == pairs
+    assert question_for([("Daduba", "ruler")]) == "What is the ruler of Daduba?"
+    assert asked("What is this passage about?") is None and asked("What is the weather of Daduba?") is None
+
+
+def test_question_quality_and_answers_on_hand_cases():
+    doc = DOCS[0]  # Daduba: moth, Cora, white; its neighbour paragraph says Kudi's ruler is Lir
+    paragraph = next(p for p in doc["paragraphs"] if "Kudi" in p)
+    assert question_about(paragraph) == "What are the colour of Daduba, and the ruler of Kudi?"
+    assert question_quality(question_about(paragraph), paragraph) == "complete"
+    assert question_quality("What is the colour of Daduba?", paragraph) == "partial"
+    assert question_quality("What is the animal of Daduba?", paragraph) == "unanswerable"
+    assert question_quality("What is this passage about?", paragraph) == "generic"
+    assert answer_from(paragraph, question_about(paragraph)) == "The colour of Daduba is white. The ruler of Kudi is Lir."
+    assert answer_from(paragraph, "What is the animal of Daduba?") == "The passage does not say the animal of Daduba."
+    filler = "Its market opens early each morning."
+    assert question_about(filler) == "When does the market open?" and question_quality(question_about(filler), filler) == "complete"
+    assert answer_from(filler, question_about(filler)) == filler
+
+
+# ----------------------------------------------------------------------------------------------------
+# The judgement tasks PPO learns (sftkit.world.judgements)
+
+
+@pytest.mark.parametrize("reply, label", [
+    ("yes", "yes"), ("no", "no"), ("no.", "no"), ("yes, it is", "yes"), ("  yes  ", "yes"), ("yes yes", "yes"),
+    ("", None), ("   ", None), ("Yes", None), ("NO", None), ("yes no", None), ("no, yes", None), ("nope", None),
+    ("positive", None), ("y-e-s", None),
+])
+def test_parser_reads_one_label_or_nothing(reply, label):
+    assert parse_judgement(reply) == label
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_tasks_are_balanced_and_hold_out_their_evaluation_prompts(task):
+    splits = make_task(task)
+    assert set(splits) == {"train", "dev", "test", {"sentiment": "composed", "compare": "larger"}[task]}
+    prompts = {name: [r["messages"][0]["content"] for r in records] for name, records in splits.items()}
+    for name, records in splits.items():
+        assert Counter(r["answer"] for r in records) == {label: len(records) // 2 for label in LABELS}
+        if name != "train":
+            assert len(set(prompts[name])) == len(records)  # distinct
+            assert not set(prompts[name]) & set(prompts["train"])  # never trained on
+    assert make_task(task) == splits  # deterministic
+
+
+def test_task_answers_are_true():
+    for r in task_records("test") + task_records("shift"):
+        meta = r["meta"]
+        if r["task"] == "compare":
+            assert (meta["a"] > meta["b"]) == (r["answer"] == "yes")
+        else:
+            words = meta["sentence"].split()
+            from sftkit.world.skills import POSITIVE
+
+            positive = (words[-1] in POSITIVE) != ("not" in words)
+            assert positive == (r["answer"] == "yes")
+
+
+def test_few_shot_puts_examples_before_the_question():
+    record, shots = task_records("test")[0], task_records("train")[:2]
+    messages = with_examples(record, shots)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 3 and messages[-2:] == record["messages"]

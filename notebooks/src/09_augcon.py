@@ -135,7 +135,7 @@ for f in doc["facts"]:
 # gold columns below (question quality, answer right) do not exist: they come from the tiny world's facts.
 
 # %%
-teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0)
+teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0, tasks=augcon.teacher_tasks())
 print(teacher)
 
 # %% [markdown]

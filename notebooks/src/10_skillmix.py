@@ -124,7 +124,7 @@ print(f"device {DEVICE}; the tiny world's string skills: {', '.join(SKILLS)}")
 # Replies are cached on disk, so an interrupted run resumes where it stopped.
 
 # %%
-teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0)
+teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0, tasks=skillmix.teacher_tasks())
 print(teacher)
 
 # %% [markdown]

@@ -165,7 +165,7 @@ print("\n".join(f"{layer:10s} {how}" for layer, how in sandbox.isolation().items
 WORLD = load_world("train")
 TASKS = selfdebug.one_line_tasks("train")
 TASKS = TASKS if TRAIN_TASKS is None else random.Random(0).sample(TASKS, TRAIN_TASKS)
-teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0)
+teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0, tasks=selfdebug.teacher_tasks())
 CONFIG = selfdebug.Config(mutations_per_task=MUTATIONS_PER_TASK)
 t = time.time()
 TRAJ, REPORT = selfdebug.collect(TASKS, teacher, CONFIG, seed=0)

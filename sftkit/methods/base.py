@@ -9,7 +9,8 @@ attribute. What each shape provides:
           `inference_tokenizer` (the tokenizer to save and evaluate with, e.g. crlft's expert condition).
   data    `make_data(inputs, teacher, config, seed=)` makes records that plain SFT then learns (augcon,
           skillmix, selfdebug); `add_generate_arguments(parser)` and `data_from_args(args, teacher, config)` give
-          `sftkit generate NAME` its own inputs.
+          `sftkit generate NAME` its own inputs; `teacher_tasks()` lists the tiny world's scripted-teacher
+          tasks that answer its prompts (a teacher gets them explicitly: nothing registers at import).
   online  `run(model, tokenizer, prompts, online, config, reward_fn)`, a generate -> score -> update loop on
           `sftkit.online.OnlineLoop` (ppo, superhf), with its `online` budget (`OnlineConfig`), its `lora`
           adapter, its default `reward` and `reward_function(name, device)`.
@@ -66,7 +67,7 @@ class MethodConfig:
 
 
 SHAPES = ("loss", "data", "online")
-HOOKS = {"loss": ("trainer",), "data": ("make_data", "add_generate_arguments", "data_from_args"),
+HOOKS = {"loss": ("trainer",), "data": ("make_data", "add_generate_arguments", "data_from_args", "teacher_tasks"),
          "online": ("run", "online", "lora", "reward", "reward_function")}  # what each shape must provide
 
 
@@ -105,6 +106,7 @@ class MethodSpec:
     make_data: Callable | None = None
     add_generate_arguments: Callable | None = None
     data_from_args: Callable | None = None
+    teacher_tasks: Callable[[], list] | None = None  # the scripted teacher's tasks for this method's prompts
     # online
     run: Callable | None = None
     online: Any = None  # `sftkit.online.OnlineConfig`: the method's default budget and sampling

@@ -7,6 +7,14 @@ skill's realistic mistakes and the gold checker. Pure Python (no torch), so ever
     mistakes.py  `corrupt` (a realistic wrong answer), `lazy_answer` (a generic non-answer), `world_pairs`
     documents.py documents about Veloria's towns (the contexts of AugCon), `check_documents`
     programs.py  small multi-line code tasks (loops, conditions, two arguments) for self-debugging, `program_records`
+    facts.py     the facts a document's context states, questions asking for them, answers, question quality, the
+                 closed-book test (AugCon's gold functions)
+    chains.py    chains of string skills on a word: answers, instructions, worked responses, gold records, `verdict`
+                 (Instruct-SkillMix's gold functions)
+    bugs.py      realistic one-edit mutants of a program, the diff of wrong against right code, the explanation
+                 checks and the gold explanation (LEDEX's gold functions)
+The last three are imported by their module name (`from sftkit.world.facts import ...`); no world module imports
+`sftkit.methods`.
 """
 from .corpus import make_corpus
 from .documents import check_documents, make_documents

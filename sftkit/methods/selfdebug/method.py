@@ -1,61 +1,11 @@
-"""LEDEX: training a model to explain its wrong code and fix it (Jiang, Li, Wang, Zhou, Hossain, Ray, Kumar, Ma,
-Deoras, "Training LLMs to Better Self-Debug and Explain Code", arXiv 2405.18649; no official code). A data-side
-method with an RL step after it: it writes (task, wrong code, execution feedback) -> (explanation, refined code) data
-that plain SFT learns, then PPO (`sftkit.methods.ppo`) continues with `reward_fn`. Notebook: 11_selfdebug.
-
-    tasks          `default_tasks(split)`: the tiny world's code skill (one-line functions, `def f(x): return x + 5`)
-                   and its small programs (`sftkit.world.program_records`: loops, conditions, two arguments); each
-                   a world-format record whose meta["tests"] the sandbox runs (`sftkit.sandbox`: a separate, limited
-                   process; nothing here executes code in this process).
-    wrong code     `mutants(program)`: realistic one-edit bugs of a gold program (`KINDS`: operator, comparison,
-                   off-by-one, constant, swapped operands or parameters, missing return); `mutated_attempts` draws
-                   some per task and keeps those the sandbox sees fail; `sampled_attempts` keeps a model's own
-                   failing samples (any `Generate` callable: prompts [N] -> replies [N]). Each `Attempt` carries
-                   its `feedback_text` (the failing call, what it returned vs what was expected, or the error).
-    teacher        `debug_prompt(task, code, feedback)` asks for "Explanation: ..." then "Fixed code:" (one user
-                   turn, the same prompt the student is trained on; any `sftkit.teachers` teacher answers it);
-                   `parse_reply` reads a reply or says why it cannot; the scripted teacher's `debug_task` explains
-                   the diff between the wrong and the gold program and returns the gold one, or, at its error rate,
-                   "fixes" another place of the wrong code (a wrong refinement with a matching explanation).
-    verification   `verify`: each parsed refinement runs against all tests; only those that pass are kept.
-                   `collect` = attempts -> teacher -> parse -> verify, with a report (counts and reasons).
-    records        `sft_records` (kept trajectories) and `rl_records` (all of them, meta["kept"] says which), in the
-                   suite's conversational format: user = `debug_prompt`, assistant = "Explanation: ...\\nFixed code:\\n...".
-    reward         `score_replies(records, replies)` -> per reply: test pass rate of the refined code, explanation
-                   checks, reward = pass_rate + explanation_weight x explanation_score (unparseable: unparsed_reward);
-                   `reward_fn(config)`: the same as an online `RewardFn` (records [N], replies [N]) -> tensor [N].
-    evaluation     `refinement_rounds(tasks, generate, n, rounds)`: pass@1 and pass@k (unbiased, `sandbox.pass_at_k`)
-                   of the first attempt and after each refinement round (a chain that passed stays passed).
-    whole          `make_data(tasks, teacher, config)`: mutated attempts -> teacher -> verification -> SFT records.
-
-The reward and its explanation proxy (designed here: the paper's RL reward weighs explanation and refinement quality,
-but with no code published its exact formulas are unknown). Refinement: the share of the
-task's tests the refined code passes (in [0, 1], so a fix that repairs some inputs earns part). Explanation: a
-developer can act on an explanation that says (1) where the bug is, (2) what it should be and (3) which input shows
-it. All three are measurable here because the gold program is known: `changed_fragments` diffs the wrong code
-against the gold one token by token (each change widened by one token on each side within its line, e.g. `x - 5`
-against `x + 5`), and `explanation_checks` asks whether the explanation quotes a wrong fragment ("bug"), the
-matching gold fragment ("fix") and the failing call from the feedback ("test", e.g. `f(0)`; left out when the
-program failed before any test); whitespace is ignored. The explanation score is the share of these checks met. A
-generic explanation ("the code is wrong") scores 0; quoting the right fragments needs the bug located. A policy
-could game it by quoting both whole programs (a fragment is a substring of its line), so the notebook reads it
-beside the pass rate, never alone. Weight 0.5: the code matters more than its explanation. With the gold program
-unknown (a real benchmark), the refined code can stand in for it once it passes: `explanation_checks(e, wrong,
-refined, call)`.
-
-Other choices the paper leaves open, made here: wrong code by mutation of gold programs as well as sampled (the
-paper collects wrong solutions that LLMs sampled; `sampled_attempts` does that, and the mutations give wrong code of
-known kinds even where a small model rarely writes code at all); one short prompt for teacher and student (ours: a
-one-line task with its record fits the tiny model's 512 positions, at most 381 tokens; the small programs need up
-to ~610, so they are for larger models); one reply per (attempt, seed) with `replies_per_attempt` seeds; three
-refinement rounds, a chain keeping its previous code when a reply has none; RL prompts from both successful and
-failed trajectories (the paper trains RL on both; PPO samples the policy's own replies to them).
+"""LEDEX itself: its paper and knobs, the code tasks, wrong first attempts and their feedback, the teacher's
+trajectories and their verification, the SFT and RL records, the reward and the refinement rounds, and the whole
+pipeline (`make_data`, `sftkit generate selfdebug`). The package docstring (`sftkit.methods.selfdebug`) says what
+each piece is and which choices the paper leaves open.
 """
 from __future__ import annotations
 
 import argparse
-import difflib
-import functools
 import json
 import random
 import re
@@ -63,11 +13,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..io import SftkitError
-from ..sandbox import Limits, RunResult, pass_at_k, run_many
-from ..teachers import Task, Teacher, last_user_text, register_task
-from ..world import make_splits, normalize, program_records
-from .base import MethodConfig, MethodSpec, Paper, knob
+from ...io import SftkitError
+from ...sandbox import Limits, RunResult, pass_at_k, run_many
+from ...teachers import Teacher
+from ...world import make_splits, program_records
+from ...world.bugs import Mutation, explanation_checks, pick_mutants
+from ..base import MethodConfig, Paper, knob
+from .prompts import debug_prompt, format_reply
 
 PAPER = Paper("Training LLMs to Better Self-Debug and Explain Code (LEDEX)", "2405.18649",
               "none published (project page ledex-llm.github.io)", "11_selfdebug")
@@ -113,7 +65,7 @@ def read_tasks(path) -> list[dict]:
     """Code tasks from a file (any format `sftkit.io.read_records` reads): records with a user turn (the task), the
     gold program in "answer" and its tests in meta["tests"] (the sandbox's forms: [argument, expected] pairs for
     f, or {"call", "expected"}); errors name the file, line and field."""
-    from ..io import check_records, read_records
+    from ...io import check_records, read_records
 
     def check(record: dict) -> dict:
         messages = record.get("messages")
@@ -143,95 +95,6 @@ def extract_code(reply: str) -> str:
         return fenced.group(1).strip("\n")
     start = re.search(r"^def ", reply, re.M)
     return reply[start.start():].strip() if start else ""
-
-
-# ----------------------------------------------------------------------------------------------------
-# Mutations: realistic one-edit bugs
-
-KINDS = {"operator": "an arithmetic operator replaced by another (+ for -)",
-         "comparison": "a comparison flipped (< for >, == for !=)",
-         "off_by_one": "a constant one off, or a comparison's boundary moved (< for <=)",
-         "constant": "a constant mistyped (its digits transposed, else 2 more)",
-         "swapped": "two operands or two parameters swapped",
-         "missing_return": "a return keyword dropped (the function returns None)"}
-TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|\d+|\w+|==|!=|<=|>=|//|\*\*|[-+*/%]=|\S")
-ARITHMETIC, AUGMENTED = ("+", "-", "*"), ("+=", "-=", "*=")
-FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "!=", "!=": "=="}
-BOUNDARY = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
-NOT_COMMUTATIVE = ("-", "//", "%", "/")
-KEYWORDS = ("return", "in", "if", "else", "not", "and", "or")
-
-
-@dataclass(frozen=True)
-class Mutation:
-    """One bug put into a program: its kind (`KINDS`), the resulting program, the 1-based line of the edit, and the
-    text replaced (`before`) and put there (`after`)."""
-    kind: str
-    program: str
-    line: int
-    before: str
-    after: str
-
-
-def _edits(program: str) -> list[tuple[str, int, int, str]]:
-    """(kind, start, end, replacement) of every candidate one-edit bug, in program order."""
-    toks = list(TOKEN.finditer(program))
-    out = []
-    for i, t in enumerate(toks):
-        s, e, text = t.start(), t.end(), t.group()
-        if text.isdigit():
-            n = int(text)
-            out += [("off_by_one", s, e, str(m)) for m in (n + 1, n - 1) if m >= 0]
-            swap = text[::-1]
-            out.append(("constant", s, e, swap if swap != text and not swap.startswith("0") else str(n + 2)))
-        elif text in AUGMENTED or (text in ARITHMETIC and i > 0 and (_operand(toks, i - 1) or toks[i - 1].group() in ")]")):
-            out += [("operator", s, e, o) for o in (ARITHMETIC if text in ARITHMETIC else AUGMENTED) if o != text]
-        if text in FLIP:
-            out.append(("comparison", s, e, FLIP[text]))
-        if text in BOUNDARY:
-            out.append(("off_by_one", s, e, BOUNDARY[text]))
-        if text == "return" and i + 1 < len(toks):
-            out.append(("missing_return", s, toks[i + 1].start(), ""))
-        if text in NOT_COMMUTATIVE and 0 < i < len(toks) - 1 and _operand(toks, i - 1) and _operand(toks, i + 1) \
-                and (i + 2 >= len(toks) or toks[i + 2].group() not in "([."):
-            a, b = toks[i - 1], toks[i + 1]
-            out.append(("swapped", a.start(), b.end(), b.group() + program[a.end():b.start()] + a.group()))
-        if text == "def" and [x.group() for x in toks[i + 2:i + 7:2]] == ["(", ",", ")"]:
-            a, b = toks[i + 3], toks[i + 5]
-            out.append(("swapped", a.start(), b.end(), b.group() + program[a.end():b.start()] + a.group()))
-    return out
-
-
-def _operand(toks: list[re.Match], i: int) -> bool:
-    return re.fullmatch(r"\w+", toks[i].group()) is not None and toks[i].group() not in KEYWORDS
-
-
-def mutants(program: str) -> list[Mutation]:
-    """Every distinct one-edit bug of `program` (`KINDS`), in program order; formatting is kept (a one-liner stays
-    one line). Not yet checked: some may still pass the tests (`mutated_attempts` runs them)."""
-    seen, out = {program}, []
-    for kind, s, e, new in _edits(program):
-        mutated = program[:s] + new + program[e:]
-        if mutated not in seen:
-            seen.add(mutated)
-            out.append(Mutation(kind, mutated, program.count("\n", 0, s) + 1, program[s:e], new))
-    return out
-
-
-def pick_mutants(program: str, n: int, rng: random.Random) -> list[Mutation]:
-    """Up to `n` mutants of `program`, spread over kinds: one of each kind in a random order of kinds, then a
-    second of each, and so on."""
-    by_kind: dict[str, list[Mutation]] = {}
-    for m in mutants(program):
-        by_kind.setdefault(m.kind, []).append(m)
-    for options in by_kind.values():
-        rng.shuffle(options)
-    kinds = sorted(by_kind)
-    rng.shuffle(kinds)
-    out = []
-    for rank in range(max((len(v) for v in by_kind.values()), default=0)):
-        out += [by_kind[k][rank] for k in kinds if rank < len(by_kind[k])]
-    return out[:n]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -333,25 +196,11 @@ def sampled_attempts(records: list[dict], generate: Generate, n: int = 4, limits
 
 
 # ----------------------------------------------------------------------------------------------------
-# The prompt, the reply format and its parser
-
-DEBUG_PROMPT = ("Fix the code. Reply \"Explanation: ...\" then \"Fixed code:\".\n"
-                "Task: {task}\nCode:\n{code}\nFeedback: {feedback}")
-DEBUG_RE = re.compile(r"Task: (?P<task>.*?)\nCode:\n(?P<code>.*)\nFeedback: (?P<feedback>.*)\Z", re.S)
-
-
-def debug_prompt(task: str, code: str, feedback: str) -> str:
-    """The self-debugging prompt (one user turn; teacher and student get the same): task, wrong code, feedback."""
-    return DEBUG_PROMPT.format(task=task, code=code, feedback=feedback)
+# The prompt of an attempt and the reply's parser (the prompt and reply format: prompts.py)
 
 
 def attempt_prompt(attempt: Attempt) -> str:
     return debug_prompt(task_prompt(attempt.record), attempt.code, attempt.feedback)
-
-
-def format_reply(explanation: str, code: str) -> str:
-    """A reply in the format `parse_reply` reads: "Explanation: ...", then "Fixed code:" and the code."""
-    return f"Explanation: {explanation}\nFixed code:\n{code}"
 
 
 @dataclass(frozen=True)
@@ -383,107 +232,6 @@ def parse_reply(reply: str) -> Parsed:
 def refined_code(reply: str) -> str:
     """The refined code of any reply: the parsed one, else any code in it (`extract_code`), else ""."""
     return parse_reply(reply).code or extract_code(reply)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Where the wrong code differs from the right one: the explanation proxy and the scripted explanation
-
-
-def changed_fragments(wrong: str, right: str) -> list[tuple[int, str, str]]:
-    """(line in `wrong`, wrong fragment, right fragment) of each token-level change from `wrong` to `right`
-    (difflib over `TOKEN`s), each widened by one token on each side within its line, e.g. (1, "x - 5", "x + 5")."""
-    a, b = list(TOKEN.finditer(wrong)), list(TOKEN.finditer(right))
-    matcher = difflib.SequenceMatcher(None, [t.group() for t in a], [t.group() for t in b], autojunk=False)
-    out = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op != "equal":
-            w, r = _widened(wrong, a, i1, i2), _widened(right, b, j1, j2)
-            out.append((wrong.count("\n", 0, a[min(i1, len(a) - 1)].start()) + 1 if a else 1, w, r))
-    return out
-
-
-def _widened(source: str, toks: list[re.Match], i1: int, i2: int) -> str:
-    """source text of toks[i1:i2] plus one neighbour on each side that is on the same line."""
-    line = source.count("\n", 0, toks[i1].start() if i1 < len(toks) else len(source))
-    same = [k for k in (i1 - 1, i2) if 0 <= k < len(toks) and source.count("\n", 0, toks[k].start()) == line]
-    span = [*range(i1, i2), *same]
-    return source[toks[min(span)].start():toks[max(span)].end()] if span else ""
-
-
-def _squeeze(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-def explanation_checks(explanation: str, wrong: str, gold: str, call: str | None) -> dict[str, bool]:
-    """The explanation proxy's checks (module docstring): "bug" (quotes a wrong fragment of `changed_fragments`),
-    "fix" (quotes the matching gold fragment), "test" (names the failing `call`; absent when there is none).
-    Whitespace is ignored."""
-    text = _squeeze(explanation)
-    pairs = [(_squeeze(w), _squeeze(r)) for _, w, r in changed_fragments(wrong, gold)]
-    checks = {"bug": any(w and w in text for w, _ in pairs), "fix": any(r and r in text for _, r in pairs)}
-    if call:
-        checks["test"] = _squeeze(call) in text
-    return checks
-
-
-def explain(wrong: str, fixed: str, call: str | None) -> str:
-    """The scripted teacher's explanation of a change: where the wrong code differs from `fixed` (at most two
-    fragments) and the failing call that shows it, e.g. "Line 1 has `x - 5` where it needs `x + 5`, so f(0) fails."."""
-    parts = [f"line {n} has `{w}` where it needs `{r}`" for n, w, r in changed_fragments(wrong, fixed)[:2]]
-    where = "; ".join(parts) if parts else "the code does not do what the task asks"
-    return f"{where[0].upper()}{where[1:]}" + (f", so {call} fails." if call else ".")
-
-
-# ----------------------------------------------------------------------------------------------------
-# The scripted teacher's task
-
-
-@dataclass(frozen=True)
-class DebugItem:
-    """What the scripted teacher reads from a `debug_prompt` it knows: the task's gold program, the wrong code
-    and the failing call the feedback names (None when it names none)."""
-    gold: str
-    wrong: str
-    call: str | None
-
-
-@functools.cache
-def known_programs() -> dict[str, str]:
-    """Gold program of every code task the scripted teacher knows, by normalized task text (every split)."""
-    records = [r for split in make_splits().values() for r in split if r["skill"] == "code"]
-    return {normalize(task_prompt(r)): r["answer"] for r in records + program_records("train") + program_records("test")}
-
-
-def read_debug_prompt(messages: list[dict]) -> DebugItem | None:
-    """The `DebugItem` of a conversation whose last user turn is a `debug_prompt` about a known task, else None."""
-    text = last_user_text(messages)
-    found = DEBUG_RE.search(text) if text.startswith(DEBUG_PROMPT.split("{")[0]) else None
-    gold = known_programs().get(normalize(found.group("task"))) if found else None
-    if not gold:
-        return None
-    call = re.match(r"(\w+\(.*?\)) (?:returned|raised) ", found.group("feedback"))
-    return DebugItem(gold, found.group("code"), call.group(1) if call else None)
-
-
-def gold_reply(item: DebugItem) -> str:
-    """The right reply: `explain` the difference from the gold program, then the gold program."""
-    return format_reply(explain(item.wrong, item.gold, item.call), item.gold)
-
-
-def wrong_reply(item: DebugItem, rng: random.Random) -> str:
-    """A wrong refinement: the wrong code with another place "fixed" (one of its own mutants, never the gold
-    program), explained as if that were the bug; the code unchanged when it has no mutant."""
-    options = [m.program for m in mutants(item.wrong) if m.program != item.gold]
-    fixed = rng.choice(options) if options else item.wrong
-    return format_reply(explain(item.wrong, fixed, item.call), fixed)
-
-
-def debug_task() -> Task:
-    """The self-debugging prompt played by the scripted teacher: gold reply, or its wrong refinement as mistake."""
-    return Task("selfdebug_fix", read_debug_prompt, gold_reply, wrong_reply)
-
-
-register_task("selfdebug_fix", debug_task)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -582,7 +330,7 @@ def rl_records(trajectories: list[Trajectory]) -> list[dict]:
 
 def score_replies(records: list[dict], replies: list[str], explanation_weight: float = 0.5,
                   unparsed_reward: float = -1.0, limits: Limits | None = None, workers: int = 2) -> list[dict]:
-    """Score replies [N] to `trajectory_record`-style records [N] (module docstring): each -> {"reward", "reason"
+    """Score replies [N] to `trajectory_record`-style records [N] (the package docstring): each -> {"reward", "reason"
     (the parser's, "" when parsed), "pass_rate", "checks", "explanation_score"}. Parsed refinements run in one
     `run_many`; reward = pass_rate + explanation_weight x explanation_score, or `unparsed_reward`."""
     if len(records) != len(replies):
@@ -669,7 +417,7 @@ def model_generate(model, tokenizer, max_new_tokens: int = 160, temperature: flo
     def run(prompts: list[str]) -> list[str]:
         import torch
 
-        from ..evaluate import generate
+        from ...evaluate import generate
 
         torch.manual_seed(seed + calls[0])
         calls[0] += 1
@@ -730,7 +478,7 @@ def add_generate_arguments(parser) -> None:
 
 def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
     """`make_data` with `sftkit generate selfdebug`'s arguments; --rl-output also gets `rl_records`."""
-    from ..io import write_jsonl
+    from ...io import write_jsonl
 
     if args.tasks:
         tasks = read_tasks(args.tasks)
@@ -755,11 +503,13 @@ def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
 
 def default_rl_data(error_rate: float = ERROR_RATE, seed: int = 0) -> tuple[list[dict], str]:
     """`sftkit train ppo --reward selfdebug` without --data: RL prompts of the scripted teacher's trajectories on
-    the tiny world's one-line train code tasks (error rate `ERROR_RATE`), kept and failed."""
-    from ..teachers import ScriptedTeacher
+    the tiny world's one-line train code tasks (error rate `ERROR_RATE`; the teacher plays `scripted.tasks()`), kept
+    and failed."""
+    from ...teachers import ScriptedTeacher
+    from .scripted import tasks
 
-    records = rl_records(logged_trajectories(one_line_tasks("train"), ScriptedTeacher(error_rate, seed=seed),
-                                             seed=seed, log=lambda _: None))
+    teacher = ScriptedTeacher(error_rate, seed=seed, tasks=tasks())
+    records = rl_records(logged_trajectories(one_line_tasks("train"), teacher, seed=seed, log=lambda _: None))
     return records, (f"self-debugging RL prompts (scripted teacher, error rate {error_rate}) on the tiny world's "
                      f"one-line code tasks, train split: {len(records)} prompts")
 
@@ -772,6 +522,3 @@ def check_rl_record(record: dict) -> None:
         raise ValueError(f"field 'meta.{missing[0]}' is missing (the selfdebug reward reads meta's "
                          f"{', '.join(RL_FIELDS)}: records of `sftkit generate selfdebug --rl-output`)")
 
-
-SPEC = MethodSpec("selfdebug", "data", PAPER, Config, data="code tasks", make_data=make_data,
-                  add_generate_arguments=add_generate_arguments, data_from_args=data_from_args)

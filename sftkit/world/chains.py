@@ -1,0 +1,147 @@
+"""Chains of the tiny world's string skills on a word (the skills that act on one word, so that they compose): the
+answer of a chain, the skills a chain does not need for a word, the instruction and worked response of a chain and
+their parser, the gold record and the verdict on a generated example, the test words. Pure gold functions, no
+torch: Instruct-SkillMix (`sftkit.methods.skillmix`, notebook 10_skillmix) reads them, and its scripted teacher
+plays its prompts from them.
+"""
+from __future__ import annotations
+
+import functools
+import random
+import re
+from itertools import permutations
+
+from .skills import SKILLS, normalize
+from .splits import eval_keys, make_splits
+
+# ----------------------------------------------------------------------------------------------------
+# The tiny world: string skills chained on a word, the gold composer and its verdict
+
+STRING_SKILLS = tuple(name for name, s in SKILLS.items() if set(s.sample(random.Random(0), "train")) == {"word"})
+DESCRIBED = {SKILLS[name].description: name for name in STRING_SKILLS}
+# The tiny world's query types (what `query_types_task` extracts): how an instruction about a word is put.
+WORLD_QUERY_TYPES = {"Instructional": "An order to transform a word: it says what to do and names the word.",
+                     "Information-Seeking": "A question about a word: it asks what comes out."}
+
+
+@functools.cache
+def held_out_words() -> frozenset[str]:
+    """The words of the tiny world's evaluation inputs (dev, test, shifts): the scripted writer never uses them."""
+    return frozenset(key.removeprefix("word:") for key in eval_keys(make_splits()) if key.startswith("word:"))
+
+
+def chain_answer(order: list[str], word: str) -> str:
+    """The word after each skill of `order` in turn (the next skill acts on the last one's result)."""
+    for name in order:
+        word = SKILLS[name].answer({"word": word})
+    return word
+
+
+def needless(order: list[str], word: str) -> list[str]:
+    """The skills of `order` whose removal leaves the answer for `word` unchanged (a palindrome needs no reversing;
+    nothing in a count of letters needs capitals): an example needs its skills when this is empty."""
+    answer = chain_answer(order, word)
+    return [name for i, name in enumerate(order) if chain_answer([*order[:i], *order[i + 1:]], word) == answer]
+
+
+def world_instruction(order: list[str], word: str, query: str = "Instructional") -> str:
+    """The instruction for a chain of skills on a word: "Write a word backwards, then spell a word with dashes: kofa"
+    (`sftkit.world.compose`'s words), or as a question for an Information-Seeking query."""
+    steps = ", then ".join(SKILLS[name].description for name in order)
+    if query == "Information-Seeking":
+        return f"What do you get if you {steps}? The word is {word}."
+    return f"{steps[0].upper()}{steps[1:]}: {word}"
+
+
+def parse_instruction(text: str) -> tuple[list[str], str] | None:
+    """(order, word) of a `world_instruction`, or None for any other text."""
+    found = (re.fullmatch(r"What do you get if you (.+)\? The word is ([a-z]+)\.", text.strip())
+             or re.fullmatch(r"(.+): ([a-z]+)", text.strip()))
+    if found is None:
+        return None
+    steps = found.group(1)
+    order = [DESCRIBED.get(step) for step in f"{steps[0].lower()}{steps[1:]}".split(", then ")]
+    return (order, found.group(2)) if None not in order else None
+
+
+def worked_response(order: list[str], word: str, last: str | None = None) -> str:
+    """The refined response: one line per step ("Step 1, write a word backwards: kofa gives afok.") and a final
+    "Answer: ..." line; `last` replaces the last step's result (a wrong answer)."""
+    lines, current = [], word
+    for i, name in enumerate(order, 1):
+        result = SKILLS[name].answer({"word": current}) if i < len(order) or last is None else last
+        lines.append(f"Step {i}, {SKILLS[name].description}: {current} gives {result}.")
+        current = result
+    return "\n".join([*lines, f"Answer: {current}"])
+
+
+def final_answer(response: str) -> str:
+    """The answer a response gives: what follows its last "Answer:" line, else the whole response (stripped)."""
+    answers = re.findall(r"^Answer:(.*)$", response, re.M)
+    return (answers[-1] if answers else response).strip()
+
+
+def gold_record(order: list[str], word: str, query: str = "Instructional", split: str = "skillmix-gold") -> dict:
+    """The gold composer for a chain of skills on a word, a world-format record: the `world_instruction`, the
+    `worked_response`, the final answer as "answer" (for two skills, `sftkit.world.compose`'s instruction and answer)."""
+    answer = chain_answer(order, word)
+    return {"id": f"{split}-{'+'.join(order)}-{word}", "skill": "+".join(order), "split": split, "answer": answer,
+            "messages": [{"role": "user", "content": world_instruction(order, word, query)},
+                         {"role": "assistant", "content": worked_response(order, word)}],
+            "meta": {"word": word, "skills": list(order), "query": query}}
+
+
+def verdict(instruction: str, response: str, skills: list[str]) -> dict:
+    """Does a tiny-world example need exactly its k `skills`, and is its answer right? {"ok", "reason", "answer"}:
+    the instruction must be a chain of the world's string skills on a word (`parse_instruction`) naming each of
+    `skills` once and no other, every one of them must change the answer (`needless` is empty), and the response's
+    `final_answer` must be the gold one (`chain_answer`, "answer"; None when the instruction does not parse)."""
+    parsed = parse_instruction(instruction)
+    if parsed is None:
+        return {"ok": False, "reason": "the instruction is no chain of the world's string skills", "answer": None}
+    order, word = parsed
+    gold, unneeded = chain_answer(order, word), needless(order, word)
+    if sorted(order) != sorted(set(skills)) or len(skills) != len(set(skills)):
+        reason = f"it uses {'+'.join(order)}, not its skills {'+'.join(skills)}"
+    elif unneeded:
+        reason = f"it does not need {' or '.join(unneeded)}: the answer is the same without"
+    elif normalize(final_answer(response)) != gold:
+        reason = f"wrong answer {final_answer(response)!r} (gold {gold!r})"
+    else:
+        return {"ok": True, "reason": f"needs exactly its {len(skills)} skills; answer right", "answer": gold}
+    return {"ok": False, "reason": reason, "answer": gold}
+
+
+def correct(record: dict, prediction: str) -> bool:
+    """Exact match of a reply's `final_answer` against the record's gold "answer" (after `normalize`): a worked
+    response ("Step 1, ... Answer: A-F-O-K") and a bare answer ("A-F-O-K") are read alike. `evaluate`'s `check`."""
+    return normalize(final_answer(prediction)) == normalize(record["answer"])
+
+
+def pair_of(record: dict) -> frozenset[str]:
+    """The set of skills a SkillMix record was asked to combine (its meta["skills"], order ignored)."""
+    return frozenset(record["meta"]["skills"])
+
+
+def without_pairs(records: list[dict], pairs) -> list[dict]:
+    """The records whose skill set is none of `pairs` (sets of skill names): held-out combinations stay unseen."""
+    held = {frozenset(p) for p in pairs}
+    return [r for r in records if pair_of(r) not in held]
+
+
+@functools.cache
+def test_words() -> tuple[str, ...]:
+    """The words of the tiny world's test split (string skills), in order: no training example of the world, and
+    no word the scripted writer uses (`held_out_words`), is one of them."""
+    return tuple(dict.fromkeys(r["meta"]["word"] for r in make_splits()["test"] if r["skill"] in STRING_SKILLS))
+
+
+def mixed_test(pairs, per_order: int, split: str) -> list[dict]:
+    """Gold records (`gold_record`) for each order of each pair of skills in `pairs`: the first `per_order` test
+    words for which the chain needs both skills (`needless` is empty), query types alternating."""
+    out = []
+    for pair in pairs:
+        for order in permutations(sorted(pair)):
+            words = [w for w in test_words() if not needless(list(order), w)][:per_order]
+            out += [gold_record(list(order), w, list(WORLD_QUERY_TYPES)[i % 2], split) for i, w in enumerate(words)]
+    return out
