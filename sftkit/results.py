@@ -309,24 +309,30 @@ def other_metrics_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def own_tests_table(rows: list[dict], standard: tuple[str, ...] = EVAL_SPLITS) -> str:
-    """A Markdown table of exact-match rows on a notebook's own test sets (splits outside `standard`, e.g.
-    AugCon's closed-book granularities): mean ± std over seeds per (notebook, method, variant) and split.
-    Empty string when there are none."""
+def own_tests_cells(rows: list[dict], standard: tuple[str, ...] = EVAL_SPLITS) -> tuple[list[str], list[list[str]]]:
+    """(column heads, one list of cell texts per (notebook, method, variant)) of exact-match rows on a notebook's
+    own test sets (splits outside `standard`, e.g. AugCon's closed-book granularities): mean ± std over seeds per
+    split; ([], []) when there are none. Shared by the Markdown table and the HTML page."""
     own = [r for r in rows if is_exact_match(r) and r["skill"] == "all" and r["split"] not in standard]
     if not own:
-        return ""
+        return [], []
     splits = list(dict.fromkeys(r["split"] for r in own))
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in own:
         groups[(r["notebook"], r["method"], r["variant"] or "–")][r["split"]].append(r["accuracy"])
-    lines = ["| notebook | method | variant | seeds | " + " | ".join(f"{s} EM %" for s in splits) + " |",
-             "|" + "---|" * (4 + len(splits))]
-    for (notebook, method, variant), by_split in groups.items():
-        cells = [fmt_mean_std(by_split[s]) if by_split.get(s) else "–" for s in splits]
-        seeds = max(len(v) for v in by_split.values())
-        lines.append(f"| {notebook} | {method} | {variant} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    head = ["notebook", "method", "variant", "seeds", *(f"{s} EM %" for s in splits)]
+    body = [[notebook, method, variant, str(max(len(v) for v in by_split.values())),
+             *(fmt_mean_std(by_split[s]) if by_split.get(s) else "–" for s in splits)]
+            for (notebook, method, variant), by_split in groups.items()]
+    return head, body
+
+
+def own_tests_table(rows: list[dict], standard: tuple[str, ...] = EVAL_SPLITS) -> str:
+    """`own_tests_cells` as a Markdown table; empty string when there are none."""
+    head, body = own_tests_cells(rows, standard)
+    if not head:
+        return ""
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(c) + " |" for c in body])
 
 
 def write_leaderboard(directory: str | Path | None = None, readme: str | Path | None = None) -> str:

@@ -78,7 +78,7 @@ def test_claims_use_the_one_rule_and_say_what_is_missing(board):
     sftmix = by[("sftmix", "02_sftmix")]
     # no per-item outcomes in these rows: unpaired, from seed means and n (stats.compare_means)
     assert sftmix.status == "reversed" and sftmix.comparison == stats.compare_means([0.5, 0.52, 0.54], [0.9, 0.92, 0.94], n=490)
-    assert sftmix.detail == sftmix.comparison.sentence("SFTMix (mu=0.2)", "SFT (notebook 01)")
+    assert sftmix.detail == sftmix.comparison.sentence("SFTMix (mu=0.2)", "SFT (notebook 01) on test")
     assert "unpaired" in sftmix.detail and "[" in sftmix.detail and "MDE" in sftmix.detail
     assert by[("sft", "01_sft")].status == "held"
     assert by[("ift", "04_ift_frozenlake")].status == "held"  # lower MSE is the paper's direction: "below"
@@ -154,3 +154,14 @@ def test_claims_with_per_item_outcomes_are_paired(board):
     assert table_a.shape == (3, 200) and set(table_a.ravel()) == {0.0, 1.0}
     assert outcome.comparison == stats.compare(table_a, table_b)
     assert outcome.status == "reversed" and "unpaired" not in outcome.detail and "n = 200 x 3 v 3 seeds" in outcome.detail
+
+
+def test_page_reads_at_phone_width_and_shows_the_notebooks_own_tests(board, tmp_path):
+    results.save("09_augcon", run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32]) +
+                 [{**r, "split": "fact"} for r in run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32])
+                  if r["skill"] == "all" and r["split"] == "test"], board)
+    page = leaderboard.write_html(tmp_path / "index.html", board).read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert "@media (max-width:700px)" in page and '<div class="wide">' in page
+    own = page.split("own test sets</h2>")[1].split("</table>")[0]
+    assert "fact EM %" in own and "31.0 ± 1.4" in own
