@@ -63,14 +63,16 @@ class Comparison:
 
     @property
     def saturated(self) -> bool:
-        """Both arms at or above 95% or at or below 2%: no headline comparison belongs on this split."""
-        return min(self.mean_a, self.mean_b) >= 0.95 or max(self.mean_a, self.mean_b) <= 0.02
+        """Both arms at or above 95% or at or below 2% of items (a share of n items, so n > 0): no headline
+        comparison belongs on this split."""
+        return bool(self.n) and (min(self.mean_a, self.mean_b) >= 0.95 or max(self.mean_a, self.mean_b) <= 0.02)
 
     def summary(self, unit: str = "points", scale: float = 100.0) -> str:
         """e.g. '+2.1 points [-0.4, +4.6], n = 490 x 3 v 3 seeds, MDE 3.5: inconclusive'."""
         lo, hi = (scale * x for x in self.ci)
-        text = (f"{scale * self.diff:+.1f} {unit} [{lo:+.1f}, {hi:+.1f}], n = {self.n} x {self.seeds[0]} v "
-                f"{self.seeds[1]} seeds, MDE {scale * self.mde:.1f}: {self.verdict}")
+        size = f"n = {self.n} x " if self.n else ""  # n = 0: a metric with no items, the seeds alone decide
+        text = (f"{scale * self.diff:+.1f} {unit} [{lo:+.1f}, {hi:+.1f}], {size}{self.seeds[0]} v {self.seeds[1]} "
+                f"seeds, MDE {scale * self.mde:.1f}: {self.verdict}")
         notes = [self.note] if self.note else []
         if self.saturated:
             notes.append("both arms at the ceiling or floor of this split")

@@ -11,7 +11,7 @@
 # - what each method's accuracy cost: exact match against training time, with error bars over seeds;
 # - which skills each method learned (a method x skill heatmap on `test`);
 # - for each seed paper, its headline claim beside what we measured here and whether it held, decided by the
-#   suite's one comparison rule (`sftkit.results.compare`);
+#   suite's one comparison, `sftkit.stats.compare` (difference, 95% interval over seeds and items, n, MDE);
 # - how to publish the board as one HTML page that opens without a network (`sftkit leaderboard --html`).
 #
 # **Runtime:** a few seconds on any machine (it only reads files and draws); no GPU needed.
@@ -31,7 +31,8 @@ from IPython.display import Markdown, display
 from sftkit import leaderboard, results
 from sftkit.io import results_dir, shown
 from sftkit.leaderboard import CLAIMS, Claim, Side, check_claim, check_claims, claims_table  # noqa: F401 (Claim, Side: exercise 1)
-from sftkit.results import RULE, compare, mean_std
+from sftkit.results import mean_std
+from sftkit.stats import RULE, compare_means
 
 T0 = time.time()
 DIRECTORY = results_dir() if RESULTS_DIR is None else RESULTS_DIR
@@ -88,20 +89,23 @@ fig = leaderboard.cost_figure(ROWS, split=SPLIT)
 plt.show()
 
 # %% [markdown]
-# Which runs are as accurate as the best one, by the suite's rule, and which of those was cheapest? Rows trained
+# Which runs can the comparison not tell apart from the best one, and which of those was cheapest? Rows trained
 # for another purpose (a notebook's own ablations) count as well: the question is only what the budget bought.
+# The points keep one accuracy per seed, so this is the unpaired comparison from seed means (`compare_means`);
+# runs with one seed are left out, since nothing can be shown about them (their variance over seeds is unknown).
 
 # %%
-points = leaderboard.cost_points(ROWS, split=SPLIT)
+points = [p for p in leaderboard.cost_points(ROWS, split=SPLIT) if p["seeds"] > 1]  # one seed: no seed variance
 if points:
     best = max(points, key=lambda p: mean_std(p["acc"])[0])
-    ties = [p for p in points if not compare(p["acc"], best["acc"]).differs]
+    n = next(r["n"] for r in ROWS if r["split"] == SPLIT and r["skill"] == "all" and r.get("n"))
+    ties = [p for p in points if p is best or not compare_means(p["acc"], best["acc"], n=n).differs]
     cheapest = min(ties, key=lambda p: mean_std(p["seconds"])[0])
     name = lambda p: f"{p['method']} ({p['variant']}; {p['notebook']})"
     print(RULE)
     print(f"most accurate on {SPLIT}: {name(best)}, {100 * mean_std(best['acc'])[0]:.1f}% in "
           f"{mean_std(best['seconds'])[0]:.0f} s per run")
-    print(f"{len(ties)} run(s) within its seed spread; the cheapest of them: {name(cheapest)}, "
+    print(f"{len(ties)} run(s) not distinguishable from it (inconclusive); the cheapest of them: {name(cheapest)}, "
           f"{100 * mean_std(cheapest['acc'])[0]:.1f}% in {mean_std(cheapest['seconds'])[0]:.0f} s")
 else:
     print("no runs with a measured training time yet")
@@ -128,8 +132,9 @@ for j, skill in enumerate(skills):
 #
 # Each seed paper's headline claim is kept as data in one place, `sftkit.leaderboard.CLAIMS`, sourced from the
 # papers (through `METHODS.md`) and each notebook's "What we saw". A claim names the two sets of saved rows it
-# compares (notebook, method, variant, split, metric) and the direction the paper reports; the verdict applies
-# the one rule to those rows. The papers measured large models on real benchmarks; here only the *direction* of
+# compares (notebook, method, variant, split, metric) and the direction the paper reports; the verdict is
+# `stats.compare` on those rows: paired per item where both sides saved per-item outcomes, otherwise unpaired
+# from the seed means (the sentence says which). The papers measured large models on real benchmarks; here only the *direction* of
 # each claim is tested, on the tiny world. "not yet run" means the claim's notebook has saved no results.
 
 # %%
@@ -172,8 +177,10 @@ if waiting:
 #   with judges and benchmarks; here a 1.8M-parameter model is scored by exact match on a world whose answers
 #   are one string each. A claim that is "not shown" or "reversed" here is a measurement of *this* setting
 #   (model size, budget, metric), not a refutation of the paper; a claim that "held" held here too.
-# - **The rule is a screen, not a test.** With three seeds a gap counts when it is larger than the larger seed
-#   std; with one seed on each side any gap counts. The sentences say how many seeds each side had.
+# - **A verdict carries its uncertainty.** Each sentence gives the difference, its 95% interval, items x seeds
+#   on each side and the MDE. "Not shown" means *inconclusive at that MDE*, not "equal"; with one seed on each
+#   side nothing can be shown. Rows saved before per-item outcomes existed (notebooks 02-11 until they are
+#   re-run) are compared unpaired, which is conservative: the paired comparison is sharper.
 # - **Cost is part of the result.** Methods that sample (PPO, SuperHF) cost several times more per step than
 #   the loss-side methods; the figure shows what that bought on `test`.
 # - **Results that are missing are said to be missing.** Notebook 11 adds its rows when it is run;
@@ -202,7 +209,7 @@ print(f"wrote {shown(page)} ({page.stat().st_size // 1024} KiB)")
 # <details><summary>Hint</summary>
 #
 # A `Claim` names two `Side`s (label, notebook, method, variant); the variants are in the table above
-# (notebook `06_crlft_300_steps`). `check_claim(claim, ROWS)` applies the rule.
+# (notebook `06_crlft_300_steps`). `check_claim(claim, ROWS)` computes the verdict.
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -243,12 +250,12 @@ print(f"wrote {shown(page)} ({page.stat().st_size // 1024} KiB)")
 # what separates them.
 # </details>
 #
-# **3. A stricter rule.** Count a difference only when the gap is larger than *twice* the larger seed std. Which
-# verdicts change?
+# **3. What could each design detect?** For every measured claim, print its difference, its MDE and whether it
+# was compared paired. Which "not shown" verdicts could not have been "held" whatever the method did?
 #
 # <details><summary>Hint</summary>
 #
-# Each measured outcome carries its `comparison` (`gap`, `spread`, `verdict`).
+# Each measured outcome carries its `comparison` (`diff`, `ci`, `mde`, `verdict`, `note`).
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -256,13 +263,14 @@ print(f"wrote {shown(page)} ({page.stat().st_size // 1024} KiB)")
 # ```python
 # for o in OUTCOMES:
 #     c = o.comparison
-#     if c is not None and c.differs and abs(c.gap) <= 2 * c.spread:
-#         print(f"{o.claim.method}: {o.status} by the suite's rule, within twice the spread "
-#               f"({100 * c.gap:+.1f} vs {100 * c.spread:.1f})")
+#     if c is not None:
+#         kind = "unpaired" if "unpaired" in c.note else "paired"
+#         print(f"{o.claim.method:9s} {o.status:9s} diff {o.claim.scale * c.diff:+7.1f}  MDE {o.claim.scale * c.mde:6.1f}"
+#               f"  {kind}")
 # ```
-# Any claim printed here rests on a gap between one and two seed stds: more seeds would be needed to be sure.
-# With the results committed when this was written nothing is printed: every verdict that differs does so by
-# more than twice the spread.
+# A "not shown" claim whose MDE is larger than any effect the method could plausibly have here was never
+# decidable by this design: more seeds, a larger split, or per-item outcomes (paired) would be needed. Read the
+# printed numbers rather than this paragraph: they change when a notebook is re-run.
 # </details>
 
 # %%
