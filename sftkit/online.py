@@ -31,6 +31,7 @@ from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
 from .train import Meter, progress, world_size
 from .world import check
+from .world.judgements import judgement_reward as judgement_for
 
 RewardFn = Callable[[list[dict], list[str]], torch.Tensor]  # (records [N], answers [N]) -> rewards [N]
 
@@ -39,6 +40,15 @@ def gold_reward(records: list[dict], answers: list[str]) -> torch.Tensor:
     """1.0 where the tiny world's checker accepts the answer, else 0.0: [N]. The oracle a learned reward
     model only approximates."""
     return torch.tensor([float(check(r, a)) for r, a in zip(records, answers)])
+
+
+def judgement_reward(records: list[dict], answers: list[str]) -> torch.Tensor:
+    """The PPO paper's reward for each (judgement record, reply): +1 right, -1 wrong, -3 unreadable
+    (`sftkit.world.judgements.judgement_reward`): [N]."""
+    return torch.tensor([judgement_for(r, a) for r, a in zip(records, answers)])
+
+
+REWARDS: dict[str, RewardFn] = {"gold": gold_reward, "judgement": judgement_reward}  # by name, for every online method
 
 
 def checked_rewards(reward_fn: RewardFn, records: list[dict], answers: list[str]) -> torch.Tensor:
@@ -71,10 +81,11 @@ def checked_rewards(reward_fn: RewardFn, records: list[dict], answers: list[str]
 
 
 def load_reward(name: str, builtin: dict[str, RewardFn] | None = None, device: str | None = None) -> RewardFn:
-    """A reward by name: one of `builtin` (a method's own, e.g. ppo's "judgement"), "gold" (the tiny world's
-    checker), "rm:PATH" (a reward model saved with `save_pretrained`, see `sftkit.reward`), or
+    """A reward by name: one of `REWARDS` (the registry every online method shares: "gold", the tiny world's
+    checker, and "judgement", the PPO paper's +1 / -1 / -3), one of `builtin` (a method's own extra, e.g. ppo's
+    "selfdebug"), "rm:PATH" (a reward model saved with `save_pretrained`, see `sftkit.reward`), or
     "package.module:function" taking (records [N], answers [N]) and returning a tensor [N]."""
-    builtin = {"gold": gold_reward, **(builtin or {})}
+    builtin = {**REWARDS, **(builtin or {})}
     if name in builtin:
         return builtin[name]
     if name.startswith("rm:"):

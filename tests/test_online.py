@@ -134,3 +134,18 @@ def test_a_checkpoint_of_another_run_is_one_clear_line(tmp_path, random_models):
     (tmp_path / "broken" / "loop.pt").write_bytes(b"half a checkpoint")
     with pytest.raises(SftkitError, match="broken: not a readable checkpoint"):
         loop.load_checkpoint(tmp_path / "broken")
+
+
+def test_the_reward_registry_is_shared_by_every_online_method():
+    """`sftkit.online.REWARDS` holds the rewards by name; PPO and SuperHF both read it (PPO adds LEDEX's)."""
+    from sftkit.methods import ppo, superhf
+    from sftkit.online import REWARDS, judgement_reward
+    from sftkit.world.judgements import task_records
+
+    assert set(REWARDS) == {"gold", "judgement"}
+    for method in (ppo, superhf):
+        assert method.reward_function("judgement") is judgement_reward
+        assert method.reward_function("gold") is REWARDS["gold"]
+    record = task_records("test")[0]
+    assert judgement_reward([record] * 2, [record["answer"], ""]).tolist() == [1.0, -3.0]
+    assert callable(ppo.reward_function("selfdebug"))

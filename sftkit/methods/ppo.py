@@ -38,8 +38,8 @@ from ..evaluate import generate
 from ..io import SftkitError
 from ..logprobs import eval_mode
 from ..losses import reduce_loss, token_nll
-from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, load_reward
-from ..world.judgements import LABELS, SHIFT_OF, judgement_reward, parse_judgement, task_records
+from ..online import OnlineConfig, OnlineLoop, RewardFn, Rollout, judgement_reward, load_reward
+from ..world.judgements import LABELS, SHIFT_OF, parse_judgement, task_records
 from .base import MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("Improving the Language Understanding Capabilities of Large Language Models Using Reinforcement "
@@ -145,9 +145,7 @@ class ValueHead(torch.nn.Module):
         return self.linear(hidden.float()).squeeze(-1)
 
 
-def judgement_reward_fn(records: list[dict], answers: list[str]) -> torch.Tensor:
-    """The paper's reward for each (record, reply): +1 / -1 / -3 (`sftkit.world.judgements`): [N]."""
-    return torch.tensor([judgement_reward(r, a) for r, a in zip(records, answers)])
+judgement_reward_fn = judgement_reward  # the paper's reward, +1 / -1 / -3 (it lives in `sftkit.online.REWARDS`)
 
 
 @dataclass
@@ -315,7 +313,7 @@ def reward_function(name: str, device: str | None = None) -> RewardFn:
     """A reward by name: "judgement" (+1 / -1 / -3, the paper's), "selfdebug" (LEDEX's: refined code's test pass
     rate + 0.5 x explanation score, on `sftkit generate selfdebug --rl-output` records) or any name
     `sftkit.online.load_reward` reads ("gold", "rm:PATH", "package.module:function")."""
-    return load_reward(name, {"judgement": judgement_reward_fn, "selfdebug": selfdebug_reward_fn}, device)
+    return load_reward(name, {"selfdebug": selfdebug_reward_fn}, device)
 
 
 def required(reward: str) -> dict[str, str]:

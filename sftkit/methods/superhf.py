@@ -215,8 +215,9 @@ class SuperHF(OnlineLoop):
 
 
 def reward_function(name: str, device: str | None = None) -> RewardFn:
-    """A reward by name: "gold" (the tiny world's checker: 1 right, 0 wrong), "rm:PATH" (a reward model saved
-    with save_pretrained, e.g. one trained with `sftkit.reward`) or "package.module:function"."""
+    """A reward by name: "gold" (the tiny world's checker: 1 right, 0 wrong), "judgement" (the PPO paper's +1 / -1 / -3,
+    for judgement tasks), "rm:PATH" (a reward model saved with save_pretrained, e.g. one trained with
+    `sftkit.reward`) or "package.module:function"."""
     return load_reward(name, device=device)
 
 
