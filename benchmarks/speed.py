@@ -76,8 +76,8 @@ def sftkit_dpo(pairs: list[dict], steps: int) -> dict:
     spec = get("dpo")
     model, tokenizer = load_model("tiny", device="cpu")
     config = TrainConfig(steps=steps, batch_size=BATCH, lr=LR)
-    result = train(model, tokenizer, [], config, trainer_cls=spec.Trainer,
-                   dataset=spec.tokenize(tokenizer, pairs, config.max_length), trainer_kwargs=spec.Config().trainer_kwargs())
+    result = train(model, tokenizer, [], config, trainer_cls=spec.trainer,
+                   dataset=spec.tokenize(tokenizer, pairs, config.max_length), trainer_kwargs=spec.config().trainer_kwargs())
     return {"ms_per_step": 1000 * result.step_time_s, "tokens_per_s": result.tokens_per_s}
 
 

@@ -282,11 +282,14 @@ def cost_figure(rows: list[dict], ax=None, split: str = "test"):
 
 
 def skill_matrix(rows: list[dict], split: str = "test") -> tuple[list[str], list[str], list[list[float | None]]]:
-    """(row labels, skills, mean exact match per row and skill, None where not measured): one row per method. Its
+    """(row labels, skills, mean exact match per row and skill, None where not measured): one row per registered
+    method (`sftkit.methods.NAMES`; an oracle such as best-of-N with gold picks is an upper bound, not a method). Its
     (notebook, variant) is the one the method's first claim in `CLAIMS` compares when that side is measured by
     skill on `split` (the paper's own variant), else the one with the most seeds and then the highest mean `split`
     accuracy; the labels name both."""
-    em = [r for r in rows if r["split"] == split and is_exact_match(r)]
+    from .methods import NAMES  # rows of registered methods only: baselines and oracles (best-of-N) are not methods
+
+    em = [r for r in rows if r["split"] == split and is_exact_match(r) and r["method"] in NAMES]
     per_group: dict[tuple, dict[str, dict]] = defaultdict(lambda: defaultdict(dict))
     for r in em:
         acc = r["accuracy"] if r.get("accuracy") is not None else r["value"]

@@ -19,6 +19,8 @@ import torch
 from sftkit.methods.sftmix import BalancedSampler
 from sftkit.train import BucketSampler
 
+pytestmark = pytest.mark.slow  # kernels, subprocesses and notebooks: `make test` runs them, the quick loop does not
+
 REPO = Path(__file__).resolve().parent.parent
 TRAIN = REPO / "data" / "world" / "train.jsonl"
 BATCH = 8  # one process; two processes take BATCH // 2 each

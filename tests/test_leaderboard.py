@@ -104,8 +104,10 @@ def test_figure_and_heatmap(board):
     ax = fig.axes[0]
     assert "training time" in ax.get_xlabel() and "exact match" in ax.get_ylabel()
     plt.close(fig)
-    labels, skills, matrix = leaderboard.skill_matrix(rows)
+    oracle = run_rows("08_superhf", "best-of-n", "best-of-N (gold picks, pass@N)", [1.0])
+    labels, skills, matrix = leaderboard.skill_matrix(rows + oracle)
     assert skills == ["add", "sort"] and "sft (full; 01_sft)" in labels
+    assert not any(label.startswith("best-of-n") for label in labels), "an oracle is an upper bound, not a method"
     assert matrix[labels.index("sft (full; 01_sft)")] == pytest.approx([0.92, 0.46])
     plt.close(leaderboard.skill_heatmap(rows))
 

@@ -13,6 +13,8 @@ import pytest
 
 from sftkit import io, results
 
+pytestmark = pytest.mark.slow  # kernels, subprocesses and notebooks: `make test` runs them, the quick loop does not
+
 
 @pytest.fixture
 def checkout(tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ import pytest
 from sftkit.io import REPO_DIR, SftkitError
 from sftkit.tutorial import KernelIdle, Limits, run_all, run_notebook, session_cpu_seconds
 
+pytestmark = pytest.mark.slow  # kernels, subprocesses and notebooks: `make test` runs them, the quick loop does not
+
 posix_only = pytest.mark.skipif(os.name != "posix", reason="SIGSTOP and process groups are POSIX")
 
 
