@@ -17,9 +17,16 @@ from .io import REPO_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_blo
 from .world import EVAL_SPLITS
 
 
-def ensure_writable(path: str | Path, advice: str) -> None:
+def ensure_writable(path: str | Path, advice: str, kind: str | None = None) -> None:
     """One clear line, before any work, instead of a PermissionError traceback later: `path` (a file or a
-    directory to create) must be writable by this user."""
+    directory to create) must be writable by this user. `kind` "file" or "dir" also refuses an existing path
+    of the other kind (a model directory never replaces a file; a JSONL file never a directory)."""
+    if kind == "dir" and Path(path).exists() and not Path(path).is_dir():
+        raise SftkitError(f"--output {shown(path)} is an existing file, not a model directory: choose another "
+                          "--output (or remove the file)")
+    if kind == "file" and Path(path).is_dir():
+        raise SftkitError(f"--output {shown(path)} is an existing directory: give a file path, e.g. "
+                          f"{shown(Path(path) / 'out.jsonl')}")
     target = Path(path).resolve()
     folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:
@@ -50,7 +57,8 @@ def cmd_train(args):
     from .model import load_model
     from .train import TrainConfig, is_main_process, train, world_size
 
-    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}",
+                    kind="dir")
     spec = get(args.method)
     if spec.SHAPE == "online" and world_size() > 1:
         raise SftkitError(f"{args.method} is an online method and trains in one process only (WORLD_SIZE="
@@ -99,7 +107,8 @@ def cmd_train(args):
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
-    print(f"saved {output}: {config.steps} steps, {train_summary(result)}")
+    resumed = f" (resumed from step {result.resumed_from}; {result.steps_run} run now)" if result.resumed_from else ""
+    print(f"saved {output}: {config.steps} steps{resumed}, {train_summary(result)}")
 
 
 def train_summary(result) -> str:
@@ -154,7 +163,8 @@ def cmd_generate(args):
     from .methods import get
     from .teachers import teacher_from
 
-    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}")
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}",
+                    kind="file")
     spec = get(args.method)
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
                            args.api_key_env, args.device)
@@ -171,7 +181,7 @@ def cmd_eval(args):
     from .model import load_model
 
     if args.output:
-        ensure_writable(args.output, "choose another --output")
+        ensure_writable(args.output, "choose another --output", kind="file")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
@@ -234,7 +244,7 @@ def cmd_doctor(args):
     from .gpucheck import gpu_check
 
     if args.output:
-        ensure_writable(args.output, "choose another --output")
+        ensure_writable(args.output, "choose another --output", kind="file")
     result = gpu_check(device=args.device, tiny=args.tiny, steps=args.steps, batch_size=args.batch_size,
                        output=args.output)
     return 1 if result["failed"] else 0
@@ -392,6 +402,36 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+# Numeric flags, checked before any work (`check_numbers`): name -> (test, what it must be).
+_AT_LEAST_1 = ("steps", "batch_size", "max_new_tokens", "max_length", "grad_accum", "bucket", "samples_per_prompt",
+               "threads", "num_data", "scorer_steps", "max_tasks", "ppo_epochs", "minibatch_size", "k", "top_k",
+               "kl_horizon", "reference_steps", "reference_checkpoints", "mutations_per_task", "replies_per_attempt")
+_AT_LEAST_0 = ("save_steps", "lora_r", "retries")
+_ABOVE_0 = ("lr", "scorer_lr", "cell_timeout", "notebook_timeout", "temperature", "timeout")
+_FROM_0_TO_1 = ("top_p", "error_rate", "laziness_rate", "shirker_fraction", "rouge_threshold")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """One line for the first numeric flag out of range (or not finite), before any work: `--steps 0` used to
+    train 3 epochs (loss-side) or save an untrained model and crash (online)."""
+    import math
+
+    for name, value in vars(args).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SftkitError(f"{flag} must be a finite number, got {value}")
+        if name in _AT_LEAST_1 and value < 1:
+            raise SftkitError(f"{flag} must be at least 1, got {value}")
+        if name in _AT_LEAST_0 and value < 0:
+            raise SftkitError(f"{flag} must be 0 or more, got {value}")
+        if name in _ABOVE_0 and value <= 0:
+            raise SftkitError(f"{flag} must be above 0, got {value}")
+        if name in _FROM_0_TO_1 and not 0 <= value <= 1 or name == "top_p" and value == 0:
+            raise SftkitError(f"{flag} must be between 0 and 1, got {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(with_methods=bool({"train", "generate"} & set(argv[:1]))).parse_args(argv)
@@ -400,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.output = str(TINY_BASE)
     try:
+        check_numbers(args)
         return args.func(args) or 0
     except SftkitError as e:
         print(f"sftkit: error: {e}", file=sys.stderr)

@@ -30,6 +30,8 @@ class SftkitError(Exception):
 def atomic_dir(path: str | os.PathLike):
     """Yield a temporary directory next to `path`; on success it replaces `path` in one rename."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # never replace a file by a directory (it was moved to .NAME.old)
+        raise SftkitError(f"{shown(path)} is an existing file, not a directory: choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
