@@ -195,6 +195,8 @@ def cmd_leaderboard(args):
     from .methods import notebook_table
     from .results import write_leaderboard
 
+    if args.readme and not Path(args.readme).is_file():
+        raise SftkitError(f"--readme {args.readme}: no such file")
     if args.html:  # before any work: one line for a path the page cannot go to
         from .leaderboard import check_page_path
 
@@ -217,6 +219,8 @@ def cmd_tutorial(args):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SftkitError(f"{missing[0]}: no such notebook")
+    for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
+        check_notebook(path)
     for path in paths:
         ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
     minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
@@ -231,6 +235,18 @@ def cmd_tutorial(args):
         replace_marked_block(readme, "methods", notebook_table())
         if not args.notebooks:  # only a run of every notebook replaces the measured runtimes
             replace_marked_block(readme, "runtimes", runtimes_table(minutes, datetime.date.today().isoformat()))
+
+
+def check_notebook(path: Path) -> None:
+    """One line unless `path` is a readable Jupyter notebook (nbformat 4)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises JSON, validation, reader and encoding errors of several kinds
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise SftkitError(f"{path}: not a Jupyter notebook ({detail})") from None
 
 
 def cmd_doctor(args):

@@ -338,7 +338,10 @@ def replace_marked_block(path: str | os.PathLike, name: str, text: str) -> None:
     import re
 
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    content = Path(path).read_text()
+    try:
+        content = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SftkitError(f"{path}: cannot read it ({e.strerror if isinstance(e, OSError) else e})") from None
     if start not in content or end not in content:
         raise SftkitError(f"{path}: markers {start} / {end} not found")
     content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{text}\n{end}", content,

@@ -345,3 +345,33 @@ def test_a_half_written_checkpoint_is_skipped(tmp_path, capsys, random_models):
     assert "skipping incomplete checkpoint" in said and "checkpoint-4" in said and "resumed from step 2" in said
     assert (result.resumed_from, result.steps_run) == (2, 2)
     assert (ckpt / "checkpoint-4" / CHECKPOINT_MARK).exists()
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"cells": 3}', "print('hello')\n"])
+def test_tutorial_on_a_file_that_is_not_a_notebook_is_one_line(tmp_path, capsys, content):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(content)
+    assert main(["tutorial", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a Jupyter notebook" in err and "Traceback" not in err
+    assert path.read_text() == content
+
+
+def test_leaderboard_errors_are_one_line(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    write(results / "nb.jsonl", [{"method": "sft", "variant": "", "seed": 0, "split": "test"}])
+    assert main(["leaderboard", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nb.jsonl:1: not a results row (no 'skill')" in err
+    assert main(["leaderboard", "--results", str(results), "--readme", str(tmp_path / "NOPE.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NOPE.md: no such file" in err
+    assert sorted(p.name for p in results.iterdir()) == ["nb.jsonl"]
+
+
+def test_a_missing_model_folder_is_named_as_such(tmp_path, capsys):
+    data = write(tmp_path / "d.jsonl", [GOOD])
+    assert main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "no such model folder" in err and "Repo id" not in err and err.count("\n") == 1
