@@ -167,10 +167,13 @@ def cmd_generate(args):
                     kind="file")
     spec = get(args.method)
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
-                           args.api_key_env, args.device)
+                           args.api_key_env, args.device, timeout=args.timeout, retries=args.retries, on_failure="skip")
     method_config = spec.Config(**{f.name: getattr(args, f.name) for f in spec.Config.knobs()})
     records = spec.data_from_args(args, teacher, method_config)
     write_jsonl(args.output, records)
+    if getattr(teacher, "failures", 0):
+        print(f"{teacher.failures} prompts got no reply after {args.retries + 1} attempt(s) each ({teacher.last_failure}"
+              f"); they were left out. Replies that arrived are cached: re-run the same command to retry the rest")
     print(f"wrote {len(records)} records to {args.output} (teacher {teacher.name}); "
           f"learn them with: sftkit train sft --data {args.output} --output ...")
 
@@ -371,6 +374,11 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
         m.add_argument("--laziness-rate", type=float, default=0.05, help="scripted teacher: share of non-answers")
         m.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai teacher: the server")
         m.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai teacher: the key's environment variable")
+        m.add_argument("--timeout", type=float, default=60.0, help="openai teacher: seconds per request (connect, "
+                       "and each read)")
+        m.add_argument("--retries", type=int, default=4, help="openai teacher: further attempts after a timeout, a "
+                       "dropped connection, HTTP 429/5xx or a malformed reply; a prompt that runs out is left out "
+                       "and counted, the others finish")
         m.add_argument("--seed", type=int, default=0)
         m.add_argument("--device", default=None)
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
