@@ -78,10 +78,10 @@ determined program can get around it with ctypes tricks or races, which is why t
 - refuses to open another process's /proc/<pid>/ files.
 Forking stays allowed (`allow_fork=False` refuses it too), so the process limit is what contains a fork bomb.
 
-Checked here (root, Linux 6.18, util-linux 2.38): modes "root" (the default) and, forced, "root-plain" and
-"plain" (as root, with every capability given up); as the user nobody, only the probe (the interpreter
-lives under /root, which a user namespace cannot enter, so nobody gets "plain" and its refusal). The
-"userns" row of `isolation()` is as designed, not as tested. Without namespaces, processes killed after
+Checked here (root, Linux 6.18, util-linux 2.38): modes "root" (the default) and, forced, "userns" (root
+mapped to itself: the same namespaces, mounts and dropped capabilities), "root-plain" and "plain" (as root,
+with every capability given up); as the user nobody, only the probe (the interpreter lives under /root,
+which a user namespace cannot enter, so nobody gets "plain" and its refusal). Without namespaces, processes killed after
 their parent may stay zombies until init reaps them (they run nothing).
 
 Not enforced: reading world-readable files (the program can read the repository's source, say); a disk quota

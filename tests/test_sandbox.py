@@ -407,10 +407,11 @@ def test_pass_at_k_matches_binomials_for_large_n():
 
 def _modes():
     """The modes this machine can run: namespaces need root here (as another user the interpreter under /root
-    cannot be started inside a user namespace); "root-plain" and "plain" are forced (plain as root is still
-    a real test of the supervisor and the guard: the run gives up every capability)."""
+    cannot be started inside a user namespace); "userns", "root-plain" and "plain" are forced as root ("userns"
+    maps root to itself: the same namespaces, read-only mounts and dropped capabilities as for a user; "plain"
+    as root is still a real test of the supervisor and the guard: the run gives up every capability)."""
     if sandbox._isolation_mode() == "root":
-        return ["root", "root-plain", "plain"]
+        return ["root", "userns", "root-plain", "plain"]
     return [sandbox._isolation_mode()]
 
 
@@ -461,8 +462,8 @@ def _state(path: Path):
             for p in sorted([path, *path.rglob("*")])}
 
 
-@pytest.mark.parametrize("mode,guard", [("root", True), ("root", False), ("root-plain", True), ("plain", True)],
-                         indirect=["mode"])
+@pytest.mark.parametrize("mode,guard", [("root", True), ("root", False), ("userns", True), ("userns", False),
+                                        ("root-plain", True), ("plain", True)], indirect=["mode"])
 def test_fd_relative_calls_cannot_touch_anything_outside(box, open_dir, mode, guard):
     """The issue's repro and its siblings: a directory fd opened outside, then fd-relative open, unlink,
     rename/replace, mkdir, rmdir, symlink, link, chmod, fchmod, utime and fchdir. With namespaces the OS
@@ -514,7 +515,7 @@ _FORGE = ("import os\n"
           "            pass\n")
 
 
-@pytest.mark.parametrize("mode", ["root", "root-plain", "plain"], indirect=True)
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
 @pytest.mark.parametrize("when", ["load", "call"])
 def test_forged_answers_do_not_pass(box, mode, when):
     """A program writes a passing result to every descriptor it has and ends itself: before, one of them was
@@ -528,7 +529,7 @@ def test_forged_answers_do_not_pass(box, mode, when):
     assert not r.passed and r.error_type == "ProtocolError", r
 
 
-@pytest.mark.parametrize("mode", ["root", "root-plain", "plain"], indirect=True)
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
 def test_hostile_programs_in_every_mode(box, mode):
     """Signals to the caller are refused; daemons that leave the process group die with the run."""
     r = box.contained(run_program("import os\nos.kill(os.getppid(), 9)\n", [], limits=FAST))
@@ -567,7 +568,7 @@ sandbox.run_program(program, [[1, 1]], limits=sandbox.Limits(timeout=60, cpu_sec
 """
 
 
-@pytest.mark.parametrize("mode", ["root", "root-plain", "plain"], indirect=True)
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
 def test_a_killed_caller_takes_its_run_along(mode, tmp_path):
     """kill -9 of the process that called run_program (a 90 s program, a 60 s limit, a daemon beside it):
     within seconds no process of the run is left, and no work directory either."""
