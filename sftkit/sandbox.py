@@ -160,7 +160,8 @@ class RunResult:
     """The outcome of one run. `error_type` is None when every test passed; else one of: "SyntaxError" or
     another exception's name (raised loading the program, or by the first failing test), "WrongAnswer",
     "Timeout" (wall clock), "CPUTimeExceeded", "MemoryError", "OutputLimitExceeded", "Killed" (a signal),
-    "Exited" (the program ended the interpreter before the tests finished), "NoFunction"."""
+    "Exited" (the program ended the interpreter before the tests finished), "NoFunction", "ProtocolError"
+    (the program wrote to the harness's answer channel itself: a forged or out-of-order answer)."""
     passed: bool
     error_type: str | None
     error_message: str
