@@ -222,10 +222,10 @@ def cmd_tutorial(args):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise SftkitError(f"{missing[0]}: no such notebook")
-    for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
-        check_notebook(path)
     for path in paths:
         ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
+    for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
+        check_notebook(path)
     minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:

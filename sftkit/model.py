@@ -92,7 +92,7 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
     path = resolve_model_path(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a folder without tokenizer files
         raise SftkitError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
