@@ -17,9 +17,16 @@ from .io import REPO_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_blo
 from .world import EVAL_SPLITS
 
 
-def ensure_writable(path: str | Path, advice: str) -> None:
+def ensure_writable(path: str | Path, advice: str, kind: str | None = None) -> None:
     """One clear line, before any work, instead of a PermissionError traceback later: `path` (a file or a
-    directory to create) must be writable by this user."""
+    directory to create) must be writable by this user. `kind` "file" or "dir" also refuses an existing path
+    of the other kind (a model directory never replaces a file; a JSONL file never a directory)."""
+    if kind == "dir" and Path(path).exists() and not Path(path).is_dir():
+        raise SftkitError(f"--output {shown(path)} is an existing file, not a model directory: choose another "
+                          "--output (or remove the file)")
+    if kind == "file" and Path(path).is_dir():
+        raise SftkitError(f"--output {shown(path)} is an existing directory: give a file path, e.g. "
+                          f"{shown(Path(path) / 'out.jsonl')}")
     target = Path(path).resolve()
     folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:
@@ -50,7 +57,8 @@ def cmd_train(args):
     from .methods import get
     from .train import TrainConfig, is_main_process, world_size
 
-    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}")
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / 'runs' / Path(args.output).name)}",
+                    kind="dir")
     spec = get(args.method)
     if spec.shape == "online" and world_size() > 1:
         raise SftkitError(f"{args.method} is an online method and trains in one process only (WORLD_SIZE="
@@ -93,7 +101,8 @@ def cmd_train(args):
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
-    print(f"saved {output}: {config.steps} steps, {train_summary(result)}")
+    resumed = f" (resumed from step {result.resumed_from}; {result.steps_run} run now)" if result.resumed_from else ""
+    print(f"saved {output}: {config.steps} steps{resumed}, {train_summary(result)}")
 
 
 def train_summary(result) -> str:
@@ -147,13 +156,18 @@ def cmd_generate(args):
     from .methods import get
     from .teachers import teacher_from
 
-    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}")
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}",
+                    kind="file")
     spec = get(args.method)
     teacher = teacher_from(args.teacher, args.error_rate, args.laziness_rate, args.seed, args.base_url,
-                           args.api_key_env, args.device, tasks=spec.teacher_tasks())  # the method's explicit tasks
+                           args.api_key_env, args.device, timeout=args.timeout, retries=args.retries, on_failure="skip",
+                           tasks=spec.teacher_tasks())  # the method's explicit tasks
     method_config = spec.config(**{f.name: getattr(args, f.name) for f in spec.config.knobs()})
     records = spec.data_from_args(args, teacher, method_config)
     write_jsonl(args.output, records)
+    if getattr(teacher, "failures", 0):
+        print(f"{teacher.failures} prompts got no reply after {args.retries + 1} attempt(s) each ({teacher.last_failure}"
+              f"); they were left out. Replies that arrived are cached: re-run the same command to retry the rest")
     print(f"wrote {len(records)} records to {args.output} (teacher {teacher.name}); "
           f"learn them with: sftkit train sft --data {args.output} --output ...")
 
@@ -164,7 +178,7 @@ def cmd_eval(args):
     from .model import load_model
 
     if args.output:
-        ensure_writable(args.output, "choose another --output")
+        ensure_writable(args.output, "choose another --output", kind="file")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
@@ -179,6 +193,8 @@ def cmd_leaderboard(args):
     from .methods import notebook_table
     from .results import write_leaderboard
 
+    if args.readme and not Path(args.readme).is_file():
+        raise SftkitError(f"--readme {args.readme}: no such file")
     if args.html:  # before any work: one line for a path the page cannot go to
         from .leaderboard import check_page_path
 
@@ -203,6 +219,8 @@ def cmd_tutorial(args):
         raise SftkitError(f"{missing[0]}: no such notebook")
     for path in paths:
         ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
+    for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
+        check_notebook(path)
     minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:
@@ -217,6 +235,18 @@ def cmd_tutorial(args):
             replace_marked_block(readme, "runtimes", runtimes_table(minutes, datetime.date.today().isoformat()))
 
 
+def check_notebook(path: Path) -> None:
+    """One line unless `path` is a readable Jupyter notebook (nbformat 4)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises JSON, validation, reader and encoding errors of several kinds
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise SftkitError(f"{path}: not a Jupyter notebook ({detail})") from None
+
+
 def cmd_doctor(args):
     """Print the environment check; exit status 1 when it warns. With --gpu, then the GPU check
     (`sftkit.gpucheck`): exit status 1 when a path fails."""
@@ -228,7 +258,7 @@ def cmd_doctor(args):
     from .gpucheck import gpu_check
 
     if args.output:
-        ensure_writable(args.output, "choose another --output")
+        ensure_writable(args.output, "choose another --output", kind="file")
     result = gpu_check(main, device=args.device, tiny=args.tiny, steps=args.steps, batch_size=args.batch_size,
                        output=args.output)
     return 1 if result["failed"] else 0
@@ -339,6 +369,11 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
         m.add_argument("--laziness-rate", type=float, default=0.05, help="scripted teacher: share of non-answers")
         m.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai teacher: the server")
         m.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai teacher: the key's environment variable")
+        m.add_argument("--timeout", type=float, default=60.0, help="openai teacher: seconds per request (connect, "
+                       "and each read)")
+        m.add_argument("--retries", type=int, default=4, help="openai teacher: further attempts after a timeout, a "
+                       "dropped connection, HTTP 429/5xx or a malformed reply; a prompt that runs out is left out "
+                       "and counted, the others finish")
         m.add_argument("--seed", type=int, default=0)
         m.add_argument("--device", default=None)
         knobs = m.add_argument_group(f"{spec.name} knobs (sftkit.methods.{spec.name}.Config)")
@@ -389,6 +424,36 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+# Numeric flags, checked before any work (`check_numbers`): name -> (test, what it must be).
+_AT_LEAST_1 = ("steps", "batch_size", "max_new_tokens", "max_length", "grad_accum", "bucket", "samples_per_prompt",
+               "threads", "num_data", "scorer_steps", "max_tasks", "ppo_epochs", "minibatch_size", "k", "top_k",
+               "kl_horizon", "reference_steps", "reference_checkpoints", "mutations_per_task", "replies_per_attempt")
+_AT_LEAST_0 = ("save_steps", "lora_r", "retries")
+_ABOVE_0 = ("lr", "scorer_lr", "cell_timeout", "notebook_timeout", "temperature", "timeout")
+_FROM_0_TO_1 = ("top_p", "error_rate", "laziness_rate", "shirker_fraction", "rouge_threshold")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """One line for the first numeric flag out of range (or not finite), before any work: `--steps 0` used to
+    train 3 epochs (loss-side) or save an untrained model and crash (online)."""
+    import math
+
+    for name, value in vars(args).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SftkitError(f"{flag} must be a finite number, got {value}")
+        if name in _AT_LEAST_1 and value < 1:
+            raise SftkitError(f"{flag} must be at least 1, got {value}")
+        if name in _AT_LEAST_0 and value < 0:
+            raise SftkitError(f"{flag} must be 0 or more, got {value}")
+        if name in _ABOVE_0 and value <= 0:
+            raise SftkitError(f"{flag} must be above 0, got {value}")
+        if name in _FROM_0_TO_1 and not 0 <= value <= 1 or name == "top_p" and value == 0:
+            raise SftkitError(f"{flag} must be between 0 and 1, got {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(with_methods=bool({"train", "generate"} & set(argv[:1]))).parse_args(argv)
@@ -397,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.output = str(TINY_BASE)
     try:
+        check_numbers(args)
         return args.func(args) or 0
     except SftkitError as e:
         print(f"sftkit: error: {e}", file=sys.stderr)

@@ -30,6 +30,8 @@ class SftkitError(Exception):
 def atomic_dir(path: str | os.PathLike):
     """Yield a temporary directory next to `path`; on success it replaces `path` in one rename."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # never replace a file by a directory (it was moved to .NAME.old)
+        raise SftkitError(f"{shown(path)} is an existing file, not a directory: choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -336,7 +338,10 @@ def replace_marked_block(path: str | os.PathLike, name: str, text: str) -> None:
     import re
 
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    content = Path(path).read_text()
+    try:
+        content = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SftkitError(f"{path}: cannot read it ({e.strerror if isinstance(e, OSError) else e})") from None
     if start not in content or end not in content:
         raise SftkitError(f"{path}: markers {start} / {end} not found")
     content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{text}\n{end}", content,

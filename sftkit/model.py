@@ -22,7 +22,14 @@ def resolve_model_path(name: str | os.PathLike) -> str:
         if not (TINY_BASE / "config.json").exists():
             raise SftkitError(f"{TINY_BASE}: embedded base model missing; rebuild it with `sftkit pretrain`")
         return str(TINY_BASE)
-    return str(name)
+    text = str(name)
+    # A Hub id is "name" or "org/name"; anything else that looks like a path must exist (else transformers says
+    # "Repo id must be in the form 'repo_name' or 'namespace/repo_name'" about a mistyped folder).
+    looks_like_path = (os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1
+                       or os.sep != "/" and os.sep in text)
+    if looks_like_path and not os.path.exists(os.path.expanduser(text)):
+        raise SftkitError(f"{text}: no such model folder (give 'tiny', an existing folder, or a Hub id like org/name)")
+    return os.path.expanduser(text) if looks_like_path else text
 
 
 def pick_device(device: str | None = None) -> str:
@@ -85,7 +92,7 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
     path = resolve_model_path(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a folder without tokenizer files
         raise SftkitError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -243,7 +243,12 @@ def load(directory: str | Path | None = None) -> list[dict]:
     """Every row of every results file."""
     rows = []
     for path in sorted(Path(directory or results_dir()).glob("*.jsonl")):
-        rows.extend(read_jsonl(path))
+        for i, row in enumerate(read_jsonl(path), 1):
+            missing = [k for k in ("method", "variant", "seed", "split", "skill") if k not in row]
+            if missing:
+                raise SftkitError(f"{path}:{i}: not a results row (no {', '.join(repr(k) for k in missing)}); "
+                                  "results files are written by sftkit.results.save")
+            rows.append(row)
     return rows
 
 

@@ -32,12 +32,30 @@ OS boundaries (hold whatever the program does in Python, C or a subprocess):
   /root, mode 0700): the child opens each sys.path directory while still root and imports through
   /proc/self/fd/N. Without root the program runs as the caller's own user: RLIMIT_NPROC is then set to the
   user's current task count plus `nproc`, and file permissions protect nothing of the user's.
-- namespaces (`unshare --net --pid --fork --kill-child`; as a user namespace when not root, if the kernel
-  allows): a network namespace with only a down loopback (no connection anywhere, not even to localhost),
-  and a PID namespace whose init is the child: when it exits or is killed, the kernel kills every process
-  it started, including ones that left its process group with setsid(). Without `unshare` the parent
-  falls back to killing the process group and the descendants psutil finds (best effort: a double-forked
-  daemon that called setsid() can escape that).
+- namespaces (`unshare --net --pid --mount --fork --kill-child`; as a user namespace when not root, if the
+  kernel allows and the interpreter can start in it): a network namespace with only a down loopback (no
+  connection anywhere, not even to localhost); a PID namespace whose init is the supervisor (below): when
+  it exits or is killed, the kernel kills every process of the run, including ones that left its process
+  group with setsid(); and a private mount namespace in which the whole file system is read-only
+  (mount_setattr, recursive) and a fresh tmpfs on /tmp (size 4 x `fsize_mb`, at least 16 MB: the run's disk
+  quota) holds the work directory, the only writable place. That is the file boundary whatever path, fd or
+  dir_fd a call uses; the host's /tmp is not even visible, and the work directory never exists outside
+  the namespace, so nothing is left behind whatever happens to the caller. In a user namespace the run
+  gives up every capability (bounding set, securebits, capset), so it cannot remount anything.
+- supervisor and run are two processes: the first (trusted, started by the parent) sets up the mounts,
+  forks the run and alone holds the result pipe. The run answers on a pipe of its own; the supervisor takes
+  one well-formed answer per test, in order, after the program loaded, and writes the verdict's material
+  itself (exit status, CPU limit hit). Anything else on the answer channel (a forged line, an answer out of
+  order) fails the run as "ProtocolError". The supervisor is not dumpable and, as root, keeps a uid the run
+  does not have. What the program still decides is its own answer to each call, as any program does.
+- the caller's death: the first process of the run gets PR_SET_PDEATHSIG (`setpriv --pdeathsig`), so a
+  kill -9 of the caller ends `unshare`, whose --kill-child ends the namespace; without namespaces the
+  supervisor gets SIGTERM, kills the run (by uid as root; as its subreaper otherwise) and removes the work
+  directory. The run itself re-arms PR_SET_PDEATHSIG after setuid (which clears it).
+- plain mode (not root, no usable user namespace) is refused with a one-line message naming the fixes, unless
+  SFTKIT_SANDBOX_PLAIN=1 accepts it: then the program runs as the caller's user in its own session, the
+  supervisor is its subreaper and kills every descendant at the end, and only the Python guard stands
+  between the program and the user's files and processes.
 - wall clock: the parent waits at most `timeout` seconds, then kills the process group, the namespace and
   every process of the run's uid. The same happens after every run, finished or not (innermost first, so
   each process is reaped by its own parent and no zombie is left behind in namespace mode).
@@ -46,28 +64,31 @@ OS boundaries (hold whatever the program does in Python, C or a subprocess):
   stopped and the output kept so far is returned, marked truncated).
 - the work directory is a fresh `tempfile.mkdtemp` (mode 0700, owned by the run's uid), removed afterwards.
 
-Python-level guard (an audit hook installed before the program runs; best effort, since a determined
-program can get around it with ctypes tricks, `dir_fd` arguments or races, which is why the OS layers exist):
-- refuses to open for writing, create, delete, rename, chmod or truncate any path outside the work
-  directory (this is the only layer that keeps a program out of world-writable places like /tmp and
-  /dev/shm: the OS lets any uid create files there);
+Python-level guard (an audit hook installed before the program runs, the second layer; best effort, since a
+determined program can get around it with ctypes tricks or races, which is why the OS layers exist):
+- refuses to open for writing, create, delete, rename, link, chmod or truncate any path outside the work
+  directory, resolving fd-relative forms (dir_fd, src_dir_fd/dst_dir_fd, and fchmod/fchdir/ftruncate on a
+  descriptor) through /proc/self/fd; os.open is wrapped because its audit event does not carry dir_fd
+  (without a mount namespace this is the only layer that keeps a program out of world-writable places like
+  /tmp and /dev/shm: the OS lets any uid create files there);
+- refuses signals to any process but itself (os.kill, os.killpg);
 - refuses to create sockets or resolve names (the layer that works where no network namespace can be made);
 - refuses to run other programs (os.system, exec*, spawn*, subprocess) and to load C libraries via
   ctypes, since a child program would not carry the guard;
 - refuses to open another process's /proc/<pid>/ files.
 Forking stays allowed (`allow_fork=False` refuses it too), so the process limit is what contains a fork bomb.
 
-Checked here (root, Linux 6.x, util-linux 2.38): modes "root" (the default) and, forced, "root-plain" and
-"userns"; never as a non-root user, so the "userns" and "plain" rows of `isolation()` are as designed,
-not as tested. Without namespaces, processes killed after their parent may stay zombies until init reaps
-them (they run nothing).
+Checked here (root, Linux 6.18, util-linux 2.38): modes "root" (the default) and, forced, "userns" (root
+mapped to itself: the same namespaces, mounts and dropped capabilities), "root-plain" and "plain" (as root,
+with every capability given up); as the user nobody, only the probe (the interpreter lives under /root,
+which a user namespace cannot enter, so nobody gets "plain" and its refusal). Without namespaces, processes killed after
+their parent may stay zombies until init reaps them (they run nothing).
 
 Not enforced: reading world-readable files (the program can read the repository's source, say); a disk quota
-(RLIMIT_FSIZE caps each file, not their number: until the timeout a program can fill its directory, which is
-removed afterwards); limits add up over processes (up to `nproc` x `memory_mb` of memory and `nproc` busy
-cores until the timeout); the result channel is a pipe the program could in principle write to, so a program
-written to fool this harness (not just wrong) could forge results: the sandbox protects the machine, and
-grades honest mistakes faithfully, but is not an anti-cheating judge.
+without namespaces (RLIMIT_FSIZE caps each file, not their number: until the timeout a program can fill its
+directory, which is removed afterwards); limits add up over processes (up to `nproc` x `memory_mb` of memory
+and `nproc` busy cores until the timeout); a program that knows the expected values (from a prompt that
+shows the tests, say) can still return them: the verdict says what the program answered, not how.
 """
 from __future__ import annotations
 
@@ -139,7 +160,8 @@ class RunResult:
     """The outcome of one run. `error_type` is None when every test passed; else one of: "SyntaxError" or
     another exception's name (raised loading the program, or by the first failing test), "WrongAnswer",
     "Timeout" (wall clock), "CPUTimeExceeded", "MemoryError", "OutputLimitExceeded", "Killed" (a signal),
-    "Exited" (the program ended the interpreter before the tests finished), "NoFunction"."""
+    "Exited" (the program ended the interpreter before the tests finished), "NoFunction", "ProtocolError"
+    (the program wrote to the harness's answer channel itself: a forged or out-of-order answer)."""
     passed: bool
     error_type: str | None
     error_message: str
@@ -181,7 +203,7 @@ class RunResult:
 # The child: a harness that reads the job from stdin, limits itself, installs the guard, runs the program
 # and sends one JSON line per test on the result pipe. It is trusted code; the program runs after it.
 _HARNESS = r'''
-import builtins, json, os, re, resource, signal, sys, traceback, linecache
+import builtins, ctypes, json, os, re, resource, select, signal, sys, traceback, linecache
 
 job = json.loads(sys.stdin.buffer.read())
 _null = os.open(os.devnull, os.O_RDONLY)
@@ -189,22 +211,207 @@ os.dup2(_null, 0)
 os.close(_null)
 RES = job["result_fd"]
 _dumps = json.dumps
+libc = ctypes.CDLL(None, use_errno=True)
+SUP = os.getpid()
+
+
+def send_to(fd, obj):
+    data = (_dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def sweep():
+    """Kill every other process of the run and reap it (the supervisor is their subreaper or their PID
+    namespace's init). Without a namespace they are found by uid (root) or as descendants (plain)."""
+    for _ in range(500):
+        left = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == SUP:
+                continue
+            try:
+                with open(f"/proc/{name}/status") as fh:
+                    st = dict(line.split(":", 1) for line in fh if ":" in line)
+            except OSError:
+                continue
+            mine = (int(st["PPid"]) == SUP or (job["uid"] is not None and int(st["Uid"].split()[0]) == job["uid"]))
+            if mine and not st["State"].strip().startswith("Z"):
+                left.append(int(name))
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        if not left:
+            return
+        select.select([], [], [], 0.01)
+
+
+def on_caller_death(signum, frame):  # plain modes: the caller died (PR_SET_PDEATHSIG): leave nothing behind
+    sweep()
+    import shutil
+    shutil.rmtree(job["workdir"], ignore_errors=True)
+    os._exit(1)
+
+
+# ---- the supervisor (trusted): it alone holds the result pipe and writes the verdict ----
+if job["plain"]:
+    signal.signal(signal.SIGTERM, on_caller_death)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the run (double forks, setsid) come here
+    if os.getppid() != job["caller"]:
+        on_caller_death(0, None)
+# The interpreter's library may be hidden from the run (under /root for another uid, or under the private
+# /tmp): keep a directory fd to each sys.path entry and import through /proc/self/fd/N.
+moved = {p: f"/proc/self/fd/{os.open(p, os.O_RDONLY | os.O_DIRECTORY)}" for p in sys.path if os.path.isdir(p)}
+if job["mount"]:
+    # A private mount namespace (unshare --mount): everything read-only (mount_setattr, recursive), and a
+    # fresh tmpfs on /tmp holding the work directory, the only writable place; it vanishes with the namespace.
+    libc.syscall.restype = ctypes.c_long
+    attr = (ctypes.c_uint64 * 4)(1, 0, 0, 0)  # MOUNT_ATTR_RDONLY
+    if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+        send_to(RES, {"setup": "mount --make-rprivate /: " + os.strerror(ctypes.get_errno())})
+        os._exit(3)
+    if libc.syscall(442, -100, b"/", 0x8000, ctypes.byref(attr), 32) != 0:  # mount_setattr(AT_RECURSIVE)
+        send_to(RES, {"setup": "read-only / (mount_setattr): " + os.strerror(ctypes.get_errno())})
+        os._exit(3)
+    opts = f"size={job['disk_mb']}m,mode=0755".encode()
+    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 2 | 4, opts) != 0:  # MS_NOSUID | MS_NODEV
+        send_to(RES, {"setup": "tmpfs on /tmp: " + os.strerror(ctypes.get_errno())})
+        os._exit(3)
+    os.mkdir(job["workdir"], 0o700)
+    if job["uid"] is not None:
+        os.chown(job["workdir"], job["uid"], job["uid"])
+os.chdir(job["workdir"])
+q_r, q_w = os.pipe()
+child = os.fork()
+if child:
+    # ------------------------------------------------------------------------------------------------
+    # Supervisor: read the run's answers on its own pipe, accept one well-formed answer per test in order,
+    # and write the verdict's raw material on the result pipe, which the run never holds.
+    os.close(q_w)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the run cannot ptrace this process or read its memory
+    n = len(job["tests"])
+    state = {"loaded": False, "next": 0, "done": False, "bad": None}
+
+    def text(v, cap):
+        return v[:cap] if isinstance(v, str) else ""
+
+    def take(line):
+        try:
+            m = json.loads(line)
+        except ValueError:
+            return "a line that is not JSON"
+        if not isinstance(m, dict):
+            return "a non-object line"
+        if state["done"]:
+            return "a line after the end"
+        if not state["loaded"]:
+            if m == {"loaded": True}:
+                state["loaded"] = True
+                return None
+            if set(m) == {"load"} and isinstance(m["load"], dict):
+                e = m["load"]
+                send_to(RES, {"load": {"type": text(e.get("type"), 200), "message": text(e.get("message"), 1000),
+                                       "traceback": text(e.get("traceback"), 3000),
+                                       "line": e.get("line") if isinstance(e.get("line"), int) else None}})
+                state["done"] = True
+                return None
+            return "a line before the program loaded"
+        if m == {"done": True} and state["next"] == n:
+            state["done"] = True
+            send_to(RES, {"done": True})
+            return None
+        if m.get("test") != state["next"] or state["next"] >= n or set(m) - {"test", "got", "error"} or len(m) != 2:
+            return f"an answer out of order ({str(m.get('test'))[:20]}, expected {state['next']})"
+        if "got" in m:
+            g = m["got"]
+            if isinstance(g, dict) and set(g) == {"json"} and isinstance(g["json"], str):
+                try:
+                    json.loads(g["json"])
+                except ValueError:
+                    return "an answer that is not JSON"
+                out = {"json": g["json"][:job["got_cap"]]}
+            elif isinstance(g, dict) and set(g) <= {"repr", "too_big"} and isinstance(g.get("repr"), str):
+                out = {"repr": g["repr"][:400]}
+            else:
+                return "a malformed answer"
+            send_to(RES, {"test": state["next"], "got": out})
+        else:
+            e = m["error"] if isinstance(m["error"], dict) else {}
+            send_to(RES, {"test": state["next"], "error": {
+                "type": text(e.get("type"), 200) or "Error", "message": text(e.get("message"), 1000),
+                "traceback": text(e.get("traceback"), 3000),
+                "line": e.get("line") if isinstance(e.get("line"), int) else None}})
+        state["next"] += 1
+        return None
+
+    buf, status, rusage = b"", None, None
+    os.set_blocking(q_r, False)
+    while True:
+        ready = select.select([q_r], [], [], 0.05)[0]
+        chunk = b""
+        if ready:
+            try:
+                chunk = os.read(q_r, 65536)
+            except BlockingIOError:
+                pass
+            buf += chunk
+            if len(buf) > (4 << 20):
+                state["bad"] = "more than 4 MB of answers"
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if state["bad"] is None:
+                    state["bad"] = take(line)
+            if state["bad"] is not None:
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except OSError:
+                    pass
+        try:
+            while True:
+                pid, st, ru = os.wait4(-1, os.WNOHANG)
+                if not pid:
+                    break
+                if pid == child:
+                    status, rusage = st, ru
+        except ChildProcessError:
+            pass
+        if status is not None and not chunk:
+            break
+    os.close(q_r)
+    if state["bad"] is not None:
+        send_to(RES, {"forged": state["bad"]})
+    if os.WIFSIGNALED(status):
+        rc = -os.WTERMSIG(status)
+        used = rusage.ru_utime + rusage.ru_stime
+        if rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and used >= job["limits"]["RLIMIT_CPU"]):
+            send_to(RES, {"cpu": True})
+    else:
+        rc = os.WEXITSTATUS(status)
+    send_to(RES, {"exit": rc})
+    if job["plain"]:  # in a PID namespace the kernel kills the rest when this process, its init, exits
+        sweep()
+    send_to(RES, {"end": True})
+    os._exit(0)
+
+# ----------------------------------------------------------------------------------------------------
+# The run: answers on its own pipe (q_w), never the result pipe. Below here the program is in control.
+os.close(RES)
+os.close(q_r)
+ANS = q_w
+os.setsid() if job["plain"] else None  # its own session: the supervisor stays out of its process group
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def send(obj):
-    data = (_dumps(obj) + "\n").encode()
-    while data:
-        data = data[os.write(RES, data):]
+    send_to(ANS, obj)
 
 
-def on_xcpu(signum, frame):  # the namespace's init ignores a default SIGXCPU: end the run here
-    try:
-        send({"cpu": True})
-    finally:
-        os._exit(152)
-
-
-signal.signal(signal.SIGXCPU, on_xcpu)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past RLIMIT_FSIZE a write fails with EFBIG (OSError) instead
 root = os.geteuid() == 0
 for name, value in job["limits"].items():
@@ -214,27 +421,38 @@ for name, value in job["limits"].items():
     if not root and hard != resource.RLIM_INFINITY:
         value, hard_new = min(value, hard), min(hard_new, hard)
     resource.setrlimit(which, (value, hard_new))
+
+
+def remap(path):
+    for old, new in moved.items():
+        if path == old or path.startswith(old + os.sep):
+            return new + path[len(old):]
+    return path
+
+
+sys.path[:] = list(moved.values())
+for module in list(sys.modules.values()):  # packages already imported (encodings, json...) find submodules
+    if isinstance(getattr(module, "__path__", None), list):
+        module.__path__[:] = [remap(p) for p in module.__path__]
+sys.path_importer_cache.clear()
 if job["uid"] is not None:
-    # The interpreter's library may sit where the run's uid cannot look (under /root, say): keep a directory
-    # fd to each sys.path entry and import through /proc/self/fd/N, which needs no search permission above it.
-    import ctypes
-    moved = {p: f"/proc/self/fd/{os.open(p, os.O_RDONLY | os.O_DIRECTORY)}" for p in sys.path if os.path.isdir(p)}
-
-    def remap(path):
-        for old, new in moved.items():
-            if path == old or path.startswith(old + os.sep):
-                return new + path[len(old):]
-        return path
-
-    sys.path[:] = list(moved.values())
-    for module in list(sys.modules.values()):  # packages already imported (encodings, json...) find submodules
-        if isinstance(getattr(module, "__path__", None), list):
-            module.__path__[:] = [remap(p) for p in module.__path__]
-    sys.path_importer_cache.clear()
     os.setgroups([])
     os.setgid(job["uid"])
     os.setuid(job["uid"])
-    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: a changed uid hides /proc/self from itself
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: a changed uid hides /proc/self from itself
+elif root:  # a user namespace's root: give up every capability (no remount, no ptrace of the supervisor)
+    for cap in range(64):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+    libc.prctl(8, 0x2f, 0, 0, 0)  # PR_SET_SECUREBITS: NOROOT, NO_SETUID_FIXUP, KEEP_CAPS locked
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        os._exit(4)
+    libc.prctl(4, 1, 0, 0, 0)
+libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binary gives anything back
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (setuid cleared it): dies with the supervisor
+if os.getppid() != SUP:
+    os._exit(5)
 
 WORK = os.path.realpath(os.getcwd())
 SELF_PROC = os.path.realpath("/proc/self")
@@ -243,22 +461,29 @@ NET = {"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "sock
        "socket.gethostbyname", "socket.gethostbyaddr", "socket.gethostbyname_ex", "socket.socketpair"}
 RUN = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn", "os.startfile",
        "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "os.fork" if job["no_fork"] else "-"}
-PATHS = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1), "os.link": (0, 1),
-         "os.symlink": (1,), "os.chmod": (0,), "os.chown": (0,), "os.truncate": (0,), "os.utime": (0,),
-         "os.chdir": (0,), "os.mkfifo": (0,), "os.mknod": (0,), "shutil.rmtree": (0,), "shutil.copyfile": (1,),
-         "shutil.copytree": (1,), "shutil.move": (0, 1), "shutil.chown": (0,)}
+# event -> (index of a path argument, index of its dir_fd argument or None), as CPython 3.11 raises them
+PATHS = {"os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.rename": ((0, 2), (1, 3)),
+         "os.link": ((0, 2), (1, 3)), "os.symlink": ((1, 2),), "os.chmod": ((0, 2),), "os.chown": ((0, 3),),
+         "os.truncate": ((0, None),), "os.utime": ((0, 3),), "os.chdir": ((0, None),), "os.mkfifo": ((0, 2),),
+         "os.mknod": ((0, 3),), "shutil.rmtree": ((0, None),), "shutil.copyfile": ((1, None),),
+         "shutil.copytree": ((1, None),), "shutil.move": ((0, None), (1, None)), "shutil.chown": ((0, None),)}
+_readlink, _realpath, _getcwd, _join, _isabs = os.readlink, os.path.realpath, os.getcwd, os.path.join, os.path.isabs
 
 
-def resolve(path):
-    return os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(path)))
-
-
-def inside(path):
+def resolve(path, dir_fd=None):
+    """The absolute path a call means: a descriptor's own target, or a relative path against dir_fd or the cwd."""
     if isinstance(path, int):
-        return True
+        return _readlink(f"/proc/self/fd/{path}")
+    path = os.fsdecode(path)
+    relative = isinstance(dir_fd, int) and dir_fd >= 0 and not _isabs(path)  # AT_FDCWD (-100): the cwd
+    base = _readlink(f"/proc/self/fd/{dir_fd}") if relative else _getcwd()
+    return _realpath(_join(base, path))
+
+
+def inside(path, dir_fd=None):
     try:
-        full = resolve(path)
-    except (TypeError, ValueError):
+        full = resolve(path, dir_fd)
+    except (TypeError, ValueError, OSError):
         return False
     return full == WORK or full.startswith(WORK + os.sep)
 
@@ -278,10 +503,22 @@ def guard(event, args):
         raise PermissionError(f"sandbox: no network ({event})")
     elif event in RUN:
         raise PermissionError(f"sandbox: running other programs or loading C libraries is not allowed ({event})")
+    elif event in ("os.kill", "os.killpg"):
+        if args[0] != os.getpid():
+            raise PermissionError(f"sandbox: signals to other processes are not allowed ({event})")
     elif event in PATHS:
-        for i in PATHS[event]:
-            if i < len(args) and args[i] is not None and not inside(args[i]):
+        for i, d in PATHS[event]:
+            fd = args[d] if d is not None and d < len(args) else None
+            if i < len(args) and args[i] is not None and not inside(args[i], fd):
                 raise PermissionError(f"sandbox: {event} outside the work directory is not allowed: {args[i]}")
+
+
+def _make_open(real):
+    def open(path, flags, mode=0o777, *, dir_fd=None):  # the "open" audit event does not carry dir_fd
+        if dir_fd is not None and flags & WRITE_FLAGS and not inside(path, dir_fd):
+            raise PermissionError(f"sandbox: writing outside the work directory is not allowed: {path}")
+        return real(path, flags, mode, dir_fd=dir_fd)
+    return open
 
 
 def describe(e):
@@ -310,12 +547,15 @@ def encode(value):
 
 if job["guard"]:
     sys.addaudithook(guard)
+    import posix
+    os.open = posix.open = _make_open(posix.open)
 source = job["program"]
 linecache.cache["solution.py"] = (len(source), None, source.splitlines(True), "solution.py")
 ns = {"__name__": "solution", "__builtins__": builtins}
 try:
     exec(compile(source, "solution.py", "exec"), ns)
     loaded = True
+    send({"loaded": True})
 except BaseException as e:
     try:
         info = describe(e)
@@ -343,7 +583,8 @@ if loaded:
             except MemoryError:
                 info = {"type": "MemoryError", "message": "", "traceback": "", "line": None}
             send({"test": i, "error": info})
-send({"done": True})
+if loaded:
+    send({"done": True})
 for stream in (sys.stdout, sys.stderr):
     try:
         stream.flush()
@@ -368,7 +609,8 @@ def _probe(cmd: list[str]) -> bool:
         return False
 
 
-_NS = ["--net", "--pid", "--fork", "--kill-child"]
+_NS = ["--net", "--pid", "--mount", "--fork", "--kill-child"]
+_PLAIN_ENV = "SFTKIT_SANDBOX_PLAIN"
 
 
 def _isolation_mode() -> str:
@@ -379,11 +621,13 @@ def _isolation_mode() -> str:
             unshare = shutil.which("unshare")
             if os.name != "posix" or sys.platform != "linux":
                 raise SftkitError("sftkit.sandbox needs Linux (setrlimit, namespaces); run model-written code there")
-            if os.geteuid() == 0 and unshare and _probe([unshare, *_NS, "true"]):
+            # The probe runs this interpreter: inside a user namespace it may not be reachable (under /root, say)
+            probe = [sys.executable, "-I", "-S", "-c", ""]
+            if os.geteuid() == 0 and unshare and _probe([unshare, *_NS, *probe]):
                 _mode = "root"
             elif os.geteuid() == 0:
                 _mode = "root-plain"
-            elif unshare and _probe([unshare, "--user", "--map-root-user", *_NS, "true"]):
+            elif unshare and _probe([unshare, "--user", "--map-root-user", *_NS, *probe]):
                 _mode = "userns"
             else:
                 _mode = "plain"
@@ -402,8 +646,10 @@ def isolation() -> dict[str, str]:
         "processes": ("PID namespace: all die with the child; + group kill" if ns
                       else "process group kill + psutil descendant sweep (best effort)")
                      + (" + uid sweep" if mode.startswith("root") else ""),
-        "files": ("uid permissions (OS) + Python guard for world-writable places" if mode.startswith("root")
+        "files": ("read-only file system except the run's own tmpfs (mount namespace) + Python guard" if ns
+                  else "uid permissions (OS) + Python guard for world-writable places" if mode == "root-plain"
                   else "Python guard only (audit hook refusing writes outside the work directory)"),
+        "verdict": "written by a supervisor process; the run answers on its own pipe, one answer per test",
     }
 
 
@@ -506,22 +752,32 @@ def run_program(program: str, tests: Sequence = (), *, entry: str = "f", limits:
     limits = limits or Limits()
     norm = _normalize_tests(tests, entry)
     mode = _isolation_mode()
+    if mode == "plain" and os.environ.get(_PLAIN_ENV) != "1":
+        raise SftkitError("sandbox: no OS isolation here (not root, and no user namespace could start this "
+                          "interpreter), so a program could kill or write as your user; run as root, allow "
+                          "unprivileged user namespaces (Ubuntu: sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0), "
+                          f"or set {_PLAIN_ENV}=1 to accept that risk")
+    mount = mode in ("root", "userns")
     run_id = f"sftkit-sandbox-{uuid.uuid4().hex[:12]}"
     uid = _take_uid() if mode.startswith("root") else None
     nproc = limits.nproc if uid is not None or mode == "userns" else _user_tasks() + limits.nproc
-    workdir = tempfile.mkdtemp(prefix=f"{run_id}-")
+    # With namespaces the work directory is a tmpfs inside the run's private mount namespace: it never exists
+    # out here and vanishes with the run, even if this process is killed.
+    workdir = f"/tmp/{run_id}" if mount else tempfile.mkdtemp(prefix=f"{run_id}-")
     res_r, res_w = os.pipe()
     proc = None
     out, err, res = bytearray(), bytearray(), bytearray()
     timed_out = over = False
     start = time.monotonic()
     try:
-        os.chmod(workdir, 0o700)
-        if uid is not None:
-            os.chown(workdir, uid, uid)
+        if not mount:
+            os.chmod(workdir, 0o700)
+            if uid is not None:
+                os.chown(workdir, uid, uid)
         job = json.dumps({
             "program": program, "entry": entry, "result_fd": res_w, "uid": uid, "guard": guard,
-            "no_fork": not allow_fork, "got_cap": _GOT_CAP,
+            "no_fork": not allow_fork, "got_cap": _GOT_CAP, "workdir": workdir, "mount": mount,
+            "plain": not mount, "caller": os.getpid(), "disk_mb": max(4 * limits.fsize_mb, 16),
             "tests": [{"arg": t["arg"]} if t.get("pair") else {"call": t["call"]} for t in norm],
             "limits": {"RLIMIT_CPU": max(1, math.ceil(limits.cpu_seconds)), "RLIMIT_AS": limits.memory_mb << 20,
                        "RLIMIT_FSIZE": limits.fsize_mb << 20, "RLIMIT_NOFILE": limits.nofile, "RLIMIT_CORE": 0,
@@ -532,9 +788,18 @@ def run_program(program: str, tests: Sequence = (), *, entry: str = "f", limits:
             cmd = [shutil.which("unshare"), *_NS, "--", *cmd]
         elif mode == "userns":
             cmd = [shutil.which("unshare"), "--user", "--map-root-user", *_NS, "--", *cmd]
+        # The first process dies with this one (PR_SET_PDEATHSIG): `unshare` by SIGKILL (its --kill-child then
+        # ends the namespace), the supervisor of a plain run by SIGTERM (it kills the run and removes its files).
+        setpriv, preexec = shutil.which("setpriv"), None
+        sig = "KILL" if mount else "TERM"
+        if setpriv:
+            cmd = [setpriv, f"--pdeathsig={sig}", "--", *cmd]
+        else:
+            preexec = _pdeathsig(signal.SIGKILL if mount else signal.SIGTERM)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                pass_fds=(res_w,), cwd=workdir, env=env, start_new_session=True, close_fds=True)
+                                pass_fds=(res_w,), cwd="/" if mount else workdir, env=env, start_new_session=True,
+                                close_fds=True, preexec_fn=preexec)
         os.close(res_w)
         res_w = -1
         timed_out, over = _pump(proc, job, res_r, out, err, res, limits, start)
@@ -559,9 +824,21 @@ def run_program(program: str, tests: Sequence = (), *, entry: str = "f", limits:
             for fd in (res_r, res_w):
                 if fd >= 0:
                     os.close(fd)
-            shutil.rmtree(workdir, onerror=_force_remove)
+            if not mount:
+                shutil.rmtree(workdir, onerror=_force_remove)
     return _result(norm, bytes(out), bytes(err), bytes(res), proc.returncode, timed_out, over, duration, limits,
                    run_id, workdir, uid)
+
+
+def _pdeathsig(sig: int):
+    """A preexec_fn (used where `setpriv` is missing) asking the kernel to send `sig` when this process dies."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec():
+        prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+    return preexec
 
 
 def _force_remove(func, path, exc_info):
@@ -618,7 +895,7 @@ def _pump(proc, job: bytes, res_r: int, out: bytearray, err: bytearray, res: byt
                     buf += chunk[:max(room, 0)]
                     if len(chunk) > room:
                         return False, True
-            if b'"done": true' in res and proc.poll() is not None:
+            if b'"end": true' in res and proc.poll() is not None:
                 return False, False  # finished; a stray holder of the pipes is killed next
         return False, False
     finally:
@@ -640,6 +917,11 @@ def _result(norm, out, err, res, rc, timed_out, over, duration, limits, run_id, 
     for line in res.decode(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             messages.append(json.loads(line))
+    setup = next((m["setup"] for m in messages if "setup" in m), None)
+    if setup is not None:
+        raise SftkitError(f"sandbox: could not set up the run's isolation ({setup})")
+    rc = next((m["exit"] for m in messages if "exit" in m), rc)
+    forged = next((m["forged"] for m in messages if "forged" in m), None)
     load = next((m["load"] for m in messages if "load" in m), None)
     done = any(m.get("done") for m in messages)
     cpu = any(m.get("cpu") for m in messages)
@@ -664,6 +946,9 @@ def _result(norm, out, err, res, rc, timed_out, over, duration, limits, run_id, 
         tests.append(tr)
     kw = dict(tests=tests, stdout=stdout, stderr=stderr, truncated=over, duration=duration, returncode=rc,
               run_id=run_id, workdir=workdir, uid=uid)
+    if forged is not None:
+        return RunResult(False, "ProtocolError", f"the program wrote to the harness's answer channel "
+                         f"({forged}); the run was stopped and fails", **kw)
     if over:
         return RunResult(False, "OutputLimitExceeded", f"the output passed {limits.max_output} bytes; the program was "
                          f"stopped and its output truncated", **kw)

@@ -185,7 +185,13 @@ class Teacher:
                 replies[k] = text
         missing = sum(r is None for r in replies)
         if missing:
-            raise SftkitError(f"{self.name}: no reply for {missing} of {len(replies)} prompts")
+            last = getattr(self, "last_failure", "")
+            if getattr(self, "on_failure", "raise") == "skip":  # finish what it can: "" for the rest, counted
+                return ["" if r is None else r for r in replies]
+            if last and len(replies) == 1:
+                raise SftkitError(last)
+            raise SftkitError(f"{last or self.name}: no reply for {missing} of {len(replies)} prompts"
+                              + (f"; the other {len(replies) - missing} are cached" if self.cache is not None else ""))
         return replies  # type: ignore[return-value]
 
     def ask(self, prompt: Prompt, **settings) -> str:
@@ -394,6 +400,10 @@ def chat_reply(body: bytes) -> str:
     return content
 
 
+class _NotRetried(SftkitError):
+    """An HTTP client error (400, 401, 404...): every prompt would get it, so the whole call stops."""
+
+
 class OpenAITeacher(Teacher):
     """Any server that speaks OpenAI's chat completions API (`POST {base_url}/chat/completions`).
 
@@ -414,8 +424,14 @@ class OpenAITeacher(Teacher):
 
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, timeout: float = 60.0, retries: int = 4, backoff: float = 1.0,
-                 max_backoff: float = 30.0, cache: str | os.PathLike | None = DEFAULT_CACHE, **settings):
+                 max_backoff: float = 30.0, cache: str | os.PathLike | None = DEFAULT_CACHE,
+                 on_failure: str = "raise", **settings):
         super().__init__({**self.SETTINGS, **settings}, cache)
+        if on_failure not in ("raise", "skip"):
+            raise SftkitError(f"OpenAITeacher: on_failure must be 'raise' or 'skip', got {on_failure!r}")
+        # A prompt whose attempts all fail does not stop the others: every reply that arrives is cached. Then
+        # "raise" (the default) raises one line; "skip" returns "" for each failed prompt, counted in `failures`.
+        self.on_failure, self.failures, self.last_failure = on_failure, 0, ""
         self.model, self.base_url = model, base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.name = f"openai:{model}@{self.base_url}"
@@ -458,7 +474,7 @@ class OpenAITeacher(Teacher):
                 retry_after = response.headers.get("retry-after")
                 continue
             if response.status_code >= 400:
-                raise SftkitError(f"{self.url}: HTTP {response.status_code} for model {self.model!r} "
+                raise _NotRetried(f"{self.url}: HTTP {response.status_code} for model {self.model!r} "
                                   f"({one_line(response.text, 100)}); not retried")
             try:
                 return chat_reply(response.content)
@@ -477,7 +493,15 @@ class OpenAITeacher(Teacher):
             futures = {pool.submit(self.request, client, c, settings): i for i, c in enumerate(conversations)}
             try:
                 for future in as_completed(futures):
-                    yield futures[future], future.result()
+                    try:
+                        reply = future.result()
+                    except _NotRetried:  # the request itself is wrong (a bad key, an unknown model): stop
+                        raise
+                    except SftkitError as e:  # this prompt's attempts ran out: the others go on
+                        self.failures += 1
+                        self.last_failure = str(e)
+                        continue
+                    yield futures[future], reply
             finally:  # an error (or the caller stopping): drop the requests not yet started
                 for future in futures:
                     future.cancel()
@@ -489,18 +513,22 @@ class OpenAITeacher(Teacher):
 
 def teacher_from(spec: str, error_rate: float = 0.0, laziness_rate: float = 0.0, seed: int = 0,
                  base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
-                 device: str | None = None, tasks: list[Task] | None = None, **settings) -> Teacher:
+                 device: str | None = None, tasks: list[Task] | None = None, timeout: float = 60.0, retries: int = 4,
+                 on_failure: str = "raise", **settings) -> Teacher:
     """A teacher from a short spec, as `sftkit generate --teacher` takes it: "scripted" (the tiny world's,
     with `error_rate`, `laziness_rate`, `seed` and the explicit `tasks` it plays: a data-side method's
     `teacher_tasks()`; None: the world's questions only; the other teachers need no tasks), "hf:NAME" (a local
     transformers chat model: "tiny", a path or a Hub id) or "openai:MODEL" (an OpenAI-compatible server at
-    `base_url`, key from `api_key_env`); `settings` are the teacher's generation settings."""
+    `base_url`, key from `api_key_env`); `timeout` (seconds per request), `retries` and `on_failure` ("skip":
+    finish the prompts it can, counting the others in `teacher.failures`) are the openai teacher's; `settings`
+    are the teacher's generation settings."""
     kind, _, name = spec.partition(":")
     if kind == "scripted" and not name:
         return ScriptedTeacher(error_rate, laziness_rate, seed, tasks=tasks, **settings)
     if kind == "hf" and name:
         return TransformersTeacher(name, device=device, **settings)
     if kind == "openai" and name:
-        return OpenAITeacher(name, base_url=base_url, api_key_env=api_key_env, **settings)
+        return OpenAITeacher(name, base_url=base_url, api_key_env=api_key_env, timeout=timeout, retries=retries,
+                             on_failure=on_failure, **settings)
     raise SftkitError(f"--teacher {spec!r}: expected 'scripted', 'hf:MODEL' (a local path or Hub id) or "
                       f"'openai:MODEL' (with --base-url)")

@@ -6,7 +6,10 @@ Because it is the stock Trainer, `accelerate launch` / `torchrun` scale the same
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -21,7 +24,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from .data import IGNORE, pack_collate, pad_collate, pair_collate, tokenize_dataset
-from .io import SftkitError
+from .io import SftkitError, atomic_write_text, shown
 from .losses import ntp_loss
 from .model import device_of, pick_device, tied_to_loaded
 
@@ -361,11 +364,87 @@ class TrainResult:
     config: dict
     steps_run: int  # optimizer steps taken by this call (fewer than config.steps after a resume)
     tokens_per_s: float = float("nan")  # non-pad tokens per second of step time (`Meter.tokens_per_s`)
+    resumed_from: int = 0  # the checkpoint's step this call resumed from (0: a fresh start)
 
     @property
     def losses(self) -> tuple[list[int], list[float]]:
         rows = [h for h in self.history if "loss" in h]
         return [h["step"] for h in rows], [h["loss"] for h in rows]
+
+
+CHECKPOINT_MARK = "sftkit-checkpoint.json"  # written once the Trainer has finished a checkpoint: step, settings
+_NOT_SETTINGS = ("steps", "save_steps", "logging_steps")  # may change between a run and its resumption
+
+
+def run_settings(config: TrainConfig, trainer_cls: type, trainer_kwargs: dict | None, dataset, model) -> dict:
+    """What a checkpoint must share with the run that resumes it: the budget's other settings, the method and
+    its knobs, the model and a digest of the tokenized data (`--steps` may grow: the schedule follows it)."""
+    def plain(obj):
+        return json.loads(json.dumps(obj, sort_keys=True, default=lambda o: type(o).__name__))
+
+    data = hashlib.sha256(json.dumps([{k: list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v
+                                       for k, v in dict(ex).items()} for ex in dataset], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:16]
+    return plain({"config": {k: v for k, v in asdict(config).items() if k not in _NOT_SETTINGS},
+                  "trainer": trainer_cls.__name__, "trainer_kwargs": trainer_kwargs or {},
+                  "model": getattr(getattr(model, "config", None), "_name_or_path", type(model).__name__),
+                  "data": data})
+
+
+class CheckpointMark(TrainerCallback):
+    """Marks each checkpoint complete (with the run's settings) once the Trainer has written all of it, so a
+    half-written one (a crash while saving: Trainer writes checkpoints in place) is recognised and skipped."""
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+
+    def on_save(self, args, state, control, **kw):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            atomic_write_text(folder / CHECKPOINT_MARK, json.dumps({"step": state.global_step,
+                                                                    "settings": self.settings}) + "\n")
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} -> {b!r}" if key != "data" else "data (other records)")
+    return out
+
+
+def resume_point(output_dir: str | Path, settings: dict) -> tuple[Path | None, int]:
+    """The newest complete checkpoint in `output_dir` and its step, or (None, 0). Incomplete ones (no mark:
+    a crash while saving, or an older sftkit) are removed with a line saying so; a complete one made with
+    other settings is refused in one line (resuming it would silently continue another run)."""
+    def step(p):
+        try:
+            return int(p.name.split("-")[-1])
+        except ValueError:
+            return -1
+
+    for folder in sorted(Path(output_dir).glob("checkpoint-*"), key=step, reverse=True):
+        try:
+            mark = json.loads((folder / CHECKPOINT_MARK).read_text())
+            complete = mark["step"] == step(folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            complete = False
+        if not complete:
+            if is_main_process():
+                print(f"skipping incomplete checkpoint {shown(folder)} (no completion mark: a crash while "
+                      "saving); removed")
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        changed = _differences(mark["settings"], settings)
+        if changed:
+            raise SftkitError(f"{shown(output_dir)}: its checkpoints were made with other settings ("
+                              f"{'; '.join(changed[:4])}): re-run with the same settings to resume, or delete "
+                              f"{shown(output_dir)} to start afresh")
+        return folder, step(folder)
+    return None, 0
 
 
 def training_arguments(config: TrainConfig, output_dir: str, device: str | None = None) -> TrainingArguments:
@@ -405,16 +484,23 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
     device = device_of(model)
     meter = Meter(device)
+    callbacks = [meter, Progress()]
+    checkpoint, resumed_from = None, 0
+    if config.save_steps and output_dir:
+        settings = run_settings(config, trainer_cls, trainer_kwargs, dataset, model)
+        checkpoint, resumed_from = resume_point(output_dir, settings)  # before any training
+        callbacks.append(CheckpointMark(settings))
     with tempfile.TemporaryDirectory() as scratch:
         out = output_dir or scratch
         trainer = trainer_cls(model=model, args=training_arguments(config, out, device), train_dataset=dataset,
                               data_collator=partial(pack_collate if config.packing else pad_collate,
                                                     pad_token_id=tokenizer.pad_token_id),
-                              callbacks=[meter, Progress()], bucket=config.bucket, **(trainer_kwargs or {}))
+                              callbacks=callbacks, bucket=config.bucket, **(trainer_kwargs or {}))
         trainer.remove_callback(PrinterCallback)
-        resume = bool(config.save_steps and output_dir and any(Path(out).glob("checkpoint-*")))
+        if checkpoint is not None and is_main_process():
+            print(f"resumed from step {resumed_from} ({shown(checkpoint)})")
         start = time.time()
-        output = trainer.train(resume_from_checkpoint=True if resume else None)
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
         seconds = time.time() - start
     model.eval()
     train_loss = output.training_loss  # its last steps (after the last log line) are this process's alone:
@@ -422,4 +508,5 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
         train_loss = trainer.accelerator.reduce(torch.tensor(train_loss, device=trainer.args.device), "mean").item()
     return TrainResult(model=trainer.model, history=trainer.state.log_history, train_loss=train_loss,
                        step_time_s=meter.step_time, peak_mem_mb=meter.peak_mb, seconds=seconds,
-                       config=asdict(config), steps_run=len(meter.step_times), tokens_per_s=meter.tokens_per_s)
+                       config=asdict(config), steps_run=len(meter.step_times), tokens_per_s=meter.tokens_per_s,
+                       resumed_from=resumed_from)

@@ -386,6 +386,16 @@ def test_read_documents_names_the_bad_line(tmp_path):
     assert read_documents(str(path)) == [{"id": "a", "text": "One."}, {"id": "doc-00001", "text": "Two."}]
 
 
+def test_read_documents_reads_a_csv_as_csv(tmp_path):
+    """Issue 33: a .csv was read as JSON Lines ("malformed JSON" at its header)."""
+    path = tmp_path / "docs.csv"
+    path.write_text('id,text\na,One.\nb,"Two, with a comma."\n')
+    assert read_documents(str(path)) == [{"id": "a", "text": "One."}, {"id": "b", "text": "Two, with a comma."}]
+    path.write_text("id,text\na,\n")
+    with pytest.raises(SftkitError, match=r"docs.csv.*non-empty string 'text'"):
+        read_documents(str(path))
+
+
 def test_scorer_trains_and_ranks_positives_first(tmp_path):
     pytest.importorskip("torch")
     from dataclasses import replace

@@ -87,8 +87,8 @@ def test_train_reports_a_loss_when_resumed_with_no_steps_left(tmp_path, capsys, 
     data = write(tmp_path / "d.jsonl", [GOOD] * 8)
     out = tmp_path / "model"
     model, tok = load_model(random_models["llama"])  # the killed run: its checkpoint at the final step survived
-    train(model, tok, [GOOD] * 8, TrainConfig(steps=2, batch_size=4, save_steps=2),
-          output_dir=str(tmp_path / "model.checkpoints"))
+    train(model, tok, [GOOD] * 8, TrainConfig(steps=2, batch_size=4, save_steps=2, extra={"method": "sft"}),
+          output_dir=str(tmp_path / "model.checkpoints"))  # the settings `sftkit train sft` uses
     assert main(["train", "sft", "--model", random_models["llama"], "--data", str(data), "--output", str(out),
                  "--steps", "2", "--batch-size", "4", "--save-steps", "2"]) == 0
     said = capsys.readouterr().out
@@ -238,3 +238,140 @@ def test_data_side_methods_are_generated_not_trained(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["generate", "sft", "--output", "x"])
     capsys.readouterr()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Issue 33: bad numbers and outputs refused up front; resume only what matches; half-written checkpoints.
+
+@pytest.mark.parametrize("argv,flag", [
+    (["train", "sft", "--steps", "0"], "--steps"),
+    (["train", "sft", "--steps", "-3"], "--steps"),
+    (["train", "ppo", "--steps", "0"], "--steps"),
+    (["train", "superhf", "--steps", "-1"], "--steps"),
+    (["train", "sft", "--batch-size", "0"], "--batch-size"),
+    (["train", "sft", "--lr", "nan"], "--lr"),
+    (["train", "sft", "--save-steps", "-1"], "--save-steps"),
+    (["train", "sft", "--max-length", "0"], "--max-length"),
+    (["train", "ppo", "--max-new-tokens", "0"], "--max-new-tokens"),
+    (["train", "ppo", "--top-p", "0"], "--top-p"),
+    (["train", "dpo", "--data", "x.jsonl", "--lr", "-1"], "--lr"),
+    (["eval", "--batch-size", "0"], "--batch-size"),
+    (["eval", "--max-new-tokens", "-1"], "--max-new-tokens"),
+    (["generate", "skillmix", "--num-data", "0"], "--num-data"),
+    (["generate", "skillmix", "--error-rate", "1.5"], "--error-rate"),
+    (["generate", "augcon", "--scorer-steps", "0"], "--scorer-steps"),
+    (["pretrain", "--steps", "0"], "--steps"),
+])
+def test_bad_numeric_flags_are_one_line_before_any_work(tmp_path, capsys, argv, flag):
+    out = tmp_path / "out"
+    assert main(argv + ["--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sftkit: error: ") and flag in err, err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary directory
+
+
+def test_output_of_the_wrong_kind_is_refused_up_front(tmp_path, capsys, random_models):
+    existing = write(tmp_path / "notes.txt", ["my notes\n"])
+    data = write(tmp_path / "d.jsonl", [GOOD] * 8)
+    assert main(["train", "sft", "--model", random_models["llama"], "--data", str(data), "--output", str(existing),
+                 "--steps", "1", "--batch-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "is an existing file" in err and err.count("\n") == 1
+    assert existing.read_text() == "my notes\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "notes.txt"]  # no .notes.txt.old, no temps
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for argv in (["eval", "--model", random_models["llama"], "--data", str(data)],
+                 ["generate", "skillmix", "--num-data", "2"], ["generate", "selfdebug"], ["generate", "augcon"]):
+        assert main(argv + ["--output", str(folder)]) == 2, argv
+        err = capsys.readouterr().err
+        assert "is an existing directory" in err and err.count("\n") == 1, (argv, err)
+    assert list(folder.iterdir()) == []
+
+
+def _train_to(ckpt, model_path, records, **changes):
+    from sftkit.model import load_model
+    from sftkit.train import TrainConfig, train
+
+    model, tok = load_model(model_path)
+    config = TrainConfig(**{"steps": 4, "batch_size": 4, "save_steps": 2, "extra": {"method": "sft"}, **changes})
+    return train(model, tok, records, config, output_dir=str(ckpt))
+
+
+def test_resume_refuses_checkpoints_made_with_other_settings(tmp_path, random_models):
+    """Killed at a checkpoint, then re-run with another lr or other data: refused in one line naming what
+    changed (it used to continue the old run silently while the log recorded the new settings)."""
+    from sftkit.io import SftkitError
+
+    ckpt = tmp_path / "ckpt"
+    _train_to(ckpt, random_models["llama"], [GOOD] * 8, steps=2)
+    other = [{**GOOD, "messages": [GOOD["messages"][0], {"role": "assistant", "content": "abc"}]}] * 8
+    with pytest.raises(SftkitError, match=r"other settings \(config\.lr 0\.001 -> 0\.002\)"):
+        _train_to(ckpt, random_models["llama"], [GOOD] * 8, lr=2e-3)
+    with pytest.raises(SftkitError, match=r"other settings \(data \(other records\)\)"):
+        _train_to(ckpt, random_models["llama"], other)
+    result = _train_to(ckpt, random_models["llama"], [GOOD] * 8)  # the same settings, a longer budget: resumes
+    assert (result.resumed_from, result.steps_run) == (2, 2)
+
+
+def test_cli_says_resumed_from_step_n(tmp_path, capsys, random_models):
+    data = write(tmp_path / "d.jsonl", [GOOD] * 8)
+    out = tmp_path / "model"
+    argv = ["train", "sft", "--model", random_models["llama"], "--data", str(data), "--output", str(out),
+            "--steps", "4", "--batch-size", "4", "--save-steps", "2"]
+    _train_to(tmp_path / "model.checkpoints", random_models["llama"], [GOOD] * 8, steps=2)  # the killed run
+    assert main(argv + ["--lr", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "other settings (config.lr 0.001 -> 0.01)" in err and err.count("\n") == 1
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "resumed from step 2" in said and "4 steps (resumed from step 2; 2 run now)" in said
+
+
+def test_a_half_written_checkpoint_is_skipped(tmp_path, capsys, random_models):
+    """A crash while the Trainer writes checkpoint-4 in place leaves it without its completion mark (and here
+    with truncated weights): the re-run removes it, says so, and resumes from checkpoint-2."""
+    from sftkit.train import CHECKPOINT_MARK
+
+    ckpt = tmp_path / "ckpt"
+    _train_to(ckpt, random_models["llama"], [GOOD] * 8)
+    weights = ckpt / "checkpoint-4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    (ckpt / "checkpoint-4" / CHECKPOINT_MARK).unlink()
+    capsys.readouterr()
+    result = _train_to(ckpt, random_models["llama"], [GOOD] * 8)
+    said = capsys.readouterr().out
+    assert "skipping incomplete checkpoint" in said and "checkpoint-4" in said and "resumed from step 2" in said
+    assert (result.resumed_from, result.steps_run) == (2, 2)
+    assert (ckpt / "checkpoint-4" / CHECKPOINT_MARK).exists()
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"cells": 3}', "print('hello')\n"])
+def test_tutorial_on_a_file_that_is_not_a_notebook_is_one_line(tmp_path, capsys, content):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(content)
+    assert main(["tutorial", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a Jupyter notebook" in err and "Traceback" not in err
+    assert path.read_text() == content
+
+
+def test_leaderboard_errors_are_one_line(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    write(results / "nb.jsonl", [{"method": "sft", "variant": "", "seed": 0, "split": "test"}])
+    assert main(["leaderboard", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nb.jsonl:1: not a results row (no 'skill')" in err
+    assert main(["leaderboard", "--results", str(results), "--readme", str(tmp_path / "NOPE.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NOPE.md: no such file" in err
+    assert sorted(p.name for p in results.iterdir()) == ["nb.jsonl"]
+
+
+def test_a_missing_model_folder_is_named_as_such(tmp_path, capsys):
+    data = write(tmp_path / "d.jsonl", [GOOD])
+    assert main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "no such model folder" in err and "Repo id" not in err and err.count("\n") == 1

@@ -223,7 +223,8 @@ def worker(out: Path, model_path: str, data: str) -> None:
     Progress.on_step_end = kill_at_step_3
     model, tok = load_model(model_path)
     try:
-        train(model, tok, rows, TrainConfig(steps=STEPS, batch_size=BATCH // 2, save_steps=2, logging_steps=1),
+        train(model, tok, rows, TrainConfig(steps=STEPS, batch_size=BATCH // 2, save_steps=2, logging_steps=1,
+                                            extra={"method": "sft"}),  # the CLI's settings: its checkpoint resumes
               output_dir=str(out / "model.checkpoints"))
     except Killed:
         pass

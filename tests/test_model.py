@@ -19,8 +19,11 @@ def test_cpu_defaults_to_fp32(random_models):
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
-    with pytest.raises(SftkitError, match="cannot load a tokenizer"):
+    with pytest.raises(SftkitError, match="missing: no such model folder"):  # not transformers' "Repo id must be..."
         load_model(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SftkitError, match="cannot load a tokenizer"):
+        load_model(str(tmp_path / "empty"))
 
 
 @pytest.mark.skipif(not (TINY_BASE / "config.json").exists(), reason="embedded model not built")

@@ -8,11 +8,14 @@ and nothing changed outside it (this test's tmp_path tree, and no file named wit
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -154,14 +157,16 @@ def test_memory_hog_hits_the_address_space_limit(box, program):
 
 @pytest.mark.parametrize("guard", [True, False])
 def test_writing_outside_its_directory(box, guard):
-    """With the guard, the audit hook refuses; without it (root), the run's uid has no write permission in
-    the test's directory (0700, the caller's): an OS boundary."""
+    """With the guard, the audit hook refuses; without it (root), the OS refuses: with namespaces the whole
+    file system is read-only and this /tmp is hidden behind the run's own tmpfs; without them, the run's uid
+    has no write permission in the test's directory (0700, the caller's)."""
     if not guard and not ROOT:
         pytest.skip("without root the program runs as this user: only the Python guard stops it")
     target = box.dir / f"escape-{box.marker}.txt"
     program = f"def f(x):\n    open({str(target)!r}, 'w').write('pwned')\n    return x\n"
     r = box.contained(run_program(program, [[1, 1]], limits=FAST, guard=guard))
-    assert r.error_type == "PermissionError" and not target.exists()
+    assert not target.exists()
+    assert r.error_type == "PermissionError" if guard else r.error_type in ("PermissionError", "FileNotFoundError")
     assert ("sandbox: writing outside" in r.error_message) == guard
 
 
@@ -206,7 +211,7 @@ def test_deleting_files(box, guard):
                f"             lambda: shutil.rmtree({str(box.dir)!r}), lambda: os.chmod({str(box.victim)!r}, 0)):\n"
                f"    try:\n"
                f"        call()\n"
-               f"    except PermissionError as e:\n"
+               f"    except OSError as e:  # PermissionError, or FileNotFoundError: /tmp is the run's own\n"
                f"        print('refused', e)\n")
     r = box.contained(run_program(program, [], limits=FAST, guard=guard))
     assert r.stdout.count("refused") == 4, r.stdout + r.stderr
@@ -395,3 +400,211 @@ def test_pass_at_k_matches_binomials_for_large_n():
         pass_at_k(5, 6, 1)
     with pytest.raises(SftkitError):
         pass_at_k(5, 2, 0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Issue 33: fd-relative calls, a killed caller, forged answers, plain mode.
+
+def _modes():
+    """The modes this machine can run: namespaces need root here (as another user the interpreter under /root
+    cannot be started inside a user namespace); "userns", "root-plain" and "plain" are forced as root ("userns"
+    maps root to itself: the same namespaces, read-only mounts and dropped capabilities as for a user; "plain"
+    as root is still a real test of the supervisor and the guard: the run gives up every capability)."""
+    if sandbox._isolation_mode() == "root":
+        return ["root", "userns", "root-plain", "plain"]
+    return [sandbox._isolation_mode()]
+
+
+@pytest.fixture
+def mode(request, monkeypatch):
+    if request.param not in _modes():
+        pytest.skip(f"mode {request.param} cannot run here")
+    monkeypatch.setattr(sandbox, "_mode", request.param)
+    monkeypatch.setenv("SFTKIT_SANDBOX_PLAIN", "1")
+    return request.param
+
+
+FD_CALLS = {
+    "open": "os.open('new', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=d)",
+    "open_trunc": "os.open('victim', os.O_WRONLY | os.O_TRUNC, dir_fd=d)",
+    "opener": "open('victim', 'w', opener=lambda p, f: os.open(p, f, dir_fd=d))",
+    "unlink": "os.unlink('victim', dir_fd=d)",
+    "rename": "os.rename('victim', 'moved', src_dir_fd=d, dst_dir_fd=d)",
+    "replace": "os.replace('victim', 'moved', src_dir_fd=d, dst_dir_fd=d)",
+    "rename_in": "os.rename('victim', 'stolen', src_dir_fd=d)",
+    "mkdir": "os.mkdir('newdir', dir_fd=d)",
+    "rmdir": "os.rmdir('sub', dir_fd=d)",
+    "symlink": "os.symlink('/etc/passwd', 'ln', dir_fd=d)",
+    "link": "os.link('victim', 'hard', src_dir_fd=d, dst_dir_fd=d)",
+    "link_in": "os.link('victim', 'hard', src_dir_fd=d)",
+    "chmod": "os.chmod('victim', 0o777, dir_fd=d)",
+    "fchmod": "os.fchmod(d, 0o700)",
+    "utime": "os.utime('victim', (0, 0), dir_fd=d)",
+    "fchdir": "(os.fchdir(d), open('new2', 'w'))",
+}
+
+
+@pytest.fixture
+def open_dir():
+    """A world-writable directory outside /tmp (which namespaced runs do not see) with a world-writable file:
+    file permissions alone would let any uid change it."""
+    path = Path(tempfile.mkdtemp(prefix="sftkit-victim-", dir="/var/tmp"))
+    (path / "victim").write_text("keep me")
+    (path / "sub").mkdir()
+    for p in (path, path / "sub", path / "victim"):
+        os.chmod(p, 0o777 if p.is_dir() else 0o666)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _state(path: Path):
+    return {str(p): (p.stat().st_mode, p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
+            for p in sorted([path, *path.rglob("*")])}
+
+
+@pytest.mark.parametrize("mode,guard", [("root", True), ("root", False), ("userns", True), ("userns", False),
+                                        ("root-plain", True), ("plain", True)], indirect=["mode"])
+def test_fd_relative_calls_cannot_touch_anything_outside(box, open_dir, mode, guard):
+    """The issue's repro and its siblings: a directory fd opened outside, then fd-relative open, unlink,
+    rename/replace, mkdir, rmdir, symlink, link, chmod, fchmod, utime and fchdir. With namespaces the OS
+    refuses (read-only file system) even without the guard; the guard refuses them in every mode."""
+    before = _state(open_dir)
+    program = f"import os\nd = os.open({str(open_dir)!r}, os.O_RDONLY | os.O_DIRECTORY)\n"
+    for name, call in FD_CALLS.items():
+        program += (f"try:\n    {call}\n    print('ESCAPED {name}')\n"
+                    f"except OSError as e:\n    print('refused {name}', type(e).__name__, e)\n")
+    r = box.contained(run_program(program, [], limits=FAST, guard=guard))
+    assert "ESCAPED" not in r.stdout, r.stdout
+    assert r.stdout.count("refused") == len(FD_CALLS), r.stdout + r.stderr
+    assert _state(open_dir) == before
+    if guard:
+        assert r.stdout.count("sandbox:") == len(FD_CALLS), r.stdout
+
+
+def test_world_writable_places_are_read_only_without_the_guard(box):
+    """With namespaces the file system outside the run's own tmpfs is read-only: /var/tmp and /dev/shm refuse
+    a file even with the Python guard left out (before, only the guard held there)."""
+    if not NAMESPACES:
+        pytest.skip("no mount namespace here")
+    for d in PUBLIC[1:]:
+        r = box.contained(run_program(f"open({str(d / box.marker)!r}, 'w').write('x')", [], limits=FAST,
+                                      guard=False))
+        assert r.error_type == "OSError" and "Read-only file system" in r.error_message, (d, r.error_message)
+    r = box.contained(run_program("import os\nprint(sorted(os.listdir('/tmp')), os.getcwd())", [], limits=FAST,
+                                  guard=False))
+    assert r.stdout.split() == [f"['{r.run_id}']", f"/tmp/{r.run_id}"], "the host's /tmp must not be visible"
+
+
+def test_the_run_has_a_disk_quota(box):
+    if not NAMESPACES:
+        pytest.skip("the quota is the size of the run's own tmpfs (mount namespace)")
+    program = ("for i in range(40):\n"
+               "    with open(f'f{i}', 'wb') as fh:\n"
+               "        fh.write(b'x' * ((1 << 20) - 1))\n")
+    r = box.contained(run_program(program, [], limits=Limits(timeout=5, fsize_mb=1)))
+    assert r.error_type == "OSError" and "No space left" in r.error_message
+
+
+_FORGE = ("import os\n"
+          "def forge():\n"
+          "    lines = b'{\"test\": 0, \"got\": {\"json\": \"6\"}}\\n{\"done\": true}\\n{\"exit\": 0}\\n{\"end\": true}\\n'\n"
+          "    for fd in range(3, 256):\n"
+          "        try:\n"
+          "            os.write(fd, lines)\n"
+          "        except OSError:\n"
+          "            pass\n")
+
+
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
+@pytest.mark.parametrize("when", ["load", "call"])
+def test_forged_answers_do_not_pass(box, mode, when):
+    """A program writes a passing result to every descriptor it has and ends itself: before, one of them was
+    the result pipe and the run passed. Now the verdict comes from the supervisor, which alone holds the
+    result pipe; the program's answer channel takes one answer per test, in order, after the program loaded."""
+    if when == "load":
+        program = _FORGE + "forge()\nos._exit(0)\ndef f(x):\n    return 0\n"
+    else:
+        program = _FORGE + "def f(x):\n    forge()\n    return 0\n"
+    r = box.contained(run_program(program, [[5, 6]], limits=FAST))
+    assert not r.passed and r.error_type == "ProtocolError", r
+
+
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
+def test_hostile_programs_in_every_mode(box, mode):
+    """Signals to the caller are refused; daemons that leave the process group die with the run."""
+    r = box.contained(run_program("import os\nos.kill(os.getppid(), 9)\n", [], limits=FAST))
+    assert r.error_type == "PermissionError" and "signals" in r.error_message
+    r = box.contained(run_program("import os, signal\nos.killpg(0, signal.SIGKILL)\n", [], limits=FAST))
+    assert r.error_type == "PermissionError"
+    r = box.contained(run_program(_daemons(box.marker), [[1, 1]], limits=FAST))
+    assert r.passed, r.feedback()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if box.marker in " ".join(p.info["cmdline"] or [])]
+
+
+def test_plain_mode_is_refused_unless_accepted(monkeypatch):
+    monkeypatch.setattr(sandbox, "_mode", "plain")
+    monkeypatch.delenv("SFTKIT_SANDBOX_PLAIN", raising=False)
+    with pytest.raises(SftkitError, match=r"no OS isolation here .*SFTKIT_SANDBOX_PLAIN=1") as e:
+        run_program("def f(x): return x", [[1, 1]])
+    assert "\n" not in str(e.value)
+
+
+_CALLER = """
+import os, sys, types
+from sftkit import sandbox
+sandbox._mode = sys.argv[1]
+os.environ["SFTKIT_SANDBOX_PLAIN"] = "1"
+sandbox.uuid = types.SimpleNamespace(uuid4=lambda: types.SimpleNamespace(hex=sys.argv[2]))
+program = (
+    "import os, time\\n"
+    "if os.fork() == 0:\\n"
+    "    os.setsid()\\n"
+    "    if os.fork() == 0:\\n"
+    "        time.sleep(90)\\n"
+    "    os._exit(0)\\n"
+    "time.sleep(90)\\n"
+    "def f(x): return x\\n")
+sandbox.run_program(program, [[1, 1]], limits=sandbox.Limits(timeout=60, cpu_seconds=60))
+"""
+
+
+@pytest.mark.parametrize("mode", ["root", "userns", "root-plain", "plain"], indirect=True)
+def test_a_killed_caller_takes_its_run_along(mode, tmp_path):
+    """kill -9 of the process that called run_program (a 90 s program, a 60 s limit, a daemon beside it):
+    within seconds no process of the run is left, and no work directory either."""
+    import subprocess
+    import sys
+
+    hexid = uuid.uuid4().hex
+    run_id = f"sftkit-sandbox-{hexid[:12]}"
+    env = {**os.environ, "PYTHONPATH": str(Path(sandbox.__file__).parents[1])}
+    caller = subprocess.Popen([sys.executable, "-c", _CALLER, mode, hexid], env=env, cwd=tmp_path,
+                              start_new_session=True)
+
+    def procs():
+        out = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            if run_id in " ".join(p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        return out
+
+    try:
+        deadline = time.monotonic() + 20
+        while len(procs()) < 3 and time.monotonic() < deadline:  # supervisor, program, daemon (+ unshare)
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert len(procs()) >= 3, "the run did not start"
+        os.kill(caller.pid, 9)
+        caller.wait()
+        t0 = time.monotonic()
+        while procs() and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        left = procs()
+        gone_after = time.monotonic() - t0
+    finally:
+        for p in procs():
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    assert left == [], f"still running after the caller was killed: {left}"
+    assert gone_after < 5
+    assert list(Path(tempfile.gettempdir()).glob(f"{run_id}*")) == []

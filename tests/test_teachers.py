@@ -390,3 +390,75 @@ def test_transformers_teacher_with_the_tiny_model(splits, tmp_path):
         teacher.complete(prompts, max_tokens=3)
     with pytest.raises(SftkitError, match="tokenizer"):
         TransformersTeacher(model)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Issue 33: a chaos server (hanging, dropped and malformed replies on some prompts, always): the run finishes
+# the prompts it can, caches every reply that arrived, and counts the rest.
+
+class ChaosHandler(Handler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = body["messages"][-1]["content"]
+        with self.server.lock:
+            self.server.calls["chaos"] += 1
+        if text.startswith("hang"):
+            time.sleep(SLOW)
+        if text.startswith("drop"):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if text.startswith("bad"):
+            return self.send(200, b'{"choices": [{"message": {"content": "cut sh')
+        reply = {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}}]}
+        self.send(200, json.dumps(reply).encode())
+
+
+@pytest.fixture
+def chaos():
+    srv = Server()
+    srv.RequestHandlerClass = ChaosHandler
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+PROMPTS = ["ok1", "hang1", "ok2", "drop1", "ok3", "bad1", "ok4", "hang2", "ok5"]
+
+
+def test_chaos_server_finishes_what_it_can_and_counts_the_rest(chaos, tmp_path):
+    teacher = http_teacher(chaos, "m", tmp_path, retries=1, on_failure="skip")
+    start = time.monotonic()
+    replies = within(10, teacher.complete, PROMPTS)
+    took = time.monotonic() - start
+    assert replies == [f"echo: {p}" if p.startswith("ok") else "" for p in PROMPTS]
+    assert teacher.failures == 4 and "after 2 attempt(s)" in teacher.last_failure
+    assert took < 3, f"{took:.1f} s: a hanging prompt must cost timeout x attempts, not stop the others"
+    assert sorted(e["response"] for e in entries(tmp_path / "cache")) == [f"echo: ok{i}" for i in range(1, 6)]
+
+
+def test_chaos_server_raises_one_line_but_keeps_every_finished_reply(chaos, tmp_path):
+    """Default on_failure="raise": the failing prompts do not throw away the replies in flight; a re-run asks
+    only for what is missing."""
+    teacher = http_teacher(chaos, "m", tmp_path, retries=0)
+    with pytest.raises(SftkitError, match=r"no reply for 4 of 9 prompts; the other 5 are cached") as error:
+        within(10, teacher.complete, PROMPTS)
+    assert "\n" not in str(error.value)
+    assert len(entries(tmp_path / "cache")) == 5
+    again = http_teacher(chaos, "m", tmp_path, retries=0)
+    before = chaos.calls["chaos"]
+    assert within(10, again.complete, [p for p in PROMPTS if p.startswith("ok")]) == [f"echo: ok{i}" for i in range(1, 6)]
+    assert chaos.calls["chaos"] == before and again.cache_hits == 5
+
+
+def test_cli_teacher_takes_timeout_and_retries():
+    from sftkit.cli import build_parser
+    from sftkit.teachers import teacher_from
+
+    args = build_parser().parse_args(["generate", "skillmix", "--output", "x.jsonl", "--teacher", "openai:m",
+                                      "--timeout", "2.5", "--retries", "0"])
+    assert (args.timeout, args.retries) == (2.5, 0)
+    teacher = teacher_from(args.teacher, timeout=args.timeout, retries=args.retries, on_failure="skip")
+    assert (teacher.timeout, teacher.retries, teacher.on_failure) == (2.5, 0, "skip")

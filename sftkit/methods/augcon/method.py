@@ -416,8 +416,9 @@ def chunks(text: str, max_chars: int = MAX_CHUNK) -> list[str]:
 def read_documents(path: str, max_chars: int = MAX_CHUNK) -> list[dict]:
     """Documents to generate from: a JSONL file of {"id", "text"} (or the official "context") records, each cut
     into `chunks` of at most `max_chars` characters ("id" gets "#k" for the k-th piece of a longer text); an
-    `SftkitError` names the file and line of a bad record."""
-    from ...io import read_jsonl
+    `SftkitError` names the file and line of a bad record. Any `sftkit.io.read_records` format (chosen by the
+    extension: .jsonl, .json, .csv, .parquet, a saved dataset), so a CSV is read as CSV, not as JSONL."""
+    from ...io import check_records, read_records
 
     def text_of(record: dict) -> str:
         return record.get("text", record.get("context")) if isinstance(record, dict) else None
@@ -427,7 +428,9 @@ def read_documents(path: str, max_chars: int = MAX_CHUNK) -> list[dict]:
             raise ValueError("expected a record with a non-empty string 'text' (or 'context')")
 
     documents = []
-    for k, record in enumerate(read_jsonl(path, validate)):
+    located = read_records(path)
+    check_records(located, validate)
+    for k, (_, record) in enumerate(located):
         name = str(record.get("id", f"doc-{k:05d}"))
         pieces = chunks(text_of(record), max_chars)
         documents += [{"id": name if len(pieces) == 1 else f"{name}#{j}", "text": piece} for j, piece in enumerate(pieces)]
@@ -437,15 +440,18 @@ def read_documents(path: str, max_chars: int = MAX_CHUNK) -> list[dict]:
 
 
 def read_examples(path: str) -> list[dict]:
-    """Seed examples for `bootstrap_demos` (official qa_examples_en.jsonl): JSONL of {context, question, answer}."""
-    from ...io import read_jsonl
+    """Seed examples for `bootstrap_demos` (official qa_examples_en.jsonl): {context, question, answer} records in
+    any `sftkit.io.read_records` format (JSONL, JSON, CSV, Parquet)."""
+    from ...io import check_records, read_records
 
     def validate(record: dict) -> None:
         missing = [k for k in ("context", "question", "answer") if not isinstance(record.get(k), str)]
         if missing:
             raise ValueError(f"field {missing[0]!r} is missing or not a string")
 
-    return read_jsonl(path, validate)
+    located = read_records(path)
+    check_records(located, validate)
+    return [record for _, record in located]
 
 
 def add_generate_arguments(parser) -> None:
