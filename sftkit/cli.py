@@ -221,6 +221,8 @@ def cmd_tutorial(args):
         ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
     for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
         check_notebook(path)
+    if args.update_results:  # the kernels inherit it: a changed design may replace the committed results
+        os.environ["SFTKIT_UPDATE_RESULTS"] = "1"
     minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:
@@ -408,6 +410,9 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     tu.add_argument("--notebook-timeout", type=float, default=2700,
                     help="seconds one notebook may run (kernel start included)")
     tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
+    tu.add_argument("--update-results", action="store_true",
+                    help="let runs whose settings differ from the committed results replace them in results/ (a changed "
+                         "design); without it such runs go to runs/results/")
     tu.set_defaults(func=cmd_tutorial)
 
     dr = sub.add_parser("doctor", help="check this machine: versions, cores, device, memory, where results go, "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -30,7 +31,17 @@ import numpy as np
 
 from . import __version__, stats
 from .evaluate import accuracy
-from .io import SftkitError, atomic_write_text, read_jsonl, replace_marked_block, results_dir, write_jsonl
+from .io import (
+    REPO_RESULTS,
+    SftkitError,
+    atomic_write_text,
+    read_jsonl,
+    replace_marked_block,
+    results_dir,
+    runs_dir,
+    shown,
+    write_jsonl,
+)
 from .world import EVAL_SPLITS
 
 FIELDS = ("notebook", "method", "variant", "model", "seed", "split", "skill", "n", "correct", "accuracy",
@@ -217,6 +228,34 @@ def fixed(value):
     return value
 
 
+def run_keys(rows: list[dict]) -> set[tuple]:
+    """What identifies the runs of `rows`: (method, variant, seed, steps, learning rate, batch size) per row (the
+    last two from `train_config` where the row has one)."""
+    return {(r.get("method"), r.get("variant"), r.get("seed"), r.get("steps"),
+             *((r.get("train_config") or {}).get(k) for k in ("lr", "batch_size"))) for r in rows}
+
+
+def destination(notebook: str, rows: list[dict], directory: str | Path | None = None) -> Path:
+    """Where `save` / `update` write `notebook`'s rows. The repository's committed `results/` is only refreshed by
+    runs it already holds, with the same settings (a re-run with the notebook's defaults, or a resumed one), or
+    when `SFTKIT_UPDATE_RESULTS=1` (`sftkit tutorial --update-results`): a run with other parameters (papermill
+    `-p`, an edited parameters cell, fewer seeds) goes to `runs/results/<notebook>.jsonl` instead, with one line
+    saying so, so it never overwrites the reference numbers. A directory chosen explicitly (`directory`,
+    `$SFTKIT_RESULTS`, as the tests do) is written as asked."""
+    if directory is not None or os.environ.get("SFTKIT_RESULTS") or os.environ.get("SFTKIT_UPDATE_RESULTS") == "1":
+        return Path(directory or results_dir()) / f"{notebook}.jsonl"
+    committed = Path(results_dir()) / f"{notebook}.jsonl"
+    if committed.parent.resolve() != REPO_RESULTS.resolve() or not committed.exists():
+        return committed
+    if run_keys(rows) <= run_keys(read_jsonl(committed)):
+        return committed
+    elsewhere = runs_dir() / "results" / f"{notebook}.jsonl"
+    print(f"results: these runs' settings differ from the committed {notebook} results, so they go to {shown(elsewhere)} "
+          "(results/ keeps the reference numbers; SFTKIT_UPDATE_RESULTS=1 or `sftkit tutorial --update-results` "
+          "replaces them)")
+    return elsewhere
+
+
 def save(notebook: str, rows: list[dict], directory: str | Path | None = None) -> Path:
     """Write `rows` as <results>/<notebook>.jsonl (replacing the previous run's file atomically) and return
     its path. The results directory is `io.results_dir()`: the repository's results/, or a per-user one in a
@@ -224,7 +263,7 @@ def save(notebook: str, rows: list[dict], directory: str | Path | None = None) -
     step_time_s, peak_mem_mb, train_seconds) are written with `DIGITS` significant digits; `train_config`
     is written as given (baselines are matched on it exactly). Measured times and memory still differ
     between runs: only the deterministic numbers repeat byte for byte."""
-    path = Path(directory or results_dir()) / f"{notebook}.jsonl"
+    path = destination(notebook, rows, directory)
     write_jsonl(path, [{**{k: fixed(r.get(k)) for k in FIELDS}, "notebook": notebook} for r in rows])
     return path
 
@@ -233,10 +272,10 @@ def update(notebook: str, rows: list[dict], directory: str | Path | None = None)
     """`save` `rows` into <results>/<notebook>.jsonl without losing the rest of the file: a saved row of the same
     (method, variant, seed) is replaced, every other saved row of `notebook` is kept. For notebooks that save
     after each arm and reuse earlier runs (`experiment.run_or_reuse`): `save` replaces the whole file."""
-    path = Path(directory or results_dir()) / f"{notebook}.jsonl"
+    path = destination(notebook, rows, directory)
     new = {(r["method"], r["variant"], r["seed"]) for r in rows}
     kept = [r for r in (read_jsonl(path) if path.exists() else []) if (r["method"], r["variant"], r["seed"]) not in new]
-    return save(notebook, kept + rows, directory)
+    return save(notebook, kept + rows, path.parent)
 
 
 def load(directory: str | Path | None = None) -> list[dict]:

@@ -111,3 +111,32 @@ def test_update_replaces_only_the_runs_it_is_given(tmp_path):
     results.update("10_x", [row("a", 1, 0.9)], tmp_path)
     got = {(r["variant"], r["seed"]): r["accuracy"] for r in results.load(tmp_path)}
     assert got == {("a", 0): 0.1, ("a", 1): 0.9, ("b", 0): 0.3}
+
+
+def test_a_run_with_other_parameters_never_overwrites_the_committed_results(tmp_path, monkeypatch, capsys):
+    """A re-run with the committed settings refreshes results/; one with other parameters (fewer seeds, other
+    steps) goes to runs/results/ with one line saying so; SFTKIT_UPDATE_RESULTS=1 lets a changed design replace it."""
+    from sftkit import io
+
+    repo_results, runs = tmp_path / "results", tmp_path / "runs"
+    repo_results.mkdir()
+    monkeypatch.delenv("SFTKIT_RESULTS", raising=False)
+    monkeypatch.setenv("SFTKIT_RUNS", str(runs))
+    monkeypatch.setattr(io, "REPO_RESULTS", repo_results)
+    monkeypatch.setattr(results, "REPO_RESULTS", repo_results)
+    monkeypatch.setattr(results, "results_dir", lambda: repo_results)
+
+    def rows(seeds, steps):
+        return [results.metric_row("success_rate", 0.5, "slippery", method="ift", variant="lake", seed=s, steps=steps,
+                                   n=10) for s in seeds]
+
+    committed = results.save("04_lab", rows([0, 1, 2], 300))
+    assert committed == repo_results / "04_lab.jsonl"
+    assert results.save("04_lab", rows([0, 1, 2], 300)) == committed  # the same settings: refreshed in place
+    assert results.update("04_lab", rows([1], 300)) == committed  # a resumed part of the same runs
+    before = committed.read_text()
+    elsewhere = results.save("04_lab", rows([0], 50))  # papermill -p STEPS 50 -y "SEEDS: [0]"
+    assert elsewhere == runs / "results" / "04_lab.jsonl" and committed.read_text() == before
+    assert "settings differ from the committed 04_lab results" in capsys.readouterr().out
+    monkeypatch.setenv("SFTKIT_UPDATE_RESULTS", "1")
+    assert results.save("04_lab", rows([0], 50)) == committed and committed.read_text() != before
