@@ -8,7 +8,7 @@ paper or official code, a help string each). Adding a method: the README's "Addi
 Where a loss lives: a method's own loss in its module (`sftmix.mixup_loss`, `ift.ift_loss`, `crlft.crlft_loss`,
 `superhf.superhf_loss`, PPO's `policy_loss` and `value_loss`); a loss that code outside its method uses in
 `sftkit.losses`, which imports no method (the token NLL and its reductions and the sequence log-prob, which every
-method uses; DPO's sigmoid loss, which the FrozenLake lab and the reward model's pairs reuse; RPO's, DPO's plus
+method uses; DPO's sigmoid loss, which the FrozenLake lab reuses; RPO's, DPO's plus
 the SFT term, beside it for the exercise checkers).
 """
 from __future__ import annotations
