@@ -123,21 +123,18 @@ def train_online(args, spec, records, method_config):
     resumes from the newest one; they are removed once the model is saved."""
     import torch
 
-    from .model import load_model
+    from .experiment import train_online_method
     from .online import OnlineConfig
 
     lora = {**spec.lora, "r": args.lora_r} if args.lora_r else spec.lora
     max_new_tokens = args.max_new_tokens or spec.max_new_tokens.get(args.reward, spec.online.max_new_tokens)
-    reward_fn = spec.reward_function(args.reward, device=args.device)
-    torch.manual_seed(args.seed)  # the fresh adapter's initial weights (and dropout) follow --seed
-    model, tokenizer = load_model(args.model, device=args.device, lora=lora)
     output = Path(args.output)
     checkpoints = output.with_name(output.name + ".checkpoints")
     online = OnlineConfig(steps=args.steps, prompts_per_step=args.batch_size, samples_per_prompt=args.samples_per_prompt,
                           temperature=args.temperature, top_p=args.top_p, max_new_tokens=max_new_tokens,
                           max_length=args.max_length, lr=args.lr, seed=args.seed,
                           checkpoint_dir=str(checkpoints), save_every=args.save_steps)
-    loop = spec.run(model, tokenizer, records, online, method_config, reward_fn)
+    loop, tokenizer = train_online_method(spec, records, online, args.model, method_config, args.reward, lora, args.device)
     with atomic_dir(output) as tmp:
         loop.model.merge_and_unload().save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -2,7 +2,9 @@
 
 `train_method` is the recipe every loss-side training goes through (the CLI's `sftkit train`, `run_method`,
 the reference-curve test): fresh model (optionally LoRA) -> the method's tokenization -> its Trainer -> the
-tokenizer to evaluate and save with. `run_method` runs it once per seed and evaluates each model;
+tokenizer to evaluate and save with; `train_online_method` is its online twin (fresh model with the method's
+adapter -> the reward by name -> the method's loop), which `sftkit train ppo|superhf` runs. `run_method` runs
+`train_method` once per seed and evaluates each model;
 `BASELINE` is the plain-SFT configuration every later notebook compares against. The results' `variant`
 comes from the method's Config (`variant_name`), never typed by hand; verdicts use `sftkit.stats.compare`
 (through `sftkit.results.compare_rows`).
@@ -60,6 +62,21 @@ def train_method(spec: MethodSpec, records: list[dict], config: TrainConfig, mod
                    dataset=tokenize(tokenizer, records, config.max_length),
                    trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
     return result, spec.inference_tokenizer(tokenizer, method_config)  # e.g. crlft: prompts carry the expert condition
+
+
+def train_online_method(spec: MethodSpec, prompts: list[dict], online, model_name: str = DEFAULT_MODEL,
+                        method_config: MethodConfig | None = None, reward: str | None = None, lora: dict | None = None,
+                        device: str | None = None):
+    """The run recipe for an online method: a fresh copy of `model_name` with the method's LoRA adapter (`lora`
+    overrides it), the reward `reward` by name (`spec.reward_function`; default the method's own), then the
+    method's loop for `online.steps` steps (`online`: a `sftkit.online.OnlineConfig`; its seed fixes the adapter's
+    initial weights and the loop's sampling). Returns (the loop: `model`, `history`, ..., the tokenizer)."""
+    if spec.shape != "online":
+        raise ValueError(f"train_online_method runs online methods; {spec.name} is {spec.shape}-side")
+    reward_fn = spec.reward_function(reward or spec.reward, device=device)
+    torch.manual_seed(online.seed)  # the fresh adapter's initial weights (and dropout) follow the seed
+    model, tokenizer = load_model(model_name, device=device, lora=lora or spec.lora)
+    return spec.run(model, tokenizer, prompts, online, method_config or spec.config(), reward_fn), tokenizer
 
 
 def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
