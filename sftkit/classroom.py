@@ -158,6 +158,13 @@ def strip_outputs(cell: dict, keep: bool) -> None:
     cell["outputs"] = outputs
 
 
+def tidy(markdown: str) -> str:
+    """Markdown without blank lines at its ends; the intro's promise of worked solutions reworded."""
+    markdown = markdown.strip("\n")
+    return markdown.replace("a hint and a worked solution", "a hint").replace(
+        "Hints and worked solutions are folded", "Hints are folded")
+
+
 def student_copy(notebook: dict, stem: str, keep_outputs: bool = False) -> tuple[dict, dict]:
     """(the student copy of a notebook, counts: solutions removed, hints kept, answer and checker cells added)."""
     counts = {"solutions": 0, "hints": 0, "answer_cells": 0, "checker_cells": 0}
@@ -173,21 +180,28 @@ def student_copy(notebook: dict, stem: str, keep_outputs: bool = False) -> tuple
         if not blocks:
             counts["hints"] += text.count(HINT)
             continue
-        text = SOLUTION.sub("\n\n", text).rstrip("\n") + "\n"
-        text = text.replace("a hint and a worked solution", "a hint").replace(
-            "Hints and worked solutions are folded", "Hints are folded")
-        cell["source"] = as_lines(text.rstrip("\n"))
         counts["solutions"] += len(blocks)
         counts["hints"] += text.count(HINT)
-        for number, code in blocks:
+        # the text without its solutions, cut after each graded exercise: its answer and checker cells go there
+        pieces, kept, position = [], "", 0
+        for match, (number, code) in zip(SOLUTION.finditer(text), blocks):
+            kept = kept + text[position:match.start()].rstrip("\n") + "\n\n"
+            position = match.end() + len(text[match.end():]) - len(text[match.end():].lstrip("\n"))
             exercise = parse_exercise(stem, number, code)
-            if exercise is None:
-                continue
-            for kind, text in (("answer", exercise.answer_source()), ("check", exercise.checker_source())):
-                grade_id = f"{exercise.grade_id}-{kind}"
-                cells.append(code_cell(text, nbgrader_metadata(grade_id, kind == "answer"), grade_id))
-            counts["answer_cells"] += 1
-            counts["checker_cells"] += 1
+            if exercise is not None:
+                pieces, kept = pieces + [tidy(kept), exercise], ""
+        pieces.append(tidy(kept + text[position:]))
+        cell["source"] = as_lines(pieces[0])
+        for k, piece in enumerate(pieces[1:], 1):
+            if isinstance(piece, Exercise):
+                for kind, source in (("answer", piece.answer_source()), ("check", piece.checker_source())):
+                    grade_id = f"{piece.grade_id}-{kind}"
+                    cells.append(code_cell(source, nbgrader_metadata(grade_id, kind == "answer"), grade_id))
+                counts["answer_cells"] += 1
+                counts["checker_cells"] += 1
+            elif piece:  # the cell's text after the exercise, e.g. the next section
+                cells.append({"cell_type": "markdown", "id": f"{cell.get('id', 'md')}-{k}"[:64], "metadata": {},
+                              "source": as_lines(piece)})
     if not any("id" in c for c in notebook["cells"]):  # nbformat < 4.5: no cell ids
         cells = [{k: v for k, v in c.items() if k != "id"} for c in cells]
     return {**notebook, "cells": cells}, counts

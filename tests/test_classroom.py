@@ -51,6 +51,17 @@ def test_release_keeps_hints_and_checkers_and_drops_every_solution(tmp_path, cap
     assert "01_sft: 6 solutions removed, 6 hints kept, 1 graded exercises" in capsys.readouterr().out
 
 
+def test_the_answer_cells_follow_their_exercise_and_the_rest_of_its_markdown_follows_them():
+    """Notebook 07's exercise cell goes on into the next section: the copy cuts it after the exercise."""
+    copy, counts = classroom.student_copy(json.loads((NOTEBOOKS / "07_ppo.ipynb").read_text()), "07_ppo")
+    cells = copy["cells"]
+    at = next(i for i, c in enumerate(cells) if c.get("id") == "07_ppo-ex4-answer")
+    assert "Check yourself" in "".join(cells[at - 1]["source"]) and cells[at + 1]["id"] == "07_ppo-ex4-check"
+    assert "".join(cells[at + 2]["source"]).startswith("## Run it from the command line")
+    assert "<summary>Hint</summary>" in "".join(cells[at - 1]["source"])
+    assert counts == {"solutions": 4, "hints": 4, "answer_cells": 1, "checker_cells": 1}
+
+
 def test_every_method_notebook_has_one_graded_exercise():
     found = {p.stem: classroom.exercises(p) for p in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))}
     graded = {stem for stem, items in found.items() if items}
