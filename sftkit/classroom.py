@@ -336,26 +336,28 @@ def run_exercise(source: str, exercise: Exercise, timeout: float = TIMEOUT_S) ->
 def grade(submissions: str | os.PathLike, output: str | os.PathLike, source: str | os.PathLike = NOTEBOOKS_DIR,
           timeout: float = TIMEOUT_S) -> list[dict]:
     """Grade every student folder of `submissions` (its notebooks named as in `source`) and write the CSV
-    `output`: one row per (student, notebook, exercise). Returns the rows."""
+    `output`: one row per (student, notebook, exercise), for every notebook with graded exercises that any
+    student handed in (MISSING for a student who did not). Returns the rows."""
     submissions, source = Path(submissions), Path(source)
     if not submissions.is_dir():
         raise SftkitError(f"{shown(submissions)}: no such folder (expected one folder per student)")
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
         raise SftkitError(f"{shown(submissions)}: no student folders in it")
-    graded = {p.name: exercises(p) for p in sorted(source.glob("[0-9]*.ipynb"))}
+    # the assignment: every source notebook with graded exercises that at least one student handed in
+    handed_in = {p.name for student in students for p in student.glob("*.ipynb")}
+    graded = {p.name: exercises(p) for p in sorted(source.glob("[0-9]*.ipynb")) if p.name in handed_in}
     rows = []
     for student in students:
         for name, items in graded.items():
-            path = student / name
-            if not items or not path.is_file():
-                continue
-            try:
-                notebook = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                notebook, error = {}, f"not a readable notebook: {e}"
+            path, notebook, error = student / name, {}, None
+            if not path.is_file():
+                error = f"{name} not handed in"
             else:
-                error = None
+                try:
+                    notebook = json.loads(path.read_text())
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    error = f"not a readable notebook: {e}"
             for exercise in items:
                 answer = answer_cell(notebook, exercise)
                 if answer is None:
@@ -363,7 +365,7 @@ def grade(submissions: str | os.PathLike, output: str | os.PathLike, source: str
                               "lines": [error or f"no answer cell defining {', '.join(exercise.names)}"]}
                 else:
                     result = run_exercise(answer, exercise, timeout)
-                rows.append({"student": student.name, "notebook": path.stem, "exercise": exercise.number,
+                rows.append({"student": student.name, "notebook": Path(name).stem, "exercise": exercise.number,
                              "result": result["status"], "checks_passed": f"{result['passed']}/{len(exercise.checks)}",
                              "checks": "; ".join(exercise.checks), "detail": " | ".join(result["lines"])})
     output = Path(output)

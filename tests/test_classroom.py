@@ -105,11 +105,12 @@ def test_grade_writes_pass_and_fail_rows(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     assert [(r["student"], r["notebook"], r["exercise"], r["result"], r["checks_passed"]) for r in rows] == [
         ("alice", "01_sft", "6", "PASS", "1/1"), ("bob", "01_sft", "6", "FAIL", "0/1"),
-        ("carol", "01_sft", "6", "FAIL", "0/1")]
+        ("carol", "01_sft", "6", "FAIL", "0/1"), ("dave", "01_sft", "6", "MISSING", "0/1")]
     assert rows[0]["detail"].startswith("PASS") and rows[1]["detail"].startswith("FAIL")
     assert "shift" in rows[1]["detail"]  # the checker's hint for this mistake
-    assert "NotImplementedError" in rows[2]["detail"]
-    assert "alice: 1/1 exercises pass" in capsys.readouterr().out
+    assert "NotImplementedError" in rows[2]["detail"] and rows[3]["detail"] == "01_sft.ipynb not handed in"
+    out = capsys.readouterr().out
+    assert "alice: 1/1 exercises pass" in out and "dave: 0/1 exercises pass" in out
 
 
 def test_grade_reports_a_missing_answer_and_a_timeout(tmp_path):
