@@ -263,6 +263,27 @@ def cmd_doctor(args):
     return 1 if result["failed"] else 0
 
 
+def cmd_classroom(args):
+    """`sftkit classroom release DIR [NOTEBOOKS...]` and `sftkit classroom grade SUBMISSIONS --output CSV`."""
+    from . import classroom
+
+    if args.action == "release":
+        ensure_writable(args.dir, "choose another DIR")
+        report = classroom.release(args.dir, args.notebooks, keep_outputs=args.keep_outputs)
+        for stem, c in report.items():
+            print(f"{stem}: {c['solutions']} solutions removed, {c['hints']} hints kept, "
+                  f"{c['answer_cells']} graded exercises")
+        print(f"wrote {len(report)} student notebooks and README.md to {shown(args.dir)}")
+        return 0
+    ensure_writable(args.output, "choose another --output")
+    rows = classroom.grade(args.submissions, args.output, source=args.source, timeout=args.timeout)
+    for student in sorted({r["student"] for r in rows}):
+        mine = [r for r in rows if r["student"] == student]
+        print(f"{student}: {sum(r['result'] == 'PASS' for r in mine)}/{len(mine)} exercises pass")
+    print(f"wrote {shown(args.output)}: {len(rows)} rows")
+    return 0
+
+
 def add_train_arguments(p: argparse.ArgumentParser, preference: bool = False) -> None:
     """The shared budget (`sftkit.train.TrainConfig`) and input/output of `sftkit train METHOD`."""
     formats = "; .jsonl, .json, .parquet, .csv, or a datasets save_to_disk directory (DIR:SPLIT, default train)"
@@ -423,6 +444,22 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     dr.add_argument("--output", default=None, help="--gpu: the results file (JSON; default runs/gpu-check.json, "
                     "or your own runs directory on a shared checkout)")
     dr.set_defaults(func=cmd_doctor)
+
+    cl = sub.add_parser("classroom", help="student copies without solutions (release) and grading of their "
+                        "\"Check yourself\" exercises (grade)")
+    actions = cl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rel = actions.add_parser("release", help="write student copies (solutions removed, hints and checkers kept)")
+    rel.add_argument("dir", help="the folder to write the copies and a README.md into")
+    rel.add_argument("notebooks", nargs="*", help="default: every notebook")
+    rel.add_argument("--keep-outputs", action="store_true", help="keep the committed outputs (default: cleared)")
+    gr = actions.add_parser("grade", help="run each student's answers against the checkers: one CSV row per "
+                            "student, notebook and exercise")
+    gr.add_argument("submissions", help="one folder per student, holding that student's notebooks")
+    gr.add_argument("--output", required=True, help="the CSV to write")
+    gr.add_argument("--source", default=str(REPO_DIR / "notebooks"),
+                    help="the instructor's notebooks (the checker calls are taken from them)")
+    gr.add_argument("--timeout", type=float, default=120, help="seconds one exercise may run")
+    cl.set_defaults(func=cmd_classroom)
     return p
 
 

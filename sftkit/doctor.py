@@ -2,7 +2,8 @@
 
 `check_environment()` prints (and returns) the versions that matter, CPU cores, the device sftkit will use,
 free memory, where results go, the expected minutes per notebook (from the README's measured runtimes), and
-one warning line for each thing that will not work or was never tested. torch is imported only when it runs.
+one warning line for each thing that will not work or was never tested, and one when the machine is busy.
+torch is imported only when it runs.
 """
 from __future__ import annotations
 
@@ -86,6 +87,19 @@ def cpu_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def busy_warning(cores: int) -> str | None:
+    """One line when the machine is busy: the 1-minute load average above `cores` (None where the platform has
+    no load average, e.g. Windows)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    if load <= cores:
+        return None
+    return (f"this machine is busy: load {load:.1f} over the last minute on {cores} cores, so notebooks will take "
+            f"longer than the minutes above; wait, or on a shared server set OMP_NUM_THREADS=1 for each kernel")
 
 
 def free_memory_gb() -> float:
@@ -191,6 +205,9 @@ def check_environment(show: bool = True) -> Report:
     if problem:
         warnings.append(problem)
     cores = cpu_cores()
+    busy = busy_warning(cores)
+    if busy:
+        warnings.append(busy)
     minutes, note = expected_minutes(*measured_runtimes(), cores, device)
     report = Report(versions={"python": python, "sftkit": __version__, **{k: versions[k] for k in SHOWN}},
                     cores=cores, free_memory_gb=free, device=device, gpu=gpu, gpu_free_gb=gpu_free, results=results,

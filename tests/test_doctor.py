@@ -1,4 +1,5 @@
 """`sftkit doctor` / `check_environment()`: what it reports, and a warning for each thing that will not work."""
+import os
 import re
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def test_a_healthy_machine_reports_without_warnings(monkeypatch, tmp_path, capsy
     monkeypatch.setenv("SFTKIT_RESULTS", str(tmp_path / "results"))
     monkeypatch.setattr(doctor, "free_memory_gb", lambda: 16.0)
     monkeypatch.setattr(doctor, "device_info", lambda: ("cuda", "NVIDIA H100 80GB HBM3", 79.0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5), raising=False)
     report = doctor.check_environment()
     out = capsys.readouterr().out
     assert report.warnings == [] and out.rstrip().endswith("no warnings: ready")
@@ -64,6 +66,7 @@ def test_old_torch_missing_package_low_memory_mps_and_no_results_dir_each_warn(m
     monkeypatch.setattr(doctor, "installed", lambda name: {"torch": "2.1.0+cpu", "peft": None}.get(name, real(name)))
     monkeypatch.setattr(doctor, "free_memory_gb", lambda: 0.5)
     monkeypatch.setattr(doctor, "device_info", lambda: ("mps", "Apple GPU", None))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5), raising=False)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("SFTKIT_RESULTS", str(blocker / "results"))
@@ -76,6 +79,24 @@ def test_old_torch_missing_package_low_memory_mps_and_no_results_dir_each_warn(m
     assert "no writable results directory: " in text and report.results is None
     assert len(report.warnings) == 5 and all("\n" not in w for w in report.warnings)
     assert "WARNING: " in report.text() and "device: mps (Apple GPU)" in report.text()
+
+
+def test_a_busy_machine_warns_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("SFTKIT_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(doctor, "free_memory_gb", lambda: 16.0)
+    monkeypatch.setattr(doctor, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (10.0, 6.0, 3.0), raising=False)
+    report = doctor.check_environment(show=False)
+    busy = [w for w in report.warnings if "busy" in w]
+    assert busy == [busy[0]] and "\n" not in busy[0] and "load 10.0 over the last minute on 2 cores" in busy[0]
+    assert "OMP_NUM_THREADS=1" in busy[0] and "WARNING: this machine is busy" in report.text()
+    for load in (2.0, 1.2):  # at or below the core count: no warning
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 9.0, 9.0), raising=False)
+        assert doctor.busy_warning(2) is None
+    def no_load():
+        raise OSError("no load average")
+    monkeypatch.setattr(os, "getloadavg", no_load, raising=False)  # e.g. a platform without one
+    assert doctor.busy_warning(2) is None
 
 
 def test_a_read_only_checkout_says_where_results_go(monkeypatch, tmp_path):
