@@ -500,12 +500,20 @@ def main(argv: list[str] | None = None) -> int:
         from .model import TINY_BASE
 
         args.output = str(TINY_BASE)
+    ok = False
     try:
         check_numbers(args)
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        ok = True
+        return code
     except SftkitError as e:
         print(f"sftkit: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if "torch" in sys.modules:  # a command that trained under torchrun: close its process group
+            from .train import end_distributed
+
+            end_distributed(ok)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,20 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_distributed(ok: bool = True) -> None:
+    """Close the process group the Trainer opened under `torchrun`, after every rank got here when `ok`.
+
+    A process that exits with the group still open can abort in the communication library's teardown
+    ("terminate called without an active exception", SIGABRT) after its work is done and saved, and the
+    launcher then reports the whole run as failed. No-op without a launcher.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if ok:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def full_batches(n: int, batch_size: int) -> int:
     """Examples in the whole batches of size `batch_size` that `n` examples fill."""
     return n - n % batch_size

@@ -231,4 +231,7 @@ def worker(out: Path, model_path: str, data: str) -> None:
 
 
 if __name__ == "__main__":
+    from sftkit.train import end_distributed
+
     worker(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+    end_distributed()
