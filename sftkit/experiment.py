@@ -11,6 +11,8 @@ comes from the method's Config (`variant_name`), never typed by hand; verdicts u
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -18,7 +20,7 @@ import torch
 from .data import load_world, tokenize_dataset
 from .evaluate import evaluate
 from .methods import get
-from .methods.base import MethodConfig, MethodSpec
+from .methods.base import Arm, MethodConfig, MethodSpec
 from .model import DEFAULT_MODEL, load_model, pick_device
 from .results import rows_from_eval
 from .train import TrainConfig, TrainResult, train
@@ -35,6 +37,25 @@ class Run:
     rows: list[dict] = field(default_factory=list)
     predictions: dict[int, list[dict]] = field(default_factory=dict)
     training: dict[int, TrainResult] = field(default_factory=dict)
+
+
+def run_arms(arms: dict[str, Arm], seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
+             device: str | None = None, keep_models=(), predictions=(), log: Callable[[str], None] | None = print,
+             **kwargs) -> dict[str, Run]:
+    """`run_method` for each arm of an ablation, on the same seeds and (but for an arm's own `steps`) the same
+    budget: {label: Run}. Arms named in `keep_models` keep their models; arms named in `predictions` generate
+    every wrong answer (the others are scored only). `log` gets one line per arm (label, test mean, seconds)."""
+    runs = {}
+    for label, arm in arms.items():
+        start = time.time()
+        runs[label] = run_method(arm.method, seeds, model_name, replace(config, steps=arm.steps or config.steps),
+                                 method_config=arm.knobs, train_records=arm.data, note=arm.note, device=device,
+                                 keep_models=label in keep_models, predictions=label in predictions, **kwargs)
+        if log:
+            test = [r["accuracy"] for r in runs[label].rows if r["split"] == "test" and r["skill"] == "all"]
+            log(f"{label:34s} test {100 * sum(test) / max(len(test), 1):5.1f}% (mean of {len(test)} seed(s), "
+                f"{arm.steps or config.steps} steps, {time.time() - start:.0f} s)")
+    return runs
 
 
 def variant_name(method_config: MethodConfig, lora: dict | None = None, note: str = "") -> str:
@@ -80,30 +101,34 @@ def train_online_method(spec: MethodSpec, prompts: list[dict], online, model_nam
 
 
 def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, config: TrainConfig = BASELINE,
-               method_config: MethodConfig | None = None, train_records: list[dict] | None = None,
+               method_config: MethodConfig | None = None,
+               train_records: list[dict] | Callable[[int], list[dict]] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
                device: str | None = None, keep_models: bool = False, eval_records: list[dict] | None = None,
-               max_new_tokens: int = 48, check=exact_match) -> Run:
+               max_new_tokens: int = 48, check=exact_match, predictions: bool = True) -> Run:
     """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
 
     `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
     arguments that are data rather than knobs (e.g. SFTMix's `confident` split). `train_records` defaults
-    to the tiny world's train split (preference methods need pairs). `eval_records` (records with "split",
-    "skill" and a gold "answer") replace the world's `eval_splits`, e.g. a data-side method's own test;
+    to the tiny world's train split (preference methods need pairs); a function `seed -> records` draws each
+    seed's own data, so the spread over seeds includes the data draw, not only the batch order. `eval_records`
+    (records with "split", "skill" and a gold "answer") replace the world's `eval_splits`, e.g. a data-side method's own test;
     answers are cut at `max_new_tokens` and judged by `check(record, prediction)` (default: the world's exact
     match, `sftkit.world.check`). Models are freed after evaluation unless `keep_models` (then
-    `run.training[seed].model` holds each one).
+    `run.training[seed].model` holds each one). `predictions=False` scores without generating the answers that
+    exact match proves wrong (`sftkit.evaluate.evaluate`: their prediction is None), for arms nobody reads.
     """
     spec = get(method)
     method_config = method_config or spec.config()
     variant = variant_name(method_config, lora, note)
     train_records = train_records if train_records is not None else load_world("train")
+    draw = train_records if callable(train_records) else lambda seed: train_records
     eval_records = eval_records if eval_records is not None else [r for s in eval_splits for r in load_world(s)]
     run = Run()
     for seed in seeds:
-        result, tokenizer = train_method(spec, train_records, replace(config, seed=seed), model_name, method_config,
+        result, tokenizer = train_method(spec, draw(seed), replace(config, seed=seed), model_name, method_config,
                                          lora, device, trainer_kwargs=trainer_kwargs)
-        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, check=check)
+        preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, check=check, predictions=predictions)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),
                                    step_time_s=result.step_time_s,

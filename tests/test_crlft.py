@@ -16,7 +16,7 @@ from sftkit.losses import ntp_loss
 from sftkit.methods import crlft, get
 from sftkit.pretrain import build_char_tokenizer, build_tiny_model
 from sftkit.train import NTPTrainer, TrainConfig, train
-from sftkit.world import SKILLS, check
+from sftkit.world import SKILLS, check, consistent_mistake
 
 
 def tiny(seed=0):
@@ -159,7 +159,7 @@ def test_inference_prompt_carries_the_expert_condition_unless_trained_without():
 def test_run_method_evaluates_with_the_expert_condition(monkeypatch):
     prompts = {}
 
-    def fake_evaluate(model, tokenizer, records, max_new_tokens=48, check=None):
+    def fake_evaluate(model, tokenizer, records, max_new_tokens=48, check=None, predictions=True):
         prompts["text"] = tokenizer.apply_chat_template(records[0]["messages"][:-1], tokenize=False,
                                                         add_generation_prompt=True)
         return [{"split": r["split"], "skill": r["skill"], "correct": False} for r in records]
@@ -219,10 +219,41 @@ def test_missing_source_names_file_and_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "plain.jsonl:3: field 'source' is missing" in err
 
 
-def test_default_data_is_the_train_split_with_measured_sources():
+def test_default_data_is_the_train_split_with_the_systematic_source():
     records, text = crlft.default_data()
-    assert len(records) == 2400 and records == crlft.mixed_quality_data(load_world("train"))
-    assert "expert 240 records, 100% correct" in text and "suboptimal 2160 records, 50% correct" in text
+    assert len(records) == 2400 and records == crlft.mixed_quality_data(load_world("train"), mix=crlft.SYSTEMATIC_MIX)
+    assert "expert 240 records, 100% correct" in text and "suboptimal 2160 records, 30% correct" in text
+
+
+def test_systematic_source_makes_one_wrong_answer_the_most_common():
+    """The systematic source writes its skill's consistent mistake on 60% of its records, so over both sources
+    (10% expert) the mistake outnumbers the gold answer (0.9 * 0.6 = 54% vs 0.1 + 0.9 * 0.3 = 37%); the
+    scattered source spreads its mistakes, so the gold answer stays the most common."""
+    train = load_world("train")
+    data = crlft.mixed_quality_data(train, mix=crlft.SYSTEMATIC_MIX, seed=3)
+    written = [r["messages"][-1]["content"] for r in data]
+    gold = sum(w == r["answer"] for w, r in zip(written, data)) / len(data)
+    rule = sum(w == consistent_mistake(r) for w, r in zip(written, data)) / len(data)
+    assert gold == pytest.approx(0.37, abs=0.005) and rule == pytest.approx(0.54, abs=0.005)
+    assert all(crlft.answer_kind(r, w) == r["quality"] for r, w in zip(data, written) if r["quality"] != "lazy")
+    scattered = crlft.mixed_quality_data(train, seed=3)
+    assert sum(r["messages"][-1]["content"] == consistent_mistake(r) for r in scattered) / len(scattered) < 0.15
+    assert data != crlft.mixed_quality_data(train, mix=crlft.SYSTEMATIC_MIX, seed=4)  # each seed its own draw
+
+
+def test_ablation_arms_draw_per_seed_and_match_epochs():
+    arms = crlft.ablation("systematic", steps=300)
+    assert list(arms) == ["SFT on everything", "expert-only SFT", "expert-only SFT, matched epochs",
+                          "sub-optimal-only SFT", "conditioning only", "weights only", "C-RLFT"]
+    assert arms["expert-only SFT, matched epochs"].steps == 30 and arms["C-RLFT"].steps is None
+    expert = arms["expert-only SFT"].data(1)
+    assert len(expert) == 240 and {r["source"] for r in expert} == {"expert"}
+    assert arms["C-RLFT"].data(1) == crlft.mixed_quality_data(load_world("train"), mix=crlft.SYSTEMATIC_MIX, seed=1)
+    assert arms["C-RLFT"].data(0) != arms["C-RLFT"].data(1)
+    assert arms["conditioning only"].knobs.suboptimal_reward == 1.0 and arms["weights only"].knobs.condition == "none"
+    assert len({a.note for a in arms.values()}) == len(arms)  # distinct results variants
+    with pytest.raises(ValueError, match="unknown sub-optimal source"):
+        crlft.ablation("noisy")
 
 
 def test_cli_trains_crlft_and_saves_the_expert_chat_template(tmp_path, random_models):
@@ -245,3 +276,27 @@ def test_registered_with_its_paper_and_knobs():
     assert spec.paper.arxiv == "2309.11235" and spec.paper.notebook in crlft.__doc__
     assert spec.config().trainer_kwargs() == {"condition": "system", "expert_reward": 1.0, "suboptimal_reward": 0.1,
                                               "normalization": "token"}
+
+
+def test_run_arms_trains_each_seed_on_its_own_draw_and_each_arm_its_own_steps(monkeypatch):
+    from types import SimpleNamespace
+
+    seen = []
+
+    def fake_train(spec, records, config, *args, **kwargs):
+        seen.append((spec.name, config.seed, config.steps, records[0]["id"], len(records)))
+        return SimpleNamespace(model=None, step_time_s=0.1, peak_mem_mb=None, seconds=1.0, history=[]), None
+
+    def fake_evaluate(model, tokenizer, records, max_new_tokens=48, check=None, predictions=True):
+        return [{"id": r["id"], "split": r["split"], "skill": r["skill"], "correct": True} for r in records]
+
+    monkeypatch.setattr(experiment, "train_method", fake_train)
+    monkeypatch.setattr(experiment, "evaluate", fake_evaluate)
+    arms = crlft.ablation("systematic", steps=300)
+    arms = {k: arms[k] for k in ("C-RLFT", "expert-only SFT, matched epochs")}
+    runs = experiment.run_arms(arms, (0, 1), config=experiment.BASELINE, eval_splits=("test",), log=None)
+    assert [(name, seed, steps, n) for name, seed, steps, _, n in seen] == [
+        ("crlft", 0, 300, 2400), ("crlft", 1, 300, 2400), ("sft", 0, 30, 240), ("sft", 1, 30, 240)]
+    first = {(name, seed): first_id for name, seed, _, first_id, _ in seen}
+    assert first[("sft", 0)] != first[("sft", 1)]  # another seed, another draw of expert records
+    assert {r["steps"] for r in runs["expert-only SFT, matched epochs"].rows} == {30}

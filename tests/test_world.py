@@ -213,3 +213,29 @@ def test_few_shot_puts_examples_before_the_question():
     record, shots = task_records("test")[0], task_records("train")[:2]
     messages = with_examples(record, shots)["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"] * 3 and messages[-2:] == record["messages"]
+
+
+@pytest.mark.parametrize("skill,meta,wrong", [
+    ("reverse", {"word": "abc"}, "abc"),
+    ("uppercase", {"word": "abc"}, "Abc"),
+    ("length", {"word": "abcd"}, "5"),
+    ("spell", {"word": "abc"}, "abc"),
+    ("add", {"a": 12, "b": 9}, "129"),
+    ("sort", {"numbers": [3, 1, 2]}, "3 2 1"),
+    ("max", {"numbers": [3, 9, 2]}, "2"),
+    ("sentiment", {"sentence": "the film was good", "label": "positive"}, "negative"),
+    ("code", {"expr": "x * 3", "tests": []}, "def f(x): return x + 3"),
+])
+def test_consistent_mistake_is_one_rule_per_skill(skill, meta, wrong):
+    answer = world.SKILLS[skill].answer(meta)
+    assert world.consistent_mistake({"skill": skill, "meta": meta, "answer": answer}) == wrong
+
+
+def test_consistent_mistakes_are_wrong_and_facts_take_a_neighbours(splits):
+    for r in [r for s in world.EVAL_SPLITS for r in splits[s]]:
+        assert not world.check(r, world.consistent_mistake(r))
+    towns = list(LAND)
+    r = next(r for r in splits["test"] if r["skill"] == "facts")
+    wrong = world.consistent_mistake(r)
+    before = [LAND[t][r["meta"]["attribute"]] for t in towns[:towns.index(r["meta"]["town"])][::-1]]
+    assert wrong == next(v for v in before + [LAND[t][r["meta"]["attribute"]] for t in towns[::-1]] if v != r["answer"])

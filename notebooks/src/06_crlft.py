@@ -21,20 +21,21 @@
 #    total weight.
 #
 # **What you will learn**
-# - how to build mixed-quality data from the tiny world (a small expert source, a large sub-optimal one
-#   with measured fractions of wrong, lazy and partly right answers);
+# - where the paper claims C-RLFT works (a small expert set inside a large, *systematically* weaker one) and
+#   how to build that setting from the tiny world, with a second source whose mistakes are scattered instead;
 # - the C-RLFT loss as an equation and as the code that computes it, with the class condition in the chat
 #   template;
-# - the paper's ablation rebuilt on the tiny world (SFT on everything, expert-only SFT, sub-optimal-only SFT,
-#   conditioning only, weights only, full C-RLFT), with the paper's numbers beside ours;
+# - the paper's ablation rebuilt there (SFT on everything, expert-only SFT at the same steps and at the same
+#   epochs, conditioning only, weights only, full C-RLFT), every verdict a paired comparison with its 95%
+#   interval and the smallest effect the design could detect;
 # - what the condition does to one trained model (the same model asked as the expert and as the sub-optimal
-#   source), how the result moves with the reward ratio and with the expert share.
+#   source), and how the result moves with the reward ratio and with the expert share.
 #
-# **Runtime:** about 14 minutes on 2 CPU cores with the embedded tiny model (23 training runs of 100 steps
-# each, see below; the light profile of `make test` about 2.5 minutes); a few minutes on a GPU. To fit that budget every run here is **100 steps** of batch
-# 32, a third of the shared `BASELINE` (300 steps); all six ablation rows use the same budget, so they
-# compare fairly with each other, not with other notebooks' 300-step numbers. Set `MODEL_NAME` to any
-# Hugging Face causal LM whose chat template has a system role to run the same code on it.
+# **Runtime:** about 20 minutes on 2 CPU cores with the embedded tiny model (18 training runs of the suite's
+# 300-step budget, 3 of 30 steps, 3 sweep runs; section 4b's second setting is read from `results/` unless
+# `RUN_CONTROL` is set, which adds about 18 minutes); the light profile of `make test` about 3 minutes; a few
+# minutes on a GPU. Set `MODEL_NAME` to any Hugging Face causal LM whose chat template has a system role to run
+# the same code on it.
 
 # %% [markdown]
 # Settings (the cell is tagged `parameters`):
@@ -45,21 +46,22 @@ import os
 LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"        # the embedded 1.8M-parameter Llama, a local path, or a Hub id (GPU)
 DEVICE = None              # None: cuda when available, else cpu
-SEEDS = (0,) if LIGHT else (0, 1, 2)  # the ablation table
+SEEDS = (0,) if LIGHT else (0, 1, 2)  # each seed draws its own mixed data and its own batch order
 SWEEP_SEEDS = (0,)         # the two sweeps: one seed per point, to fit the CPU budget
-STEPS = 30 if LIGHT else 100  # optimizer steps of every run here (BASELINE has 300; see Runtime above)
+STEPS = 30 if LIGHT else 300  # optimizer steps of every arm (the suite's BASELINE budget)
+SOURCE = "systematic"      # the sub-optimal source of the headline: "systematic" (the paper's setting) or "scattered"
 EXPERT_SHARE = 0.1         # share of the train split written by the expert source (the rest: sub-optimal)
 EXPERT_REWARD = 1.0        # class rewards (the paper's values)
 SUBOPTIMAL_REWARD = 0.1
 NORMALIZATION = "token"    # "token" (official default) or "sequence" (official --per-sequence-loss)
-REWARD_SWEEP = (0.01, 0.1, 1.0) if LIGHT else (0.01, 0.03, 0.1, 0.3, 1.0)  # sub-optimal reward (expert: 1.0)
+REWARD_SWEEP = (0.01, 0.1, 1.0)  # sub-optimal reward (expert: 1.0); 0.1 and 1.0 reuse section 4's runs
 SHARE_SWEEP = (0.1, 0.25) if LIGHT else (0.05, 0.1, 0.25)  # expert shares for the last sweep
-DATA_SEED = 0              # which records each source writes, and how
-RUN_LONG_ABLATION = False  # True: train section 4b's 300-step control here (about 30 min on 2 cores); else read its results file
+RUN_CONTROL = False        # True: train section 4b's other source here (about 18 min on 2 cores); else read its results
 
 # %%
 # %matplotlib inline
 import inspect
+import random
 import time
 from collections import Counter
 from dataclasses import replace
@@ -72,20 +74,22 @@ from IPython.display import HTML, Markdown, display
 from sftkit import plots, results
 from sftkit.data import load_world
 from sftkit.evaluate import evaluate
-from sftkit.experiment import BASELINE, run_method
+from sftkit.experiment import BASELINE, run_arms, run_method, variant_name
 from sftkit.methods import crlft, get
 from sftkit.model import load_model, pick_device, set_seed
-from sftkit.results import accuracies, compare, fmt_mean_std
-from sftkit.world import EVAL_SPLITS, SKILLS
+from sftkit.results import accuracies, compare_rows
+from sftkit.stats import RULE, holm
+from sftkit.world import EVAL_SPLITS, SKILLS, consistent_mistake, corrupt
 
 set_seed(0)
 START = time.time()
-CONFIG = replace(BASELINE, steps=STEPS)  # BASELINE's recipe (batch 32, lr 1e-3, cosine) at this notebook's budget
+CONFIG = replace(BASELINE, steps=STEPS)  # BASELINE's recipe: batch 32, lr 1e-3, cosine, 300 steps
 CRLFT = get("crlft")  # the registered method (a MethodSpec): .trainer, .config (its knobs), .paper
 FULL = CRLFT.config(expert_reward=EXPERT_REWARD, suboptimal_reward=SUBOPTIMAL_REWARD, normalization=NORMALIZATION)
+OTHER = next(m for m in crlft.MIXES if m != SOURCE)  # section 4b's setting
 tokenizer = load_model(MODEL_NAME, tokenizer_only=True)
 print(f"budget: {CONFIG.steps} steps of batch {CONFIG.batch_size}, lr {CONFIG.lr}, device {pick_device(DEVICE)}; "
-      f"C-RLFT knobs: {FULL.variant()}")
+      f"C-RLFT knobs: {FULL.variant()}; headline source: {SOURCE}, control: {OTHER}")
 
 # %% [markdown]
 # ## 1. Why C-RLFT exists
@@ -107,50 +111,68 @@ print(f"budget: {CONFIG.steps} steps of batch {CONFIG.batch_size}, lr {CONFIG.lr
 # The paper's ablations say both halves matter (average score over its benchmarks; quoted, not our result):
 # full C-RLFT 77.3, without the reward weights 74.0, without the conditioning 60.5, expert-only SFT 64.5,
 # sub-optimal-only SFT 42.8. Section 4 rebuilds that table on the tiny world.
+#
+# **Where the paper claims it works.** OpenChat-13B is Llama-2-13B fine-tuned on ShareGPT: about 6K
+# conversations written by GPT-4 (the expert class) inside about 64K written by GPT-3.5 (the sub-optimal
+# class), so the expert share is under a tenth. GPT-3.5 is not a randomly noisy GPT-4: it is *systematically*
+# worse, wrong in the same ways on the same kinds of question. Where a weaker source makes the same mistake
+# again and again, the mixture's most common answer to a question can be that mistake, and plain SFT on the
+# mixture learns it; this is the situation the condition and the weights are for. Where mistakes are
+# scattered (each wrong in its own way), the right answer can stay the most common one, and plain SFT on
+# everything may do fine. This notebook builds the paper's setting (section 4) and keeps the scattered one as
+# the control (section 4b).
 
 # %% [markdown]
-# ## 2. The data: two sources of different quality
+# ## 2. The data: an expert and a weaker source
 #
 # `crlft.mixed_quality_data` splits the tiny world's train split (240 records per skill) between two sources
 # on disjoint inputs, per skill: `EXPERT_SHARE` of the records to the **expert** source, which always writes
-# the gold answer, and the rest to the **sub-optimal** source, which writes, in exact per-skill counts, the
-# kinds of answers a weaker model produces (the tutorial's choice of shares, `crlft.SUBOPTIMAL_MIX`):
+# the gold answer, and the rest to the **sub-optimal** source. Which records each source gets, and which
+# kind of answer each sub-optimal record receives, is drawn from the seed, so every seed of section 4 trains on
+# its own draw. The sub-optimal source comes in two versions (`crlft.MIXES`), in exact per-skill shares:
 #
-# | kind | share | what it is |
-# |---|---|---|
-# | correct | 50% | the gold answer |
-# | wrong | 25% | one of the skill's realistic mistakes (`sftkit.world.corrupt`: an unreversed word, an off-by-one count, a neighbouring town's fact, a flipped label, a wrong operator) |
-# | lazy | 12.5% | a generic non-answer ("I am not sure.") |
-# | partial | 12.5% | the gold answer cut short, or wrapped in a sentence ("I think it is afok.") |
+# | source | kind | share | what it is |
+# |---|---|---|---|
+# | **systematic** (the paper's setting) | correct | 30% | the gold answer |
+# | | rule | 60% | the skill's one consistent mistake (`sftkit.world.consistent_mistake`: the unreversed word, descending order, the smallest digit, a neighbouring town's fact, the flipped label, the next operator, ...) |
+# | | lazy | 10% | a generic non-answer ("I am not sure.") |
+# | **scattered** (the control) | correct | 50% | the gold answer |
+# | | wrong | 25% | one of the skill's several realistic mistakes, drawn at random (`sftkit.world.corrupt`) |
+# | | lazy | 12.5% | a generic non-answer |
+# | | partial | 12.5% | the gold answer cut short, or wrapped in a sentence ("I think it is afok.") |
 #
 # Each record keeps its gold `answer` (for checking) and gains `source` and `quality`. The cell measures each
-# source's accuracy by checking what it wrote against the gold answer.
+# source's accuracy by checking what it wrote against the gold answer, and the share of *all* training answers
+# (both sources) that are gold against the share that are one and the same mistake.
 
 # %%
 train_records = load_world("train")
-MIXED = crlft.mixed_quality_data(train_records, EXPERT_SHARE, seed=DATA_SEED)
+DRAWN = {mix: crlft.mixed_quality_data(train_records, EXPERT_SHARE, crlft.MIXES[mix], seed=SEEDS[0]) for mix in crlft.MIXES}
+for mix, data in DRAWN.items():
+    print(f"{mix} sub-optimal source (seed {SEEDS[0]}'s draw):")
+    for source, m in crlft.source_accuracy(data).items():
+        kinds = ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(m["kinds"].items(), key=lambda kv: -kv[1]))
+        print(f"  {source:10s} {m['n']:5d} records ({100 * m['n'] / len(data):.0f}%): measured accuracy "
+              f"{100 * m['accuracy']:.1f}%  ({kinds})")
+    gold = np.mean([r["messages"][-1]["content"] == r["answer"] for r in data])
+    rule = np.mean([r["messages"][-1]["content"] == consistent_mistake(r) for r in data])
+    print(f"  all answers: {100 * gold:.1f}% gold, {100 * rule:.1f}% the skill's consistent mistake\n")
+MIXED = DRAWN[SOURCE]
 EXPERT = [r for r in MIXED if r["source"] == "expert"]
 SUBOPTIMAL = [r for r in MIXED if r["source"] == "suboptimal"]
-for source, m in crlft.source_accuracy(MIXED).items():
-    kinds = ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(m["kinds"].items(), key=lambda kv: -kv[1]))
-    print(f"{source:10s} {m['n']:5d} records ({100 * m['n'] / len(MIXED):.0f}% of the data): measured accuracy "
-          f"{100 * m['accuracy']:.1f}%  ({kinds})")
-per_skill = {s: crlft.source_accuracy([r for r in MIXED if r["skill"] == s]) for s in SKILLS}
-print("\nper skill (records; measured accuracy):")
-for s, m in per_skill.items():
-    print(f"  {s:10s} expert {m['expert']['n']:3d} ({100 * m['expert']['accuracy']:.0f}%)   "
-          f"sub-optimal {m['suboptimal']['n']:3d} ({100 * m['suboptimal']['accuracy']:.0f}%)")
 
 # %% [markdown]
-# One sub-optimal answer of each kind for three skills, next to the gold answer:
+# One record per skill with the systematic source's consistent mistake and one of the scattered source's
+# mistakes for the same input:
 
 # %%
+rng = random.Random(0)
 rows = []
-for skill in ("reverse", "add", "facts"):
-    for kind in crlft.SUBOPTIMAL_MIX:
-        r = next(r for r in SUBOPTIMAL if r["skill"] == skill and r["quality"] == kind)
-        rows.append(f"| {skill} | {r['messages'][0]['content']} | `{r['answer']}` | {kind} | `{r['messages'][-1]['content']}` |")
-display(Markdown("| skill | prompt | gold | kind | what the sub-optimal source wrote |\n|---|---|---|---|---|\n" + "\n".join(rows)))
+for skill in SKILLS:
+    r = next(r for r in train_records if r["skill"] == skill)
+    rows.append(f"| {skill} | {r['messages'][0]['content']} | `{r['answer']}` | `{consistent_mistake(r)}` | `{corrupt(r, rng)}` |")
+display(Markdown("| skill | prompt | gold | systematic: the rule | scattered: one of several |\n|---|---|---|---|---|\n"
+                 + "\n".join(rows)))
 
 # %% [markdown]
 # ## 3. The class condition and the loss, in code
@@ -212,48 +234,57 @@ print(f"by hand: token (1 + 2 + 0.1 (3 + 5 + 7)) / (2 + 0.1 * 3) = {(1 + 2 + 0.1
       f"sequence (1 * 1.5 + 0.1 * 5) / 1.1 = {(1.5 + 0.5) / 1.1:.4f}")
 
 # %% [markdown]
-# ## 4. The ablation table
+# ## 4. The ablation, in the paper's setting
 #
-# Six models, each trained from the base model with the same recipe, budget and seeds, on the same mixed data
-# (or a part of it), evaluated by exact match on `test` and each shift. The C-RLFT rows use the expert condition
-# at evaluation (`sftkit.experiment.run_method` evaluates with the method's `inference_tokenizer`); the SFT
-# rows are plain prompts.
+# Each arm trains a fresh copy of the base model with the same recipe, budget and seeds on the mixed data of
+# the systematic source (or a part of it), and is evaluated by exact match on `test` and each shift. Each seed
+# draws its own data, so the spread over seeds covers the data draw as well as the batch order (the start
+# model is the one committed base model). The C-RLFT arms use the expert condition at evaluation
+# (`run_method` evaluates with the method's `inference_tokenizer`); the SFT arms are plain prompts.
 #
-# | row | data | condition | rewards expert / sub-optimal | the paper's row |
-# |---|---|---|---|---|
-# | SFT on everything | both sources | none | 1 / 1 | (not in the paper's ablation) |
-# | expert-only SFT | expert | none | 1 / – | expert-only SFT |
-# | sub-optimal-only SFT | sub-optimal | none | – / 1 | sub-optimal-only SFT |
-# | conditioning only | both | system turn | 1 / 1 | C-RLFT without reward weights |
-# | weights only | both | none | 1 / 0.1 | C-RLFT without conditioning |
-# | C-RLFT | both | system turn | 1 / 0.1 | full C-RLFT |
+# | arm | data | condition | rewards expert / sub-optimal | steps | the paper's row |
+# |---|---|---|---|---|---|
+# | SFT on everything | both sources | none | 1 / 1 | 300 | (not in the paper's ablation) |
+# | expert-only SFT | expert | none | 1 / – | 300 | expert-only SFT |
+# | expert-only SFT, matched epochs | expert | none | 1 / – | 30 | – |
+# | conditioning only | both | system turn | 1 / 1 | 300 | C-RLFT without reward weights |
+# | weights only | both | none | 1 / 0.1 | 300 | C-RLFT without conditioning |
+# | C-RLFT | both | system turn | 1 / 0.1 | 300 | full C-RLFT |
+#
+# At equal steps, expert-only SFT passes over its 240 records ten times as often as the mixed-data arms pass
+# over their 2,400: "matched epochs" gives it the mixed arms' number of passes instead (a tenth of the steps),
+# which separates "C-RLFT uses the extra data" from "expert-only SFT over-trains". The paper's sub-optimal-only
+# row is left out here to save time (it imitates a source that is right on 30% of its answers); section 4b
+# has it for the scattered source.
+#
+# **The headline claims, named before running** (on `test`, the split the world holds out for in-distribution
+# evaluation):
+# 1. C-RLFT above expert-only SFT at the same budget (the paper: 77.3 vs 64.5);
+# 2. C-RLFT above SFT on everything (the problem C-RLFT is meant to solve; not in the paper's table).
+#
+# Everything else in section 8 is secondary, with Holm-adjusted p-values.
 
 # %%
-ABLATION = crlft.ablation(MIXED, FULL)  # label -> (method, knobs, training records, results note)
+ARMS = {label: arm for label, arm in crlft.ablation(SOURCE, FULL, STEPS, EXPERT_SHARE).items()
+        if label != "sub-optimal-only SFT"}  # label -> Arm(method, knobs, data(seed), note, steps)
 PAPER_ABLATION = {"C-RLFT": 77.3, "conditioning only": 74.0, "weights only": 60.5, "expert-only SFT": 64.5,
                   "sub-optimal-only SFT": 42.8}
-RUNS = {}
-for label, (method, knobs, records, note) in ABLATION.items():
-    start = time.time()
-    RUNS[label] = run_method(method, SEEDS, MODEL_NAME, CONFIG, method_config=knobs, train_records=records,
-                             note=note, device=DEVICE, keep_models=label == "C-RLFT")
-    print(f"{label:21s} " + "  ".join(f"{s} {fmt_mean_std(accuracies(RUNS[label].rows, s))}" for s in EVAL_SPLITS)
-          + f"  ({len(records)} records, {time.time() - start:.0f}s)")
+RUNS = run_arms(ARMS, SEEDS, MODEL_NAME, CONFIG, device=DEVICE, keep_models=("C-RLFT",), predictions=("C-RLFT",))
+ROWS = {label: run.rows for label, run in RUNS.items()}
 
 # %%
-paper = {label: f"{PAPER_ABLATION[label]}" if label in PAPER_ABLATION else "–" for label in ABLATION}
-display(Markdown(results.split_table({label: run.rows for label, run in RUNS.items()},
-                                     extra={"the paper reports (average score)": paper})))
+paper = {label: f"{PAPER_ABLATION[label]}" if label in PAPER_ABLATION else "–" for label in ARMS}
+display(Markdown(results.split_table(ROWS, extra={"the paper reports (average score)": paper})))
 fig, ax = plt.subplots(figsize=(13, 3.8))
-plots.split_bars({label: run.rows for label, run in RUNS.items()}, ax=ax,
-                 title=f"exact match on test and each shift (mean ± std over {len(SEEDS)} seed(s), {STEPS} steps)")
+plots.split_bars(ROWS, ax=ax, title=f"{SOURCE} source: exact match on test and each shift "
+                                    f"(mean ± std over {len(SEEDS)} seed(s))")
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# The C-RLFT trainer logs each source's mean answer-token NLL per step. With the weights on, the sub-optimal
-# answers pull less, so the model fits them less; with the condition on, the model can tell the two sources
-# apart, so it can fit each (its NLL on the sub-optimal answers falls further than without the condition).
-# Seed 0 of each C-RLFT row:
+# The C-RLFT trainer logs each source's mean answer-token NLL per step: how closely the model imitates each
+# source's answers. The weights lower the pull of the sub-optimal answers; the condition lets the model tell
+# the two sources apart, so it can fit each without one blurring the other. Seed `SEEDS[0]` of each C-RLFT arm
+# (the cell prints the NLL of the last logged steps):
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), sharey=True)
@@ -261,61 +292,59 @@ for ax, source in zip(axes, crlft.SOURCES):
     for label in ("conditioning only", "weights only", "C-RLFT"):
         history = [h for h in RUNS[label].training[SEEDS[0]].history if f"{source}_nll" in h]
         ax.plot([h["step"] for h in history], [h[f"{source}_nll"] for h in history], label=label)
+        print(f"{label:18s} {source:10s} answers: mean NLL per token over the last 5 logged steps "
+              f"{np.mean([h[f'{source}_nll'] for h in history[-5:]]):.3f}")
     ax.set(title=f"{source} answers: mean NLL per token", xlabel="optimizer step", yscale="log")
 axes[0].set_ylabel("NLL (training batches)"); axes[1].legend()
 plt.tight_layout(); plt.show()
 
 weight_share = {label: np.mean([h["expert_weight_share"] for t in RUNS[label].training.values() for h in t.history
-                         if "expert_weight_share" in h]) for label in ("conditioning only", "C-RLFT")}
+                                if "expert_weight_share" in h]) for label in ("conditioning only", "C-RLFT")}
 views = CONFIG.steps * CONFIG.batch_size
-print(f"expert answers per {CONFIG.batch_size}-example batch: expert-only SFT {CONFIG.batch_size}; the mixed-data rows "
+matched = ARMS["expert-only SFT, matched epochs"].steps
+print(f"expert answers per {CONFIG.batch_size}-example batch: expert-only SFT {CONFIG.batch_size}; the mixed-data arms "
       f"about {CONFIG.batch_size * len(EXPERT) / len(MIXED):.1f}, carrying {100 * weight_share['conditioning only']:.0f}% "
       f"of the loss weight with equal rewards and {100 * weight_share['C-RLFT']:.0f}% with C-RLFT's (logged "
       "expert_weight_share).")
-print(f"over {CONFIG.steps} steps each expert record is seen about {views / len(EXPERT):.0f} times by expert-only SFT and "
-      f"{views / len(MIXED):.1f} times by the mixed-data rows.")
+print(f"passes over each record: mixed-data arms {views / len(MIXED):.1f}; expert-only SFT {views / len(EXPERT):.0f} "
+      f"at {CONFIG.steps} steps, {matched * CONFIG.batch_size / len(EXPERT):.1f} at {matched} steps (matched epochs).")
 
 # %% [markdown]
-# ### 4b. Does the order hold at 300 steps?
+# ### 4b. The control: a source whose mistakes are scattered
 #
-# The table above trains every row for `STEPS` steps, a third of the suite's usual budget (`BASELINE`: 300), to
-# keep this notebook's runtime down (see Runtime above). A shorter budget can favour data that is learned fast, so the same six rows
-# were also trained for 300 steps, on the same data and seeds. That run takes about half an hour on 2 cores; this
-# cell reads its results (`results/06_crlft_300_steps.jsonl`) unless `RUN_LONG_ABLATION` is set, in which case it
-# trains them here and rewrites the file.
+# The same arms (and the paper's sub-optimal-only row) with the scattered sub-optimal source: right on half of
+# its answers, wrong in several different ways. Its training takes about 18 minutes on 2 cores, so this cell
+# reads the committed results (`results/06_crlft_scattered.jsonl`, written by this same cell with this
+# notebook's defaults) unless `RUN_CONTROL` is set or the file lacks them; it prints the steps and seeds of
+# the rows it shows.
 
 # %%
-from sftkit.experiment import variant_name
-
-LONG = "06_crlft_300_steps"
-long_rows = [r for r in results.load() if r["notebook"] == LONG]
-if RUN_LONG_ABLATION or not long_rows:
-    long_config = replace(CONFIG, steps=BASELINE.steps)
-    long_rows = [r for method, knobs, records, note in ABLATION.values()
-                 for r in run_method(method, SEEDS, MODEL_NAME, long_config, method_config=knobs, train_records=records,
-                                     note=note, device=DEVICE).rows]
-    print("saved", results.save(LONG, long_rows).name)
-LONG_RUNS = {label: [r for r in long_rows if r["method"] == method
-                     and r["variant"] == variant_name(knobs or get(method).config(), None, note)]
-             for label, (method, knobs, records, note) in ABLATION.items()}
-steps_run = sorted({r["steps"] for rows in LONG_RUNS.values() for r in rows})
-print(f"{steps_run} steps, seeds {sorted({r['seed'] for rows in LONG_RUNS.values() for r in rows})}")
-display(Markdown(results.split_table(LONG_RUNS, extra={"the paper reports (average score)": paper})))
-order = {name: sorted(ABLATION, key=lambda label: -np.mean(accuracies(runs[label], "test")))
-         for name, runs in ((f"{STEPS} steps", {label: run.rows for label, run in RUNS.items()}), ("300 steps", LONG_RUNS))}
-for name, labels in order.items():
-    print(f"order on test at {name}: " + " > ".join(labels))
-for name, runs in ((f"{STEPS} steps", {label: run.rows for label, run in RUNS.items()}), ("300 steps", LONG_RUNS)):
-    verdict = compare(accuracies(runs["C-RLFT"], "test"), accuracies(runs["SFT on everything"], "test"))
-    print(f"at {name}: {verdict.sentence('C-RLFT', 'SFT on everything')}")
+CONTROL_STEPS = STEPS if RUN_CONTROL else BASELINE.steps  # the committed file holds the full budget
+CONTROL_ARMS = crlft.ablation(OTHER, FULL, CONTROL_STEPS, EXPERT_SHARE)
+CONTROL_FILE = f"06_crlft_{OTHER}"
+saved = [r for r in results.load() if r["notebook"] == CONTROL_FILE and r["model"] == str(MODEL_NAME)]
+CONTROL = {label: [r for r in saved if r["method"] == arm.method
+                   and r["variant"] == variant_name(arm.knobs or get(arm.method).config(), None, arm.note)]
+           for label, arm in CONTROL_ARMS.items()}
+if RUN_CONTROL or not all(CONTROL.values()):
+    runs = run_arms(CONTROL_ARMS, SEEDS, MODEL_NAME, replace(CONFIG, steps=CONTROL_STEPS), device=DEVICE)
+    CONTROL = {label: run.rows for label, run in runs.items()}
+    print("saved", results.save(CONTROL_FILE, [r for rows in CONTROL.values() for r in rows]).name)
+print(f"{OTHER} source: steps {sorted({r['steps'] for rows in CONTROL.values() for r in rows})}, seeds "
+      f"{sorted({r['seed'] for rows in CONTROL.values() for r in rows})}")
+display(Markdown(results.split_table(CONTROL, extra={"the paper reports (average score)": {
+    label: f"{PAPER_ABLATION[label]}" if label in PAPER_ABLATION else "–" for label in CONTROL}})))
+for name, rows in ((SOURCE, ROWS), (OTHER, CONTROL)):
+    for other in ("expert-only SFT", "SFT on everything"):
+        print(f"{name:10s} " + compare_rows(rows["C-RLFT"], rows[other]).sentence("C-RLFT", other))
 
 # %% [markdown]
 # ## 5. What conditioning does
 #
-# The same C-RLFT model (seed 0), asked the test prompts twice: once with the expert condition (what
+# The same C-RLFT model (seed `SEEDS[0]`), asked the test prompts twice: once with the expert condition (what
 # evaluation uses) and once with the sub-optimal condition. If the condition works, the second answers should
-# look like the sub-optimal source's: less often right, and more often lazy or partial. Each answer is read
-# with `crlft.answer_kind` (correct / wrong / lazy / partial: the kinds of section 2).
+# look like the sub-optimal source's: less often right, and more often the source's consistent mistake or a
+# lazy non-answer. Each answer is read with `crlft.answer_kind` (correct / rule / wrong / lazy / partial).
 
 # %%
 model = RUNS["C-RLFT"].training[SEEDS[0]].model
@@ -324,13 +353,13 @@ ASKED = {"expert condition": RUNS["C-RLFT"].predictions[SEEDS[0]],  # what run_m
          "sub-optimal condition": evaluate(model, tokenizer, crlft.with_condition(test_records, "suboptimal"))}
 ASKED = {name: [p for p in preds if p["split"] == "test"] for name, preds in ASKED.items()}
 by_id = {r["id"]: r for r in test_records}
+KINDS = ("correct", "rule", "wrong", "lazy", "partial")
 kinds = {name: Counter(crlft.answer_kind(by_id[p["id"]], p["prediction"]) for p in preds) for name, preds in ASKED.items()}
 for name, preds in ASKED.items():
-    n = len(preds)
-    print(f"{name:22s} test exact match {100 * sum(p['correct'] for p in preds) / n:5.1f}%   answers: "
-          + ", ".join(f"{k} {100 * kinds[name][k] / n:.1f}%" for k in crlft.SUBOPTIMAL_MIX))
-print(f"{'(the sub-optimal data':22s} {'':18s}{100 * crlft.source_accuracy(SUBOPTIMAL)['suboptimal']['accuracy']:5.1f}%   answers: "
-      + ", ".join(f"{k} {100 * v:.1f}%" for k, v in crlft.SUBOPTIMAL_MIX.items()) + ")")
+    print(f"{name:22s} answers on test: " + ", ".join(f"{k} {100 * kinds[name][k] / len(preds):.1f}%" for k in KINDS))
+written = Counter(r["quality"] for r in SUBOPTIMAL)
+print(f"{'(the sub-optimal data':22s} answers:         " + ", ".join(
+    f"{k} {100 * written[k] / len(SUBOPTIMAL):.1f}%" for k in KINDS) + ")")
 fig, ax = plt.subplots(figsize=(13, 3.5))
 per_skill_acc = {name: {s: [np.mean([p["correct"] for p in preds if s in (p["skill"], "all")])] for s in [*SKILLS, "all"]}
                  for name, preds in ASKED.items()}
@@ -350,32 +379,31 @@ display(HTML(plots.samples_html(ASKED, ids=ids)))
 # ## 6. The reward ratio
 #
 # The sub-optimal reward swept from 0.01 to 1.0 (the expert's stays 1.0), conditioning on, on `SWEEP_SEEDS`
-# (one seed by default: read it as an indication, not a result). At 1.0 this is "conditioning only"; at 0.1
-# the paper's C-RLFT; towards 0 the sub-optimal data stops counting, and the model learns from the expert data
-# alone (while still seeing the condition). Points that section 4 already trained with the same knobs and seed
-# are reused, not retrained. Evaluated on `test`.
+# (one seed by default: read it as an indication, not a result). At 1.0 this is "conditioning only", at 0.1
+# the paper's C-RLFT, both reused from section 4; towards 0 the sub-optimal data stops counting, and the model
+# learns from the expert data alone while still seeing the condition. Evaluated on `test`.
 
 # %%
-def sweep_run(knobs, records, note=""):
-    # the test-split rows of `knobs` on `records` for SWEEP_SEEDS, reusing section 4's run of the same settings
-    same = [run for label, run in RUNS.items() if ABLATION[label][0] == "crlft" and ABLATION[label][1] == knobs
-            and ABLATION[label][2] is records]
-    rows = [r for run in same for r in run.rows if r["seed"] in SWEEP_SEEDS and r["split"] == "test"]
-    if {r["seed"] for r in rows} >= set(SWEEP_SEEDS):
-        return rows, "reused"
-    run = run_method("crlft", SWEEP_SEEDS, MODEL_NAME, CONFIG, method_config=knobs, train_records=records, note=note,
-                     eval_splits=("test",), device=DEVICE)
+def sweep_rows(knobs, arm, note=None):
+    """`test` rows of C-RLFT with `knobs` on `arm`'s data for SWEEP_SEEDS, reused from section 4 when it ran them."""
+    for label, run in RUNS.items():
+        if ARMS[label].method == "crlft" and ARMS[label].knobs == knobs and note is None:
+            rows = [r for r in run.rows if r["seed"] in SWEEP_SEEDS and r["split"] == "test"]
+            if {r["seed"] for r in rows} >= set(SWEEP_SEEDS):
+                return rows, "reused"
+    run = run_method("crlft", SWEEP_SEEDS, MODEL_NAME, CONFIG, method_config=knobs, train_records=arm.data,
+                     note=note or arm.note, eval_splits=("test",), device=DEVICE, predictions=False)
     return run.rows, "trained"
 
 
 REWARD_ROWS = {}
 for reward in REWARD_SWEEP:
-    REWARD_ROWS[reward], how = sweep_run(replace(FULL, suboptimal_reward=reward), MIXED)
-    print(f"sub-optimal reward {reward:<5g} test {fmt_mean_std(accuracies(REWARD_ROWS[reward]))} ({how})")
+    REWARD_ROWS[reward], how = sweep_rows(replace(FULL, suboptimal_reward=reward), ARMS["C-RLFT"])
+    print(f"sub-optimal reward {reward:<5g} test {100 * np.mean(accuracies(REWARD_ROWS[reward])):.1f}% ({how})")
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(REWARD_SWEEP, [100 * np.mean(accuracies(REWARD_ROWS[w])) for w in REWARD_SWEEP], "o-", label="C-RLFT")
 for label, style in (("expert-only SFT", "--"), ("SFT on everything", ":")):
-    ax.axhline(100 * np.mean(accuracies(RUNS[label].rows, seed=SWEEP_SEEDS[0])), color="grey", ls=style,
+    ax.axhline(100 * np.mean(accuracies(ROWS[label], seed=SWEEP_SEEDS[0])), color="grey", ls=style,
                label=f"{label} (seed {SWEEP_SEEDS[0]})")
 ax.set(xscale="log", xlabel="sub-optimal reward (expert: 1.0)", ylabel="test exact match %",
        title=f"reward ratio sweep ({len(SWEEP_SEEDS)} seed)")
@@ -384,149 +412,121 @@ ax.legend(fontsize=8); plt.tight_layout(); plt.show()
 # %% [markdown]
 # ## 7. The expert share
 #
-# The mixed data rebuilt with a different share of expert records (the rest stays sub-optimal, same total), and
-# C-RLFT (section 4's knobs) trained on each, on `SWEEP_SEEDS`; the share of section 4 is reused. Evaluated on
-# `test`. A larger expert share gives C-RLFT more good data to learn the expert condition from.
+# The mixed data redrawn with a different share of expert records (the rest stays sub-optimal, same total), and
+# C-RLFT (section 4's knobs) trained on each, on `SWEEP_SEEDS`; section 4's share is reused. Evaluated on
+# `test`. A larger expert share gives C-RLFT more good data to learn the expert condition from, and makes the
+# mixture's most common answer less often the wrong one.
 
 # %%
 SHARE_ROWS = {}
 for share in SHARE_SWEEP:
-    records = MIXED if share == EXPERT_SHARE else crlft.mixed_quality_data(train_records, share, seed=DATA_SEED)
-    SHARE_ROWS[share], how = sweep_run(FULL, records, note=f"expert share {share:g}")
-    n_expert = sum(r["source"] == "expert" for r in records)
-    print(f"expert share {100 * share:4.0f}% ({n_expert:4d} expert records): C-RLFT test "
-          f"{fmt_mean_std(accuracies(SHARE_ROWS[share]))} ({how})")
+    arm = crlft.ablation(SOURCE, FULL, STEPS, share)["C-RLFT"]
+    SHARE_ROWS[share], how = sweep_rows(FULL, arm, None if share == EXPERT_SHARE else f"{arm.note}, expert share {share:g}")
+    print(f"expert share {100 * share:4.0f}% ({sum(r['source'] == 'expert' for r in arm.data(SWEEP_SEEDS[0])):4d} "
+          f"expert records): C-RLFT test {100 * np.mean(accuracies(SHARE_ROWS[share])):.1f}% ({how})")
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot([100 * s for s in SHARE_SWEEP], [100 * np.mean(accuracies(SHARE_ROWS[s])) for s in SHARE_SWEEP], "o-")
 ax.set(xlabel="expert share of the data %", ylabel="test exact match %", title=f"C-RLFT vs expert share ({len(SWEEP_SEEDS)} seed)")
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# ## 8. Verdict
+# ## 8. Verdicts
 #
-# Every verdict below is computed with the suite's one rule (`sftkit.results.compare`), C-RLFT against each
-# other row, on `test` and each shift; then the order of the six rows on `test` next to the paper's order.
-# Results are saved to `results/06_crlft.jsonl` (section 4's rows, and the sweep runs trained here).
+# Every verdict is one paired comparison (`sftkit.results.compare_rows`, which calls `sftkit.stats.compare` on
+# the per-item outcomes every run saved): the difference in points, its 95% interval over seeds and items, n,
+# and the smallest difference the design detects with 80% power (MDE). First the two headline claims on
+# `test`; then the secondary comparisons, with Holm-adjusted p-values; then the order of the arms next to the
+# paper's. Results are saved to `results/06_crlft.jsonl` (section 4's rows and the sweep runs trained here).
 
 # %%
-saved = [r for run in RUNS.values() for r in run.rows]
-saved += [r for rows in (*REWARD_ROWS.values(), *SHARE_ROWS.values()) for r in rows
-          if not any(r is s for s in saved)]
+saved = [r for rows in ROWS.values() for r in rows]
+saved += [r for rows in (*REWARD_ROWS.values(), *SHARE_ROWS.values()) for r in rows if not any(r is s for s in saved)]
 print("saved", results.save("06_crlft", saved).name, f"({len(saved)} rows)")
 
-lines = []
-for label in ABLATION:
-    if label == "C-RLFT":
-        continue
-    verdicts = {s: compare(accuracies(RUNS["C-RLFT"].rows, s), accuracies(RUNS[label].rows, s)) for s in EVAL_SPLITS}
-    lines.append(f"- vs **{label}**: test: {verdicts['test'].sentence('C-RLFT', label)} Shifts: "
-                 + "; ".join(f"{s} {c.verdict} ({100 * c.gap:+.1f})" for s, c in verdicts.items() if s != "test") + ".")
-ours = sorted(ABLATION, key=lambda label: -np.mean(accuracies(RUNS[label].rows, "test")))
-papers = sorted(PAPER_ABLATION, key=lambda label: -PAPER_ABLATION[label])
-ours_ranked = [label for label in ours if label in PAPER_ABLATION]
-pairs = [(a, b) for i, a in enumerate(papers) for b in papers[i + 1:]]
-agree = [(a, b) for a, b in pairs if ours_ranked.index(a) < ours_ranked.index(b)]
-beyond = [(a, b) for a, b in agree
-          if compare(accuracies(RUNS[a].rows, "test"), accuracies(RUNS[b].rows, "test")).verdict == "above"]
-best = compare(accuracies(RUNS["C-RLFT"].rows, "test"),
-               max((accuracies(RUNS[label].rows, "test") for label in ABLATION if label != "C-RLFT"), key=np.mean))
-headline = (f"C-RLFT is {'the best' if ours[0] == 'C-RLFT' else 'not the best'} of the six rows on test "
-            f"(best row: {ours[0]}); against the best other row it is {best.verdict} it.")
-display(Markdown(
-    f"**Verdict.** {headline}\n\n" + "\n".join(lines) + "\n\n"
-    f"**Order on test** (ours, by mean): {' > '.join(ours)}.  \n"
-    f"**The paper's order**: {' > '.join(papers)} (SFT on everything is not in its ablation).  \n"
-    f"Of the paper's {len(pairs)} pairwise orderings, {len(agree)} hold here by the means and {len(beyond)} of "
-    f"those by more than the seed spread.\n\n*{results.RULE}*"))
-print(f"notebook wall time so far: {(time.time() - START) / 60:.1f} min")
+HEADLINE = {other: compare_rows(ROWS["C-RLFT"], ROWS[other]) for other in ("expert-only SFT", "SFT on everything")}
+print("Headline claims (test):")
+for other, c in HEADLINE.items():
+    print("  " + c.sentence("C-RLFT", other))
+SECONDARY = {("C-RLFT", other, split): compare_rows(ROWS["C-RLFT"], ROWS[other], split)
+             for other in ARMS if other != "C-RLFT" for split in EVAL_SPLITS
+             if (other, split) not in {(o, "test") for o in HEADLINE}}
+adjusted = holm([c.p_value for c in SECONDARY.values()])
+print(f"\nSecondary ({len(SECONDARY)} comparisons; Holm-adjusted p):")
+for ((a, b, split), c), p in zip(SECONDARY.items(), adjusted):
+    print(f"  {split:9s} " + c.sentence(a, b) + f" p_Holm = {p:.2g}")
 
 # %%
-test_mean = {label: 100 * np.mean(accuracies(run.rows, "test")) for label, run in RUNS.items()}
-reward_test = {w: 100 * np.mean(accuracies(REWARD_ROWS[w])) for w in REWARD_SWEEP}
-share_test = {s: 100 * np.mean(accuracies(SHARE_ROWS[s])) for s in SHARE_SWEEP}
-said = {name: {k: 100 * kinds[name][k] / len(ASKED[name]) for k in crlft.SUBOPTIMAL_MIX} for name in ASKED}
-lo, hi = min(REWARD_SWEEP), max(REWARD_SWEEP)
-display(Markdown("\n".join([
-    f"- **Exposure.** Every row trains {CONFIG.steps} steps of {CONFIG.batch_size} examples: expert-only SFT sees each of "
-    f"its {len(EXPERT)} records about {views / len(EXPERT):.0f} times, the mixed-data rows each record "
-    f"{views / len(MIXED):.1f} times. On test: expert-only SFT {test_mean['expert-only SFT']:.1f}%, C-RLFT "
-    f"{test_mean['C-RLFT']:.1f}%, SFT on everything {test_mean['SFT on everything']:.1f}%, sub-optimal-only SFT "
-    f"{test_mean['sub-optimal-only SFT']:.1f}%.",
-    f"- **Reward ratio** (seed {SWEEP_SEEDS[0]}): test {reward_test[lo]:.1f}% at sub-optimal reward {lo:g}, "
-    f"{reward_test[0.1]:.1f}% at 0.1, {reward_test[hi]:.1f}% at {hi:g}: a smaller reward "
-    f"{'helped' if reward_test[lo] > reward_test[hi] else 'did not help'} at this budget." if 0.1 in reward_test else "",
-    f"- **The condition** (section 5): asked as the sub-optimal source, the C-RLFT model was right on "
-    f"{said['sub-optimal condition']['correct']:.1f}% of test, against {said['expert condition']['correct']:.1f}% "
-    f"as the expert; lazy answers {said['sub-optimal condition']['lazy']:.1f}% vs {said['expert condition']['lazy']:.1f}%, "
-    f"partial {said['sub-optimal condition']['partial']:.1f}% vs {said['expert condition']['partial']:.1f}%.",
-    f"- **Expert share** (seed {SWEEP_SEEDS[0]}): C-RLFT test " + ", ".join(
-        f"{share_test[s]:.1f}% at {100 * s:.0f}%" for s in SHARE_SWEEP) + ".",
-])))
+mean_test = {label: np.mean(accuracies(rows, "test")) for label, rows in ROWS.items()}
+ours = sorted(ROWS, key=lambda label: -mean_test[label])
+papers = sorted((label for label in PAPER_ABLATION if label in ROWS), key=lambda label: -PAPER_ABLATION[label])
+pairs = [(a, b) for i, a in enumerate(papers) for b in papers[i + 1:]]
+agree = [(a, b) for a, b in pairs if mean_test[a] > mean_test[b]]
+shown = [(a, b) for a, b in agree if compare_rows(ROWS[a], ROWS[b]).verdict == "above"]
+display(Markdown(
+    f"**Order on test** (ours, by mean): {' > '.join(ours)}.  \n"
+    f"**The paper's order** (of the arms it has): {' > '.join(papers)}.  \n"
+    f"Of the paper's {len(pairs)} pairwise orderings among these arms, {len(agree)} hold here by the means and "
+    f"{len(shown)} of those by a paired comparison that excludes 0.\n\n*{RULE}*"))
+print(f"notebook wall time so far: {(time.time() - START) / 60:.1f} min")
 
 # %% [markdown]
-# **How to read it.**
+# ## What we saw
 #
-# - **The paper's numbers are not comparable with ours**: they are an average of chat benchmarks for models
-#   with billions of parameters trained on real GPT-4 and GPT-3.5 conversations. Only the *order* of the rows
-#   can be compared, which the verdict does.
-# - **The budget decides part of the order.** Section 4b prints C-RLFT's verdict against SFT on everything at
-#   this notebook's `STEPS` and at 300 steps, and the order of all six rows at both. Where the two disagree, the
-#   shorter budget, not the method, decided the 100-step comparison. One reading, not tested here: with more
-#   steps plain SFT on all the data has time to fit the half of the sub-optimal answers that are right, while
-#   C-RLFT's weights keep those answers at a tenth of the pull.
-# - **Equal steps, not equal epochs.** The suite compares methods at the same training budget (steps x
-#   batch). Then expert-only SFT trains on its small set many times over, while every mixed-data row spends
-#   nine examples in ten on the sub-optimal source and sees each expert record about once. The reward
-#   weights add no expert data: they shrink the sub-optimal nine tenths of each batch, so with rewards 1 / 0.1
-#   about three expert answers carry nearly half of the loss weight (section 4 prints the logged share), and
-#   each step's gradient rests on a few examples. On a short budget that can cost more than the weights gain,
-#   which is what section 6 measures; the question C-RLFT answers in the paper, which of the sources' answers
-#   the model ends up imitating after several epochs, needs a budget at which the mixed rows converge. So
-#   read section 8 as a result *at this budget*, not about the method in general: exercise 1 gives the key
-#   rows the full 300-step budget, and the order of the rows can change with it.
-# - **Scattered mistakes.** The sub-optimal source is half right and spreads its errors over several kinds;
-#   for most prompts no single wrong answer is as likely as the right one, so training on the mixture mostly
-#   dilutes the signal rather than teaching one wrong answer (a hypothesis; exercise 3 tests the opposite case,
-#   a source with a consistent blind spot, where conditioning should matter more).
-# - **Section 5 is the direct test of the condition**: when the same model answers less accurately, and more
-#   lazily or partially, under the sub-optimal condition than under the expert one, the condition carries the
-#   source's behaviour, which is what C-RLFT relies on to keep the sub-optimal answers from leaking into the
-#   expert's. The sweeps have one seed each: read them as indications.
+# The table of section 4 holds this run's numbers next to the paper's, and section 8 its verdicts. The cell
+# below collects the rest from this run's outputs.
+
+# %%
+said = {name: {k: 100 * kinds[name][k] / len(ASKED[name]) for k in KINDS} for name in ASKED}
+control_test = {label: 100 * np.mean(accuracies(rows, "test")) for label, rows in CONTROL.items()}
+lines = [
+    f"- **Headline, {SOURCE} source, {STEPS} steps, {len(SEEDS)} seed(s):** C-RLFT {100 * mean_test['C-RLFT']:.1f}% on "
+    f"test; " + "; ".join(f"vs {other} {100 * mean_test[other]:.1f}%: {c.summary()}" for other, c in HEADLINE.items()) + ".",
+    f"- **Matched epochs:** expert-only SFT at {matched} steps scores {100 * mean_test['expert-only SFT, matched epochs']:.1f}% "
+    f"on test, at {CONFIG.steps} steps {100 * mean_test['expert-only SFT']:.1f}%.",
+    f"- **The two halves:** conditioning only {100 * mean_test['conditioning only']:.1f}%, weights only "
+    f"{100 * mean_test['weights only']:.1f}%, both (C-RLFT) {100 * mean_test['C-RLFT']:.1f}%.",
+    f"- **The {OTHER} source (section 4b):** C-RLFT {control_test['C-RLFT']:.1f}%, SFT on everything "
+    f"{control_test['SFT on everything']:.1f}%, expert-only SFT {control_test['expert-only SFT']:.1f}%.",
+    f"- **The condition (section 5):** asked as the sub-optimal source, the C-RLFT model gave the consistent mistake "
+    f"on {said['sub-optimal condition']['rule']:.1f}% of test and the gold answer on "
+    f"{said['sub-optimal condition']['correct']:.1f}%, against {said['expert condition']['rule']:.1f}% and "
+    f"{said['expert condition']['correct']:.1f}% as the expert.",
+    f"- **Sweeps (seed {SWEEP_SEEDS[0]}):** test " + ", ".join(
+        f"{100 * np.mean(accuracies(REWARD_ROWS[w])):.1f}% at sub-optimal reward {w:g}" for w in REWARD_SWEEP) + "; "
+    + ", ".join(f"{100 * np.mean(accuracies(SHARE_ROWS[s])):.1f}% at expert share {100 * s:.0f}%" for s in SHARE_SWEEP) + ".",
+]
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# READING_PLACEHOLDER
 #
 # ## Exercises
 #
 # Each exercise has a hint and a worked solution (click to open). The solutions are code to paste into a new
-# cell after running the notebook; they reuse its variables (`MIXED`, `FULL`, `CONFIG`, `RUNS`, ...).
+# cell after running the notebook; they reuse its variables (`ARMS`, `FULL`, `CONFIG`, `ROWS`, ...).
 #
-# **1. The full budget.** Rerun expert-only SFT, SFT on everything and C-RLFT with `BASELINE`'s 300 steps:
-# does the verdict of section 8 change with three times the training?
+# **1. A shorter budget.** Rerun C-RLFT, SFT on everything and expert-only SFT for 100 steps: does the order of
+# section 4 hold with a third of the training?
 #
 # <details><summary>Hint</summary>
 #
-# `ABLATION[label]` holds each row's (method, knobs, records, note): pass them to `run_method` with `BASELINE`
-# instead of `CONFIG`, then `compare` on `accuracies(rows, split)`. Each 300-step run takes about three times as
-# long as one here (about 10 minutes for the three rows and three seeds on 2 CPU cores).
+# `run_arms` takes any subset of `ARMS` and any budget; the matched-epochs arm's steps come from
+# `crlft.ablation(..., steps)`. Compare with `compare_rows`. About 6 minutes on 2 CPU cores.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# long = {}
-# for label in ("expert-only SFT", "SFT on everything", "C-RLFT"):
-#     method, knobs, records, note = ABLATION[label]
-#     long[label] = run_method(method, SEEDS, MODEL_NAME, BASELINE, method_config=knobs, train_records=records,
-#                              note=note, device=DEVICE).rows
-# for other in ("expert-only SFT", "SFT on everything"):
-#     for s in EVAL_SPLITS:
-#         print(s, compare(accuracies(long["C-RLFT"], s), accuracies(long[other], s)).sentence("C-RLFT", other))
+# short = crlft.ablation(SOURCE, FULL, 100, EXPERT_SHARE)
+# runs = run_arms({k: short[k] for k in ("C-RLFT", "SFT on everything", "expert-only SFT")}, SEEDS, MODEL_NAME,
+#                 replace(CONFIG, steps=100), device=DEVICE)
+# for other in ("SFT on everything", "expert-only SFT"):
+#     print(compare_rows(runs["C-RLFT"].rows, runs[other].rows).sentence("C-RLFT (100 steps)", other))
 # ```
 #
-# With more steps the mixed-data rows see each record about four times instead of once, and expert-only SFT
-# sees its 240 records forty times, which it can start to overfit. Whether C-RLFT overtakes expert-only SFT
-# says whether the short budget (exposure) or the data decided section 8. (A one-seed run of the six rows at
-# 300 steps while this notebook was written reversed the order on `test`: SFT on everything first, expert-only
-# SFT last, C-RLFT in between, and the two conditioned rows ahead of the unconditioned ones on the shifts.
-# One seed decides nothing: run it with three.)
+# With a third of the steps the mixed-data arms see each record about 1.3 times, expert-only SFT each of its
+# records 13 times: a short budget favours the small data set that is learnt fast, so the gap between C-RLFT
+# and expert-only SFT can shrink or turn.
 # </details>
 #
 # **2. Per-sequence normalization.** Train C-RLFT with `normalization="sequence"`: each conversation then
@@ -534,62 +534,59 @@ display(Markdown("\n".join([
 #
 # <details><summary>Hint</summary>
 #
-# `replace(FULL, normalization="sequence")`. On the tiny world, answers differ in length by skill (a one-digit
-# count against a Python function), so token-wise normalization gives the long-answer skills more weight.
-# Compare per skill with `results.by_skill`.
+# `replace(FULL, normalization="sequence")`, on `ARMS["C-RLFT"].data` (each seed's own draw). On the tiny world,
+# answers differ in length by skill (a one-digit count against a Python function), so token-wise normalization
+# gives the long-answer skills more weight. Compare per skill with `results.by_skill`.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
 # seq = run_method("crlft", SEEDS, MODEL_NAME, CONFIG, method_config=replace(FULL, normalization="sequence"),
-#                  train_records=MIXED, device=DEVICE)
-# token_skills, seq_skills = results.by_skill(RUNS["C-RLFT"].rows), results.by_skill(seq.rows)
+#                  train_records=ARMS["C-RLFT"].data, note=ARMS["C-RLFT"].note, device=DEVICE)
+# print(compare_rows(seq.rows, ROWS["C-RLFT"]).sentence("sequence", "token"))
+# token_skills, seq_skills = results.by_skill(ROWS["C-RLFT"]), results.by_skill(seq.rows)
 # for skill in token_skills:
-#     print(f"{skill:10s} {compare(seq_skills[skill], token_skills[skill]).sentence('sequence', 'token')}")
+#     print(f"{skill:10s} sequence {100 * np.mean(seq_skills[skill]):5.1f}  token {100 * np.mean(token_skills[skill]):5.1f}")
 # ```
 #
 # Short-answer skills (length, max, add, sentiment) gain weight under "sequence"; long-answer ones (code, spell)
-# lose it. The per-skill verdicts say whether that moves accuracy beyond the seed spread.
+# lose it.
 # </details>
 #
-# **3. Systematic mistakes.** Make the sub-optimal source's mistakes systematic: for each skill, always the
-# *same* kind of mistake (the first option of `Skill.mistakes`), as a weaker model with a consistent blind spot
-# would. Does SFT on everything suffer more, and does C-RLFT's margin grow?
+# **3. A blind spot.** Make the weaker source systematic on half the skills only (reverse, sort, max, add,
+# facts) and always right on the others: does C-RLFT's margin over SFT on everything shrink, and where?
 #
 # <details><summary>Hint</summary>
 #
-# `crlft.WRITERS` maps each kind to a function `(record, rng) -> answer`; replace `"wrong"` with one that returns
-# `SKILLS[r["skill"]].mistakes(r["meta"], r["answer"], rng)[0]` (falling back to `crlft.corrupt` when that
-# happens to be correct), rebuild the data, and restore the writer afterwards.
+# `crlft.mixed_quality_data` works per skill, so build the two halves with different mixes and join them:
+# `{"correct": 1.0}` for the skills without a blind spot. Wrap it in a function of the seed for `run_arms`.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# from sftkit.world import check, corrupt
+# from sftkit.experiment import Arm
+#
+# BLIND = {"reverse", "sort", "max", "add", "facts"}
 #
 #
-# def systematic(r, rng):
-#     first = SKILLS[r["skill"]].mistakes(r["meta"], r["answer"], rng)[0]
-#     return first if not check(r, first) else corrupt(r, rng)
+# def blind_spot(seed):
+#     inside = [r for r in train_records if r["skill"] in BLIND]
+#     outside = [r for r in train_records if r["skill"] not in BLIND]
+#     return (crlft.mixed_quality_data(inside, EXPERT_SHARE, crlft.SYSTEMATIC_MIX, seed=seed)
+#             + crlft.mixed_quality_data(outside, EXPERT_SHARE, {"correct": 1.0}, seed=seed))
 #
 #
-# original = crlft.WRITERS["wrong"]
-# crlft.WRITERS["wrong"] = systematic
-# try:
-#     blind = crlft.mixed_quality_data(train_records, EXPERT_SHARE, seed=DATA_SEED)
-# finally:
-#     crlft.WRITERS["wrong"] = original
-# runs = {label: run_method(method, SEEDS, MODEL_NAME, CONFIG, method_config=knobs, train_records=blind,
-#                           note="systematic mistakes", device=DEVICE).rows
-#         for label, (method, knobs) in {"SFT on everything": ("sft", None), "C-RLFT": ("crlft", FULL)}.items()}
-# print(compare(accuracies(runs["C-RLFT"]), accuracies(runs["SFT on everything"])).sentence("C-RLFT", "SFT"))
+# arms = {"C-RLFT": Arm("crlft", FULL, blind_spot, "blind spot"), "SFT on everything": Arm("sft", None, blind_spot, "blind spot")}
+# runs = run_arms(arms, SEEDS, MODEL_NAME, CONFIG, device=DEVICE)
+# print(compare_rows(runs["C-RLFT"].rows, runs["SFT on everything"].rows).sentence("C-RLFT", "SFT on everything"))
+# for label, run in runs.items():
+#     print(label, {s: round(100 * np.mean(v), 1) for s, v in results.by_skill(run.rows).items()})
 # ```
 #
-# A consistent mistake concentrates the sub-optimal source's wrong answers on one output per prompt, which can
-# then compete with the correct one under greedy decoding; scattered mistakes cannot. That is the situation in
-# which telling the sources apart (conditioning) should matter most.
+# On the skills without a blind spot both sources agree, so the mixture's answer is right and plain SFT learns
+# it from ten times the data; the condition and the weights can only matter on the other five.
 # </details>
 #
 # **4. Mislabelled sources.** Label 20% of the sub-optimal records as `expert` (a noisy source label): how
@@ -597,26 +594,28 @@ display(Markdown("\n".join([
 #
 # <details><summary>Hint</summary>
 #
-# Copy `MIXED` and change `source` on a random fifth of the sub-optimal records (`random.Random(0).sample`).
-# Only the label changes, not the answer.
+# Copy each seed's draw (`ARMS["C-RLFT"].data(seed)`) and change `source` on a random fifth of its sub-optimal
+# records (`random.Random(seed).sample`). Only the label changes, not the answer.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# import random
+# def noisy(seed):
+#     data = [dict(r) for r in ARMS["C-RLFT"].data(seed)]
+#     sub = [i for i, r in enumerate(data) if r["source"] == "suboptimal"]
+#     for i in random.Random(seed).sample(sub, len(sub) // 5):
+#         data[i]["source"] = "expert"
+#     return data
 #
-# noisy = [dict(r) for r in MIXED]
-# sub = [i for i, r in enumerate(noisy) if r["source"] == "suboptimal"]
-# for i in random.Random(0).sample(sub, len(sub) // 5):
-#     noisy[i]["source"] = "expert"
+#
 # run = run_method("crlft", SEEDS, MODEL_NAME, CONFIG, method_config=FULL, train_records=noisy,
 #                  note="20% mislabelled", device=DEVICE)
-# print(compare(accuracies(run.rows), accuracies(RUNS["C-RLFT"].rows)).sentence("noisy labels", "clean labels"))
+# print(compare_rows(run.rows, ROWS["C-RLFT"]).sentence("noisy labels", "clean labels"))
 # ```
 #
-# The mislabelled records put sub-optimal answers, at full weight, under the expert condition that evaluation
-# uses; C-RLFT assumes the source tells quality apart, and this measures how much it leans on that.
+# The mislabelled records put the consistent mistake, at full weight, under the expert condition that
+# evaluation uses; C-RLFT assumes the source tells quality apart, and this measures how much it leans on that.
 # </details>
 
 # %% [markdown]
@@ -658,7 +657,8 @@ display(Markdown("\n".join([
 # ## Run it from the command line
 #
 # The method is registered with the CLI. Without `--data`, `sftkit train crlft` trains on the tiny world's
-# mixed data (this notebook's, `crlft.default_data`, and prints each source's measured accuracy). Your own data
+# mixed data with the systematic sub-optimal source (this notebook's headline setting, seed 0's draw,
+`crlft.default_data`; it prints each source's measured accuracy). Your own data
 # is a conversational JSONL whose records carry `source` (`expert` or `suboptimal`; a missing or unknown source
 # fails at its file and line). To write the tiny world's mixed data yourself and train on it:
 #
@@ -667,7 +667,7 @@ display(Markdown("\n".join([
 # from sftkit.io import write_jsonl
 # from sftkit.methods import crlft
 #
-# write_jsonl("mixed.jsonl", crlft.mixed_quality_data(load_world("train")))
+# write_jsonl("mixed.jsonl", crlft.mixed_quality_data(load_world("train"), mix=crlft.SYSTEMATIC_MIX))
 # ```
 #
 # ```bash
@@ -679,8 +679,3 @@ display(Markdown("\n".join([
 # `sftkit eval` (and `apply_chat_template` anywhere) asks the trained model as the expert. The knobs are
 # `--condition system|none`, `--expert-reward`, `--suboptimal-reward` and `--normalization token|sequence`
 # (`sftkit train crlft --help`).
-#
-# ## What we saw
-#
-# The verdict above is this run's finding, and section 4's table holds its numbers next to the paper's. The
-# cell below collects what the other sections measured, in this run:

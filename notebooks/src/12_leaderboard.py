@@ -203,27 +203,28 @@ print(f"wrote {shown(page)} ({page.stat().st_size // 1024} KiB)")
 #
 # Hints and worked solutions are folded: click to open.
 #
-# **1. Add a claim.** Notebook 06 also ran its ablation at 300 steps (`06_crlft_300_steps`). Does full C-RLFT
-# beat SFT on all the mixed data there?
+# **1. Add a claim.** Notebook 06 also ran its ablation with a sub-optimal source whose mistakes are scattered
+# rather than systematic (`06_crlft_scattered`). Does full C-RLFT beat SFT on all the mixed data there?
 #
 # <details><summary>Hint</summary>
 #
 # A `Claim` names two `Side`s (label, notebook, method, variant); the variants are in the table above
-# (notebook `06_crlft_300_steps`). `check_claim(claim, ROWS)` computes the verdict.
+# (notebook `06_crlft_scattered`). `check_claim(claim, ROWS)` computes the verdict.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# c = Claim("crlft", "OpenChat C-RLFT", "C-RLFT above SFT on the same mixed data",
-#           Side("C-RLFT, 300 steps", "06_crlft_300_steps", "crlft", "condition=system,r_expert=1.0,r_sub=0.1,norm=token"),
-#           Side("SFT on all the mixed data", "06_crlft_300_steps", "sft", "full (mixed data)"))
+# c = Claim("crlft", "OpenChat C-RLFT", "C-RLFT above SFT on the same mixed data, scattered mistakes",
+#           Side("C-RLFT", "06_crlft_scattered", "crlft",
+#                "condition=system,r_expert=1.0,r_sub=0.1,norm=token (scattered source, C-RLFT)"),
+#           Side("SFT on all the mixed data", "06_crlft_scattered", "sft", "full (scattered source, mixed data)"))
 # o = check_claim(c, ROWS)
 # print(o.status, "-", o.detail)
 # ```
-# The verdict is computed from the saved rows. With the results committed when this was written, C-RLFT is
-# below SFT on the mixed data at 300 steps: at that budget plain SFT on everything is the best row of the
-# 300-step table, unlike at 100 steps (section 4 of notebook 06).
+# The verdict is computed from the saved rows; put it next to the systematic source's claim in the table
+# above. Where the weaker source's mistakes are scattered, the gold answer stays the mixture's most common
+# one, so plain SFT on everything has little to lose (notebook 06, section 4b).
 # </details>
 #
 # **2. Another cost.** Draw exact match against *peak memory* instead of training time.

@@ -126,3 +126,16 @@ class MethodSpec:
     def summary(self) -> str:
         p = self.paper
         return f"{p.title.split(';')[0]} (arXiv {p.arxiv.split(';')[0]}); notebook {p.notebook}"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One row of an ablation: registered `method` with `knobs` (None: its defaults) trained on `data(seed)`, each
+    seed's own draw; `steps` overrides the budget's step count (e.g. a matched-epochs control); `note` goes
+    into the results' variant."""
+
+    method: str
+    knobs: MethodConfig | None
+    data: Callable[[int], list[dict]]
+    note: str = ""
+    steps: int | None = None

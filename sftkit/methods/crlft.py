@@ -36,8 +36,8 @@ from ..data import IGNORE, SOURCES, load_world, tokenize_dataset
 from ..io import SftkitError
 from ..losses import token_nll
 from ..train import NTPTrainer
-from ..world import LAZY_ANSWERS, check, corrupt, lazy_answer, normalize
-from .base import MethodConfig, MethodSpec, Paper, knob
+from ..world import LAZY_ANSWERS, check, consistent_mistake, corrupt, lazy_answer, normalize
+from .base import Arm, MethodConfig, MethodSpec, Paper, knob
 
 PAPER = Paper("OpenChat: Advancing Open-source Language Models with Mixed-Quality Data (C-RLFT)", "2309.11235",
               "https://github.com/imoneoi/openchat", "06_crlft")
@@ -56,6 +56,13 @@ INFERENCE_SOURCE = "expert"  # the condition used at inference (the paper: "GPT4
 # a share of a skill's count is not whole): half right, a quarter the skill's realistic mistakes, an
 # eighth lazy non-answers, an eighth partly right.
 SUBOPTIMAL_MIX = {"correct": 0.5, "wrong": 0.25, "lazy": 0.125, "partial": 0.125}
+# A systematically worse source, as a weaker model is: right on under a third of its records, and where it
+# is wrong, wrong by its skill's one consistent rule (`sftkit.world.consistent_mistake`: the unreversed word,
+# descending order, the smallest digit, ...), so the mixture's most common answer to an input is the wrong one.
+SYSTEMATIC_MIX = {"correct": 0.3, "rule": 0.6, "lazy": 0.1}
+MIXES = {"scattered": SUBOPTIMAL_MIX, "systematic": SYSTEMATIC_MIX}
+
+
 def partial_answer(record: dict, rng: random.Random) -> str:
     """A partly right answer: the gold answer cut short (when it has 2+ characters) or wrapped in a
     sentence; never an exact match."""
@@ -65,7 +72,8 @@ def partial_answer(record: dict, rng: random.Random) -> str:
     return f"I think it is {answer}."
 
 
-WRITERS = {"correct": lambda r, rng: r["answer"], "wrong": corrupt, "lazy": lazy_answer, "partial": partial_answer}
+WRITERS = {"correct": lambda r, rng: r["answer"], "wrong": corrupt, "rule": consistent_mistake, "lazy": lazy_answer,
+           "partial": partial_answer}
 
 
 def quotas(n: int, mix: dict[str, float]) -> dict[str, int]:
@@ -126,12 +134,15 @@ def mixed_quality_data(records: list[dict], expert_share: float = 0.1, mix: dict
 
 
 def answer_kind(record: dict, text: str) -> str:
-    """Which kind of `SUBOPTIMAL_MIX` an answer to `record` looks like: "correct" (exact match), "lazy" (one
-    of `LAZY_ANSWERS`), "partial" (a proper prefix of the gold answer, or it in "I think it is ...") or
-    "wrong" (anything else). Used to read a model's outputs in the sub-optimal source's terms."""
+    """Which kind of `WRITERS` an answer to `record` looks like: "correct" (exact match), "rule" (the skill's
+    consistent mistake, `SYSTEMATIC_MIX`), "lazy" (one of `LAZY_ANSWERS`), "partial" (a proper prefix of the
+    gold answer, or it in "I think it is ...") or "wrong" (anything else). Used to read a model's outputs in
+    the sub-optimal source's terms."""
     text, answer = normalize(text), normalize(record["answer"])
     if check(record, text):
         return "correct"
+    if check({**record, "answer": consistent_mistake(record)}, text):
+        return "rule"
     if text in LAZY_ANSWERS:
         return "lazy"
     if (text and answer.startswith(text)) or text == f"I think it is {answer}.":
@@ -316,22 +327,40 @@ class Config(MethodConfig):
 
 
 
-def ablation(mixed: list[dict], full: Config | None = None) -> dict[str, tuple[str, Config | None, list[dict], str]]:
-    """The paper's ablation rows on `mixed` (from `mixed_quality_data`), plus plain SFT on all of it:
-    {label: (method, knobs, training records, results note)}. `full` is C-RLFT's Config (default: the
-    paper's); "conditioning only" sets both rewards equal, "weights only" drops the condition. Mixed-data
-    rows train on `mixed` itself (the same list object)."""
+def ablation(mix: str = "systematic", full: Config | None = None, steps: int = 300, expert_share: float = 0.1,
+             records: list[dict] | None = None) -> dict[str, Arm]:
+    """The paper's ablation rows, plus plain SFT on all the data and expert-only SFT at matched epochs, on
+    `mixed_quality_data(records, expert_share, MIXES[mix], seed)` drawn afresh for each seed (default records:
+    the world's train split): {label: Arm}. `full` is C-RLFT's Config (default: the paper's); "conditioning
+    only" sets both rewards equal, "weights only" drops the condition. Every arm trains `steps` steps except
+    "expert-only SFT, matched epochs", which passes over its expert records as often as the mixed-data arms
+    pass over theirs in `steps` (steps * n_expert / n_all: 30 of 300 with a 10% expert share)."""
     full = full or Config()
-    expert = [r for r in mixed if r["source"] == "expert"]
-    suboptimal = [r for r in mixed if r["source"] == "suboptimal"]
+    if mix not in MIXES:
+        raise ValueError(f"unknown sub-optimal source {mix!r}; known: {', '.join(MIXES)}")
+    records = records if records is not None else load_world("train")
+
+    def draw(seed: int, source: str | None = None) -> list[dict]:
+        mixed = mixed_quality_data(records, expert_share, MIXES[mix], seed=seed)
+        return mixed if source is None else [r for r in mixed if r["source"] == source]
+
+    n_expert = len(draw(0, "expert"))
+    matched = max(1, round(steps * n_expert / len(records)))
+
+    def arm(method, knobs, source, note, **kw):
+        return Arm(method, knobs, lambda seed: draw(seed, source), f"{mix} source, {note}", **kw)
+
     return {
-        "SFT on everything": ("sft", None, mixed, "mixed data"),
-        "expert-only SFT": ("sft", None, expert, "expert data only"),
-        "sub-optimal-only SFT": ("sft", None, suboptimal, "sub-optimal data only"),
-        "conditioning only": ("crlft", replace(full, suboptimal_reward=full.expert_reward), mixed, "conditioning only"),
-        "weights only": ("crlft", replace(full, condition="none"), mixed, "weights only"),
-        "C-RLFT": ("crlft", full, mixed, ""),
+        "SFT on everything": arm("sft", None, None, "mixed data"),
+        "expert-only SFT": arm("sft", None, "expert", "expert data only"),
+        "expert-only SFT, matched epochs": arm("sft", None, "expert", f"expert data only, {matched} steps", steps=matched),
+        "sub-optimal-only SFT": arm("sft", None, "suboptimal", "sub-optimal data only"),
+        "conditioning only": arm("crlft", replace(full, suboptimal_reward=full.expert_reward), None, "conditioning only"),
+        "weights only": arm("crlft", replace(full, condition="none"), None, "weights only"),
+        "C-RLFT": arm("crlft", full, None, "C-RLFT"),
     }
+
+
 # What `sftkit train crlft --data FILE` needs in each record (a missing one is an error naming file and line).
 REQUIRED = {"source": "C-RLFT needs each record's source, 'expert' or 'suboptimal'"}
 
@@ -341,12 +370,14 @@ def required(reward: str | None = None) -> dict[str, str]:
     return REQUIRED
 
 
-def default_data(expert_share: float = 0.1, seed: int = 0) -> tuple[list[dict], str]:
-    """`sftkit train crlft` without --data: the world's train split as mixed-quality data (`mixed_quality_data`),
-    and a line describing it with each source's measured accuracy (`source_accuracy`)."""
-    records = mixed_quality_data(load_world("train"), expert_share=expert_share, seed=seed)
+def default_data(expert_share: float = 0.1, seed: int = 0, mix: str = "systematic") -> tuple[list[dict], str]:
+    """`sftkit train crlft` without --data: the world's train split as mixed-quality data (`mixed_quality_data`
+    with the `mix` sub-optimal source, notebook 06's headline setting), and a line describing it with each
+    source's measured accuracy (`source_accuracy`)."""
+    records = mixed_quality_data(load_world("train"), expert_share, MIXES[mix], seed=seed)
     shares = ", ".join(f"{s} {a['n']} records, {100 * a['accuracy']:.0f}% correct" for s, a in source_accuracy(records).items())
-    return records, f"tiny-world train split as mixed-quality data (expert share {expert_share}, seed {seed}): {shares}"
+    return records, (f"tiny-world train split as mixed-quality data ({mix} sub-optimal source, expert share "
+                     f"{expert_share}, seed {seed}): {shares}")
 
 
 SPEC = MethodSpec("crlft", "loss", PAPER, Config, required=required, default_data=lambda reward=None: default_data(),

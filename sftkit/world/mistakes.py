@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from .skills import SKILLS, check
+from .skills import LAND, SKILLS, check
 
 # Generic non-answers: what a lazy writer (the 'shirker' of Instruct-SkillMix) replies to any question.
 LAZY_ANSWERS = ("I am not sure.", "I cannot help with that.", "It depends.", "Sorry, I do not know.")
@@ -16,6 +16,46 @@ def corrupt(record: dict, rng: random.Random) -> str:
     options = SKILLS[record["skill"]].mistakes(record["meta"], answer, rng)
     options = [o for o in options if not check(record, o)] or [answer + answer]
     return rng.choice(options)
+
+
+def _neighbour_fact(m: dict) -> str:
+    """The same attribute of the nearest town before `m`'s (in LAND's order, cyclic) whose value differs."""
+    towns = list(LAND)
+    gold = LAND[m["town"]][m["attribute"]]
+    i = towns.index(m["town"])
+    return next(LAND[t][m["attribute"]] for t in towns[i - 1::-1] + towns[:i:-1] if LAND[t][m["attribute"]] != gold)
+
+
+def _other_op(expr: str) -> str:
+    op = next(o for o in ("+", "-", "*") if f" {o} " in expr)
+    return expr.replace(f" {op} ", f" {'+-*'[('+-*'.index(op) + 1) % 3]} ", 1)
+
+
+# One wrong rule per skill, applied the same way to every input: what a weaker writer that has learnt the
+# skill wrong writes (the unreversed word, only the first letter capitalized, one letter too many, no dashes,
+# the two numbers written side by side for their sum, descending order, the smallest digit, a neighbouring town's fact, the flipped
+# label, the next operator).
+RULES = {
+    "reverse": lambda m: m["word"],
+    "uppercase": lambda m: m["word"].capitalize(),
+    "length": lambda m: str(len(m["word"]) + 1),
+    "spell": lambda m: m["word"],
+    "add": lambda m: f"{m['a']}{m['b']}",
+    "sort": lambda m: " ".join(map(str, sorted(m["numbers"], reverse=True))),
+    "max": lambda m: str(min(m["numbers"])),
+    "facts": _neighbour_fact,
+    "sentiment": lambda m: "negative" if m["label"] == "positive" else "positive",
+    "code": lambda m: f"def f(x): return {_other_op(m['expr'])}",
+}
+
+
+def consistent_mistake(record: dict, rng: random.Random | None = None) -> str:
+    """The answer of a writer that applies its skill's wrong rule (`RULES`) to every input: unlike `corrupt`,
+    the same mistake for the same kind of input, so imitating this writer teaches one wrong rule. When the
+    rule happens to give the gold answer (a one-letter word in capitals, a list whose digits are all equal),
+    the gold answer doubled, as `corrupt` does. `rng` is unused (the writers' common signature)."""
+    wrong = RULES[record["skill"]](record["meta"])
+    return wrong if not check(record, wrong) else record["answer"] + record["answer"]
 
 
 def lazy_answer(record: dict, rng: random.Random) -> str:
