@@ -498,7 +498,34 @@ lines = [
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# READING_PLACEHOLDER
+# **How to read it.**
+#
+# - **The paper's numbers are not comparable with ours**: they are an average of chat benchmarks for a 13B model
+#   trained on real GPT-4 and GPT-3.5 conversations. Only the *order* of the arms can be compared, which
+#   section 8 does.
+# - **What the systematic source does to plain SFT.** Over both sources, the consistent mistake is the most
+#   common answer in the training data (section 2 prints the shares), so SFT on everything learns the mistake:
+#   this is the failure C-RLFT is for, and the first headline claim measures how much of it C-RLFT undoes. With
+#   the scattered source (section 4b) the gold answer stays the most common one, and SFT on everything has
+#   little to lose; compare the two settings' "C-RLFT vs SFT on everything" lines.
+# - **Expert-only SFT at equal steps is the hard baseline.** At 300 steps it passes over its 240 records forty
+#   times; at the mixed arms' number of passes (matched epochs) it has had a tenth of the steps. The gap
+#   between those two rows is what over-training on the small set buys; the headline compares C-RLFT with the
+#   stronger of them, and its interval and MDE say how large a difference this design could have seen (three
+#   seeds, each its own data draw, and 490 test items).
+# - **The two halves.** With this source the weights alone already make the gold answer the most common one
+#   *by weight*: by the design of section 2, gold answers make up 0.1 + 0.9 x 0.3 of the records and the
+#   consistent mistake 0.9 x 0.6; with rewards 1 and 0.1 that becomes 0.1 + 0.027 against 0.054. The condition
+#   alone has to learn the expert's behaviour from about three expert answers per batch that carry about a tenth
+#   of the loss weight (section 4 prints the logged share). Which half matters more here follows from that
+#   arithmetic, and it need not match the paper's order, where the sources differ in style and quality across
+#   whole conversations.
+# - **Section 5 is the direct test of the condition**: when the same model gives the consistent mistake more
+#   often, and the gold answer less often, under the sub-optimal condition than under the expert one, the
+#   condition carries the source's behaviour. How far it moves towards the sub-optimal data's own shares says
+#   how completely the model keeps the two sources apart.
+# - **The sweeps have one seed each**: read them as indications. The expert share sweep is the one that moves
+#   the most: more expert data helps every arm that reads it.
 #
 # ## Exercises
 #
