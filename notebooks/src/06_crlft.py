@@ -31,7 +31,7 @@
 # - what the condition does to one trained model (the same model asked as the expert and as the sub-optimal
 #   source), and how the result moves with the reward ratio and with the expert share.
 #
-# **Runtime:** about 20 minutes on 2 CPU cores with the embedded tiny model (18 training runs of the suite's
+# **Runtime:** about 18 minutes on 2 CPU cores with the embedded tiny model (15 training runs of the suite's
 # 300-step budget, 3 of 30 steps, 3 sweep runs; section 4b's second setting is read from `results/` unless
 # `RUN_CONTROL` is set, which adds about 18 minutes); the light profile of `make test` about 3 minutes; a few
 # minutes on a GPU. Set `MODEL_NAME` to any Hugging Face causal LM whose chat template has a system role to run
@@ -103,7 +103,8 @@ print(f"budget: {CONFIG.steps} steps of batch {CONFIG.batch_size}, lr {CONFIG.lr
 # - **Expert-only SFT** imitates the right source but on a tenth of the data.
 # - **C-RLFT** frames fine-tuning as KL-regularized reinforcement learning against a *class-conditioned*
 #   reference policy $\pi_c(y \mid x, c)$: the data of class $c$ is what that class's policy writes. The
-#   best policy under such a KL constraint re-weights each class's data by its reward, which turns RL into
+#   best policy under such a KL constraint re-weights each class's data by a function of its reward (in the
+#   official code, simply the class reward as a per-token loss weight), which turns RL into
 #   a weighted maximum-likelihood problem on the data you already have: no sampling, no reward model, no
 #   reference model at training time. The model itself is conditioned on the class, so it can keep the two
 #   sources' behaviours apart instead of averaging them, and inference asks for the expert class.
@@ -129,7 +130,8 @@ print(f"budget: {CONFIG.steps} steps of batch {CONFIG.batch_size}, lr {CONFIG.lr
 # on disjoint inputs, per skill: `EXPERT_SHARE` of the records to the **expert** source, which always writes
 # the gold answer, and the rest to the **sub-optimal** source. Which records each source gets, and which
 # kind of answer each sub-optimal record receives, is drawn from the seed, so every seed of section 4 trains on
-# its own draw. The sub-optimal source comes in two versions (`crlft.MIXES`), in exact per-skill shares:
+# its own draw. The sub-optimal source comes in two versions (`crlft.MIXES`), in whole per-skill counts (the
+# shares below, rounded):
 #
 # | source | kind | share | what it is |
 # |---|---|---|---|
@@ -253,7 +255,7 @@ print(f"by hand: token (1 + 2 + 0.1 (3 + 5 + 7)) / (2 + 0.1 * 3) = {(1 + 2 + 0.1
 #
 # At equal steps, expert-only SFT passes over its 240 records ten times as often as the mixed-data arms pass
 # over their 2,400: "matched epochs" gives it the mixed arms' number of passes instead (a tenth of the steps),
-# which separates "C-RLFT uses the extra data" from "expert-only SFT over-trains". The paper's sub-optimal-only
+# which separates "C-RLFT uses the extra data" from "expert-only SFT just gets more passes over its own". The paper's sub-optimal-only
 # row is left out here to save time (it imitates a source that is right on 30% of its answers); section 4b
 # has it for the scattered source.
 #
@@ -283,8 +285,8 @@ plt.tight_layout(); plt.show()
 # %% [markdown]
 # The C-RLFT trainer logs each source's mean answer-token NLL per step: how closely the model imitates each
 # source's answers. The weights lower the pull of the sub-optimal answers; the condition lets the model tell
-# the two sources apart, so it can fit each without one blurring the other. Seed `SEEDS[0]` of each C-RLFT arm
-# (the cell prints the NLL of the last logged steps):
+# the two sources apart. Seed `SEEDS[0]` of each C-RLFT arm (the cell prints the NLL of the last logged steps, so
+# you can read which arm imitates which source most closely):
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), sharey=True)
@@ -505,12 +507,12 @@ display(Markdown("\n".join(lines)))
 #   section 8 does.
 # - **What the systematic source does to plain SFT.** Over both sources, the consistent mistake is the most
 #   common answer in the training data (section 2 prints the shares), so SFT on everything learns the mistake:
-#   this is the failure C-RLFT is for, and the first headline claim measures how much of it C-RLFT undoes. With
+#   this is the failure C-RLFT is for, and the second headline claim measures how much of it C-RLFT undoes. With
 #   the scattered source (section 4b) the gold answer stays the most common one, and SFT on everything has
 #   little to lose; compare the two settings' "C-RLFT vs SFT on everything" lines.
 # - **Expert-only SFT at equal steps is the hard baseline.** At 300 steps it passes over its 240 records forty
 #   times; at the mixed arms' number of passes (matched epochs) it has had a tenth of the steps. The gap
-#   between those two rows is what over-training on the small set buys; the headline compares C-RLFT with the
+#   between those two rows is what the extra passes over the small set buy; the headline compares C-RLFT with the
 #   stronger of them, and its interval and MDE say how large a difference this design could have seen (three
 #   seeds, each its own data draw, and 490 test items).
 # - **The two halves.** With this source the weights alone already make the gold answer the most common one
@@ -525,7 +527,8 @@ display(Markdown("\n".join(lines)))
 #   condition carries the source's behaviour. How far it moves towards the sub-optimal data's own shares says
 #   how completely the model keeps the two sources apart.
 # - **The sweeps have one seed each**: read them as indications. The expert share sweep is the one that moves
-#   the most: more expert data helps every arm that reads it.
+#   the most here: C-RLFT reads the expert data twice over (its own answers and the condition's meaning), so
+#   its score follows the expert share.
 #
 # ## Exercises
 #
@@ -553,7 +556,7 @@ display(Markdown("\n".join(lines)))
 #
 # With a third of the steps the mixed-data arms see each record about 1.3 times, expert-only SFT each of its
 # records 13 times: a short budget favours the small data set that is learnt fast, so the gap between C-RLFT
-# and expert-only SFT can shrink or turn.
+# and expert-only SFT can change size or sign; compare it with section 8's headline.
 # </details>
 #
 # **2. Per-sequence normalization.** Train C-RLFT with `normalization="sequence"`: each conversation then
