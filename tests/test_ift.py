@@ -9,7 +9,9 @@ from sftkit.data import IGNORE, load_world, pad_collate, tokenize_dataset
 from sftkit.losses import ntp_loss
 from sftkit.methods.ift import (
     IFTTrainer,
+    Config,
     discounted_cumsum,
+    fix_end_weight,
     fuse_embeddings,
     ift_loss,
     lambda_at,
@@ -51,6 +53,15 @@ def test_relation_weights_by_hand():
     expected = torch.cat([torch.zeros(1), 3 * r / r.sum(), torch.zeros(1)])
     assert torch.allclose(w[0], expected)
     assert w.sum().item() == pytest.approx(3.0)
+
+
+def test_fix_end_weight_sets_each_answers_last_token_to_one():
+    weights = torch.tensor([[0.0, 1.5, 1.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [2.0, 0.25, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0, 0.0]])
+    expected = torch.tensor([[0.0, 1.5, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0], [2.0, 1.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(fix_end_weight(weights, mask), expected)
+    assert Config().variant() == "lambda=0.2,gamma=0.95,schedule=fixed"  # earlier results keep their names
+    assert Config(end_weight="one").variant("x") == "lambda=0.2,gamma=0.95,schedule=fixed,end=one (x)"
 
 
 def test_weights_sum_to_answer_tokens_and_gamma_zero_is_uniform():

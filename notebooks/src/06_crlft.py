@@ -688,7 +688,7 @@ display(Markdown("\n".join(lines)))
 #
 # The method is registered with the CLI. Without `--data`, `sftkit train crlft` trains on the tiny world's
 # mixed data with the systematic sub-optimal source (this notebook's headline setting, seed 0's draw,
-`crlft.default_data`; it prints each source's measured accuracy). Your own data
+# `crlft.default_data`; it prints each source's measured accuracy). Your own data
 # is a conversational JSONL whose records carry `source` (`expert` or `suboptimal`; a missing or unknown source
 # fails at its file and line). To write the tiny world's mixed data yourself and train on it:
 #

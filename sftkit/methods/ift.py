@@ -65,6 +65,16 @@ def relation_weights(nll: torch.Tensor, mask: torch.Tensor, gamma: float = 0.95)
     return r * n / r.sum(-1, keepdim=True).clamp(min=torch.finfo(r.dtype).tiny)
 
 
+def fix_end_weight(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`weights` [B, T] with each sequence's last answer position (the end token) set to 1: the check of whether
+    relation propagation, which gives the end token the smallest weight (nothing follows it), is what costs
+    exact match on long answers. Rows without an answer token are unchanged."""
+    t = torch.arange(mask.size(-1), device=mask.device)
+    last = torch.where(mask > 0, t, -1).max(-1).values  # [B]
+    end = (t[None, :] == last[:, None]) & (last[:, None] >= 0)
+    return torch.where(end, torch.ones_like(weights), weights)
+
+
 def lambda_at(step: int, lam: float = 0.2, schedule: str = "fixed", min_lambda: float = 0.0,
               warmup_steps: int = 0, noise: float = 0.0, noise_std: float = 0.5) -> float:
     """The fusion weight lambda at an optimizer step, clipped to [0, 1].
@@ -84,10 +94,12 @@ def lambda_at(step: int, lam: float = 0.2, schedule: str = "fixed", min_lambda: 
 
 
 def ift_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
-             embedding: torch.Tensor, lam: float = 0.2, gamma: float = 0.95) -> tuple[torch.Tensor, dict]:
+             embedding: torch.Tensor, lam: float = 0.2, gamma: float = 0.95,
+             end_weight: str = "propagated") -> tuple[torch.Tensor, dict]:
     """The IFT loss of a batch for any causal LM that accepts `inputs_embeds`.
 
     input_ids, attention_mask, labels [B, T]; `embedding` [V, H] is the frozen copy of the input table.
+    `end_weight="one"` fixes each answer's last token weight at 1 (`fix_end_weight`; not in the paper).
     Returns (scalar loss, details) with details = {"guesses" [B, T], "nll" [B, T-1] (pass 2, detached),
     "weights" [B, T-1] (detached), "mask" [B, T-1], "sft_loss" (pass 1, per-sequence mean)}.
     """
@@ -100,6 +112,10 @@ def ift_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, label
     logits = model(inputs_embeds=fused, attention_mask=attention_mask).logits
     nll, mask = token_nll(logits, labels)
     weights = relation_weights(nll, mask, gamma)
+    if end_weight == "one":
+        weights = fix_end_weight(weights, mask)
+    elif end_weight != "propagated":
+        raise ValueError(f"unknown end_weight {end_weight!r}: use 'propagated' or 'one'")
     loss = reduce_loss(nll * weights, mask, "sequence_mean")
     return loss, {"guesses": guesses, "nll": nll.detach(), "weights": weights.detach(), "mask": mask,
                   "sft_loss": sft_loss}
@@ -129,16 +145,17 @@ def input_table_unused(model) -> bool:
 
 class IFTTrainer(NTPTrainer):
     """`NTPTrainer` with the IFT loss. Knobs (pass through `trainer_kwargs`): lam (0.2), gamma (0.95),
-    lambda_schedule ("fixed" | "linear" | "noisy"), min_lambda (0.0, linear), noise_std (0.5, noisy)."""
+    lambda_schedule ("fixed" | "linear" | "noisy"), min_lambda (0.0, linear), noise_std (0.5, noisy), end_weight
+    ("propagated" | "one")."""
 
     def __init__(self, *args, lam: float = 0.2, gamma: float = 0.95, lambda_schedule: str = "fixed",
-                 min_lambda: float = 0.0, noise_std: float = 0.5, **kwargs):
+                 min_lambda: float = 0.0, noise_std: float = 0.5, end_weight: str = "propagated", **kwargs):
         if kwargs.get("model") is not None and kwargs.get("args") is not None and input_table_unused(kwargs["model"]):
             kwargs["args"].ddp_find_unused_parameters = True
         super().__init__(*args, **kwargs)
         lambda_at(0, lam, lambda_schedule)  # fail early on an unknown schedule
         self.lam, self.gamma, self.lambda_schedule = lam, gamma, lambda_schedule
-        self.min_lambda, self.noise_std = min_lambda, noise_std
+        self.min_lambda, self.noise_std, self.end_weight = min_lambda, noise_std, end_weight
         self.embedding: torch.Tensor | None = None
         self.add_callback(RefreshFrozenEmbeddings(self))
 
@@ -162,7 +179,7 @@ class IFTTrainer(NTPTrainer):
             self.refresh_embedding()
         lam = self.current_lambda()
         loss, parts = ift_loss(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                               self.embedding, lam, self.gamma)
+                               self.embedding, lam, self.gamma, self.end_weight)
         self.record(sft_loss=parts["sft_loss"], lam=lam,
                     guess_accuracy=((parts["guesses"][:, 1:] == inputs["input_ids"][:, 1:]).float()
                                     * parts["mask"]).sum() / parts["mask"].sum().clamp(min=1))
@@ -187,6 +204,15 @@ class Config(MethodConfig):
     lambda_schedule: str = knob("fixed", "fixed | linear | noisy", choices=("fixed", "linear", "noisy"))
     min_lambda: float = knob(0.0, "linear schedule: lambda at the start")
     noise_std: float = knob(0.5, "noisy schedule: std of the per-step noise")
+    end_weight: str = knob("propagated", "weight of each answer's last (end) token: propagated (the paper) or one "
+                                         "(fixed at 1, notebook 03's check)", choices=("propagated", "one"))
+
+    def variant(self, note: str = "") -> str:
+        """The base variant, plus "end=one" only when the end token's weight is fixed (so earlier results keep
+        their names)."""
+        text = super().variant()
+        text += ",end=one" if self.end_weight == "one" else ""
+        return f"{text} ({note})" if note else text
 
 
 SPEC = MethodSpec("ift", "loss", PAPER, Config, trainer=IFTTrainer)
