@@ -8,8 +8,8 @@ from conftest import chatml_tokenizer, gpt2_model
 from sftkit.data import IGNORE, load_world, pad_collate, tokenize_dataset
 from sftkit.losses import ntp_loss
 from sftkit.methods.ift import (
-    IFTTrainer,
     Config,
+    IFTTrainer,
     discounted_cumsum,
     fix_end_weight,
     fuse_embeddings,
