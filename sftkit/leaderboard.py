@@ -96,7 +96,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("ift", NAME["ift"],
           "IFT above SFT from the same data: Open-LLM average 59.61 vs 58.65, AlpacaEval-2 LC 13.27 vs 8.67 "
           "(Mistral-7B, UltraFeedback)",
-          Side("IFT", "03_ift", "ift", "lambda=0.2,gamma=0.95,schedule=fixed"), SFT_FULL),
+          Side("IFT, 48 records per skill", "03_ift", "ift", "lambda=0.2,gamma=0.95,schedule=fixed (48 per skill)"),
+          Side("SFT with IFT's sequence mean (lambda 0, gamma 0)", "03_ift", "ift",
+               "lambda=0.0,gamma=0.0,schedule=fixed (48 per skill)")),
     Claim("ift", NAME["ift"],
           "on FrozenLake, IFT's transition-matrix MSE to the optimal policy is much lower than SFT's",
           Side("IFT's transition MSE", "04_ift_frozenlake", "ift", "frozenlake", split="policy", metric="transition_mse"),
