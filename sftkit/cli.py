@@ -218,9 +218,17 @@ def cmd_tutorial(args):
         ensure_writable(path, "`sftkit tutorial` writes each notebook back in place: run it in a clone of your own")
     for path in paths:  # before any work: an empty, malformed or non-notebook file is one line, not a traceback
         check_notebook(path)
+    if args.profile:
+        from . import profile
+
+        ensure_writable(profile.DOC, "`sftkit tutorial --profile` writes docs/profile.md: run it in a clone of your own")
     if args.update_results:  # the kernels inherit it: a changed design may replace the committed results
         os.environ["SFTKIT_UPDATE_RESULTS"] = "1"
-    minutes = run_all(paths, Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout))
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+    if args.profile:
+        minutes = profiled_run(paths, limits, complete=not args.notebooks)
+    else:
+        minutes = run_all(paths, limits)
     print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
     if args.update_readme:
         import datetime
@@ -232,6 +240,26 @@ def cmd_tutorial(args):
         replace_marked_block(readme, "methods", notebook_table())
         if not args.notebooks:  # only a run of every notebook replaces the measured runtimes
             replace_marked_block(readme, "runtimes", runtimes_table(minutes, datetime.date.today().isoformat()))
+
+
+def profiled_run(paths: list[Path], limits, complete: bool) -> dict[str, float]:
+    """`run_all` with each kernel's profile collected, then docs/profile.md written (`sftkit.profile`): a
+    `complete` run (every notebook) replaces its table, a partial one only its notebooks' rows."""
+    import datetime
+    import tempfile
+
+    from . import profile
+    from .doctor import cpu_cores
+    from .tutorial import run_all
+
+    with tempfile.TemporaryDirectory(prefix="sftkit-profile-") as tmp:
+        minutes = run_all(paths, limits, profile_dir=tmp)
+        kernels = {p.stem: profile.read(Path(tmp) / f"{p.stem}.json") for p in paths}
+    rows = {p.stem: profile.notebook_row(minutes[p.name] * 60, kernels[p.stem]) for p in paths}
+    machine = profile.machine_line(cpu_cores(), (k.get("device") for k in kernels.values()))
+    profile.write_doc(profile.DOC, rows, complete, datetime.date.today().isoformat(), machine)
+    print(f"wrote {shown(profile.DOC)}: where each notebook's minutes went")
+    return minutes
 
 
 def check_notebook(path: Path) -> None:
@@ -428,6 +456,9 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     tu.add_argument("--notebook-timeout", type=float, default=2700,
                     help="seconds one notebook may run (kernel start included)")
     tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
+    tu.add_argument("--profile", action="store_true",
+                    help="also record where each notebook's minutes go (train, generate, evaluate, sandbox, teacher, "
+                         "other) in docs/profile.md: every notebook replaces its table, some only their rows")
     tu.add_argument("--update-results", action="store_true",
                     help="let runs whose settings differ from the committed results replace them in results/ (a changed "
                          "design); without it such runs go to runs/results/")

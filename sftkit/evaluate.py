@@ -19,10 +19,12 @@ import torch
 
 from .data import prompt_messages
 from .logprobs import eval_mode
+from .profile import timed
 from .world import check as exact_match
 from .world import normalize
 
 
+@timed("generate")
 @torch.no_grad()
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 48,
              batch_size: int = 128, do_sample: bool = False, num_return_sequences: int = 1,
@@ -141,6 +143,7 @@ def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 
     return out
 
 
+@timed("evaluate")
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
              check: Callable[[dict, str], bool] = exact_match, generate_all: bool = False,
              predictions: bool = True) -> list[dict]:

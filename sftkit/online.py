@@ -29,6 +29,7 @@ from .evaluate import sample_answers
 from .io import SftkitError, atomic_dir, shown
 from .logprobs import eval_mode, frozen_copy, is_peft
 from .losses import token_nll
+from .profile import timed
 from .train import Meter, progress, world_size
 from .world import check
 from .world.judgements import judgement_reward as judgement_for
@@ -231,6 +232,7 @@ class OnlineLoop:
     def update(self, rollout: Rollout) -> dict:
         raise NotImplementedError("an online method implements update(rollout)")
 
+    @timed("train")
     def run(self, steps: int | None = None) -> list[dict]:
         """Run `steps` iterations (default config.steps); returns the history, one dict per step (with its
         wall time in "seconds" and its rollout's non-pad tokens, prompts and replies, in "tokens");

@@ -112,6 +112,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .io import SftkitError
+from .profile import timed
 
 UID_BASE = 1_990_000  # as root, run i uses uid UID_BASE + a free slot (no passwd entry needed)
 _UID_SLOTS = 1000
@@ -741,6 +742,7 @@ def _normalize_tests(tests: Sequence, entry: str) -> list[dict]:
     return out
 
 
+@timed("sandbox")
 def run_program(program: str, tests: Sequence = (), *, entry: str = "f", limits: Limits | None = None,
                 guard: bool = True, allow_fork: bool = True) -> RunResult:
     """Run `program` (Python source) in a sandboxed child and check it against `tests` (see the module
@@ -978,6 +980,7 @@ def _result(norm, out, err, res, rc, timed_out, over, duration, limits, run_id, 
     return RunResult(False, "WrongAnswer", fail.describe(), **kw)
 
 
+@timed("sandbox")
 def run_many(jobs: Iterable, *, workers: int = 2, entry: str = "f", limits: Limits | None = None,
              guard: bool = True) -> list[RunResult]:
     """Run several programs, `workers` at a time (2: this project's machines have 2 cores), results in order.

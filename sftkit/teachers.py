@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from .io import SftkitError, atomic_write_text, runs_dir
+from .profile import timed
 from .world import corrupt, lazy_answer, make_splits, normalize
 
 Prompt = Union[str, list[dict]]
@@ -156,6 +157,7 @@ class Teacher:
         """The settings of one call, checked (`SftkitError` for a bad one); the base accepts any."""
         return settings
 
+    @timed("teacher")
     def complete(self, prompts: list[Prompt], **settings) -> list[str]:
         """One reply per prompt, in order. Cached replies are read back; the rest (each distinct prompt once)
         go to the model, and each reply is cached as soon as it arrives."""

@@ -27,6 +27,7 @@ from .data import IGNORE, pack_collate, pad_collate, pair_collate, tokenize_data
 from .io import SftkitError, atomic_write_text, shown
 from .losses import ntp_loss
 from .model import device_of, pick_device, tied_to_loaded
+from .profile import timed
 
 
 @dataclass
@@ -481,6 +482,7 @@ def training_arguments(config: TrainConfig, output_dir: str, device: str | None 
     )
 
 
+@timed("train")
 def train(model, tokenizer, records: list[dict], config: TrainConfig | None = None,
           trainer_cls: type[NTPTrainer] = NTPTrainer, output_dir: str | None = None,
           dataset: list[dict] | None = None, trainer_kwargs: dict | None = None) -> TrainResult:

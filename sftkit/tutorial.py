@@ -128,8 +128,9 @@ def _kernel_pid(km) -> int | None:
     return getattr(process, "pid", None)
 
 
-def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
-    """Run in a fresh process group: execute `path`, write the result to `out_path`, report progress."""
+def _child(path: str, out_path: str, events, hb_timeout: float, env: dict | None = None) -> None:
+    """Run in a fresh process group: execute `path`, write the result to `out_path`, report progress. The kernel
+    inherits this process's environment, with `KERNEL_ENV` and `env` added."""
     if hasattr(os, "setsid"):
         os.setsid()
     import asyncio
@@ -137,7 +138,7 @@ def _child(path: str, out_path: str, events, hb_timeout: float) -> None:
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
 
-    os.environ.update(KERNEL_ENV)
+    os.environ.update({**KERNEL_ENV, **(env or {})})
     nb = nbformat.read(path, as_version=4)
     km = AsyncKernelManager(kernel_name="python3")
     ipc_dir = None
@@ -225,8 +226,9 @@ def _kill(proc, kernel_pid: int | None) -> None:
 
 
 def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: str | os.PathLike | None = None,
-                 log=print) -> float:
+                 log=print, env: dict[str, str] | None = None) -> float:
     """Execute the notebook at `path`; write it (with outputs) to `output` (default: in place, atomically).
+    `env`: environment variables for its kernel (on top of this process's and `KERNEL_ENV`).
 
     Returns the wall time in seconds. Raises `SftkitError` with one line naming the notebook and the cell
     when a cell fails, runs past its limit, or the kernel dies or goes silent; the file is then untouched.
@@ -240,7 +242,7 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
     events = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
         out_tmp = os.path.join(tmp, path.name)
-        proc = ctx.Process(target=_child, args=(str(path), out_tmp, events, limits.heartbeat_timeout),
+        proc = ctx.Process(target=_child, args=(str(path), out_tmp, events, limits.heartbeat_timeout, env),
                            daemon=False)
         start = time.monotonic()
         proc.start()
@@ -293,20 +295,23 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
     return time.monotonic() - start
 
 
-def run_all(paths: list[Path], limits: Limits | None = None) -> dict[str, float]:
+def run_all(paths: list[Path], limits: Limits | None = None,
+            profile_dir: str | os.PathLike | None = None) -> dict[str, float]:
     """Run notebooks in order, printing one line each; stops at the first failure (raised as `SftkitError`).
     Returns {notebook name: minutes}. A notebook whose kernel sat idle with a cell pending (`KernelIdle`) is
-    re-run once from the start; its minutes count both runs."""
+    re-run once from the start; its minutes count both runs. With `profile_dir`, each kernel writes its
+    `sftkit.profile` to `profile_dir/<notebook stem>.json` when it exits (`SFTKIT_PROFILE`)."""
     minutes = {}
     for path in paths:
         print(f"running {path.name} ...", flush=True)
+        env = {"SFTKIT_PROFILE": str(Path(profile_dir).resolve() / f"{path.stem}.json")} if profile_dir else None
         lost = time.monotonic()
         try:
-            seconds = run_notebook(path, limits)
+            seconds = run_notebook(path, limits, env=env)
         except KernelIdle as e:
             print(f"  {e}; running it again", flush=True)
             lost = time.monotonic() - lost
-            seconds = run_notebook(path, limits) + lost
+            seconds = run_notebook(path, limits, env=env) + lost
         minutes[path.name] = seconds / 60
         print(f"  {path.name}: {seconds / 60:.1f} min", flush=True)
     print(f"all {len(paths)} notebooks: {sum(minutes.values()):.1f} min", flush=True)

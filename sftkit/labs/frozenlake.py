@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..losses import dpo_loss, reduce_loss
 from ..methods.ift import relation_weights
+from ..profile import timed
 
 # S start, F frozen, H hole, G goal. Optimal: right x3, down x2, right x2. Sub-optimal: down the left
 # column, along the bottom row, up the right column (11 moves).
@@ -136,6 +137,7 @@ def transition_mse(probs: np.ndarray, reference: np.ndarray, desc: list[str] = M
     return float((diff ** 2).mean())
 
 
+@timed("evaluate")
 def evaluate_policy(probs: np.ndarray, desc: list[str] = MAP, slippery: bool = False, episodes: int = 200,
                     seed: int = 0, max_steps: int = 100) -> dict:
     """Success rate and mean visits per cell [rows, cols] over sampled episodes in the real environment."""
@@ -239,6 +241,7 @@ def orpo_policy_loss(policy, chosen: dict, rejected: dict, n_states: int, beta: 
 METHODS = ("sft", "ift", "dpo", "orpo")
 
 
+@timed("train")
 def train_policy(method: str, chosen: list[dict], rejected: list[dict] | None = None, desc: list[str] = MAP,
                  seed: int = 0, steps: int = 300, lr: float = 1e-2, hidden: int = 64, lam: float = 0.2,
                  gamma: float = 0.95, beta: float = 0.1, init: torch.nn.Module | None = None

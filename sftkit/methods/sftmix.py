@@ -29,6 +29,7 @@ from ..io import SftkitError, read_jsonl, write_jsonl
 from ..logprobs import eval_mode
 from ..losses import ntp_loss, token_nll
 from ..model import device_of
+from ..profile import timed
 from ..train import NTPTrainer, Progress, TrainConfig, bucketed, example_length, full_batches, training_arguments
 from .base import MethodConfig, MethodSpec, Paper, knob
 
@@ -91,6 +92,7 @@ def checkpoint_steps(steps: int, checkpoints: int) -> list[int]:
     return [round(steps * (k + 1) / checkpoints) for k in range(checkpoints)]
 
 
+@timed("train")
 def record_dynamics(model, dataset: list[dict], collate, args, checkpoints: int = 3) -> Dynamics:
     """Train `model` in place with NTP under `TrainingArguments` `args`, recording perplexities at
     `checkpoints` evenly spaced steps. Returns the `Dynamics` (the model ends trained)."""
