@@ -272,6 +272,7 @@ _ = show_example(IFT_RUN.training[SEEDS[0]].model, "after IFT")
 preds = {"IFT": IFT_RUN.predictions[SEEDS[0]]}
 display(HTML(plots.samples_html(preds, ids=[r["id"] for r in preds["IFT"] if r["split"] != "test"][::60])))
 
+
 # %% [markdown]
 # ## 5b. Where the paper's comparison lives: the same code path, each half alone, little data
 #
@@ -336,7 +337,7 @@ SECONDARY = {(a, b): compare_rows(LIMITED_ROWS[a], LIMITED_ROWS[b]) for a, b in 
 print(f"\nSecondary, test ({len(SECONDARY)} comparisons; Holm-adjusted p):")
 for ((a, b), c), p in zip(SECONDARY.items(), holm([c.p_value for c in SECONDARY.values()])):
     print(f"  {c.sentence(a, b)} p_Holm = {p:.2g}")
-results.save("03_ift", IFT_RUN.rows + [r for rows in LIMITED_ROWS.values() for r in rows])
+_ = results.save("03_ift", IFT_RUN.rows + [r for rows in LIMITED_ROWS.values() for r in rows])
 
 # %% [markdown]
 # Where does the end token's weight go? The mean relation-propagation weight of each answer's **last** token
