@@ -22,7 +22,7 @@ from .evaluate import evaluate
 from .methods import get
 from .methods.base import Arm, MethodConfig, MethodSpec
 from .model import DEFAULT_MODEL, load_model, pick_device
-from .results import rows_from_eval
+from .results import accuracies, rows_from_eval
 from .train import TrainConfig, TrainResult, train
 from .world import EVAL_SPLITS
 from .world import check as exact_match
@@ -52,7 +52,7 @@ def run_arms(arms: dict[str, Arm], seeds=(0, 1, 2), model_name: str = DEFAULT_MO
                                  method_config=arm.knobs, train_records=arm.data, note=arm.note, device=device,
                                  keep_models=label in keep_models, predictions=label in predictions, **kwargs)
         if log:
-            test = [r["accuracy"] for r in runs[label].rows if r["split"] == "test" and r["skill"] == "all"]
+            test = accuracies(runs[label].rows, "test")
             log(f"{label:34s} test {100 * sum(test) / max(len(test), 1):5.1f}% (mean of {len(test)} seed(s), "
                 f"{arm.steps or config.steps} steps, {time.time() - start:.0f} s)")
     return runs

@@ -248,7 +248,6 @@ print(f"median over rounds: SFT {SFT_MS} ms, IFT {IFT_MS} ms; IFT/SFT = {IFT_MS}
 # %%
 SFT_ROWS = baseline(SEEDS, MODEL_NAME, config, device=DEVICE)
 IFT_RUN = run_method("ift", SEEDS, MODEL_NAME, config, method_config=IFT_CONFIG, device=DEVICE, keep_models=True)
-results.save("03_ift", IFT_RUN.rows)
 for name, rows in (("SFT", SFT_ROWS), ("IFT", IFT_RUN.rows)):
     print(f"{name}: exact match " + ", ".join(f"{s} {fmt_mean_std(accuracies(rows, s))}" for s in EVAL_SPLITS)
           + f" (mean ± std over {len(accuracies(rows, 'test'))} seeds)")
