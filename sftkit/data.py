@@ -18,6 +18,7 @@ first half and the rejected ones in its second half ([2B, T]), so one forward pa
 """
 from __future__ import annotations
 
+import random
 import warnings
 from pathlib import Path
 
@@ -113,6 +114,23 @@ def load_conversations(path: str | Path, require_gold: bool = False, require: di
 def load_world(split: str) -> list[dict]:
     """One split of the committed tiny world: 'train', 'dev', 'test' or a shift ('wording', 'longer', 'larger', 'composed')."""
     return load_conversations(WORLD_DIR / f"{split}.jsonl", require_gold=True)
+
+
+def per_skill_draw(per_skill: int, split: str = "train"):
+    """A data draw for a small-data regime: seed -> `per_skill` records of each skill of the world's `split`,
+    sampled without replacement with `random.Random(seed)` (skills in sorted order), so each seed trains on its
+    own draw and the spread over seeds includes the data (notebooks 02 and 03)."""
+    records = load_world(split)
+    by_skill = {skill: [r for r in records if r["skill"] == skill] for skill in sorted({r["skill"] for r in records})}
+    small = {skill: len(rs) for skill, rs in by_skill.items() if len(rs) < per_skill}
+    if per_skill < 1 or small:
+        raise SftkitError(f"per_skill must be between 1 and the smallest skill's size in {split}: got {per_skill}"
+                          + (f" ({', '.join(f'{k} has {v}' for k, v in small.items())})" if small else ""))
+
+    def draw(seed: int) -> list[dict]:
+        rng = random.Random(seed)
+        return [r for rs in by_skill.values() for r in rng.sample(rs, per_skill)]
+    return draw
 
 
 def prompt_messages(record: dict) -> list[dict]:

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from .data import load_world, tokenize_dataset
+from .data import load_world, pad_collate, tokenize_dataset
 from .evaluate import evaluate
+from .logprobs import eval_mode
+from .losses import token_nll
 from .methods import get
 from .methods.base import Arm, MethodConfig, MethodSpec
 from .model import DEFAULT_MODEL, load_model, pick_device
@@ -58,6 +60,35 @@ def run_arms(arms: dict[str, Arm], seeds=(0, 1, 2), model_name: str = DEFAULT_MO
     return runs
 
 
+def fit_probe(tokenizer, train_records: list[dict], dev_records: list[dict], max_length: int = 256):
+    """A `sftkit.train.Probe` function that shows over-fitting: model -> {"train_nll", "dev_nll", "dev_em"}, the
+    mean answer-token NLL on the records trained on and on held-out `dev_records`, and greedy exact match on
+    `dev_records` (one teacher-forced pass). The gap between the two NLLs opening while dev stalls is over-fitting."""
+    sets = {name: tokenize_dataset(tokenizer, records, max_length)
+            for name, records in (("train", train_records), ("dev", dev_records))}
+
+    def probe(model) -> dict[str, float]:
+        values = {f"{name}_nll": answer_nll(model, data, tokenizer.pad_token_id) for name, data in sets.items()}
+        with eval_mode(model):  # evaluate leaves the model in eval mode; training goes on after the probe
+            rows = evaluate(model, tokenizer, dev_records, predictions=False)
+        return {**values, "dev_em": sum(r["correct"] for r in rows) / max(len(rows), 1)}
+    return probe
+
+
+@torch.no_grad()
+def answer_nll(model, dataset: list[dict], pad_token_id: int, batch_size: int = 128) -> float:
+    """Mean NLL per answer token of tokenized `dataset` under `model` (a token mean over all its answers)."""
+    total, count = 0.0, 0
+    with eval_mode(model):
+        for start in range(0, len(dataset), batch_size):
+            batch = pad_collate(dataset[start:start + batch_size], pad_token_id)
+            logits = model(input_ids=batch["input_ids"].to(model.device),
+                           attention_mask=batch["attention_mask"].to(model.device)).logits
+            nll, mask = token_nll(logits, batch["labels"].to(model.device))
+            total, count = total + float((nll * mask).sum()), count + int(mask.sum())
+    return total / max(count, 1)
+
+
 def variant_name(method_config: MethodConfig, lora: dict | None = None, note: str = "") -> str:
     """The results `variant`: the Config's variant fields, "lora-r<r>" for LoRA ("full" when neither), and
     an optional note for an ablation, e.g. "mu=0 (balanced batches only)"."""
@@ -68,11 +99,13 @@ def variant_name(method_config: MethodConfig, lora: dict | None = None, note: st
 
 def train_method(spec: MethodSpec, records: list[dict], config: TrainConfig, model_name: str = DEFAULT_MODEL,
                  method_config: MethodConfig | None = None, lora: dict | None = None, device: str | None = None,
-                 output_dir: str | None = None, trainer_kwargs: dict | None = None) -> tuple[TrainResult, object]:
+                 output_dir: str | None = None, trainer_kwargs: dict | None = None,
+                 callbacks: list | None = None) -> tuple[TrainResult, object]:
     """Train a fresh copy of `model_name` with loss-side method `spec` on `records` under `config`: the run
     recipe. The seed (`config.seed`) fixes the LoRA adapter's initial weights and the data order; `output_dir`
     keeps resumable checkpoints; `trainer_kwargs` adds data-like arguments to the method's knobs (e.g. SFTMix's
-    `confident` split). Returns (the training result, the tokenizer to evaluate and save with)."""
+    `confident` split); `callbacks` go to the Trainer (e.g. a `sftkit.train.Probe` of `fit_probe`). Returns (the
+    training result, the tokenizer to evaluate and save with)."""
     if spec.shape != "loss":
         raise ValueError(f"train_method trains loss-side methods; {spec.name} is {spec.shape}-side")
     method_config = method_config or spec.config()
@@ -81,7 +114,7 @@ def train_method(spec: MethodSpec, records: list[dict], config: TrainConfig, mod
     tokenize = spec.tokenize or tokenize_dataset  # a method's own (dpo, rpo: pairs; crlft: sources)
     result = train(model, tokenizer, records, config, trainer_cls=spec.trainer, output_dir=output_dir,
                    dataset=tokenize(tokenizer, records, config.max_length),
-                   trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})})
+                   trainer_kwargs={**method_config.trainer_kwargs(), **(trainer_kwargs or {})}, callbacks=callbacks)
     return result, spec.inference_tokenizer(tokenizer, method_config)  # e.g. crlft: prompts carry the expert condition
 
 
@@ -105,7 +138,8 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
                train_records: list[dict] | Callable[[int], list[dict]] | None = None,
                lora: dict | None = None, note: str = "", eval_splits=EVAL_SPLITS, trainer_kwargs=None,
                device: str | None = None, keep_models: bool = False, eval_records: list[dict] | None = None,
-               max_new_tokens: int = 48, check=exact_match, predictions: bool = True) -> Run:
+               max_new_tokens: int = 48, check=exact_match, predictions: bool = True,
+               callbacks: Callable[[int], list] | None = None) -> Run:
     """Train registered `method` from `model_name` once per seed and evaluate on `eval_splits` (test, hard).
 
     `method_config` defaults to the method's `Config()` (the paper's defaults); `trainer_kwargs` adds
@@ -117,6 +151,8 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
     match, `sftkit.world.check`). Models are freed after evaluation unless `keep_models` (then
     `run.training[seed].model` holds each one). `predictions=False` scores without generating the answers that
     exact match proves wrong (`sftkit.evaluate.evaluate`: their prediction is None), for arms nobody reads.
+    `callbacks(seed)` gives each seed's extra Trainer callbacks (e.g. a `Probe` whose values land in
+    `run.training[seed].history`).
     """
     spec = get(method)
     method_config = method_config or spec.config()
@@ -127,7 +163,8 @@ def run_method(method: str, seeds=(0, 1, 2), model_name: str = DEFAULT_MODEL, co
     run = Run()
     for seed in seeds:
         result, tokenizer = train_method(spec, draw(seed), replace(config, seed=seed), model_name, method_config,
-                                         lora, device, trainer_kwargs=trainer_kwargs)
+                                         lora, device, trainer_kwargs=trainer_kwargs,
+                                         callbacks=callbacks(seed) if callbacks else None)
         preds = evaluate(result.model, tokenizer, eval_records, max_new_tokens, check=check, predictions=predictions)
         run.rows += rows_from_eval(preds, method=method, variant=variant, model=str(model_name), seed=seed,
                                    steps=config.steps, train_config=train_settings(config),

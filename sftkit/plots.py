@@ -76,6 +76,25 @@ def split_bars(runs: dict[str, list[dict]], splits: tuple[str, ...] = EVAL_SPLIT
                          ax=ax, title=title, xlabel="split")
 
 
+def fit_curves(histories: dict[str, list[dict]], axes=None, title: str = ""):
+    """Over-fitting at a glance, from `Probe(sftkit.experiment.fit_probe(...))` entries in a training history
+    (label -> history): left, the answer NLL on the training data (dashed) and on dev (solid) against the step;
+    right, dev exact match. The gap between dashed and solid is what the model learned only by heart."""
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(11, 3.2))[1]
+    for k, (label, history) in enumerate(histories.items()):
+        points = [h for h in history if "dev_nll" in h]
+        steps = [h["step"] for h in points]
+        colour = plt.cm.tab10(k)
+        axes[0].plot(steps, [h["train_nll"] for h in points], ls="--", color=colour, label=f"{label}: train")
+        axes[0].plot(steps, [h["dev_nll"] for h in points], ls="-", color=colour, label=f"{label}: dev")
+        axes[1].plot(steps, [100 * h["dev_em"] for h in points], marker="o", ms=3, color=colour, label=label)
+    axes[0].set(xlabel="optimizer step", ylabel="answer NLL per token", yscale="log", title=title or "train vs dev loss")
+    axes[1].set(xlabel="optimizer step", ylabel="dev exact match %", ylim=(0, 100), title="dev exact match")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+    return axes
+
+
 def token_span(text: str, colour: str, title: str = "") -> str:
     """One token as a coloured monospace chip (spaces shown as ·, newlines as ⏎), with an optional tooltip."""
     shown = html.escape(text.replace(" ", "·").replace("\n", "⏎"))

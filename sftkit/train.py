@@ -485,12 +485,14 @@ def training_arguments(config: TrainConfig, output_dir: str, device: str | None 
 @timed("train")
 def train(model, tokenizer, records: list[dict], config: TrainConfig | None = None,
           trainer_cls: type[NTPTrainer] = NTPTrainer, output_dir: str | None = None,
-          dataset: list[dict] | None = None, trainer_kwargs: dict | None = None) -> TrainResult:
+          dataset: list[dict] | None = None, trainer_kwargs: dict | None = None,
+          callbacks: list[TrainerCallback] | None = None) -> TrainResult:
     """Fine-tune `model` on conversational `records` with `trainer_cls` (plain SFT by default).
 
     `dataset` (already tokenized) overrides `records`; `trainer_kwargs` go to the trainer's constructor
-    (method-specific settings). With `output_dir` and `config.save_steps`, training resumes from the
-    newest checkpoint there. Returns the trained model with its loss history, step time and peak memory.
+    (method-specific settings); `callbacks` are added to the trainer's (e.g. a `Probe`). With `output_dir` and
+    `config.save_steps`, training resumes from the newest checkpoint there. Returns the trained model with its
+    loss history, step time and peak memory.
     """
     config = config or TrainConfig()
     if config.packing and trainer_cls is not NTPTrainer:
@@ -500,7 +502,7 @@ def train(model, tokenizer, records: list[dict], config: TrainConfig | None = No
     dataset = dataset if dataset is not None else tokenize_dataset(tokenizer, records, config.max_length)
     device = device_of(model)
     meter = Meter(device)
-    callbacks = [meter, Progress()]
+    callbacks = [meter, Progress(), *(callbacks or [])]
     checkpoint, resumed_from = None, 0
     if config.save_steps and output_dir:
         settings = run_settings(config, trainer_cls, trainer_kwargs, dataset, model)

@@ -19,12 +19,16 @@
 # - which skills of the tiny world the model finds easy, and how the median split falls across skills;
 # - how Mixup on hidden states works for a language model: response alignment, truncation, Beta(0.5, 0.5)
 #   weights, mixed labels, and a batch sampler that balances the two halves;
-# - how SFTMix compares with plain SFT on the same data and budget over several seeds, what each ablation
-#   (mu, Mixup only, a smaller reference model) changes, and what SFTMix costs per step.
+# - where the paper claims the method works (a model that over-fits its fine-tuning data), how to show over-fitting
+#   (the train/dev loss gap opening), and how SFTMix compares with plain SFT there, at two data sizes, over
+#   several seeds that each draw their own data;
+# - the control that separates "confidence matters" from "any Mixup regularizes": the same Mixup on a random
+#   split of the data; and what SFTMix costs per step (the balanced sampler and the Mixup term, separately).
 #
-# **Runtime:** about 11 minutes on 2 CPU cores with the embedded tiny model (a short reference run, then 3 SFTMix
-# seeds and 4 single-seed ablations, each a full 300-step run; the NTP rows are reused from notebook 01); on one GPU with a 0.5B Hub model (set `MODEL_NAME`), roughly 20-40 minutes for the same
-# protocol. The code is the same for both.
+# **Runtime:** about 17 minutes on 2 CPU cores with the embedded tiny model (a short reference run for the map,
+# the cost comparison, then 24 runs of 120 steps: three arms, 5 seeds at 16 records per skill and 3 at 64); the
+# light profile (`SFTKIT_LIGHT=1`) about 3. On one GPU with a 0.5B Hub model (set `MODEL_NAME`), roughly 20-40
+# minutes for the same protocol. The code is the same for both.
 
 # %% tags=["parameters"]
 # Parameters (papermill can override these). MODEL_NAME: "tiny" (embedded), a local path, or a Hub id.
@@ -33,17 +37,17 @@ import os
 LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"
 DEVICE = None  # None: CUDA, else Apple's mps, else CPU
-SEEDS = (0,) if LIGHT else (0, 1, 2)  # NTP vs SFTMix
-ABLATION_SEEDS = (0,)  # one seed per ablation to fit the CPU budget (the light profile runs only the first)
-STEPS = None  # None: the shared BASELINE budget (then the NTP rows are reused from notebook 01 when present)
-REFERENCE_STEPS = 50 if LIGHT else 100  # length of the reference NTP run (the tutorial's choice: a third of the budget)
-CHECKPOINTS = 3  # C: perplexity checkpoints of the reference run
+SEEDS = (0,) if LIGHT else (0, 1, 2, 3, 4)  # the headline regime (PER_SKILL[0]); each seed draws its own data
+CONTRAST_SEEDS = (0,) if LIGHT else (0, 1, 2)  # the contrast regime (PER_SKILL[1])
+PER_SKILL = (16,) if LIGHT else (16, 64)  # training records per skill in section 4 (of 240): over-fits, less so
+STEPS = 30 if LIGHT else 120  # every arm's budget in section 4 (batch 32): 24 passes over 160 records, 6 over 640
+REFERENCE_STEPS = 50 if LIGHT else 100  # section 1's reference run on the whole train split (for the map)
+CHECKPOINTS = 3  # C: perplexity checkpoints of a reference run
 MU = 0.2  # weight of the Mixup term (paper: 0.2)
 ALPHA = 0.5  # lambda ~ Beta(alpha, alpha) (paper: 0.5)
 COST_STEPS = 10 if LIGHT else 25  # optimizer steps per timing run in the cost comparison
 
 # %%
-import copy
 import html
 import time
 from collections import defaultdict
@@ -54,22 +58,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
-from transformers import AutoModelForCausalLM
 
 from sftkit import results
-from sftkit.data import load_world, pad_collate, tokenize_dataset
-from sftkit.experiment import BASELINE, baseline, run_method, variant_name
+from sftkit.data import load_world, pad_collate, per_skill_draw, tokenize_dataset
+from sftkit.experiment import BASELINE, Arm, fit_probe, run_arms
 from sftkit.methods import get
 from sftkit.methods.sftmix import BalancedSampler, mixup_loss, pair_rows, training_dynamics
-from sftkit.model import count_parameters, load_model, pick_device, set_seed
-from sftkit.plots import accuracy_bars, split_bars
-from sftkit.results import accuracies, compare, fmt_mean_std
-from sftkit.train import BucketSampler, example_length, mean_padded_length, train
+from sftkit.model import load_model, pick_device, set_seed
+from sftkit.plots import fit_curves, split_bars
+from sftkit.results import compare_rows
+from sftkit.stats import RULE, holm
+from sftkit.train import BucketSampler, Probe, example_length, mean_padded_length, train
 from sftkit.world import EVAL_SPLITS, SKILLS
 
-CONFIG = BASELINE if STEPS is None else replace(BASELINE, steps=STEPS)
+CONFIG = BASELINE  # sections 1-3: the suite's shared recipe on the whole train split
 SFTMIX = get("sftmix")  # the registered method (a MethodSpec): .trainer, .config (its knobs), .paper
-MIX = SFTMIX.config(mu=MU, alpha=ALPHA)  # the knobs of every SFTMix run below; ablations change one
+MIX = SFTMIX.config(mu=MU, alpha=ALPHA)  # the paper's knobs; section 4's runs and the exercises change one
 set_seed(0)
 train_records = load_world("train")
 tokenizer = load_model(MODEL_NAME, tokenizer_only=True)
@@ -343,7 +347,7 @@ print(f"examples in two named regions at once: {overlap}; first example shown pe
 # $$\mathcal{L} = \mathcal{L}_\text{NTP} + \mu\, \mathcal{L}_\text{Mixup}, \qquad
 # \mathcal{L}_\text{NTP} = \frac{1}{|R|}\sum_{(b,t) \in R} -\log p_\theta(y_{b,t} \mid y_{b,<t}), \qquad \mu = 0.2$$
 #
-# ($R$: the response tokens of the batch; the "Mixup only" ablation below sets the NTP weight to 0). The two cells
+# ($R$: the response tokens of the batch; "Mixup only", exercise 4, sets the NTP weight to 0). The two cells
 # below print the code that computes each: `mixup_loss` line by line matches $\mathcal{L}_\text{Mixup}$
 # (`keep` is $t \le L_p$, `weights` is $\lambda_p$), and `SFTMixTrainer.forward_loss` (the one forward pass; the shared `NTPTrainer.compute_loss` calls it) adds
 # `ntp_weight` $\times$ `ntp` and `mu` $\times$ `mixup`.
@@ -447,194 +451,218 @@ print(f"SFTMix / NTP step time: {step['SFTMix'] / step['NTP']:.2f}x (target <= 1
 print(f"  = balanced batches {step[SAMPLER] / step['NTP']:.2f}x  x  the Mixup term {step['SFTMix'] / step[SAMPLER]:.2f}x")
 
 # %% [markdown]
-# ## 4 · NTP versus SFTMix: same data, same budget, several seeds
+# ## 4 · Where the paper claims it: a model that over-fits
 #
-# Both train from the same base model with the shared `BASELINE` recipe (`sftkit.experiment`); the NTP rows come
-# from `sftkit.experiment.baseline()` (reused from notebook 01 when it measured the same configuration,
-# otherwise trained here). SFTMix uses the split from section 1.
+# **The paper's setting.** SFTMix fine-tunes 7-8B models for 3 epochs on Alpaca-52K and argues that plain NTP
+# *over-fits the confident examples* there: the model memorises what it already finds easy, and the Mixup term,
+# which interpolates confident with unconfident examples, is a regularizer against that. So the claim lives where
+# NTP over-fits its fine-tuning data. On the whole train split (2,400 records, notebook 01) the tiny model reaches
+# 92% on `test` and there is little over-fitting to prevent; here the data is small instead:
+#
+# - **regimes:** `PER_SKILL` training records per skill, drawn afresh for each seed (`sftkit.data.per_skill_draw`),
+#   all arms `STEPS` steps of batch 32. With 16 per skill that is 160 records seen about 24 times each: the model
+#   learns them by heart. 64 per skill is the contrast, where the same budget is about 6 passes.
+# - **arms:** NTP (plain SFT); SFTMix (mu = 0.2, alpha = 0.5), whose confidence split comes from a reference NTP
+#   run on *that seed's* data (`reference_steps` = a third of the budget, `CHECKPOINTS` checkpoints; the trainer runs
+#   it when no split is given); and **SFTMix with random halves** (`halves="random"`): the same balanced batches
+#   and the same Mixup term, but the two halves are a random median split. If confidence matters, SFTMix beats
+#   its random-halves twin; if any Mixup regularizes, both beat NTP.
+# - **seeds:** each seed draws its own data, its own reference run and its own batch order; the start model is the
+#   one committed base model. 5 seeds in the headline regime, 3 in the contrast.
+# - **over-fitting shown, not assumed:** for the first seed of each arm a `Probe` measures, every `STEPS // 6` steps,
+#   the answer NLL on the records trained on and on `dev`, and dev exact match (`sftkit.experiment.fit_probe`).
+#
+# **Headline claims, named before running** (test split, 16 records per skill): (1) SFTMix above NTP;
+# (2) SFTMix above SFTMix with random halves. Everything else is secondary (Holm-adjusted) or exploratory.
 
 # %%
-ntp_rows = baseline(SEEDS, MODEL_NAME, CONFIG, device=DEVICE)  # notebook 01's runs if saved with these settings
-sftmix = run_method("sftmix", SEEDS, MODEL_NAME, CONFIG, method_config=MIX, trainer_kwargs={"confident": split},
-                    device=DEVICE)
-runs = {"NTP": ntp_rows, "SFTMix": sftmix.rows}
-for name, rows in runs.items():
-    print(f"{name:7s} " + "   ".join(f"{s} {fmt_mean_std(accuracies(rows, s))}" for s in EVAL_SPLITS)
-          + f"   (seeds {sorted({r['seed'] for r in rows})})")
-fig, axes = plt.subplots(1, 2, figsize=(14, 3.5), gridspec_kw={"width_ratios": [2, 1]})
-accuracy_bars({name: results.by_skill(rows, "test") for name, rows in runs.items()}, ax=axes[0],
-              title="test split, by skill (mean ± std over seeds)", xlabel="skill")
-split_bars(runs, ax=axes[1], title="test and each shift")
+LIMITED = replace(BASELINE, steps=STEPS, warmup_steps=min(BASELINE.warmup_steps, STEPS // 10))
+MIX_LIMITED = replace(MIX, reference_steps=STEPS // 3, reference_checkpoints=CHECKPOINTS)
+dev_records = load_world("dev")
+
+
+def arms(per_skill):
+    """The three arms of one regime, trained on the same per-seed draws."""
+    draw, note = per_skill_draw(per_skill), f"{per_skill} per skill"
+    return {"NTP": Arm("sft", None, draw, note), "SFTMix": Arm("sftmix", MIX_LIMITED, draw, note),
+            "SFTMix, random halves": Arm("sftmix", replace(MIX_LIMITED, halves="random"), draw, note)}
+
+
+def probes(per_skill, first_seed):
+    """The over-fitting probe, on the first seed only (it costs a few seconds per probe)."""
+    draw = per_skill_draw(per_skill)
+    return lambda seed: [Probe(fit_probe(tokenizer, draw(seed), dev_records), max(1, STEPS // 6))] if seed == first_seed else []
+
+
+REGIMES = {}
+for per_skill, seeds in zip(PER_SKILL, (SEEDS, CONTRAST_SEEDS)):
+    print(f"{per_skill} records per skill ({len(SKILLS) * per_skill} per seed), {STEPS} steps: "
+          f"{STEPS * LIMITED.batch_size / (len(SKILLS) * per_skill):.0f} passes; seeds {list(seeds)}")
+    REGIMES[per_skill] = run_arms(arms(per_skill), seeds, MODEL_NAME, LIMITED, device=DEVICE,
+                                  callbacks=probes(per_skill, seeds[0]))
+
+# %% [markdown]
+# ### Does NTP over-fit here, and does SFTMix change that?
+#
+# Left: the answer NLL per token on the records trained on (dashed) and on `dev` (solid), first seed of each arm;
+# right: dev exact match. Over-fitting is the dashed line falling far below the solid one while dev stops
+# improving. The printout gives the end-of-training numbers.
+
+# %%
+for per_skill, runs in REGIMES.items():
+    first = {label: run.training[min(run.training)].history for label, run in runs.items()}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
+    fit_curves(first, axes, title=f"{per_skill} records per skill: answer NLL, train (dashed) vs dev (solid)")
+    plt.tight_layout()
+    plt.show()
+    for label, history in first.items():
+        points = [h for h in history if "dev_nll" in h]
+        end, best = points[-1], max(points, key=lambda h: h["dev_em"])
+        print(f"{per_skill:3d}/skill {label:22s} end: train NLL {end['train_nll']:.3f}, dev NLL {end['dev_nll']:.3f} "
+              f"(gap {end['dev_nll'] - end['train_nll']:.2f}), dev EM {100 * end['dev_em']:.1f}% "
+              f"(best {100 * best['dev_em']:.1f}% at step {best['step']})")
+
+# %%
+ROWS = {f"{label}, {per_skill}/skill": run.rows for per_skill, runs in REGIMES.items() for label, run in runs.items()}
+display(Markdown(results.split_table(ROWS)))
+fig, axes = plt.subplots(1, len(REGIMES), figsize=(7 * len(REGIMES), 3.5), squeeze=False)
+for ax, (per_skill, runs) in zip(axes[0], REGIMES.items()):
+    split_bars({label: run.rows for label, run in runs.items()}, ax=ax,
+               title=f"{per_skill} records per skill (mean ± std over {len(next(iter(runs.values())).training)} seeds)")
 plt.tight_layout()
 plt.show()
 
-
 # %% [markdown]
-# ## 5 · Ablations
+# ## 5 · Verdicts
 #
-# With the CPU budget each ablation runs `ABLATION_SEEDS` (one seed by default, so read them as indications, not
-# results):
-# - **mu = 0**: balanced batches but no Mixup term: separates the sampler's effect from the regularizer's;
-# - **mu = 1.0**: Mixup at equal weight with NTP (the paper finds it worse than 0.2);
-# - **Mixup only**: no NTP term at all;
-# - **smaller reference model**: the confidence split comes from a model *smaller* than the one trained. The
-#   tutorial's choice: a randomly initialised copy of the base architecture with half the layers (for the tiny
-#   model: 2 instead of 4 layers, no pretraining), given the same reference run. It works for any Hub model,
-#   though for a large model a small pretrained sibling from the same family is the paper's setting.
-#
-# Each ablation is a `Config` with one knob changed (`mu`, or `ntp_weight` for Mixup only), and the confidence
-# split goes in as data (`trainer_kwargs={"confident": ...}`). The results label comes from the Config; a note
-# names what the knobs alone do not show (e.g. the small reference's split).
+# Each verdict is one paired comparison on the same test items (`compare_rows`, which calls
+# `sftkit.stats.compare`): the difference, its 95% interval over seeds and items, n and the smallest difference
+# the design could detect (MDE). The two headline claims first; then the secondary comparisons with Holm-adjusted
+# p-values: the same two questions in the contrast regime, and whether random-halves Mixup alone beats NTP
+# ("any Mixup regularizes"). The shift splits are exploratory (see the table above): no verdicts.
 
 # %%
-def smaller_model(name, device=None):
-    """A randomly initialised copy of `name`'s architecture with half the layers (same tokenizer)."""
-    base, _ = load_model(name, device=device)
-    config = copy.deepcopy(base.config)
-    config.num_hidden_layers = max(1, config.num_hidden_layers // 2)
-    if getattr(config, "layer_types", None):
-        config.layer_types = config.layer_types[:config.num_hidden_layers]
-    return AutoModelForCausalLM.from_config(config).to(device=base.device, dtype=base.dtype)
-
-
-set_seed(0)
-small = smaller_model(MODEL_NAME, DEVICE)
-small_dynamics = training_dynamics(small, tokenizer, train_records, replace(CONFIG, steps=REFERENCE_STEPS),
-                                   CHECKPOINTS, dataset=dataset)
-small_split = small_dynamics.split()
-agree = np.mean([small_split[i] == split[i] for i in split])
-rank = lambda a: np.argsort(np.argsort(a))  # noqa: E731
-rho = np.corrcoef(rank(small_dynamics.confidence.numpy()), rank(conf))[0, 1]
-print(f"small reference: {count_parameters(small):,} parameters (trained model: "
-      f"{count_parameters(load_model(MODEL_NAME, device='cpu')[0]):,}); split agreement with the full reference "
-      f"{100 * agree:.0f}%, Spearman rho of confidences {rho:.2f}")
-del small
-
-# %%
-ablations = [  # (knobs, confidence split, note for the results label)
-    (SAMPLER_ONLY, split, "balanced batches only"),
-    (replace(MIX, mu=1.0), split, ""),
-    (replace(MIX, mu=1.0, ntp_weight=0.0), split, "Mixup only, no NTP"),
-    (MIX, small_split, "small reference"),
-]
-if LIGHT:
-    ablations = ablations[:1]  # `make test`'s light profile
-ablation_rows = {}
-for knobs, confident, note in ablations:
-    variant = variant_name(knobs, note=note)
-    ablation_rows[variant] = run_method("sftmix", ABLATION_SEEDS, MODEL_NAME, CONFIG, method_config=knobs, note=note,
-                                        trainer_kwargs={"confident": confident}, device=DEVICE).rows
-    print(f"{variant:30s} " + "   ".join(f"{s} {fmt_mean_std(accuracies(ablation_rows[variant], s))}" for s in EVAL_SPLITS))
+SMALL = PER_SKILL[0]
+HEADLINE = {"SFTMix vs NTP": ("SFTMix", "NTP"), "SFTMix vs random halves": ("SFTMix", "SFTMix, random halves")}
+headline = {name: compare_rows(REGIMES[SMALL][a].rows, REGIMES[SMALL][b].rows) for name, (a, b) in HEADLINE.items()}
+print(f"Headline, test, {SMALL} records per skill:")
+for name, c in headline.items():
+    print("  " + c.sentence(*HEADLINE[name]))
+pairs = [(k, a, b) for k in PER_SKILL for a, b in (*HEADLINE.values(), ("SFTMix, random halves", "NTP"))
+         if (k, a, b) not in {(SMALL, a_, b_) for a_, b_ in HEADLINE.values()}]
+secondary = [compare_rows(REGIMES[k][a].rows, REGIMES[k][b].rows) for k, a, b in pairs]
+print(f"\nSecondary, test ({len(pairs)} comparisons; Holm-adjusted p):")
+for (k, a, b), c, p in zip(pairs, secondary, holm([c.p_value for c in secondary])):
+    print(f"  {k}/skill: {c.sentence(a, b)} p_Holm = {p:.2g}")
 
 # %% [markdown]
 # ## What we saw
 #
-# The table is measured in this run (exact match %, mean ± std over seeds; ablations over `ABLATION_SEEDS`). It
-# shows no step times: the NTP rows may come from notebook 01's run, so cost is compared only in section 3, where
-# the methods were timed alternately in one run. The last column quotes what the paper reports for its own, very
-# different setting (Alpaca-52K, 7-8B models, MT-Bench / AlpacaEval-2 length-controlled win rate). Those numbers
-# are not comparable with ours; they show the *direction and size* the paper claims.
+# The table is measured in this run (exact match %, mean ± std over seeds). The last column quotes what the paper
+# reports for its own, very different setting (Alpaca-52K, 7-8B models, MT-Bench / AlpacaEval-2 length-controlled
+# win rate): not comparable numbers, only the *direction and size* the paper claims. Step time is compared only in
+# section 3, where the methods were timed alternately in one run.
 
 # %%
-saved = sftmix.rows + [r for rows in ablation_rows.values() for r in rows]
+saved = [r for rows in ROWS.values() for r in rows]
 print("saved", results.save("02_sftmix", saved).name)
 paper = {"NTP": "Llama-3.1-8B 4.36 / 8.65; Mistral-7B 4.62 / 9.18",
          "SFTMix": "Llama-3.1-8B 4.58 / 10.32; Mistral-7B 4.91 / 9.50"}
-table = ["| method | seeds | " + " | ".join(f"{s} EM %" for s in EVAL_SPLITS) + " | the paper reports (MT-Bench / AlpacaEval-2 LC) |",
-         "|---|---|" + "---|" * len(EVAL_SPLITS) + "---|"]
-for name, rows in [("NTP", ntp_rows), (f"SFTMix ({MIX.variant()})", sftmix.rows),
-                   *[(f"ablation: {k}", v) for k, v in ablation_rows.items()]]:
-    (stats,) = results.summary(rows)  # one (method, variant) per entry: seeds, mean ± std
-    table.append(f"| {name} | {stats['seeds']} | " + " | ".join(stats[s] for s in EVAL_SPLITS)
-                 + f" | {paper.get(name.split(' (')[0], '–')} |")
+table = ["| arm | records per skill | seeds | " + " | ".join(f"{s} EM %" for s in EVAL_SPLITS)
+         + " | the paper reports (MT-Bench / AlpacaEval-2 LC) |", "|---|---|---|" + "---|" * len(EVAL_SPLITS) + "---|"]
+for per_skill, runs in REGIMES.items():
+    for label, run in runs.items():
+        (row,) = results.summary(run.rows)  # one (method, variant): seeds, mean ± std per split
+        table.append(f"| {label} | {per_skill} | {row['seeds']} | " + " | ".join(row[s] for s in EVAL_SPLITS)
+                     + f" | {paper.get(label, '–')} |")
 display(Markdown("\n".join(table)))
 
 # %%
-verdicts = {s: compare(accuracies(sftmix.rows, s), accuracies(ntp_rows, s)) for s in EVAL_SPLITS}
-lines = [f"- **{s}** ({c.seeds[0]} / {c.seeds[1]} seeds): {c.sentence('SFTMix', 'NTP')}" for s, c in verdicts.items()]
 ratio = step["SFTMix"] / step["NTP"]
+lines = [f"- **{name}** (headline, {SMALL}/skill): {c.summary()}" for name, c in headline.items()]
+lines += [f"- {k}/skill, {a} vs {b}: {c.summary()}" for (k, a, b), c in zip(pairs, secondary)]
 lines.append(f"- **cost**: {ratio:.2f}x the NTP step time ({'within' if ratio <= 1.3 else 'over'} the 1.3x target), "
              f"{mem['SFTMix'] / max(mem['NTP'], 1e-9):.2f}x the peak memory, plus the reference run "
-             f"({reference_seconds:.0f}s here, a one-off cost per data set). Of that, the balanced batches account for "
-             f"{step[SAMPLER] / step['NTP']:.2f}x (they pad more than NTP's length-sorted batches) and the Mixup term "
-             f"for {step['SFTMix'] / step[SAMPLER]:.2f}x.")
-above = [s for s, c in verdicts.items() if c.verdict == "above"]
-below = [s for s, c in verdicts.items() if c.verdict == "below"]
-if len(above) == len(verdicts):
-    verdict = "SFTMix is above NTP here on test and every shift by more than the seed spread."
-elif above:
-    verdict = (f"SFTMix is above NTP by more than the seed spread only on {', '.join(above)}"
-               + (f", and below it on {', '.join(below)}." if below else "."))
-else:
-    verdict = ("SFTMix is not above NTP here by more than the seed spread"
-               + (f"; it is below NTP by more than the spread on {', '.join(below)}" if below else "")
-               + ": on this tiny world, at this budget, the Mixup regularizer is not a gain.")
-display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*" + results.RULE + "*"))
+             f"({reference_seconds:.0f}s for the whole train split here, a one-off cost per data set). Of that, the "
+             f"balanced batches account for {step[SAMPLER] / step['NTP']:.2f}x and the Mixup term for "
+             f"{step['SFTMix'] / step[SAMPLER]:.2f}x.")
+vs_ntp, vs_random = headline["SFTMix vs NTP"], headline["SFTMix vs random halves"]
+said = {"above": "above", "below": "below", "inconclusive": "not distinguishable from"}
+verdict = (f"Where NTP over-fits ({SMALL} records per skill), SFTMix is {said[vs_ntp.verdict]} NTP "
+           f"({vs_ntp.summary()}) and {said[vs_random.verdict]} the same Mixup on random halves "
+           f"({vs_random.summary()}).")
+display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*" + RULE + "*"))
 
 # %% [markdown]
-# **Why the result can differ from the paper's.** The paper's gains are on open-ended chat benchmarks judged by
-# GPT-4 after 3 epochs over 52K diverse instructions with 7-8B models, where smoothing between easy and hard
-# examples plausibly reduces overfitting to noisy, redundant data. The tiny world is the opposite: exact-match
-# skills with clean, unambiguous labels, a 1.8M-parameter character-level model and a short budget. The unconfident half is dominated by a few skills (see the per-skill share),
-# so Mixup mostly interpolates between *different tasks*, and the mixed label asks the model to predict a blend
-# of two unrelated answers. A regularizer helps when the model overfits; read the ablations with that in mind,
-# and remember they are single-seed.
+# **How to read it.** The curves answer the first question: whether NTP over-fits at 16 records per skill (the
+# training NLL falls far below the dev NLL while dev exact match levels off) and whether either Mixup arm keeps
+# the two closer. The headline verdicts answer the paper's claim in the regime it names; the random-halves arm says
+# whether a gain (or a loss) comes from the *confidence* split or from Mixup as such. Where a verdict is
+# "inconclusive", its MDE is the size of effect this design could have shown; a smaller effect may exist.
+#
+# Differences from the paper that remain: its models are 4,000 times larger and pretrained on open text, its data
+# are open-ended instructions judged by GPT-4, and its over-fitting is of 52K noisy, redundant examples over 3
+# epochs. The tiny world's labels are exact and clean, and its skills are different tasks: a mixed hidden state
+# of `reverse` and `sum` is asked to predict a blend of two unrelated answers, which interpolates between tasks,
+# not between easy and hard versions of one task (the per-skill share of section 1 shows how the halves fall).
 #
 # ## Exercises
 #
 # Each exercise has a hint and a worked solution (click to open). The solutions are code to paste into a new cell
-# after running the notebook; they reuse its variables (`split`, `dynamics`, `MIX`, `CONFIG`, ...) and print
-# their verdicts with `compare`, so they take a few full training runs each.
+# after running the notebook; they reuse its variables (`REGIMES`, `MIX_LIMITED`, `LIMITED`, `SMALL`, ...) and print
+# their verdicts with `compare_rows`, so they take a few training runs each.
 #
-# **1.** Raise `REFERENCE_STEPS` to the full budget and `CHECKPOINTS` to 6: does the split (and the result) change?
+# **1.** Give the reference run the whole budget and 6 checkpoints (`reference_steps=STEPS`,
+# `reference_checkpoints=6`): does SFTMix's result in the over-fitting regime change?
 #
 # <details><summary>Hint</summary>
 #
-# `training_dynamics(model, tokenizer, records, config, checkpoints, dataset=...)` returns a `Dynamics`;
-# `.split()` is what `trainer_kwargs={"confident": ...}` takes. Compare the two splits example by example before
-# training anything.
+# The reference run is a knob of `MIX_LIMITED`; an `Arm` with the changed knobs on `per_skill_draw(SMALL)` and
+# `run_arms` do the rest. Compare with `REGIMES[SMALL]["SFTMix"].rows`.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# set_seed(0)
-# reference6, _ = load_model(MODEL_NAME, device=DEVICE)
-# dynamics6 = training_dynamics(reference6, tokenizer, train_records, CONFIG, 6, dataset=dataset)  # full budget, C = 6
-# split6 = dynamics6.split()
-# print(f"same half as in section 1: {100 * np.mean([split6[i] == split[i] for i in split]):.0f}% of examples")
-# run6 = run_method("sftmix", SEEDS, MODEL_NAME, CONFIG, method_config=MIX, note="reference full budget, C=6",
-#                   trainer_kwargs={"confident": split6}, device=DEVICE)
-# print(compare(accuracies(run6.rows, "test"), accuracies(sftmix.rows, "test")).sentence("C=6 split", "C=3 split"))
+# long_ref = replace(MIX_LIMITED, reference_steps=STEPS, reference_checkpoints=6)
+# run = run_arms({"SFTMix, long reference": Arm("sftmix", long_ref, per_skill_draw(SMALL), f"{SMALL} per skill, long reference")},
+#                SEEDS, MODEL_NAME, LIMITED, device=DEVICE)["SFTMix, long reference"]
+# print(compare_rows(run.rows, REGIMES[SMALL]["SFTMix"].rows).sentence("long reference", "SFTMix"))
 # ```
 #
-# A longer reference run fits more examples, so the median may fall between examples that are all fairly well
-# learned; the first print says how much of the split
-# moved, the second whether the accuracy change exceeds the seed spread.
+# A reference run as long as the training run fits almost every example of 160 (the curves of section 4): the
+# perplexities bunch up near 1 and the median split falls between examples that are all learned, so it moves
+# towards a random split. Compare the result with the random-halves arm as well.
 # </details>
 #
 # **2.** Split by *variability* instead of confidence (the Dataset-Cartography recipe): pair the ambiguous
-# (high-variability) half with the low-variability half (easy- and hard-to-learn). Write the split as a dict and
-# pass it as `trainer_kwargs={"confident": ...}`.
+# (high-variability) half with the low-variability half, in the over-fitting regime.
 #
 # <details><summary>Hint</summary>
 #
-# `dynamics.map_coordinates` gives (confidence, variability) per example in `dynamics.index` order;
-# `sftkit.methods.sftmix.median_split(score)` marks the half with the highest score True.
+# Each seed trains on its own draw, so each seed needs its own split: for each seed, run `training_dynamics` on
+# `per_skill_draw(SMALL)(seed)` with `replace(LIMITED, steps=STEPS // 3, seed=seed)`, turn
+# `dynamics.map_coordinates[1]` (variability) into a median split with `sftkit.methods.sftmix.median_split`, and pass
+# it as `trainer_kwargs={"confident": ...}` to `run_method` for that one seed; collect the rows of all seeds.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
+# from sftkit.experiment import run_method
 # from sftkit.methods.sftmix import median_split
 #
-# low_variability = median_split(-dynamics.map_coordinates[1])  # True: the less variable half
-# split_var = dict(zip(dynamics.index, low_variability.tolist()))
-# print(f"same half as the confidence split: {100 * np.mean([split_var[i] == split[i] for i in split]):.0f}%")
-# run_var = run_method("sftmix", SEEDS, MODEL_NAME, CONFIG, method_config=MIX, note="split by variability",
-#                      trainer_kwargs={"confident": split_var}, device=DEVICE)
-# print(compare(accuracies(run_var.rows, "test"), accuracies(sftmix.rows, "test"))
-#       .sentence("variability split", "confidence split"))
+# rows = []
+# for seed in SEEDS:
+#     records = per_skill_draw(SMALL)(seed)
+#     set_seed(seed)
+#     ref, _ = load_model(MODEL_NAME, device=DEVICE)
+#     dyn = training_dynamics(ref, tokenizer, records, replace(LIMITED, steps=STEPS // 3, seed=seed), CHECKPOINTS)
+#     low_variability = dict(zip(dyn.index, median_split(-dyn.map_coordinates[1]).tolist()))  # True: less variable
+#     rows += run_method("sftmix", (seed,), MODEL_NAME, LIMITED, method_config=MIX_LIMITED, train_records=records,
+#                        note=f"{SMALL} per skill, variability split", trainer_kwargs={"confident": low_variability},
+#                        device=DEVICE, predictions=False).rows
+# print(compare_rows(rows, REGIMES[SMALL]["SFTMix"].rows).sentence("variability split", "confidence split"))
 # ```
 #
 # The trainer does not care what the two halves mean: it only balances and pairs them. The low-variability half
@@ -643,15 +671,16 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 # </details>
 #
 # **3.** Draw one lambda per batch instead of per pair, or align the responses at their *end* instead of their
-# start, and compare.
+# start, and compare, in the over-fitting regime.
 #
 # <details><summary>Hint</summary>
 #
 # `SFTMixTrainer.forward_loss` (printed in section 2) draws `self.beta.sample((pairs,))`: replace `self.beta` with
 # an object whose `sample` repeats one draw. For the end alignment you need not rewrite `mixup_loss`: hide
 # (`IGNORE`) the first response targets of the longer row of each pair, then the start alignment of what is left
-# is the end alignment of the original. `run_method` only runs registered methods, so train a custom trainer class
-# with `sftkit.train.train` and evaluate with `sftkit.evaluate.evaluate`.
+# is the end alignment of the original. `run_arms` only runs registered methods, so train a custom trainer class
+# with `sftkit.train.train`, evaluate with `sftkit.evaluate.evaluate` and turn the rows into results rows with
+# `sftkit.results.rows_from_eval`.
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -662,18 +691,19 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 # from sftkit.data import IGNORE
 # from sftkit.evaluate import evaluate
 # from sftkit.methods import sftmix as sftmix_module
+# from sftkit.results import rows_from_eval
 #
 #
-# def test_accuracies(trainer_cls, kwargs, seeds=SEEDS):
-#     """Test exact match per seed of a custom trainer class, same data, budget and seeds as section 4."""
-#     out = []
+# def custom_rows(trainer_cls, seeds=SEEDS):
+#     """Test results of a custom SFTMix trainer class: same draws, budget, knobs and seeds as section 4."""
+#     rows = []
 #     for seed in seeds:
-#         torch.manual_seed(seed)
+#         set_seed(seed)
 #         model, _ = load_model(MODEL_NAME, device=DEVICE)
-#         result = train(model, tokenizer, train_records, replace(CONFIG, seed=seed), trainer_cls=trainer_cls,
-#                        dataset=dataset, trainer_kwargs=kwargs)
-#         out.append(float(np.mean([r["correct"] for r in evaluate(result.model, tokenizer, load_world("test"))])))
-#     return out
+#         result = train(model, tokenizer, per_skill_draw(SMALL)(seed), replace(LIMITED, seed=seed),
+#                        trainer_cls=trainer_cls, trainer_kwargs=MIX_LIMITED.trainer_kwargs())
+#         rows += rows_from_eval(evaluate(result.model, tokenizer, load_world("test"), predictions=False), seed=seed)
+#     return rows
 #
 #
 # class OneDraw:
@@ -707,9 +737,8 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #             return super().compute_loss(*args, **kwargs)
 #
 #
-# kwargs = {**MIX.trainer_kwargs(), "confident": split}
 # for name, cls in [("one lambda per batch", PerBatchLambda), ("end-aligned", EndAligned)]:
-#     print(compare(test_accuracies(cls, kwargs), accuracies(sftmix.rows, "test")).sentence(name, "SFTMix"))
+#     print(compare_rows(custom_rows(cls), REGIMES[SMALL]["SFTMix"].rows).sentence(name, "SFTMix"))
 # ```
 #
 # With one lambda per batch, a batch's Mixup term is either almost all confident or almost all unconfident
@@ -718,63 +747,33 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 # pairs more alike states is what the comparison tests.
 # </details>
 #
-# **4.** Only pair examples of the *same skill* (a per-skill balanced sampler): does the result change?
+# **4.** More regularization: in the over-fitting regime, run SFTMix with mu = 1.0 (the paper finds it worse than
+# 0.2 on its data) and "Mixup only" (no NTP term, `ntp_weight=0`). Does a stronger Mixup close the train/dev gap,
+# and at what price in test accuracy?
 #
 # <details><summary>Hint</summary>
 #
-# Subclass `SFTMIX.trainer` and override `_get_train_sampler` (as `SFTMixTrainer` does) to return a sampler whose
-# every batch is half confident, half unconfident *within one skill*. Look at the per-skill share of the confident
-# half first: some skills have (almost) no examples in one half and cannot be paired within the skill at all.
+# Two `Arm`s with `replace(MIX_LIMITED, mu=1.0)` and `replace(MIX_LIMITED, mu=1.0, ntp_weight=0.0)`; pass
+# `callbacks=probes(SMALL, SEEDS[0])` to `run_arms` to get their curves, and plot them with `fit_curves` beside
+# SFTMix's (`REGIMES[SMALL]["SFTMix"].training[SEEDS[0]].history`).
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# class SkillBalancedSampler(torch.utils.data.Sampler):
-#     """Blocks of one batch, half confident and half unconfident, each block from one skill; a skill's
-#     examples beyond its smaller half are left out of that pass."""
-#     def __init__(self, confident, skill_of, batch_size, seed=0):
-#         self.half, self.seed, self.epoch, self.groups = batch_size // 2, seed, 0, defaultdict(lambda: ([], []))
-#         for i, (c, s) in enumerate(zip(confident, skill_of)):
-#             self.groups[s][0 if c else 1].append(i)
-#         self.blocks = sum(min(len(a), len(b)) // self.half for a, b in self.groups.values())
-#
-#     def __len__(self):
-#         return 2 * self.half * self.blocks
-#
-#     def set_epoch(self, epoch):
-#         self.epoch = epoch
-#
-#     def __iter__(self):
-#         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-#         self.epoch += 1
-#         blocks, h = [], self.half
-#         for conf_s, unconf_s in self.groups.values():
-#             a = [conf_s[i] for i in torch.randperm(len(conf_s), generator=gen)]
-#             b = [unconf_s[i] for i in torch.randperm(len(unconf_s), generator=gen)]
-#             blocks += [a[k * h:(k + 1) * h] + b[k * h:(k + 1) * h] for k in range(min(len(a), len(b)) // h)]
-#         for k in torch.randperm(len(blocks), generator=gen).tolist():
-#             yield from blocks[k]
-#
-#
-# class SameSkillSFTMix(SFTMIX.trainer):
-#     def _get_train_sampler(self, train_dataset=None):
-#         data = train_dataset if train_dataset is not None else self.train_dataset
-#         return SkillBalancedSampler([self.confident[ex["index"]] for ex in data],
-#                                     [train_records[ex["index"]]["skill"] for ex in data], self._train_batch_size,
-#                                     seed=self.args.seed)
-#
-#
-# sampler = SkillBalancedSampler([split[ex["index"]] for ex in dataset],
-#                                [train_records[ex["index"]]["skill"] for ex in dataset], CONFIG.batch_size)
-# print(f"examples per pass: {len(sampler)} of {len(dataset)}")
-# same_skill = test_accuracies(SameSkillSFTMix, {**MIX.trainer_kwargs(), "confident": split})  # from exercise 3
-# print(compare(same_skill, accuracies(sftmix.rows, "test")).sentence("same-skill pairs", "SFTMix"))
+# draw, note = per_skill_draw(SMALL), f"{SMALL} per skill"
+# stronger = run_arms({"mu = 1.0": Arm("sftmix", replace(MIX_LIMITED, mu=1.0), draw, note),
+#                      "Mixup only": Arm("sftmix", replace(MIX_LIMITED, mu=1.0, ntp_weight=0.0), draw, f"{note}, Mixup only")},
+#                     SEEDS, MODEL_NAME, LIMITED, device=DEVICE, callbacks=probes(SMALL, SEEDS[0]))
+# fit_curves({"SFTMix (mu = 0.2)": REGIMES[SMALL]["SFTMix"].training[SEEDS[0]].history,
+#             **{label: run.training[SEEDS[0]].history for label, run in stronger.items()}})
+# plt.show()
+# for label, run in stronger.items():
+#     print(compare_rows(run.rows, REGIMES[SMALL]["SFTMix"].rows).sentence(label, "SFTMix (mu = 0.2)"))
 # ```
 #
-# The first print is part of the answer: skills that sit entirely in one half never enter a same-skill batch, so
-# this variant also trains on less data, and every batch holds a single skill. Both change the result besides
-# the pairing; a fair test would keep the left-out examples (e.g. in NTP-only batches) and say so.
+# The Mixup targets are blends of two answers, so a larger mu pulls the model away from either answer: the gap may
+# close because the training loss stays higher, not because dev gets better. Read both lines of the curves.
 # </details>
 #
 # **5.** On a GPU, set `MODEL_NAME` to a small Hub instruct model (e.g. a 0.5B one) and rerun: the same hook
@@ -807,14 +806,14 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 # output embedding's input, so no model-specific code is needed.
 # </details>
 #
-# **6.** Train SFTMix with `replace(CONFIG, bucket=16)`: the balanced batches pad less, so the step time drops.
-# What happens to test accuracy, and why (look at which skills share a batch)?
+# **6.** Train SFTMix with `replace(LIMITED, bucket=16)`: the balanced batches pad less, so the step time drops.
+# What happens to test accuracy in the over-fitting regime, and why (look at which skills share a batch)?
 #
 # <details><summary>Hint</summary>
 #
 # Measure three things: the padded batch length and the number of skills per batch of `BalancedSampler(...,
-# bucket=16)` against `bucket=4`; the step time with `timed(..., config=...)`, alternating the two settings as
-# section 3 does; and test accuracy over `SEEDS` with `compare`.
+# bucket=16)` against `bucket=4` (on section 1's full-data `split`); the step time with `timed(..., config=...)`,
+# alternating the two settings as section 3 does; and test accuracy over `SEEDS` with `run_arms` and `compare_rows`.
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -839,9 +838,9 @@ display(Markdown("**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*"
 #             times[b].append(t)
 # t4, t16 = (float(np.median(times[b])) for b in (4, 16))
 # print(f"step time: bucket 4 {1000 * t4:.1f} ms, bucket 16 {1000 * t16:.1f} ms, ratio {t16 / t4:.2f}x")
-# run16 = run_method("sftmix", SEEDS, MODEL_NAME, replace(CONFIG, bucket=16), method_config=MIX,
-#                    trainer_kwargs={"confident": split}, device=DEVICE)
-# print(compare(accuracies(run16.rows, "test"), accuracies(sftmix.rows, "test")).sentence("bucket=16", "bucket=4"))
+# run16 = run_arms({"bucket=16": Arm("sftmix", MIX_LIMITED, per_skill_draw(SMALL), f"{SMALL} per skill, bucket 16")},
+#                  SEEDS, MODEL_NAME, replace(LIMITED, bucket=16), device=DEVICE)["bucket=16"]
+# print(compare_rows(run16.rows, REGIMES[SMALL]["SFTMix"].rows).sentence("bucket=16", "bucket=4"))
 # ```
 #
 # Where length tracks skill, sorting larger groups by length fills each half of a batch with fewer skills (the

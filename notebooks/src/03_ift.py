@@ -48,7 +48,6 @@ LIMITED_STEPS = 30 if LIGHT else 150  # section 5b's budget: 10 passes over its 
 # %%
 # %matplotlib inline
 import inspect
-import random
 from dataclasses import replace
 
 import ipywidgets as widgets
@@ -60,7 +59,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from sftkit import plots, results
-from sftkit.data import load_world, pad_collate, tokenize_dataset
+from sftkit.data import load_world, pad_collate, per_skill_draw, tokenize_dataset
 from sftkit.experiment import BASELINE, Arm, baseline, run_arms, run_method
 from sftkit.methods import get, ift
 from sftkit.model import load_model, set_seed
@@ -299,12 +298,7 @@ display(HTML(plots.samples_html(preds, ids=[r["id"] for r in preds["IFT"] if r["
 # path) on `test`. The rest is secondary, with Holm-adjusted p-values.
 
 # %%
-def limited(seed):
-    """LIMITED_PER_SKILL train records per skill, a different draw for each seed."""
-    rng = random.Random(seed)
-    train_records = load_world("train")
-    return [r for skill in sorted({r["skill"] for r in train_records})
-            for r in rng.sample([r for r in train_records if r["skill"] == skill], LIMITED_PER_SKILL)]
+limited = per_skill_draw(LIMITED_PER_SKILL)  # seed -> LIMITED_PER_SKILL train records per skill, drawn per seed
 
 
 note = f"{LIMITED_PER_SKILL} per skill"

@@ -286,6 +286,17 @@ class BalancedSampler(torch.utils.data.Sampler):
             yield from unconf[b * self.half:(b + 1) * self.half]
 
 
+HALVES = ("confidence", "random")
+
+
+def random_split(index: list[int], seed: int) -> dict[int, bool]:
+    """The control split: record index -> True for a random half (len(index) // 2 of them), drawn with `seed`.
+    Same sizes as the confidence split (`median_split`), no information about the examples."""
+    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen = set(order[:len(index) // 2])
+    return {i: k in chosen for k, i in enumerate(index)}
+
+
 class SFTMixTrainer(NTPTrainer):
     """NTP + mu * Mixup, on batches balanced between confident and unconfident examples.
 
@@ -294,15 +305,23 @@ class SFTMixTrainer(NTPTrainer):
     run itself on the training data (`reference_steps`, default the run's own steps, with
     `reference_checkpoints` perplexity checkpoints) and restores the initial weights afterwards.
     mu: weight of the Mixup term; ntp_weight: weight of the NTP term (0 gives 'Mixup only'); alpha: the
-    Beta(alpha, alpha) of lambda, drawn once per pair (the tutorial's choice).
+    Beta(alpha, alpha) of lambda, drawn once per pair (the tutorial's choice). halves="random" is the control
+    that asks whether confidence matters: the same balanced batches and Mixup, but the two halves are a random
+    median split of the training data (`random_split`, seeded by the run's seed; no reference run).
     """
 
     def __init__(self, *args, confident: dict[int, bool] | None = None, confidence_file: str | None = None,
                  mu: float = 0.2, alpha: float = 0.5, ntp_weight: float = 1.0, reference_steps: int | None = None,
-                 reference_checkpoints: int = 3, **kwargs):
+                 reference_checkpoints: int = 3, halves: str = "confidence", **kwargs):
         super().__init__(*args, **kwargs)
         self.mu, self.ntp_weight = mu, ntp_weight
         self.beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
+        if halves not in HALVES:
+            raise SftkitError(f"unknown halves {halves!r}: use one of {', '.join(HALVES)}")
+        if halves == "random":
+            if confident is not None or confidence_file:
+                raise SftkitError("halves='random' draws its own split: give no confident split or confidence file")
+            confident = random_split([ex["index"] for ex in self.train_dataset], self.args.seed)
         if confident is None and confidence_file:
             confident = load_split(confidence_file)
         if confident is None:
@@ -369,6 +388,14 @@ class Config(MethodConfig):
     reference_checkpoints: int = knob(3, "perplexity checkpoints of the reference run (training dynamics)")
     confidence_file: str | None = knob(None, "JSONL of {index, confidence} per training record (skips the "
                                              "reference run; split at the median)")
+    halves: str = knob("confidence", "how the data is halved: 'confidence' (the paper) or 'random' (the "
+                                     "control: the same Mixup on a random median split)", choices=HALVES)
+
+    def variant(self, note: str = "") -> str:
+        """The base variant ("mu=0.2"), plus "halves=random" only for the control (earlier results keep their
+        names)."""
+        text = ",".join([super().variant()] + (["halves=random"] if self.halves == "random" else []))
+        return f"{text} ({note})" if note else text
 
 
 SPEC = MethodSpec("sftmix", "loss", PAPER, Config, trainer=SFTMixTrainer)
