@@ -3,6 +3,7 @@ import torch
 
 from conftest import chatml_tokenizer
 from sftkit.data import IGNORE, pad_collate, tokenize_conversation, tokenize_dataset, validate_conversation
+from sftkit.io import SftkitError
 from sftkit.pretrain import build_char_tokenizer
 
 CONV = [{"role": "user", "content": "Reverse the word abc."}, {"role": "assistant", "content": "cba"}]
@@ -71,3 +72,17 @@ def test_collate_pads_right_and_masks_padding():
 def test_validation_names_the_field(record, message):
     with pytest.raises(ValueError, match=message):
         validate_conversation(record)
+
+
+def test_per_skill_draw_gives_each_seed_its_own_draw_of_every_skill():
+    from collections import Counter
+
+    from sftkit.data import load_world, per_skill_draw
+
+    draw = per_skill_draw(5)
+    first, again, other = draw(0), draw(0), draw(1)
+    assert Counter(r["skill"] for r in first) == {s: 5 for s in {r["skill"] for r in load_world("train")}}
+    assert first == again and first != other
+    assert len({r["id"] for r in first}) == len(first)  # without replacement
+    with pytest.raises(SftkitError, match="per_skill must be between 1 and the smallest skill's size in train: got 241"):
+        per_skill_draw(241)

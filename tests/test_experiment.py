@@ -112,3 +112,32 @@ def test_a_run_saved_before_a_setting_existed_matches_that_settings_default(tmp_
     assert baseline((0, 1, 2), config=replace(BASELINE, packing=True), device="cpu", results_dir=tmp_path) == ["fresh"]
     assert not experiment.same_settings({**train_settings(BASELINE), "unknown": 1}, train_settings(BASELINE))
     assert not experiment.same_settings(None, train_settings(BASELINE))
+
+
+def test_fit_probe_measures_train_and_dev_by_hand_and_lands_in_the_history(random_models):
+    """answer_nll is the token mean of the answer NLL (checked against HF's own loss on one batch); run_method's
+    per-seed callbacks put the probe's values into run.training[seed].history."""
+    import torch
+
+    from sftkit.data import pad_collate, tokenize_dataset
+    from sftkit.experiment import answer_nll, fit_probe, run_method
+    from sftkit.model import load_model
+    from sftkit.train import Probe
+
+    model, tok = load_model(random_models["llama"])
+    records = [{"messages": [{"role": "user", "content": f"Say {w}"}, {"role": "assistant", "content": w}],
+                "answer": w, "skill": "say", "split": "dev", "id": w} for w in ("ab", "cde", "fghi")]
+    data = tokenize_dataset(tok, records)
+    batch = pad_collate(data, tok.pad_token_id)
+    with torch.no_grad():
+        hf = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    assert answer_nll(model, data, tok.pad_token_id) == pytest.approx(float(hf), rel=1e-5)
+    model.train()  # as inside training: the probe must leave it so
+    values = fit_probe(tok, records[:2], records)(model)
+    assert set(values) == {"train_nll", "dev_nll", "dev_em"} and 0 <= values["dev_em"] <= 1 and model.training
+
+    run = run_method("sft", (0, 1), random_models["llama"], replace(BASELINE, steps=2, warmup_steps=0, batch_size=2),
+                     train_records=records, eval_records=records,
+                     callbacks=lambda seed: [Probe(fit_probe(tok, records, records), 1)] if seed == 1 else [])
+    probed = {seed: [h["step"] for h in result.history if "dev_nll" in h] for seed, result in run.training.items()}
+    assert probed == {0: [], 1: [0, 1, 2]}

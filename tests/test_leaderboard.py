@@ -30,7 +30,8 @@ def board(tmp_path):
     d = tmp_path / "results"
     results.save("01_sft", run_rows("01_sft", "sft", "full", [0.9, 0.92, 0.94]) + run_rows("01_sft", "sft", "lora-r8", [0.8])
                  + run_rows("01_sft", "base", "zero-shot", [0.0], seconds=0.0), d)
-    results.save("02_sftmix", run_rows("02_sftmix", "sftmix", "mu=0.2", [0.5, 0.52, 0.54], seconds=14.0), d)
+    results.save("02_sftmix", run_rows("02_sftmix", "sftmix", "mu=0.2 (16 per skill)", [0.5, 0.52, 0.54], seconds=14.0)
+                 + run_rows("02_sftmix", "sft", "full (16 per skill)", [0.9, 0.92, 0.94]), d)
     results.save("04_ift_frozenlake", [results.metric_row("transition_mse", v, "policy", method=m, variant="frozenlake",
                                                           seed=s, notebook="04_ift_frozenlake")
                                        for m, vs in (("ift", [0.01, 0.011]), ("sft", [0.02, 0.021])) for s, v in enumerate(vs)], d)
@@ -46,7 +47,7 @@ def test_page_has_one_row_per_run_and_nothing_to_load(board, tmp_path):
     assert 'src="data:image/png;base64,' in page
     table = page.split("<table>")[1]
     runs = [("01_sft", "sft", "full"), ("01_sft", "sft", "lora-r8"), ("01_sft", "base", "zero-shot"),
-            ("02_sftmix", "sftmix", "mu=0.2")]
+            ("02_sftmix", "sftmix", "mu=0.2 (16 per skill)"), ("02_sftmix", "sft", "full (16 per skill)")]
     body = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", table)
     assert sorted(body) == sorted(runs), "one row per (notebook, method, variant) with exact match on test"
     assert "92.0 ± 2.0" in table  # the README table's cells: results.summary through results.table_cells
@@ -75,10 +76,10 @@ def test_an_interrupted_write_leaves_the_earlier_page(board, tmp_path, monkeypat
 def test_claims_use_the_one_rule_and_say_what_is_missing(board):
     rows = results.load(board)
     by = {(o.claim.method, o.claim.a.notebook): o for o in leaderboard.check_claims(rows)}
-    sftmix = by[("sftmix", "02_sftmix")]
+    (sftmix,) = [o for o in leaderboard.check_claims(rows) if o.claim.method == "sftmix" and o.claim.b.method == "sft"]
     # no per-item outcomes in these rows: unpaired, from seed means and n (stats.compare_means)
     assert sftmix.status == "reversed" and sftmix.comparison == stats.compare_means([0.5, 0.52, 0.54], [0.9, 0.92, 0.94], n=490)
-    assert sftmix.detail == sftmix.comparison.sentence("SFTMix (mu=0.2)", "SFT (notebook 01) on test")
+    assert sftmix.detail == sftmix.comparison.sentence("SFTMix, 16 records per skill", "NTP, 16 records per skill on test")
     assert "unpaired" in sftmix.detail and "[" in sftmix.detail and "MDE" in sftmix.detail
     assert by[("sft", "01_sft")].status == "held"
     assert by[("ift", "04_ift_frozenlake")].status == "held"  # lower MSE is the paper's direction: "below"
@@ -99,7 +100,7 @@ def test_figure_and_heatmap(board):
 
     rows = results.load(board)
     points = leaderboard.cost_points(rows)
-    assert {(p["method"], p["variant"], p["seeds"]) for p in points} >= {("sft", "full", 3), ("sftmix", "mu=0.2", 3)}
+    assert {(p["method"], p["variant"], p["seeds"]) for p in points} >= {("sft", "full", 3), ("sftmix", "mu=0.2 (16 per skill)", 3)}
     fig = leaderboard.cost_figure(rows)
     ax = fig.axes[0]
     assert "training time" in ax.get_xlabel() and "exact match" in ax.get_ylabel()
@@ -147,12 +148,13 @@ def test_claims_with_per_item_outcomes_are_paired(board):
                                            seed=seed, steps=100)
         return rows
 
-    sft, mix = evaluated("sft", "full", "01_sft", 90), evaluated("sftmix", "mu=0.2", "02_sftmix", 80)
-    results.save("01_sft", sft, board)
-    results.save("02_sftmix", mix, board)
+    sft = evaluated("sft", "full (16 per skill)", "02_sftmix", 90)
+    mix = evaluated("sftmix", "mu=0.2 (16 per skill)", "02_sftmix", 80)
+    results.save("02_sftmix", sft + mix, board)
     rows = results.load(board)
-    (outcome,) = [o for o in leaderboard.check_claims(rows) if o.claim.method == "sftmix"]
-    table_a, table_b = results.item_table(rows, "test", method="sftmix"), results.item_table(rows, "test", method="sft")
+    (outcome,) = [o for o in leaderboard.check_claims(rows) if o.claim.method == "sftmix" and o.claim.b.method == "sft"]
+    table_a = results.item_table(rows, "test", method="sftmix")
+    table_b = results.item_table(rows, "test", method="sft", notebook="02_sftmix")
     assert table_a.shape == (3, 200) and set(table_a.ravel()) == {0.0, 1.0}
     assert outcome.comparison == stats.compare(table_a, table_b)
     assert outcome.status == "reversed" and "unpaired" not in outcome.detail and "n = 200 x 3 v 3 seeds" in outcome.detail

@@ -1,6 +1,7 @@
 import json
 import random
 from functools import partial
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from sftkit.io import SftkitError
 from sftkit.losses import token_nll
 from sftkit.methods.sftmix import (
     BalancedSampler,
+    Config,
     SFTMixTrainer,
     checkpoint_steps,
     confidence_and_variability,
@@ -18,6 +20,7 @@ from sftkit.methods.sftmix import (
     median_split,
     mixup_loss,
     pair_rows,
+    random_split,
     training_dynamics,
 )
 from sftkit.model import load_model
@@ -174,3 +177,26 @@ def test_cli_train_sftmix_with_confidence_file(random_models, tmp_path, capsys):
     assert main(["train", "sftmix", "--model", random_models["llama"], "--data", str(data), "--output",
                  str(tmp_path / "m2"), "--steps", "3", "--batch-size", "4", "--confidence-file", str(bad)]) == 2
     assert "bad.jsonl" in capsys.readouterr().err
+
+
+def test_random_halves_control_splits_at_random_without_a_reference_run(random_models, tmp_path):
+    split = random_split(list(range(10, 30)), seed=3)
+    assert sorted(split) == list(range(10, 30)) and sum(split.values()) == 10
+    assert split == random_split(list(range(10, 30)), seed=3) and split != random_split(list(range(10, 30)), seed=4)
+
+    model, tok = load_model(random_models["llama"])
+    ds = tokenize_dataset(tok, random_records(16))
+    args = training_arguments(TrainConfig(steps=4, batch_size=4, seed=5), str(tmp_path))
+    common = dict(model=model, args=args, train_dataset=ds, data_collator=partial(pad_collate, pad_token_id=tok.pad_token_id))
+    with patch("sftkit.methods.sftmix.record_dynamics", side_effect=AssertionError("no reference run")):
+        trainer = SFTMixTrainer(**common, halves="random")
+    assert trainer.confident == random_split(list(range(16)), seed=5)
+    with pytest.raises(SftkitError, match="draws its own split"):
+        SFTMixTrainer(**common, halves="random", confident={i: True for i in range(16)})
+    with pytest.raises(SftkitError, match="unknown halves 'shuffled'"):
+        SFTMixTrainer(**common, halves="shuffled", confident={i: i < 8 for i in range(16)})
+
+
+def test_the_control_is_named_in_results_and_earlier_variants_keep_their_names():
+    assert Config().variant() == "mu=0.2"
+    assert Config(halves="random").variant("16 per skill") == "mu=0.2,halves=random (16 per skill)"
