@@ -36,7 +36,7 @@ def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
         "from sftkit.train import progress\nfor _ in progress(range(3)): pass",  # a finished bar leaves nothing
         "print('after the flood')",
     ])
-    seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
+    seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300), clean=False)  # the raw widget views
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[-1].outputs[0]["text"] == "after the flood\n"
     assert seconds < 300
@@ -56,12 +56,30 @@ def test_many_interact_explorers_finish_and_keep_their_outputs(tmp_path):
     path = write_notebook(tmp_path / "explorers.ipynb",
                           ["import ipywidgets as w\ndef show(split, i):\n    print(f'{split} {i}\\n' * 3)"]
                           + [explorer] * 200)
-    run_notebook(path, Limits(cell_timeout=60, notebook_timeout=300, idle_timeout=20))
+    run_notebook(path, Limits(cell_timeout=60, notebook_timeout=300, idle_timeout=20), clean=False)
     nb = nbformat.read(path, as_version=4)
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     printed = [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
     assert len(printed) == 200 and all(o == [{"name": "stdout", "output_type": "stream",
                                               "text": "test 0\ntest 0\ntest 0\n\n"}] for o in printed)
+
+
+def test_a_run_saves_the_notebook_clean(tmp_path):
+    """By default the saved notebook is what `sftkit.notebook_outputs.clean` leaves: the explorer is one line of
+    text, the widget state and the execution timestamps are gone, and streams JupyterLab would merge are merged."""
+    from sftkit import notebook_outputs
+
+    path = write_notebook(tmp_path / "explorer.ipynb", [
+        "import sys, time\nprint('one', flush=True); time.sleep(0.3); print('two', flush=True)",
+        "import ipywidgets as w\ndef show(value):\n    print(value)\nw.interact(show, value=['first', 'second']);",
+    ])
+    run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
+    nb = nbformat.read(path, as_version=4)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["one\ntwo\n"]
+    assert [o["data"] for o in nb.cells[1].outputs] == [{"text/plain": notebook_outputs.EXPLORER_LINES[None]}]
+    assert "widgets" not in nb.metadata and not any("execution" in c.metadata for c in nb.cells)
+    assert all(c.execution_count for c in nb.cells)
+    assert nbformat.writes(notebook_outputs.clean(nbformat.read(path, as_version=4))) + "\n" == path.read_text()
 
 
 @posix_only
