@@ -1,5 +1,6 @@
 """`sftkit tutorial` finishes or fails clearly: floods complete, silent or dead kernels are named, files kept."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,46 @@ def test_a_run_saves_the_notebook_clean(tmp_path):
     assert "widgets" not in nb.metadata and not any("execution" in c.metadata for c in nb.cells)
     assert all(c.execution_count for c in nb.cells)
     assert nbformat.writes(notebook_outputs.clean(nbformat.read(path, as_version=4))) + "\n" == path.read_text()
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _comparable(nb, runs: str | None = None) -> list:
+    """The cells of `nb` with every number in their outputs' text replaced by '#' (and the runs directory named as
+    in the committed run); images only by their kind (they draw the numbers)."""
+    def text(value):
+        value = "".join(value) if isinstance(value, list) else value
+        return _NUMBER.sub("#", value.replace(runs, "runs") if runs else value)
+
+    cells = []
+    for cell in nb.cells:
+        outputs = []
+        for o in cell.get("outputs", []):
+            data = {k: ("<image>" if k.startswith("image/") else text(v)) for k, v in o.get("data", {}).items()}
+            outputs.append({"type": o["output_type"], "name": o.get("name"), "text": text(o.get("text", "")), "data": data,
+                            "count": o.get("execution_count")})
+        cells.append({"type": cell.cell_type, "id": cell.get("id"), "source": cell.source, "metadata": cell.metadata,
+                      "count": cell.get("execution_count"), "outputs": outputs})
+    return cells
+
+
+@pytest.mark.usefixtures("repository_untouched")
+def test_rerunning_a_notebook_changes_only_numbers(tmp_path):
+    """Issue 31: re-running notebook 12 (it reads results/, trains nothing; 20-60 s) with the same parameters saves
+    the committed notebook again, numbers aside (the run time; any result saved since its last run). It runs from a
+    copy in a temporary directory, reading the repository's results/ and writing its HTML page into the copy's
+    runs/, so nothing is written into the repository."""
+    committed = REPO_DIR / "notebooks" / "12_leaderboard.ipynb"
+    path = Path(shutil.copy(committed, tmp_path / committed.name))
+    runs = tmp_path / "runs"
+    run_notebook(path, Limits(cell_timeout=300, notebook_timeout=600),
+                 env={"SFTKIT_RESULTS": str(REPO_DIR / "results"), "SFTKIT_RUNS": str(runs)})
+    assert (runs / "leaderboard.html").exists()
+    before, after = nbformat.read(committed, as_version=4), nbformat.read(path, as_version=4)
+    assert after.metadata["kernelspec"] == before.metadata["kernelspec"]
+    for i, (old, new) in enumerate(zip(_comparable(before), _comparable(after, str(runs)), strict=True)):
+        assert new == old, f"cell {i} differs beyond numbers: was {old['outputs']}, now {new['outputs']}"
 
 
 @posix_only
