@@ -9,6 +9,9 @@ edits and reviews; the `.ipynb` beside it carries the same cells plus the output
     python -m sftkit.notebook_sources export [NAME ...]  # `make notebook-sources`: rewrite each script from
                                                          # its .ipynb (after editing a notebook in Jupyter)
     python -m sftkit.notebook_sources check              # one line per notebook whose script and .ipynb differ
+    python -m sftkit.notebook_sources clean [NAME ...]   # clean each .ipynb's saved outputs as `sftkit tutorial`
+                                                         # saves them (sftkit.notebook_outputs): explorers as one
+                                                         # line of text, no widget state or timestamps
 
 `build` is `jupytext --update`: cells whose text is unchanged keep their outputs, ids and execution metadata;
 an edited code cell keeps its old outputs until the notebook is run again (`sftkit tutorial`), a new cell has
@@ -131,6 +134,22 @@ def build(source: Path, notebook: Path) -> bool:
     return True
 
 
+def clean(notebook: Path) -> bool:
+    """Clean `notebook`'s saved outputs in place with `sftkit.notebook_outputs.clean`, the step `sftkit tutorial`
+    applies to every notebook it runs (so a cleaned notebook is what a re-run would save, numbers aside). Only
+    outputs and metadata change, never a cell's source. True when the file changed."""
+    import nbformat
+
+    from sftkit.notebook_outputs import clean as clean_outputs
+
+    old_text = notebook.read_text()
+    text = nbformat.writes(clean_outputs(nbformat.reads(old_text, as_version=4))) + "\n"
+    if text == old_text:
+        return False
+    notebook.write_text(text)
+    return True
+
+
 def export(notebook: Path, source: Path) -> bool:
     """Rewrite `source` from `notebook`'s cells. True when the file changed."""
     import nbformat
@@ -157,8 +176,9 @@ def _stems(names: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sftkit.notebook_sources", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("build", "export", "check"),
-                        help="build: .ipynb from script, outputs kept; export: script from .ipynb; check: do they agree")
+    parser.add_argument("action", choices=("build", "export", "check", "clean"),
+                        help="build: .ipynb from script, outputs kept; export: script from .ipynb; check: do they agree; "
+                             "clean: the .ipynb's outputs as `sftkit tutorial` saves them")
     parser.add_argument("names", nargs="*", help="notebooks (00, 10_skillmix, notebooks/src/10_skillmix.py, ...); default all")
     args = parser.parse_args(argv)
     failed = False
@@ -170,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             for line in lines:
                 print(line)
             failed |= bool(lines)
+            continue
+        if args.action == "clean":
+            if not notebook.exists():
+                print(f"{notebook.relative_to(REPO_DIR)}: no such notebook", file=sys.stderr)
+                failed = True
+                continue
+            print(f"{notebook.relative_to(REPO_DIR)}: {'cleaned' if clean(notebook) else 'unchanged'}")
             continue
         have, target = (source, notebook) if args.action == "build" else (notebook, source)
         if not have.exists():

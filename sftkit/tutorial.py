@@ -3,7 +3,9 @@
 Each notebook runs in a child process (nbclient + its own kernel, in a process group of their own). The
 parent watches the clock: a cell that runs past `cell_timeout` or a notebook past `notebook_timeout` gets the
 whole group killed and one line naming the notebook and the cell. A kernel that dies or stops answering its
-heartbeat is named the same way. The notebook file is replaced only after a complete run (atomic write).
+heartbeat is named the same way. The notebook file is replaced only after a complete run (atomic write), and
+saved as `sftkit.notebook_outputs.clean` leaves it: explorers as one line of text (no widget views or state that
+need a kernel), no execution timestamps, streams merged as JupyterLab saves them.
 
 The hang this module was written against, and its cause: a cell with an ipywidgets explorer (`interact`)
 sometimes never finished (the kernel idle, the client waiting for a reply that had arrived). nbclient stands
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import SftkitError, atomic_write_text
+from .notebook_outputs import WIDGET_STATE, WIDGET_VIEW
 
 KERNEL_ENV = {"TQDM_MININTERVAL": "0.5"}  # bounds every tqdm bar in the kernel, whoever draws it
 
@@ -90,9 +93,6 @@ def _cell_label(nb, index: int | None) -> str:
     return f"cell {index} ({first[:60]!r})"
 
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-
 
 def drop_closed_widgets(nb, closed: set[str]) -> None:
     """Remove outputs that show a widget the kernel closed (a finished progress bar), and its saved state:
@@ -128,9 +128,10 @@ def _kernel_pid(km) -> int | None:
     return getattr(process, "pid", None)
 
 
-def _child(path: str, out_path: str, events, hb_timeout: float, env: dict | None = None) -> None:
+def _child(path: str, out_path: str, events, hb_timeout: float, env: dict | None = None, clean: bool = True) -> None:
     """Run in a fresh process group: execute `path`, write the result to `out_path`, report progress. The kernel
-    inherits this process's environment, with `KERNEL_ENV` and `env` added."""
+    inherits this process's environment, with `KERNEL_ENV` and `env` added. With `clean`, the result is cleaned
+    by `sftkit.notebook_outputs.clean` before it is written."""
     if hasattr(os, "setsid"):
         os.setsid()
     import asyncio
@@ -202,6 +203,10 @@ def _child(path: str, out_path: str, events, hb_timeout: float, env: dict | None
 
             shutil.rmtree(ipc_dir, ignore_errors=True)
     drop_closed_widgets(nb, closed)
+    if clean:
+        from .notebook_outputs import clean as clean_outputs
+
+        clean_outputs(nb)
     spec = km.kernel_spec  # the metadata JupyterLab writes, so an opened notebook is not "modified" at once
     if spec is not None:
         nb.metadata["kernelspec"] = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
@@ -226,9 +231,11 @@ def _kill(proc, kernel_pid: int | None) -> None:
 
 
 def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: str | os.PathLike | None = None,
-                 log=print, env: dict[str, str] | None = None) -> float:
+                 log=print, env: dict[str, str] | None = None, clean: bool = True) -> float:
     """Execute the notebook at `path`; write it (with outputs) to `output` (default: in place, atomically).
-    `env`: environment variables for its kernel (on top of this process's and `KERNEL_ENV`).
+    `env`: environment variables for its kernel (on top of this process's and `KERNEL_ENV`). `clean`: save it
+    as `sftkit.notebook_outputs.clean` leaves it (explorers as one line of text, no widget state, no execution
+    timestamps, streams merged as JupyterLab saves them); False keeps the run's raw widget views and state.
 
     Returns the wall time in seconds. Raises `SftkitError` with one line naming the notebook and the cell
     when a cell fails, runs past its limit, or the kernel dies or goes silent; the file is then untouched.
@@ -242,7 +249,7 @@ def run_notebook(path: str | os.PathLike, limits: Limits | None = None, output: 
     events = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
         out_tmp = os.path.join(tmp, path.name)
-        proc = ctx.Process(target=_child, args=(str(path), out_tmp, events, limits.heartbeat_timeout, env),
+        proc = ctx.Process(target=_child, args=(str(path), out_tmp, events, limits.heartbeat_timeout, env, clean),
                            daemon=False)
         start = time.monotonic()
         proc.start()

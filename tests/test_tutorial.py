@@ -1,5 +1,6 @@
 """`sftkit tutorial` finishes or fails clearly: floods complete, silent or dead kernels are named, files kept."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_flood_of_progress_and_widget_messages_completes(tmp_path, monkeypatch):
         "from sftkit.train import progress\nfor _ in progress(range(3)): pass",  # a finished bar leaves nothing
         "print('after the flood')",
     ])
-    seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
+    seconds = run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300), clean=False)  # the raw widget views
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[-1].outputs[0]["text"] == "after the flood\n"
     assert seconds < 300
@@ -56,12 +57,70 @@ def test_many_interact_explorers_finish_and_keep_their_outputs(tmp_path):
     path = write_notebook(tmp_path / "explorers.ipynb",
                           ["import ipywidgets as w\ndef show(split, i):\n    print(f'{split} {i}\\n' * 3)"]
                           + [explorer] * 200)
-    run_notebook(path, Limits(cell_timeout=60, notebook_timeout=300, idle_timeout=20))
+    run_notebook(path, Limits(cell_timeout=60, notebook_timeout=300, idle_timeout=20), clean=False)
     nb = nbformat.read(path, as_version=4)
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     printed = [m["state"]["outputs"] for m in state.values() if m["model_name"] == "OutputModel"]
     assert len(printed) == 200 and all(o == [{"name": "stdout", "output_type": "stream",
                                               "text": "test 0\ntest 0\ntest 0\n\n"}] for o in printed)
+
+
+def test_a_run_saves_the_notebook_clean(tmp_path):
+    """By default the saved notebook is what `sftkit.notebook_outputs.clean` leaves: the explorer is one line of
+    text, the widget state and the execution timestamps are gone, and streams JupyterLab would merge are merged."""
+    from sftkit import notebook_outputs
+
+    path = write_notebook(tmp_path / "explorer.ipynb", [
+        "import sys, time\nprint('one', flush=True); time.sleep(0.3); print('two', flush=True)",
+        "import ipywidgets as w\ndef show(value):\n    print(value)\nw.interact(show, value=['first', 'second']);",
+    ])
+    run_notebook(path, Limits(cell_timeout=120, notebook_timeout=300))
+    nb = nbformat.read(path, as_version=4)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["one\ntwo\n"]
+    assert [o["data"] for o in nb.cells[1].outputs] == [{"text/plain": notebook_outputs.EXPLORER_LINES[None]}]
+    assert "widgets" not in nb.metadata and not any("execution" in c.metadata for c in nb.cells)
+    assert all(c.execution_count for c in nb.cells)
+    assert nbformat.writes(notebook_outputs.clean(nbformat.read(path, as_version=4))) + "\n" == path.read_text()
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _comparable(nb, runs: str | None = None) -> list:
+    """The cells of `nb` with every number in their outputs' text replaced by '#' (and the runs directory named as
+    in the committed run); images only by their kind (they draw the numbers)."""
+    def text(value):
+        value = "".join(value) if isinstance(value, list) else value
+        return _NUMBER.sub("#", value.replace(runs, "runs") if runs else value)
+
+    cells = []
+    for cell in nb.cells:
+        outputs = []
+        for o in cell.get("outputs", []):
+            data = {k: ("<image>" if k.startswith("image/") else text(v)) for k, v in o.get("data", {}).items()}
+            outputs.append({"type": o["output_type"], "name": o.get("name"), "text": text(o.get("text", "")), "data": data,
+                            "count": o.get("execution_count")})
+        cells.append({"type": cell.cell_type, "id": cell.get("id"), "source": cell.source, "metadata": cell.metadata,
+                      "count": cell.get("execution_count"), "outputs": outputs})
+    return cells
+
+
+@pytest.mark.usefixtures("repository_untouched")
+def test_rerunning_a_notebook_changes_only_numbers(tmp_path):
+    """Issue 31: re-running notebook 12 (it reads results/, trains nothing; 20-60 s) with the same parameters saves
+    the committed notebook again, numbers aside (the run time; any result saved since its last run). It runs from a
+    copy in a temporary directory, reading the repository's results/ and writing its HTML page into the copy's
+    runs/, so nothing is written into the repository."""
+    committed = REPO_DIR / "notebooks" / "12_leaderboard.ipynb"
+    path = Path(shutil.copy(committed, tmp_path / committed.name))
+    runs = tmp_path / "runs"
+    run_notebook(path, Limits(cell_timeout=300, notebook_timeout=600),
+                 env={"SFTKIT_RESULTS": str(REPO_DIR / "results"), "SFTKIT_RUNS": str(runs)})
+    assert (runs / "leaderboard.html").exists()
+    before, after = nbformat.read(committed, as_version=4), nbformat.read(path, as_version=4)
+    assert after.metadata["kernelspec"] == before.metadata["kernelspec"]
+    for i, (old, new) in enumerate(zip(_comparable(before), _comparable(after, str(runs)), strict=True)):
+        assert new == old, f"cell {i} differs beyond numbers: was {old['outputs']}, now {new['outputs']}"
 
 
 @posix_only

@@ -236,6 +236,12 @@ def show(split, skill, i):
 widgets.interact(show, split=list(world.EVAL_SPLITS), skill=list(world.SKILLS), i=widgets.IntSlider(0, 0, 49));
 
 # %% [markdown]
+# *Reading without running?* The explorer above needs a live kernel (a notebook opened from a fresh clone, or on a code host, shows one line of text in its place). Below is its first view as a plain output; run the notebook to explore.
+
+# %%
+show(list(world.EVAL_SPLITS)[0], list(world.SKILLS)[0], 0)  # the explorer's first view
+
+# %% [markdown]
 # ## Swapping in a real model
 #
 # Set `MODEL_NAME` in the parameters cell to a local path or a Hub id of any causal LM with a chat template

@@ -390,7 +390,7 @@ display(W.VBox([W.HBox([method_w, seed_w]), W.HBox([slip_w, episode_w]), step_w,
 show()
 
 # %% [markdown]
-# *Reading without running?* The explorer above needs a live kernel (a notebook opened from a fresh clone, or on a code host, shows it as one grey line). Below is the episode it starts on, every step side by side,; run the notebook to explore.
+# *Reading without running?* The explorer above needs a live kernel (a notebook opened from a fresh clone, or on a code host, shows it as one grey line). Below is the episode it starts on, every step side by side; run the notebook to explore.
 
 # %%
 ep = frames_for("ift", SEEDS[0], False, 0)  # the player's first episode, every step side by side

@@ -300,7 +300,7 @@ def rollout_html(snapshot, n=8):
                      + plots.token_values_html(tokens, [adv[i, p].item() for p in positions], scale=2.0) + "</td></tr>")
     return "<table><tr><th>score</th><th>reply tokens (advantage)</th></tr>" + "".join(lines) + "</table>"
 
-display(HTML(f"<b>PPO step {SNAPSHOTS[-1][0]}</b>" + rollout_html(SNAPSHOTS[-1][1])))
+display(HTML(f"<b>PPO step {SNAPSHOTS[-1][0]}</b>" + rollout_html(SNAPSHOTS[-1][1])))  # a static view: the last batch
 
 
 # %%

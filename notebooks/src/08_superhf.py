@@ -545,6 +545,12 @@ def show(label, seed, start):
 widgets.interact(show, label=[l for l in table_runs if "gold picks" not in l and l != "best-of-N (proxy picks)"],
                  seed=list(SEEDS), start=widgets.IntSlider(0, 0, len(TEST) - 8, step=8));
 
+# %% [markdown]
+# *Reading without running?* The explorer above needs a live kernel (a notebook opened from a fresh clone, or on a code host, shows one line of text in its place). Below is its first view as a plain output; run the notebook to explore.
+
+# %%
+show("start policy", SEEDS[0], 0)  # the explorer's first view, as a static table
+
 # %%
 saved = []
 for label, run in table_runs.items():
