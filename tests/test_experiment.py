@@ -125,8 +125,8 @@ def test_fit_probe_measures_train_and_dev_by_hand_and_lands_in_the_history(rando
     from sftkit.train import Probe
 
     model, tok = load_model(random_models["llama"])
-    records = [{"messages": [{"role": "user", "content": f"Say {w}"}, {"role": "assistant", "content": w}],
-                "answer": w, "skill": "say", "split": "dev", "id": w} for w in ("ab", "cde", "fghi")]
+    records = [{"messages": [{"role": "user", "content": f"Reverse the word {w}."}, {"role": "assistant", "content": w[::-1]}],
+                "answer": w[::-1], "skill": "reverse", "split": "dev", "id": w} for w in ("ab", "cde", "fghi")]
     data = tokenize_dataset(tok, records)
     batch = pad_collate(data, tok.pad_token_id)
     with torch.no_grad():

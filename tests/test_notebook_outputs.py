@@ -10,9 +10,6 @@ from sftkit import notebook_outputs as no
 from sftkit import notebook_sources as ns
 
 NOTEBOOKS = ns.notebooks()
-# Committed before the cleaner existed and not cleaned with the others (it is being edited elsewhere); its next
-# run (`sftkit tutorial notebooks/02_sftmix.ipynb`) saves it clean. Remove it from here then: the test is strict.
-PENDING_RERUN = {"02_sftmix"}
 
 INTERACT = "interactive(children=(Dropdown(description='split', options=('test', 'wording'), value='test'), Output()))"
 TIMES = {"iopub.execute_input": "2026-11-26T19:27:09.859979Z", "iopub.status.idle": "2026-11-26T19:27:09.866281Z",
@@ -138,13 +135,7 @@ def test_the_clean_command_names_each_notebook(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines() == ["notebooks/13_tiny.ipynb: cleaned", "notebooks/13_tiny.ipynb: unchanged"]
 
 
-def committed(path):
-    marks = [pytest.mark.xfail(reason=f"{path.stem}: committed before the cleaner; its next run saves it clean", strict=True)] \
-        if path.stem in PENDING_RERUN else []
-    return pytest.param(path, id=path.stem, marks=marks)
-
-
-@pytest.mark.parametrize("path", [committed(p) for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_notebooks_are_readable_before_running_and_clean(path):
     """No widget view, widget state or raw widget repr (a fresh clone shows each explorer as one line of text),
     no execution timestamps, no neighbouring streams JupyterLab would merge on save: `clean` changes nothing."""
@@ -166,16 +157,14 @@ def test_committed_notebooks_are_readable_before_running_and_clean(path):
 
 def test_every_explorer_in_the_committed_notebooks_says_where_its_static_view_is():
     """The lines `clean` wrote: the explorers of notebooks 00 and 08 wait for a run of the static view added
-    below them; every other explorer has one (in 02 once it is re-run and cleaned)."""
+    below them; every other explorer has one."""
     lines = {}
     for path in NOTEBOOKS:
-        if path.stem in PENDING_RERUN:
-            continue
         for i, cell in enumerate(json.loads(path.read_text())["cells"]):
             for output in cell.get("outputs", []):
                 text = "".join(output.get("data", {}).get("text/plain", ""))
                 if text.startswith(no.EXPLORER):
                     lines[f"{path.stem}:{i}"] = text.removeprefix(no.EXPLORER)
-    assert len(lines) == 11, sorted(lines)
+    assert len(lines) == 12, sorted(lines)
     unseen = sorted(k for k, v in lines.items() if v == ".")
     assert set(unseen) <= {"00_world:26", "08_superhf:30"}, unseen

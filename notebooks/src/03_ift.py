@@ -270,7 +270,6 @@ _ = show_example(IFT_RUN.training[SEEDS[0]].model, "after IFT")
 preds = {"IFT": IFT_RUN.predictions[SEEDS[0]]}
 display(HTML(plots.samples_html(preds, ids=[r["id"] for r in preds["IFT"] if r["split"] != "test"][::60])))
 
-
 # %% [markdown]
 # ## 5b. Where the paper's comparison lives: the same code path, each half alone, little data
 #
