@@ -155,7 +155,7 @@ def make_loop(random_models, steps=2, **knobs):
     model, tokenizer = load_model(random_models["llama"], device="cpu", lora=ppo.LORA)
     online = OnlineConfig(steps=steps, prompts_per_step=4, samples_per_prompt=1, temperature=1.0, top_p=1.0,
                           max_new_tokens=4, lr=1e-2)
-    return ppo.PPO(model, tokenizer, task_records("train")[:8], config=online, ppo=ppo.Config(minibatch_size=2, **knobs))
+    return ppo.PPO(model, tokenizer, task_records("train")[:8], config=online, ppo=ppo.Config(**{"minibatch_size": 2, **knobs}))
 
 
 def test_kl_penalty_is_zero_at_the_first_step_and_the_adapter_trains(random_models):
@@ -259,3 +259,11 @@ def test_cli_ppo_killed_after_a_checkpoint_resumes_where_it_stopped(tmp_path, ra
     assert [h["step"] for h in history] == [1, 2, 3, 4]
     for key in ("reward", "policy_loss", "value_loss", "kl_coef"):
         assert [h[key] for h in history] == pytest.approx([h[key] for h in whole], abs=1e-6), key
+
+
+def test_the_ratio_is_one_before_any_update(random_models):
+    """Old log-probs and the update's forward passes run in the same mode (dropout off, as TRL's PPOTrainer
+    disables it): on the first minibatch of the first epoch nothing has changed, so the ratio is exactly 1."""
+    loop = make_loop(random_models, steps=2, ppo_epochs=1, minibatch_size=4)  # one minibatch = the whole rollout
+    first, second = loop.run(2)  # the second: LoRA's B is no longer 0, so its dropout (0.05) would show
+    assert first["approx_kl"] == second["approx_kl"] == 0.0 and first["clip_frac"] == second["clip_frac"] == 0.0

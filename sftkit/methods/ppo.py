@@ -218,7 +218,8 @@ class PPO(OnlineLoop):
             order = torch.randperm(n, generator=self.generator)
             for start in range(0, n, c.minibatch_size):
                 mb = order[start:start + c.minibatch_size].to(self.device)
-                logp, values, _ = self.forward({k: v[mb] for k, v in batch.items()})
+                with eval_mode(self.model):  # dropout off, as for old_logp (TRL's PPOTrainer disables it): ratio 1 at first
+                    logp, values, _ = self.forward({k: v[mb] for k, v in batch.items()})
                 pg, clip_frac = policy_loss(logp, old_logp[mb], advantages[mb], mask[mb], c.clip)
                 vf, value_clip_frac = value_loss(values, old_values[mb], returns[mb], mask[mb], c.clip_value)
                 loss = pg + c.vf_coef * vf
