@@ -54,7 +54,7 @@ def test_kl_is_zero_with_an_untouched_adapter_and_positive_after_a_step(random_m
     model, tokenizer = load_model(random_models["llama"], device="cpu", lora=superhf.LORA)
     config = OnlineConfig(steps=1, prompts_per_step=2, samples_per_prompt=3, max_new_tokens=6, lr=5e-2)
     loop = superhf.SuperHF(model, tokenizer, load_world("train")[:4], gold_reward, config,
-                           superhf.Config(minibatch_size=2))
+                           superhf.Config(minibatch_size=2, skip_ties=False))  # a random model: every reply wrong
     rollout = loop.rollout(loop.next_prompts(), step=0)
     batch = rollout.batch
 
@@ -70,6 +70,13 @@ def test_kl_is_zero_with_an_untouched_adapter_and_positive_after_a_step(random_m
     assert kl_now().min().item() > 0  # every reply now differs from the prior
     assert {"kept_reward", "nll", "gold_accuracy", "meteor_similarity", "distinct_2"} <= set(history[0])
     assert len(loop.last["answers"]) == 2  # one kept per prompt
+
+    torch.manual_seed(0)
+    model, tokenizer = load_model(random_models["llama"], device="cpu", lora=superhf.LORA)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = superhf.SuperHF(model, tokenizer, load_world("train")[:4], gold_reward, config,
+                              superhf.Config(minibatch_size=2)).run()  # skip_ties: nothing better to imitate
+    assert history[0]["kept"] == 0 and all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 
 def test_meteor_identical_is_maximal_disjoint_is_zero():
@@ -136,3 +143,13 @@ def test_prompts_the_checker_cannot_grade_train_with_any_reward_and_resume_needs
     mismatch = r"a checkpoint of another run \(superhf kl_coef: the checkpoint has 0.35, this run 1.0\)"
     with pytest.raises(SftkitError, match=mismatch):
         other.run()
+
+
+def test_a_prompt_whose_replies_all_tie_keeps_nothing():
+    """With skip_ties a prompt gives no reply to imitate when its replies all score the same (the oracle's
+    0/1 reward with every reply wrong); otherwise the earlier reply, as the official loop."""
+    rewards = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [3.0, 3.0, 2.0]])
+    answers = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "  "]  # prompt 3: its 2.0 reply is empty
+    assert superhf.keep_best(rewards, answers, k=1) == [0, 4, 6, 9]
+    assert superhf.keep_best(rewards, answers, k=1, skip_ties=True) == [4]
+    assert superhf.Config().skip_ties and superhf.Config().variant() == "kl=0.35"

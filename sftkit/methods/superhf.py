@@ -62,22 +62,29 @@ class Config(MethodConfig):
     top_k: int = knob(1, "replies kept per prompt, the highest scored (official: 1)")
     minibatch_size: int = knob(2, "kept replies per optimizer step (official: 2)")
     max_grad_norm: float | None = knob(1.0, "gradient clipping (official: none; None turns it off)")
+    skip_ties: bool = knob(True, "keep nothing of a prompt whose replies all score the same (not in the official "
+                                 "loop, which keeps the first: with a 0/1 reward that imitates a wrong reply)")
 
 
 # ----------------------------------------------------------------------------------------------------
 # The pieces, each a plain function
 
 
-def keep_best(rewards: torch.Tensor, answers: list[str], k: int = 1) -> list[int]:
+def keep_best(rewards: torch.Tensor, answers: list[str], k: int = 1, skip_ties: bool = False) -> list[int]:
     """Indices (into the flat [N] rollout) of the `k` highest-rewarded replies of each prompt.
 
     rewards: [P, S], row p the S replies to prompt p (flat index p * S + s); `answers` [N] the replies. Empty
     replies are never kept (the official loop drops 0-length completions first); ties go to the earlier reply.
+    `skip_ties` keeps nothing of a prompt whose non-empty replies all score the same: best-of-N has nothing to
+    choose there (with a 0/1 gold reward and every reply wrong, keeping "the best" would imitate a wrong one).
     """
     P, S = rewards.shape
     kept = []
     for p in range(P):
         candidates = [p * S + s for s in range(S) if answers[p * S + s].strip()]
+        scores = [rewards.view(-1)[i].item() for i in candidates]
+        if skip_ties and scores and max(scores) == min(scores):
+            continue
         candidates.sort(key=lambda i: -rewards.view(-1)[i].item())  # stable: earlier reply first on ties
         kept += candidates[:k]
     return kept
@@ -171,7 +178,7 @@ class SuperHF(OnlineLoop):
 
     def update(self, rollout: Rollout) -> dict:
         c = self.superhf
-        kept = keep_best(rollout.grouped(rollout.rewards), rollout.answers, c.top_k)
+        kept = keep_best(rollout.grouped(rollout.rewards), rollout.answers, c.top_k, c.skip_ties)
         nll_sum, kls, n_steps = 0.0, [], 0
         for start in range(0, len(kept), c.minibatch_size):
             idx = torch.tensor(kept[start:start + c.minibatch_size], device=self.device)
@@ -192,7 +199,7 @@ class SuperHF(OnlineLoop):
         kept_answers = [rollout.answers[i] for i in kept]
         self.last = {"records": [rollout.records[i] for i in kept], "answers": kept_answers,
                      "rewards": [rollout.rewards[i].item() for i in kept]}
-        metrics = {"kept_reward": sum(self.last["rewards"]) / max(1, len(kept)),
+        metrics = {"kept": len(kept), "kept_reward": sum(self.last["rewards"]) / max(1, len(kept)),
                    "nll": nll_sum / max(1, n_steps), "kl": sum(kls) / max(1, len(kls))}
         if all(r.get("skill") in SKILLS for r in rollout.records):  # tiny-world prompts: the checker can grade
             gold = [check(r, a) for r, a in zip(rollout.records, rollout.answers)]
