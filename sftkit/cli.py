@@ -96,8 +96,8 @@ def cmd_train(args):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
-               "config": result.config, "step_time_s": result.step_time_s, "tokens_per_s": result.tokens_per_s,
-               "peak_mem_mb": result.peak_mem_mb,
+               "config": result.config, "world_size": world_size(), "step_time_s": result.step_time_s,
+               "tokens_per_s": result.tokens_per_s, "peak_mem_mb": result.peak_mem_mb,
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
