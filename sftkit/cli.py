@@ -178,6 +178,11 @@ def cmd_eval(args):
         ensure_writable(args.output, "choose another --output", kind="file")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
+    # one line before what can be minutes of work (the defaults: 1,120 items, 5 splits); evaluate's bars follow once a
+    # stage has run 5 s (not under TQDM_DISABLE=1)
+    how = "generating every answer" if args.generate else "a teacher-forced pass, then generating what it leaves"
+    print(f"evaluating {args.model} on {len(records):,} items from {len(args.data)} file{'s' * (len(args.data) > 1)}: "
+          f"{how}", flush=True)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                     generate_all=args.generate, predictions=bool(args.output))  # without --output: scores only
     if args.output:

@@ -60,7 +60,9 @@ def test_train_saves_atomically_then_evaluates(tmp_path, capsys, random_models):
     preds = tmp_path / "preds.jsonl"
     assert main(["eval", "--model", str(out), "--data", str(data), "--output", str(preds), "--max-new-tokens", "4"]) == 0
     assert len(preds.read_text().splitlines()) == 8
-    assert "all" in capsys.readouterr().out
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == f"evaluating {out} on 8 items from 1 file: a teacher-forced pass, then generating what it leaves"
+    assert any(" all " in line for line in said[1:])
 
 
 def test_training_resumes_from_its_last_checkpoint(tmp_path, random_models):
