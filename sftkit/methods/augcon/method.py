@@ -463,7 +463,7 @@ def add_generate_arguments(parser) -> None:
                         "the answer step's demos (default: the tiny world's)")
 
 
-SCORER_SECONDS_PER_STEP = 0.30  # the tiny scorer's median step (batch 8 pairs) on 2 CPU cores at load 1.8, 2026-12-08
+SCORER_SECONDS_PER_STEP = 0.30  # the tiny scorer's median step (batch 8 pairs) on 2 CPU cores at load 1.8, 2026-12-07
 SCORER_MEASURED_CORES = 2
 
 
