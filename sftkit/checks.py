@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from . import _home  # noqa: F401  (first: one clear line when `sftkit` is a clone's folder, not this package)
 from .data import IGNORE
 from .io import SftkitError
 from .losses import dpo_loss, ntp_loss, reduce_loss, rpo_loss, token_nll

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .io import REPO_DIR, WORLD_DIR, SftkitError, atomic_dir, replace_marked_block, shown, user_data_dir, write_jsonl
-from .world import EVAL_SPLITS
+from .world import EVAL_SPLITS, SPLITS
 
 
 def ensure_writable(path: str | Path, advice: str, kind: str | None = None) -> None:
@@ -96,8 +96,8 @@ def cmd_train(args):
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         log = {"method": args.method, "variant": method_config.variant(), "data": str(args.data),
-               "config": result.config, "step_time_s": result.step_time_s, "tokens_per_s": result.tokens_per_s,
-               "peak_mem_mb": result.peak_mem_mb,
+               "config": result.config, "world_size": world_size(), "step_time_s": result.step_time_s,
+               "tokens_per_s": result.tokens_per_s, "peak_mem_mb": result.peak_mem_mb,
                "history": result.history}
         (tmp / "train_log.json").write_text(json.dumps(log, indent=1) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -169,6 +169,35 @@ def cmd_generate(args):
           f"learn them with: sftkit train sft --data {args.output} --output ...")
 
 
+def cmd_pairs(args):
+    """`sftkit pairs`: tiny-world preference pairs for `sftkit train dpo|rpo`, notebook 05's recipe (`world_pairs`):
+    chosen = the gold answer; rejected = realistic corruptions and, with --model, up to 2 of the model's own wrong
+    samples (temperature 1)."""
+    from .data import load_world
+    from .world import SKILLS, world_pairs
+
+    ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}",
+                    kind="file")
+    if not args.model and not args.corruptions:
+        raise SftkitError("--corruptions 0 without --model leaves no rejected answer: give one or the other")
+    split = load_world(args.split)
+    records = [r for skill in SKILLS for r in [x for x in split if x["skill"] == skill][:args.per_skill]]
+    samples = None
+    if args.model:
+        from .evaluate import sample_answers
+        from .model import load_model
+
+        model, tokenizer = load_model(args.model, device=args.device)
+        print(f"sampling {args.samples} answers to each of {len(records)} prompts from {args.model}", flush=True)
+        samples = sample_answers(model, tokenizer, records, n=args.samples, temperature=1.0, seed=args.seed)
+    pairs = world_pairs(records, samples, corruptions=args.corruptions, max_sampled=2, seed=args.seed)
+    write_jsonl(args.output, pairs)
+    own = sum(p["source"] == "sample" for p in pairs)
+    print(f"wrote {len(pairs)} pairs to {args.output} ({own} from the model's own mistakes, {len(pairs) - own} "
+          f"corruptions) from {len(records)} {args.split} prompts; learn them with: sftkit train dpo --data "
+          f"{args.output} --output ...")
+
+
 def cmd_eval(args):
     from .data import load_conversations
     from .evaluate import accuracy, evaluate
@@ -178,6 +207,11 @@ def cmd_eval(args):
         ensure_writable(args.output, "choose another --output", kind="file")
     records = [r for path in args.data for r in load_conversations(path, require_gold=True)]
     model, tokenizer = load_model(args.model, device=args.device)
+    # one line before what can be minutes of work (the defaults: 1,120 items, 5 splits); evaluate's bars follow once a
+    # stage has run 5 s (not under TQDM_DISABLE=1)
+    how = "generating every answer" if args.generate else "a teacher-forced pass, then generating what it leaves"
+    print(f"evaluating {args.model} on {len(records):,} items from {len(args.data)} file{'s' * (len(args.data) > 1)}: "
+          f"{how}", flush=True)
     rows = evaluate(model, tokenizer, records, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                     generate_all=args.generate, predictions=bool(args.output))  # without --output: scores only
     if args.output:
@@ -429,6 +463,20 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
             add_knob(knobs, f)
     g.set_defaults(func=cmd_generate)
 
+    pa = sub.add_parser("pairs", help="tiny-world preference pairs for sftkit train dpo|rpo (gold vs corruptions and, "
+                        "with --model, the model's own wrong samples: notebook 05's recipe)")
+    pa.add_argument("--output", required=True, help="the preference JSONL to write ({prompt, chosen, rejected} records)")
+    pa.add_argument("--model", default=None, help="also sample this model's answers and keep up to 2 wrong ones per "
+                    "prompt as rejected (e.g. an SFT model: on-policy mistakes); default: corruptions only")
+    pa.add_argument("--samples", type=int, default=4, help="--model: answers sampled per prompt (temperature 1)")
+    pa.add_argument("--split", default="train", choices=SPLITS, help="the tiny-world split the prompts come from")
+    pa.add_argument("--per-skill", type=int, default=32, help="prompts per skill (the split's first ones)")
+    pa.add_argument("--corruptions", type=int, default=1, help="corrupted answers per prompt (a skill's realistic "
+                    "mistakes: sftkit.world.corrupt)")
+    pa.add_argument("--seed", type=int, default=0)
+    pa.add_argument("--device", default=None)
+    pa.set_defaults(func=cmd_pairs)
+
     e = sub.add_parser("eval", help="exact match per split and skill (greedy, batched)")
     e.add_argument("--model", default="tiny")
     e.add_argument("--data", nargs="+", default=[str(WORLD_DIR / f"{s}.jsonl") for s in EVAL_SPLITS],
@@ -495,10 +543,10 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
 
 
 # Numeric flags, checked before any work (`check_numbers`): name -> (test, what it must be).
-_AT_LEAST_1 = ("steps", "batch_size", "max_new_tokens", "max_length", "grad_accum", "bucket", "samples_per_prompt",
-               "threads", "num_data", "scorer_steps", "max_tasks", "ppo_epochs", "minibatch_size", "k", "top_k",
-               "kl_horizon", "reference_steps", "reference_checkpoints", "mutations_per_task", "replies_per_attempt")
-_AT_LEAST_0 = ("save_steps", "lora_r", "retries")
+_AT_LEAST_1 = ("steps", "batch_size", "samples", "per_skill", "max_new_tokens", "max_length", "grad_accum", "bucket",
+               "samples_per_prompt", "threads", "num_data", "scorer_steps", "max_tasks", "ppo_epochs", "minibatch_size",
+               "k", "top_k", "kl_horizon", "reference_steps", "reference_checkpoints", "mutations_per_task", "replies_per_attempt")
+_AT_LEAST_0 = ("save_steps", "lora_r", "retries", "corruptions")
 _ABOVE_0 = ("lr", "scorer_lr", "cell_timeout", "notebook_timeout", "temperature", "timeout")
 _FROM_0_TO_1 = ("top_p", "error_rate", "laziness_rate", "shirker_fraction", "rouge_threshold")
 

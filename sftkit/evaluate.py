@@ -23,23 +23,56 @@ from .profile import timed
 from .world import check as exact_match
 from .world import normalize
 
+PROGRESS_DELAY = 5.0  # seconds before `evaluate`'s bars appear: the many quick evaluations in the notebooks show none
+
+
+class StageBar:
+    """`evaluate`'s progress bar for one stage (`sftkit.train.progress`: quiet under TQDM_DISABLE=1, gone when
+    done), made only once the stage has run `PROGRESS_DELAY` seconds (checked after each batch): a quick stage
+    creates no bar at all, so in a notebook it leaves no widget behind. No `desc`: never a bar."""
+
+    def __init__(self, total: int, desc: str | None):
+        import time
+
+        self.total, self.desc, self.done, self.bar = total, desc, 0, None
+        self.start = time.monotonic()
+
+    def update(self, n: int) -> None:
+        import time
+
+        from .train import progress
+
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.desc and time.monotonic() - self.start >= PROGRESS_DELAY:
+            self.bar = progress(total=self.total, initial=self.done, desc=self.desc, unit="prompt")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
 
 @timed("generate")
 @torch.no_grad()
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 48,
              batch_size: int = 128, do_sample: bool = False, num_return_sequences: int = 1,
-             **sample_kwargs) -> list[str]:
+             progress_desc: str | None = None, **sample_kwargs) -> list[str]:
     """Answer each conversation (ending with a user turn) with the model; returns decoded answers.
 
     Prompts are rendered with the chat template's generation prompt, sorted by length and left-padded
     in batches, so a batch wastes little compute on padding. Greedy unless `do_sample=True` (then pass
     temperature / top_p). With `num_return_sequences=k`, answers for prompt i are at [i*k, (i+1)*k).
+    `progress_desc`: a progress bar with this label (`StageBar`).
     """
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[list[str]] = [[] for _ in texts]
     device = next(model.parameters()).device
-    with eval_mode(model):
+    with eval_mode(model), StageBar(len(order), progress_desc) as shown:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
@@ -50,6 +83,7 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
             decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
             for j, i in enumerate(idx):
                 answers[i] = decoded[j * num_return_sequences:(j + 1) * num_return_sequences]
+            shown.update(len(idx))
     return [a for group in answers for a in group]
 
 
@@ -98,8 +132,8 @@ def settled_by_divergence(tokenizer, record: dict, gold: list[int], at: int, tok
 
 
 @torch.no_grad()
-def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 48,
-                   batch_size: int = 128) -> list[tuple[bool | None, str | None]]:
+def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
+                   progress_desc: str | None = None) -> list[tuple[bool | None, str | None]]:
     """What greedy generation (at most `max_new_tokens` new tokens) would score on each record under exact
     match, from one teacher-forced forward pass per batch over prompt + gold answer + end token:
     (True, gold answer) when the argmax at every answer position, including the end token, is the gold token
@@ -110,6 +144,7 @@ def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 
 
     Rows are left-padded and get the position ids `generate` gives them, so the numbers are the ones greedy
     decoding sees; only the last K positions' logits are computed (K = the longest answer + end token).
+    `progress_desc`: a progress bar with this label (`StageBar`).
     """
     encoded = [answer_ids(tokenizer, r) for r in records]
     out: list[tuple[bool | None, str | None]] = [(None, None)] * len(records)
@@ -117,7 +152,7 @@ def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 
     todo.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with eval_mode(model):
+    with eval_mode(model), StageBar(len(todo), progress_desc) as shown:
         for start in range(0, len(todo), batch_size):
             idx = todo[start:start + batch_size]
             seqs = [encoded[i][0] + encoded[i][1] for i in idx]
@@ -140,13 +175,14 @@ def teacher_forced(model, tokenizer, records: list[dict], max_new_tokens: int = 
                         break
                 else:
                     out[i] = (True, records[i]["answer"])
+            shown.update(len(idx))
     return out
 
 
 @timed("evaluate")
 def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, batch_size: int = 128,
              check: Callable[[dict, str], bool] = exact_match, generate_all: bool = False,
-             predictions: bool = True) -> list[dict]:
+             predictions: bool = True, progress: bool = True) -> list[dict]:
     """Greedy answers checked against gold: one row per record {id, skill, split, prompt, answer, prediction, correct}.
 
     `check(record, prediction)` decides "correct" (default: the tiny world's exact match, `sftkit.world.check`).
@@ -156,12 +192,17 @@ def evaluate(model, tokenizer, records: list[dict], max_new_tokens: int = 48, ba
     explorer); with `predictions=False` only the unsettled ones are, and an item proven wrong gets prediction
     None (scores only: much faster on weak models). `generate_all=True` (`sftkit eval --generate`), or any
     other `check`, generates every answer.
+
+    `progress`: a bar per stage (the teacher-forced pass, then generating the rest) once a stage has run
+    `PROGRESS_DELAY` seconds (`StageBar`), in a terminal or a notebook, gone when done, quiet under
+    TQDM_DISABLE=1: a long evaluation (the base model's, on a busy machine) is not silent, a quick one shows nothing.
     """
+    labels = ("evaluate: teacher-forced pass", "evaluate: generating") if progress else (None, None)
     settled = ([(None, None)] * len(records) if generate_all or check is not exact_match
-               else teacher_forced(model, tokenizer, records, max_new_tokens, batch_size))
+               else teacher_forced(model, tokenizer, records, max_new_tokens, batch_size, progress_desc=labels[0]))
     rest = [i for i, (ok, pred) in enumerate(settled) if ok is None or (predictions and pred is None)]
     generated = dict(zip(rest, generate(model, tokenizer, [prompt_messages(records[i]) for i in rest], max_new_tokens,
-                                        batch_size)))
+                                        batch_size, progress_desc=labels[1])))
     rows = []
     for i, (r, (ok, pred)) in enumerate(zip(records, settled)):
         if i in generated:

@@ -16,20 +16,33 @@ from .io import DATA_DIR, SftkitError
 TINY_BASE = DATA_DIR / "models" / "tiny-base"
 DEFAULT_MODEL = "tiny"  # shorthand for TINY_BASE
 
+LOCAL_FIRST = ("runs",)  # "runs/NAME" is always a folder: where the README's commands save models
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a --model string names a local folder rather than a Hub id ("name" or "org/name"): absolute, or
+    starting with . or ~, or with more than one /, or the OS's own separator; or "org/name" whose first part is a
+    folder here (`runs/warm` from the folder holding runs/) or is `LOCAL_FIRST` (runs/)."""
+    if os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text:
+        return True
+    first = text.split("/")[0]
+    return "/" in text and (first in LOCAL_FIRST or os.path.isdir(first))
+
+
 def resolve_model_path(name: str | os.PathLike) -> str:
-    """'tiny' -> the embedded model; an existing path -> itself; anything else is taken as a Hub id."""
+    """'tiny' -> the embedded model; an existing path -> itself; a string that `looks_like_path` must exist (else
+    one line: no such model folder); anything else is taken as a Hub id."""
     if str(name) == DEFAULT_MODEL:
         if not (TINY_BASE / "config.json").exists():
             raise SftkitError(f"{TINY_BASE}: embedded base model missing; rebuild it with `sftkit pretrain`")
         return str(TINY_BASE)
     text = str(name)
-    # A Hub id is "name" or "org/name"; anything else that looks like a path must exist (else transformers says
-    # "Repo id must be in the form 'repo_name' or 'namespace/repo_name'" about a mistyped folder).
-    looks_like_path = (os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1
-                       or os.sep != "/" and os.sep in text)
-    if looks_like_path and not os.path.exists(os.path.expanduser(text)):
+    # Else transformers says "Repo id must be in the form ..." about a mistyped folder, or, for "runs/warm", tries
+    # the Hub for a minute and reports a connection error.
+    local = looks_like_path(text)
+    if local and not os.path.exists(os.path.expanduser(text)):
         raise SftkitError(f"{text}: no such model folder (give 'tiny', an existing folder, or a Hub id like org/name)")
-    return os.path.expanduser(text) if looks_like_path else text
+    return os.path.expanduser(text) if local else text
 
 
 def pick_device(device: str | None = None) -> str:
@@ -93,7 +106,11 @@ def load_model(name: str | os.PathLike = DEFAULT_MODEL, device: str | None = Non
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:  # ValueError: a folder without tokenizer files
-        raise SftkitError(f"{path}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if not os.path.exists(path):  # taken as a Hub id: say that no folder of that name is here either
+            raise SftkitError(f"{path}: no such model folder here, and not loadable from the Hugging Face Hub "
+                              f"({first})") from None
+        raise SftkitError(f"{path}: cannot load a tokenizer ({first})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.chat_template is None:

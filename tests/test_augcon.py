@@ -413,13 +413,28 @@ def test_scorer_trains_and_ranks_positives_first(tmp_path):
     assert pos[0] > neg[0]
 
 
-def test_generate_cli_writes_conversations(tmp_path):
+def test_scorer_line_says_the_steps_and_about_how_long():
+    from sftkit.methods.augcon.method import scorer_line
+
+    line = scorer_line(200, "tiny", "cpu", 2, 1.0)
+    assert line == "training the scorer: 200 steps, about 1 min on this machine (2 cores, load 1.0); --scorer-steps to change"
+    assert "about 2 min" in scorer_line(200, "tiny", "cpu", 1, 0.5)  # half the measured cores: twice as long
+    assert "about 5 min" in scorer_line(200, "tiny", "cpu", 2, 10.0)  # load 10 on 2 cores: 5 times as long
+    assert "under a minute on this machine (8 cores);" in scorer_line(20, "tiny", "cpu", 8, None)
+    assert scorer_line(10, "Qwen/Qwen2.5-0.5B", "cuda", 16, 0.1) == ("training the scorer: 10 steps of a "
+                                                                   "Qwen/Qwen2.5-0.5B scorer on cuda (its time was not "
+                                                                   "measured here); --scorer-steps to change")
+
+
+def test_generate_cli_writes_conversations(tmp_path, capsys):
     from sftkit.cli import main
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in DOCS[:3]))
     out = tmp_path / "augcon.jsonl"
     assert main(["generate", "augcon", "--documents", str(docs), "--output", str(out), "--scorer-steps", "2"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("training the scorer: 2 steps") and said[0].endswith("; --scorer-steps to change")
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records and all(r["messages"][0]["role"] == "user" and r["messages"][1]["role"] == "assistant" for r in records)
     assert all("quality" not in r["meta"] for r in records)  # no gold labels for documents of one's own

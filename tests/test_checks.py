@@ -392,3 +392,48 @@ def test_each_method_notebook_has_a_checked_exercise_whose_solution_passes(name,
     exec(compile(code, name, "exec"), {"__name__": "solution"})  # noqa: S102  (our own notebook's solution)
     out = capsys.readouterr().out.splitlines()
     assert out and all(line.startswith("PASS") for line in out), out
+
+
+EDITABLE_FINDER = '''
+import importlib.util, sys
+from pathlib import Path
+
+SOURCE = Path(sys.argv[1])
+sys.meta_path = [f for f in sys.meta_path if "sftkit" not in getattr(f, "__module__", "")]  # the venv's own
+
+
+class Editable:  # as setuptools' finder for `pip install -e .`: sftkit's modules from SOURCE, after the path finder
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.split(".")[0] != "sftkit":
+            return None
+        base = SOURCE.joinpath(*name.split(".")[1:])
+        if (base / "__init__.py").exists():
+            return importlib.util.spec_from_file_location(name, base / "__init__.py", submodule_search_locations=[str(base)])
+        if base.with_suffix(".py").exists():
+            return importlib.util.spec_from_file_location(name, base.with_suffix(".py"))
+        return None
+
+
+sys.meta_path.append(Editable)
+from sftkit.checks import check_loss
+'''
+
+
+def test_importing_from_the_folder_holding_a_clone_is_one_clear_error(tmp_path):
+    """Python started in the folder that holds a clone named sftkit, with an editable install: `sftkit` is the
+    clone's folder (a namespace package) and `sftkit.data` its data/ folder. The error says so instead of
+    "cannot import name 'IGNORE' from 'sftkit.data' (unknown location)"."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "sftkit" / "data").mkdir(parents=True)  # the clone: its data/ folder, no __init__.py
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", EDITABLE_FINDER, str(Path(checks.__file__).parent)], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (f"ImportError: `import sftkit` found the folder {tmp_path / 'sftkit'} (a clone named sftkit in the "
+                    "current directory), not the package inside it: start Python from inside the clone (or from any "
+                    "other folder)"), out.stderr

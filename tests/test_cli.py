@@ -60,7 +60,9 @@ def test_train_saves_atomically_then_evaluates(tmp_path, capsys, random_models):
     preds = tmp_path / "preds.jsonl"
     assert main(["eval", "--model", str(out), "--data", str(data), "--output", str(preds), "--max-new-tokens", "4"]) == 0
     assert len(preds.read_text().splitlines()) == 8
-    assert "all" in capsys.readouterr().out
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == f"evaluating {out} on 8 items from 1 file: a teacher-forced pass, then generating what it leaves"
+    assert any(" all " in line for line in said[1:])
 
 
 def test_training_resumes_from_its_last_checkpoint(tmp_path, random_models):
@@ -375,3 +377,68 @@ def test_a_missing_model_folder_is_named_as_such(tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path / "no-model"), "--data", str(data)]) == 2
     err = capsys.readouterr().err
     assert "no such model folder" in err and "Repo id" not in err and err.count("\n") == 1
+
+
+def test_train_without_output_is_argparses_one_line(capsys):
+    """`sftkit train sft --data sd.jsonl --max-length 512` without --output: a usage line naming --output, exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "sft", "--data", "sd.jsonl", "--max-length", "512"])
+    assert stop.value.code == 2
+    assert "the following arguments are required: --output" in capsys.readouterr().err
+
+
+def test_pairs_makes_the_preference_file_dpo_reads(tmp_path, capsys, random_models):
+    """`sftkit pairs` (notebook 05's recipe): gold vs a corruption per prompt, plus with --model the model's own
+    wrong samples; the file loads as preference data (what `sftkit train dpo --data` reads)."""
+    from sftkit.data import load_preferences
+    from sftkit.world import SKILLS
+
+    out = tmp_path / "pairs.jsonl"
+    assert main(["pairs", "--output", str(out), "--per-skill", "2"]) == 0
+    pairs = load_preferences(str(out))
+    assert len(pairs) == 2 * len(SKILLS) and {p["source"] for p in pairs} == {"corruption"}
+    assert all(p["chosen"] != p["rejected"] for p in pairs)
+    assert f"wrote {len(pairs)} pairs to {out} (0 from the model's own mistakes" in capsys.readouterr().out
+    assert main(["pairs", "--output", str(out), "--per-skill", "1", "--model", random_models["llama"], "--samples", "2",
+                 "--split", "dev"]) == 0
+    pairs = load_preferences(str(out))
+    assert {p["source"] for p in pairs} == {"corruption", "sample"}  # a random model's samples are wrong
+    assert all(p["id"].startswith("dev-") for p in pairs)
+    assert main(["pairs", "--output", str(out), "--corruptions", "0"]) == 2
+    assert "no rejected answer" in capsys.readouterr().err
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """Every `sftkit ...` command line in the code blocks of README.md and docs/*.md (also after `$(which sftkit)`,
+    `python -m sftkit` or `.venv/bin/sftkit`), as (the line, its arguments): comments cut, optional `[...]` parts
+    dropped, a `...` placeholder read as a value."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    found = []
+    for path in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:
+        for block in re.findall(r"```[a-z]*\n(.*?)```", path.read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                code = re.split(r"\s#\s", " " + line.strip())[0].strip()
+                m = re.match(r"(?:.*\$\(which sftkit\)|(?:\.venv/bin/)?python -m sftkit|(?:\.venv/bin/)?sftkit)\s+(.*)", code)
+                if m and not code.startswith("#"):
+                    args = re.sub(r"\[[^\[\]]*\]", "", m.group(1))
+                    found.append((line.strip(), ["X" if a == "..." else a for a in shlex.split(args)]))
+    return found
+
+
+def test_every_documented_command_parses():
+    """The README's and docs' command lines are complete (every required flag, no unknown one): e.g. the
+    self-debugging line once lacked --output, and no command made the pairs.jsonl `sftkit train dpo` reads."""
+    from sftkit.cli import build_parser
+
+    commands = documented_commands()
+    assert len(commands) >= 25 and any(args[0] == "pairs" for _, args in commands)
+    parser = build_parser()
+    for line, args in commands:
+        try:
+            parser.parse_args(args)
+        except SystemExit:
+            pytest.fail(f"documented command does not parse: {line}")

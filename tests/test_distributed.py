@@ -199,6 +199,27 @@ def test_two_processes_train_like_one_and_resume_after_a_kill(tmp_path, random_m
         torch.testing.assert_close(param, weights[name], msg=name)  # the same processes: the same numbers
 
 
+@gloo
+def test_accelerate_launch_with_the_shipped_config_runs_two_processes(tmp_path, random_models):
+    """`accelerate launch --config_file configs/accelerate-cpu-2.yaml ... sftkit train sft` (README, More than one
+    machine): 2 processes, not one. (accelerate 1.16's `--num_processes 2 --cpu` starts a single process: its
+    simple launcher spreads CPU processes only through mpirun.) World size 2 in the log, and 2 steps of batch 4
+    in each of 2 processes read 16 of the 48 rows (one process: 8); one line printed, one model saved."""
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records()))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                          str(REPO / "configs" / "accelerate-cpu-2.yaml"), "-m", "sftkit", "train", "sft", "--model",
+                          random_models["llama"], "--data", str(data), "--output", str(tmp_path / "model"), "--steps",
+                          "2", "--batch-size", "4", "--save-steps", "0"],
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("saved") == 1
+    log = json.loads((tmp_path / "model" / "train_log.json").read_text())
+    assert log["world_size"] == 2
+    assert log["history"][-1]["epoch"] == pytest.approx(2 * 2 * 4 / 48)
+
+
 def worker(out: Path, model_path: str, data: str) -> None:
     """Under torchrun: an uninterrupted 2-process run (rank 0 saves its first loss and weights), then a run with
     the CLI's settings killed at step 3, after its checkpoint at step 2."""

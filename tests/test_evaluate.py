@@ -42,6 +42,32 @@ def test_evaluate_scores_exact_matches(random_models, monkeypatch):
     assert acc[("longer", "all")]["accuracy"] == 1.0
 
 
+def test_evaluate_shows_a_bar_per_stage_only_when_it_runs_long(random_models, monkeypatch, capsys):
+    """A stage (the teacher-forced pass, generation) that runs past PROGRESS_DELAY seconds gets a progress bar;
+    a quick one makes none (in a notebook: no widget left behind), nor do progress=False or TQDM_DISABLE=1."""
+    import sftkit.evaluate as ev
+    import sftkit.train
+
+    model, tok = load_model(random_models["llama"])
+    records = load_world("test")[:6]  # a random model gets them wrong: every item is generated after the pass
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    made = []
+    real = sftkit.train.progress
+    monkeypatch.setattr(sftkit.train, "progress", lambda *a, **k: made.append(k["desc"]) or real(*a, **k))
+    quick = ev.evaluate(model, tok, records, max_new_tokens=4, batch_size=2)
+    assert made == [] and capsys.readouterr().err == ""  # quicker than PROGRESS_DELAY: no bar made
+    monkeypatch.setattr(ev, "PROGRESS_DELAY", 0)
+    assert ev.evaluate(model, tok, records, max_new_tokens=4, batch_size=2) == quick
+    err = capsys.readouterr().err
+    assert made == ["evaluate: teacher-forced pass", "evaluate: generating"]
+    assert "evaluate: teacher-forced pass" in err and "evaluate: generating:" in err and "/6 " in err
+    ev.evaluate(model, tok, records, max_new_tokens=4, batch_size=2, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    ev.evaluate(model, tok, records, max_new_tokens=4, batch_size=2)
+    assert capsys.readouterr().err == ""
+
+
 def test_mean_std():
     assert mean_std([0.5, 0.7, 0.9]) == pytest.approx((0.7, 0.2))
     assert fmt_mean_std([0.5, 0.7, 0.9]) == "70.0 ± 20.0"

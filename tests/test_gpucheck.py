@@ -33,3 +33,16 @@ def test_without_a_gpu_the_check_says_so_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("sftkit: error: no CUDA GPU found") and "--device cpu --tiny" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "check.json").exists()
+
+
+def test_the_readmes_path_count_is_the_checks():
+    """The README's sample output ("N of N passed") and its "N paths" are what the check runs: one path per
+    registered method, sft with LoRA, and eval (it said 12 when there were 13)."""
+    import re
+
+    from sftkit.io import REPO_DIR
+
+    readme = (REPO_DIR / "README.md").read_text()
+    paths = len(NAMES) + 2
+    assert re.findall(r"(\d+) of (\d+) passed", readme) == [(str(paths), str(paths))]
+    assert f"{paths} paths (one per registered" in readme

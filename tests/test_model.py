@@ -26,6 +26,34 @@ def test_unknown_model_is_a_clear_error(tmp_path):
         load_model(str(tmp_path / "empty"))
 
 
+@pytest.mark.parametrize("text, local", [
+    ("runs/warm", True),  # the README's folder, whether or not runs/ exists yet
+    ("./warm", True), ("../models/warm", True), ("/abs/warm", True), ("~/warm", True), ("a/b/c", True),
+    ("here/warm", True),  # its first part is a folder in the current directory (made below)
+    ("Qwen/Qwen2.5-0.5B-Instruct", False), ("gpt2", False), ("org/name", False),
+])
+def test_a_model_string_is_a_folder_or_a_hub_id(tmp_path, monkeypatch, text, local):
+    from sftkit.model import looks_like_path, resolve_model_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here").mkdir()
+    assert looks_like_path(text) == local
+    if local:  # none of them exists: one line, before any Hub call
+        with pytest.raises(SftkitError, match="no such model folder"):
+            resolve_model_path(text)
+    else:
+        assert resolve_model_path(text) == text
+
+
+def test_a_hub_id_that_cannot_be_loaded_says_no_folder_either(tmp_path, monkeypatch):
+    """'org/name' that is no folder here and not loadable from the Hub (offline here): one line saying both."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SftkitError, match=r"^nobody-here/no-such-model: no such model folder here, and not loadable "
+                                          r"from the Hugging Face Hub \("):
+        load_model("nobody-here/no-such-model")
+
+
 @pytest.mark.skipif(not (TINY_BASE / "config.json").exists(), reason="embedded model not built")
 def test_embedded_model_loads_as_a_normal_hf_model():
     from transformers import AutoTokenizer
