@@ -230,8 +230,12 @@ def cmd_leaderboard(args):
         from .leaderboard import check_page_path
 
         ensure_writable(check_page_path(args.html), "give --html a path in a directory of your own")
-    print(write_leaderboard(args.results, readme=args.readme))
-    if args.readme:
+    blocks = [name for name in ("leaderboard", "methods")  # the results tables (docs/results.md), the notebooks (README)
+              if args.readme and f"<!-- {name}:start -->" in Path(args.readme).read_text()]
+    if args.readme and not blocks:
+        raise SftkitError(f"--readme {args.readme}: no <!-- leaderboard:start --> or <!-- methods:start --> marker in it")
+    print(write_leaderboard(args.results, readme=args.readme if "leaderboard" in blocks else None))
+    if "methods" in blocks:
         replace_marked_block(args.readme, "methods", notebook_table())
     if args.html:
         from .leaderboard import write_html
@@ -263,7 +267,7 @@ def cmd_tutorial(args):
         minutes = profiled_run(paths, limits, complete=not args.notebooks)
     else:
         minutes = run_all(paths, limits)
-    print(write_leaderboard(readme=REPO_DIR / "README.md" if args.update_readme else None))
+    print(write_leaderboard(readme=REPO_DIR / "docs" / "results.md" if args.update_readme else None))
     if args.update_readme:
         import datetime
 
@@ -490,10 +494,11 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
                         "would get right and only the rest are generated (same results, item by item)")
     e.set_defaults(func=cmd_eval)
 
-    lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and README table, HTML page)")
+    lb = sub.add_parser("leaderboard", help="results/*.jsonl -> results/leaderboard.md (and docs/results.md's tables, HTML page)")
     lb.add_argument("--results", default=None, help="default: results/, or your own copy when the checkout is "
                     "read-only or shared (see README)")
-    lb.add_argument("--readme", default=None, help="also refresh the table in this README")
+    lb.add_argument("--readme", default=None, help="also refresh the table in this Markdown file (between "
+                    "<!-- leaderboard:start --> and <!-- leaderboard:end -->; the repository's is docs/results.md)")
     lb.add_argument("--html", default=None, metavar="PATH", help="also write a standalone HTML page (the table, the "
                     "accuracy-vs-cost figure embedded, the papers' claims checked) for a course website")
     lb.set_defaults(func=cmd_leaderboard)
@@ -503,7 +508,8 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     tu.add_argument("--cell-timeout", type=float, default=1200, help="seconds one cell may run")
     tu.add_argument("--notebook-timeout", type=float, default=2700,
                     help="seconds one notebook may run (kernel start included)")
-    tu.add_argument("--update-readme", action="store_true", help="refresh the README's results table")
+    tu.add_argument("--update-readme", action="store_true", help="refresh the results tables in docs/results.md and "
+                    "the README's notebook table")
     tu.add_argument("--profile", action="store_true",
                     help="also record where each notebook's minutes go (train, generate, evaluate, sandbox, teacher, "
                          "other) in docs/profile.md: every notebook replaces its table, some only their rows")

@@ -2,7 +2,7 @@
 figure, the per-skill heatmap, and the standalone HTML page `sftkit leaderboard --html PATH` writes.
 
 Everything here reads the shared results files (`sftkit.results`) and trains nothing. The table is
-`results.summary` through `results.table_cells`, the same code that writes the README's table; every verdict is
+`results.summary` through `results.table_cells`, the same code that writes docs/results.md's table; every verdict is
 `stats.compare` (through `results.compare_rows`): paired on the same items when both sides saved per-item
 outcomes, else unpaired from seed means (the verdict says which), printed as difference, 95% interval, n, MDE.
 

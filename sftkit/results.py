@@ -380,7 +380,7 @@ def own_tests_table(rows: list[dict], standard: tuple[str, ...] = EVAL_SPLITS) -
 
 
 def write_leaderboard(directory: str | Path | None = None, readme: str | Path | None = None) -> str:
-    """Build results/leaderboard.md from every results file; also refresh the README's table if given."""
+    """Build results/leaderboard.md from every results file; also refresh the table in `readme` (docs/results.md) if given."""
     directory = Path(directory or results_dir())
     rows = load(directory)
     if not rows:

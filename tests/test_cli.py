@@ -442,3 +442,25 @@ def test_every_documented_command_parses():
             parser.parse_args(args)
         except SystemExit:
             pytest.fail(f"documented command does not parse: {line}")
+
+
+def test_leaderboard_writes_the_blocks_its_file_has(tmp_path, capsys):
+    """docs/results.md holds the results tables, the README the notebook table: --readme refreshes the blocks
+    the file has, and a file with neither marker is one line."""
+    from sftkit import results as results_module
+
+    results = tmp_path / "results"
+    row = {"notebook": "01_sft", "method": "sft", "variant": "full", "model": "tiny", "seed": 0, "split": "test",
+           "skill": "all", "n": 10, "correct": 9, "accuracy": 0.9, "metric": "exact_match", "value": 0.9}
+    results_module.save("01_sft", [row], results)
+    tables, notebooks, neither = (tmp_path / n for n in ("results.md", "README.md", "other.md"))
+    tables.write_text("<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
+    notebooks.write_text("<!-- methods:start -->\n<!-- methods:end -->\n")
+    neither.write_text("no markers\n")
+    assert main(["leaderboard", "--results", str(results), "--readme", str(tables)]) == 0
+    assert "| 01_sft | sft | full |" in tables.read_text()
+    assert main(["leaderboard", "--results", str(results), "--readme", str(notebooks)]) == 0
+    assert "02_sftmix" in notebooks.read_text() and "| 01_sft | sft | full |" not in notebooks.read_text()
+    capsys.readouterr()
+    assert main(["leaderboard", "--results", str(results), "--readme", str(neither)]) == 2
+    assert "no <!-- leaderboard:start --> or <!-- methods:start --> marker" in capsys.readouterr().err

@@ -58,7 +58,7 @@ if not missing:
 #
 # Exact match (%) on `test` and the four shifts (wording, longer, larger, composed), mean ± std over seeds, one
 # row per (notebook, method, variant, model); step time and peak memory per optimizer step on the machine that
-# ran that notebook. This is the README's table, from the same function (`results.markdown_table(results.summary(rows))`).
+# ran that notebook. This is docs/results.md's table, from the same function (`results.markdown_table(results.summary(rows))`).
 
 # %%
 display(Markdown(results.markdown_table(results.summary(ROWS))))
