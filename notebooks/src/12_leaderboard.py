@@ -7,7 +7,7 @@
 #
 # **What you will learn**
 # - how to read one table of every method: `test`, each shift split, step time, peak memory and seeds, the same
-#   table the README shows (both come from `sftkit.results.summary`);
+#   table docs/results.md shows (both come from `sftkit.results.summary`);
 # - what each method's accuracy cost: exact match against training time, with error bars over seeds;
 # - which skills each method learned (a method x skill heatmap on `test`);
 # - for each seed paper, its headline claim beside what we measured here and whether it held, decided by the
