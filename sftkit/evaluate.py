@@ -12,6 +12,7 @@ it for the base model, an SFT model, a LoRA model and a BPE tokenizer on every s
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -32,15 +33,11 @@ class StageBar:
     creates no bar at all, so in a notebook it leaves no widget behind. No `desc`: never a bar."""
 
     def __init__(self, total: int, desc: str | None):
-        import time
-
         self.total, self.desc, self.done, self.bar = total, desc, 0, None
         self.start = time.monotonic()
 
     def update(self, n: int) -> None:
-        import time
-
-        from .train import progress
+        from .train import progress  # imported when a bar is due: sftkit.train loads transformers' Trainer
 
         self.done += n
         if self.bar is not None:

@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from .data import load_world, pad_collate, tokenize_dataset
+from .data import IGNORE, load_world, pad_collate, tokenize_dataset
 from .evaluate import evaluate
-from .logprobs import eval_mode
-from .losses import token_nll
+from .logprobs import eval_mode, sequence_logprobs
 from .methods import get
 from .methods.base import Arm, MethodConfig, MethodSpec
 from .model import DEFAULT_MODEL, load_model, pick_device
@@ -77,15 +76,14 @@ def fit_probe(tokenizer, train_records: list[dict], dev_records: list[dict], max
 
 @torch.no_grad()
 def answer_nll(model, dataset: list[dict], pad_token_id: int, batch_size: int = 128) -> float:
-    """Mean NLL per answer token of tokenized `dataset` under `model` (a token mean over all its answers)."""
+    """Mean NLL per answer token of tokenized `dataset` under `model` (a token mean over all its answers), from
+    `sftkit.logprobs.sequence_logprobs` (each answer's summed log-prob)."""
     total, count = 0.0, 0
     with eval_mode(model):
         for start in range(0, len(dataset), batch_size):
-            batch = pad_collate(dataset[start:start + batch_size], pad_token_id)
-            logits = model(input_ids=batch["input_ids"].to(model.device),
-                           attention_mask=batch["attention_mask"].to(model.device)).logits
-            nll, mask = token_nll(logits, batch["labels"].to(model.device))
-            total, count = total + float((nll * mask).sum()), count + int(mask.sum())
+            batch = {k: v.to(model.device) for k, v in pad_collate(dataset[start:start + batch_size], pad_token_id).items()}
+            total -= float(sequence_logprobs(model, batch).sum())
+            count += int((batch["labels"][:, 1:] != IGNORE).sum())
     return total / max(count, 1)
 
 
