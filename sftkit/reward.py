@@ -103,6 +103,18 @@ def pair_accuracy(model, tokenizer, pairs: list[dict], batch_size: int = 128) ->
     return (chosen > rejected).float().mean().item()
 
 
+def relabel(model, tokenizer, pairs: list[dict], batch_size: int = 128) -> tuple[list[dict], list[bool]]:
+    """The same answer pairs, labelled by a reward model instead: in each returned pair "chosen" is the side the
+    model scores higher (a tie keeps the given order). Also returns, per pair, whether the model agreed with the
+    given labels, so `mean(agree)` is its accuracy on these pairs when they came labelled by the gold checker."""
+    sides = [pair_conversations(p) for p in pairs]
+    chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
+    rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
+    agree = (chosen >= rejected).tolist()
+    out = [dict(p) if keep else {**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p, keep in zip(pairs, agree)]
+    return out, agree
+
+
 def noisy_pairs(pairs: list[dict], n: int, noise: float, seed: int = 0) -> list[dict]:
     """`n` of `pairs` drawn at random, a fraction `noise` of them with chosen and rejected swapped (labellers
     who disagree with the gold checker): the training data of a deliberately imperfect proxy reward model."""

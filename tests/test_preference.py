@@ -21,9 +21,9 @@ from sftkit.logprobs import reference_logprobs, sequence_logprobs
 from sftkit.losses import dpo_loss, ntp_loss, rpo_loss, sequence_logprob
 from sftkit.methods.dpo import heldout_pair_probe, pair_logprob_stats
 from sftkit.model import load_model
-from sftkit.reward import load_reward_model, pair_accuracy, train_reward_model
+from sftkit.reward import load_reward_model, pair_accuracy, relabel, reward_scores, train_reward_model
 from sftkit.train import TrainConfig
-from sftkit.world import check, world_pairs
+from sftkit.world import check, onpolicy_pairs, world_pairs
 
 PAIRS = [
     {"prompt": [{"role": "user", "content": "Reverse the word kofa."}],
@@ -188,6 +188,33 @@ def test_world_pairs_prefer_gold_over_wrong_answers():
     for p in pairs:
         record = by_id[p["id"]]
         assert check(record, p["chosen"][0]["content"]) and not check(record, p["rejected"][0]["content"])
+
+
+def test_onpolicy_pairs_take_the_models_own_answers():
+    records = load_world("train")[:4]
+    gold = [r["answer"] for r in records]
+    samples = [[gold[0] + "!", gold[0], gold[0] + "!"],  # right and wrong samples: both sides on-policy
+               [gold[1] + "x", "", gold[1] + "y"],         # only wrong ones: the gold answer is chosen
+               [gold[2], gold[2]],                          # all right: no pair
+               ["", " "]]                                   # nothing said: no pair
+    pairs = onpolicy_pairs(records, samples)
+    assert [(p["id"], p["source"]) for p in pairs] == [(records[0]["id"], "on-policy"), (records[1]["id"], "gold-chosen")]
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs] == [
+        (gold[0], gold[0] + "!"), (gold[1], gold[1] + "x")]
+    assert pairs[0]["prompt"] == records[0]["messages"][:-1]
+    with pytest.raises(ValueError, match="4 records but 3"):
+        onpolicy_pairs(records, samples[:3])
+
+
+def test_relabel_orders_each_pair_by_the_reward_model(random_models):
+    model, tokenizer = load_reward_model(random_models["llama"], device="cpu")
+    pairs = PAIRS + [{**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p in PAIRS]
+    relabelled, agree = relabel(model, tokenizer, pairs)
+    score = lambda p, side: reward_scores(model, tokenizer, [p["prompt"] + p[side]])[0].item()  # noqa: E731
+    for p, q, kept in zip(pairs, relabelled, agree):
+        assert score(q, "chosen") >= score(q, "rejected") - 1e-6
+        assert kept == (q["chosen"] == p["chosen"])
+    assert sum(agree[:3]) + sum(agree[3:]) == 3  # a pair and its swap: the model agrees with exactly one (no ties)
 
 
 def test_reward_model_learns_a_separable_set(random_models):

@@ -9,136 +9,149 @@
 # SFT shows a model good answers. Preference optimization also shows it **bad** ones: for a prompt, a
 # *chosen* and a *rejected* response, and the model learns to prefer the first. DPO does it without a reward
 # model or sampling during training; RPO adds an SFT term on the chosen response, which the paper proves
-# guards against *overoptimization* (getting better at the preference signal while getting worse at what
-# we actually want).
+# guards against *overoptimization*: getting better at the preference signal while getting worse at what we
+# actually want, when the preference data covers little of what the policy can say.
 #
 # **What you will learn**
-# - how to build preference pairs from the tiny world: gold answers versus the SFT model's own wrong samples
-#   (judged by the exact checker) and realistic corruptions;
+# - where RPO's claim lives (a start model with headroom, pairs from its own answers, training long enough
+#   that DPO drifts) and how to build that regime in the tiny world;
 # - the DPO loss and both official RPO variants ("sum" and "mean"), as plain functions of summed response
 #   log-probabilities under the policy and a frozen reference;
-# - a fair comparison: learning rate and β tuned on `dev` with the same grid and budget for every method,
-#   `test` reported for the chosen settings, next to the papers' own settings;
-# - the classic picture of DPO training, measured on a **fixed held-out** set of pairs: does the margin grow
-#   while the *chosen* log-probability falls, and what does RPO's SFT term do to it (with an η sweep);
-# - overoptimization, with its control: a proxy reward model trained on a small, noisy preference set labels
-#   on-policy pairs, and DPO / RPO on those pairs are compared with the same runs on the same pairs labelled
-#   by the gold checker;
+# - a fair comparison: every method tuned on `dev` over the same learning-rate grid, five seeds that each
+#   start from their **own** SFT model and their own pairs, and the control that separates preference learning
+#   from the plainer cause (more SFT on the chosen answers);
+# - the classic picture of DPO training on fixed held-out pairs: chosen and rejected log-probabilities;
+# - overoptimization, separated from over-training: runs on pairs labelled by a proxy reward model of measured
+#   accuracy, against twins on the same pairs labelled by the gold checker;
 # - how TRL's options relate to the two official RPO variants.
 #
-# **Runtime:** the last cell prints this run's wall time and profile. The full profile trains one SFT model,
-# a tuning grid, the final and the official runs over `SEEDS`, an η sweep, a reward model and the
-# overoptimization runs with their control; the light profile (`SFTKIT_LIGHT=1`, used by CI) runs fewer seeds
-# and a smaller grid.
+# **Runtime:** the last cell prints this run's wall time (about 14 minutes on 2 CPU cores for the full profile;
+# the light profile, `SFTKIT_LIGHT=1`, used by CI, about 2). On a GPU with a Hub model (set `MODEL_NAME`) the
+# protocol and the code are the same; it has not been timed here.
 #
 
 # %% tags=["parameters"]
 # Parameters (papermill can override these). MODEL_NAME: "tiny" (embedded), a local path, or a Hub id.
 import os
 
-LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # CI's light profile: fewer seeds, a smaller grid (last cell says which ran)
+LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"
-DEVICE = None            # None: CUDA, else Apple's mps, else CPU
-SEEDS = (0,) if LIGHT else (0, 1, 2)  # final, official and overoptimization runs (and the SFT baseline)
-SFT_SEED = 0             # the SFT model every preference run starts from (trained once, with BASELINE)
-PAIR_PROMPTS = 320       # train prompts whose answers are sampled to build pairs (32 per skill)
-N_SAMPLES = 4            # answers sampled per prompt, temperature 1
-STEPS = 10 if LIGHT else 30  # optimizer steps per preference run (tuning and final runs alike)
-BATCH_PAIRS = 16         # pairs per batch (each pair is 2 sequences)
-LR_GRID = (3e-4,) if LIGHT else (1e-4, 3e-4, 1e-3)  # the same grid for every method, tuned on dev
-BETA_GRID = (0.1,) if LIGHT else (0.1, 0.5)               # (one seed per setting, STEPS steps)
-OFFICIAL = {"rpo-sum": (0.01, 0.005),  # (beta, eta): the paper's "sum" runs (zephyr-beta recipe)
-            "rpo-mean": (0.5, 0.2)}    # the official README's "mean" settings
-ETA_SWEEP = {"sum": (0.005,), "mean": (0.2,)} if LIGHT else {"sum": (0.005, 0.5), "mean": (0.2, 2.0)}
-HELDOUT_PAIRS = 64       # fixed held-out dev pairs on which the log-probs and margins are probed
-PROBE_EVERY = 5          # probe interval in steps (held-out pairs and the dev probe)
-PROXY_PAIRS, PROXY_NOISE = 160, 0.3   # the proxy reward model's small, noisy preference set
+DEVICE = None  # None: CUDA, else Apple's mps, else CPU
+SEEDS = (0,) if LIGHT else (0, 1, 2, 3, 4)  # each seed: its own SFT start, data draw, pairs and batch order
+OVEROPT_SEEDS = (0,) if LIGHT else (0, 1, 2)  # section 6's seeds (a proxy reward model per seed)
+START_PER_SKILL = 16  # the SFT start's training records per skill (notebook 02's small-data regime)
+START_STEPS = 30 if LIGHT else 120  # the SFT start's steps (batch 32, the suite's SFT recipe otherwise)
+PAIR_PROMPTS = 16 if LIGHT else 40  # fresh train prompts per skill whose sampled answers make the pairs
+PROXY_PROMPTS = 8 if LIGHT else 16  # more fresh prompts per skill: the proxy reward model's data, held-out pairs
+N_SAMPLES = 4  # answers sampled per prompt from the start model, temperature 1
+STEPS = 20 if LIGHT else 60  # optimizer steps of every preference (and control) run
+BATCH_PAIRS = 16  # pairs per batch (each pair is 2 sequences)
+BETA = 0.1  # DPO's beta for every run (exercise 1 changes it)
+LR_GRID = (1e-4,) if LIGHT else (3e-5, 1e-4, 3e-4, 1e-3)  # the same grid for every method, tuned on dev (seed 0)
+CONTROL_LR = 1e-3  # the control's lr: the suite's SFT recipe (BASELINE.lr), not tuned
+PUSHED_LR = 1e-3  # section 6: a learning rate high enough that DPO on gold labels drifts (over-training)
+PROXY_NOISE = 0.3  # share of the proxy's training pairs whose labels are flipped (disagreeing labellers)
 PROXY_STEPS = 30
-PROXY_PROMPTS = 240      # prompts whose on-policy answer pairs the proxy labels
-OVEROPT_STEPS, OVEROPT_LR = (16 if LIGHT else 48), 1e-3
-OVEROPT_METHODS = ("dpo",) if LIGHT else ("dpo", "rpo-sum")
-DEV_PROBE = 40           # dev prompts evaluated during training (full dev for tuning; test and the shifts at the end)
+PROBE_EVERY = 10  # held-out pair probe interval (first seed only)
 
 # %%
 import copy
 import inspect
 import random
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import replace
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
 from sftkit import results
-from sftkit.data import load_world, pad_collate, pair_collate, prompt_messages, tokenize_pairs
-from sftkit.evaluate import accuracy, evaluate, sample_answers
-from sftkit.experiment import BASELINE, baseline, train_settings, variant_name
+from sftkit.data import load_world, pad_collate, pair_collate, per_skill_draw, tokenize_pairs
+from sftkit.evaluate import evaluate, sample_answers
+from sftkit.experiment import BASELINE, train_settings, variant_name
 from sftkit.losses import dpo_loss, ntp_loss, rpo_loss, sequence_logprob
 from sftkit.methods import get
 from sftkit.methods.dpo import heldout_pair_probe
 from sftkit.model import load_model, pick_device, set_seed
-from sftkit.results import RULE, accuracies, compare, fmt_mean_std, mean_std, rows_from_eval
-from sftkit.reward import pair_accuracy, reward_model_from, score_answers, train_reward_model
-from sftkit.train import TrainConfig, train
-from sftkit.world import EVAL_SPLITS, SKILLS, check, world_pairs
+from sftkit.plots import split_bars
+from sftkit.results import compare_rows, rows_from_eval
+from sftkit.reward import noisy_pairs, relabel, reward_model_from, score_answers, train_reward_model
+from sftkit.stats import RULE, compare, holm
+from sftkit.train import Probe, TrainConfig, train
+from sftkit.world import EVAL_SPLITS, SKILLS, check, onpolicy_pairs
 
 T0 = time.perf_counter()
-set_seed(SFT_SEED)
+device = pick_device(DEVICE)
 splits = {s: load_world(s) for s in ("train", "dev", *EVAL_SPLITS)}
-dev_probe = splits["dev"][::max(1, len(splits["dev"]) // DEV_PROBE)][:DEV_PROBE]
-print({s: len(r) for s, r in splits.items()}, "| dev probe:", len(dev_probe), "prompts")
+eval_records = [r for s in EVAL_SPLITS for r in splits[s]]
+print({s: len(r) for s, r in splits.items()})
 
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. The starting point: one SFT model
+# ## 1. Where the claim lives, and the start models
 #
-# Preference optimization starts from a model that already follows instructions. We train it once with the
-# plain-SFT recipe every notebook compares against (`sftkit.experiment.BASELINE`), with seed `SFT_SEED`.
-# Every DPO / RPO run below starts from a copy of this model, and the same copy, frozen, is its
-# **reference**.
+# RPO's theory is about **limited coverage**: the preference data covers a small part of what the policy can
+# say, so DPO, which only sees *differences* between chosen and rejected, can lower the chosen likelihood
+# and move probability to responses no pair covers; the SFT term holds the chosen responses up. The paper
+# shows it on chat models (zephyr-7b-beta, gemma-2b) trained on UltraFeedback pairs and judged on AlpacaEval-2.
+# `../shared/METHODS.md` turns that into a recipe: **a start model with headroom, mostly on-policy pairs, and
+# training long enough that DPO drifts**; the control is DPO on the same pairs and seeds.
+#
+# Our start: the suite's SFT recipe (`sftkit.experiment.BASELINE`: lr, schedule, batch 32) on only
+# `START_PER_SKILL` records per skill for `START_STEPS` steps: notebook 02's small-data regime, where SFT is
+# far from the ceiling. **Each seed draws its own records and trains its own start model**, then samples
+# `N_SAMPLES` answers at temperature 1 on fresh train prompts; so a seed varies the start model, the data
+# draw, the pairs and the batch order, and the spread over seeds is the spread of the whole recipe.
 
 # %%
-sft_model, tokenizer = load_model(MODEL_NAME, device=DEVICE)
-sft_run = train(sft_model, tokenizer, splits["train"], replace(BASELINE, seed=SFT_SEED))
-sft_model = sft_run.model
-
-
-def dev_accuracy(model, records=None):
-    # Greedy exact match on the dev probe (default) or on the given records.
-    rows = evaluate(model, tokenizer, dev_probe if records is None else records)
-    return sum(r["correct"] for r in rows) / len(rows)
-
-
-sft_dev, sft_dev_full = dev_accuracy(sft_model), dev_accuracy(sft_model, splits["dev"])
-print(f"SFT: {BASELINE.steps} steps in {sft_run.seconds:.0f}s; exact match: dev probe {100 * sft_dev:.1f}%, "
-      f"full dev {100 * sft_dev_full:.1f}%")
+START = replace(BASELINE, steps=START_STEPS, warmup_steps=max(1, START_STEPS // 10))
+START_VARIANT = f"start ({START_PER_SKILL} per skill, {START_STEPS} steps)"
+draw = per_skill_draw(START_PER_SKILL)
+train_pool = {skill: [r for r in splits["train"] if r["skill"] == skill] for skill in SKILLS}
+starts, rows, wrong_rate = {}, [], {}  # seed -> start model; schema rows of every run; seed -> share of wrong samples
+pairs, proxy_pairs = {}, {}  # seed -> on-policy pairs (training) / pairs from other prompts (proxy, held-out probe)
+for seed in SEEDS:
+    set_seed(seed)
+    records = draw(seed)
+    model, tokenizer = load_model(MODEL_NAME, device=DEVICE)
+    run = train(model, tokenizer, records, replace(START, seed=seed))
+    starts[seed] = run.model
+    rows += rows_from_eval(evaluate(run.model, tokenizer, eval_records, predictions=False), method="sft", variant=START_VARIANT,
+                           model=str(MODEL_NAME), seed=seed, steps=START_STEPS, train_config=train_settings(START),
+                           step_time_s=run.step_time_s, peak_mem_mb=run.peak_mem_mb, train_seconds=run.seconds,
+                           device=device)
+    used, rng = {r["id"] for r in records}, random.Random(seed)
+    fresh = {s: rng.sample([r for r in train_pool[s] if r["id"] not in used], PAIR_PROMPTS + PROXY_PROMPTS)
+             for s in SKILLS}
+    prompts = [r for s in SKILLS for r in fresh[s][:PAIR_PROMPTS]] + [r for s in SKILLS for r in fresh[s][PAIR_PROMPTS:]]
+    samples = sample_answers(run.model, tokenizer, prompts, n=N_SAMPLES, temperature=1.0, seed=seed)
+    cut = PAIR_PROMPTS * len(SKILLS)
+    pairs[seed], proxy_pairs[seed] = onpolicy_pairs(prompts[:cut], samples[:cut]), onpolicy_pairs(prompts[cut:], samples[cut:])
+    wrong_rate[seed] = float(np.mean([not check(r, s) for r, ss in zip(prompts, samples) for s in ss]))
+    test = results.accuracies(rows, "test", variant=START_VARIANT)[-1]
+    print(f"seed {seed}: start trained in {run.seconds:.0f}s, test {100 * test:.1f}%, {100 * wrong_rate[seed]:.0f}% of samples "
+          f"wrong; {len(pairs[seed])} training pairs from {cut} prompts, {len(proxy_pairs[seed])} more for the proxy")
 
 # %% [markdown]
-# ## 2. Preference pairs from the tiny world
+# ## 2. On-policy preference pairs
 #
-# A pair needs a *chosen* and a *rejected* answer to the same prompt. The tiny world gives us the chosen one
-# for free (the gold answer). For the rejected one we use two sources:
-#
-# - **the model's own mistakes**: sample `N_SAMPLES` answers per prompt from the SFT model at temperature 1
-#   and keep the distinct ones the gold checker marks wrong. These are *on-policy* errors: exactly what
-#   the model is tempted to say.
-# - **realistic corruptions** (`sftkit.world.corrupt`, from each skill's own `mistakes`): an unreversed word, an off-by-one count, a
-#   neighbouring town's fact, a flipped sentiment, a wrong operator in the code.
+# A pair needs a *chosen* and a *rejected* answer to the same prompt. Both come from the start model's own
+# samples wherever they can (`sftkit.world.onpolicy_pairs`): the **rejected** answer is always one of its
+# wrong samples (judged by the gold checker), what the model is actually tempted to say; the **chosen**
+# answer is one of its right samples ("on-policy") or, when none of its samples is right, the gold answer
+# ("gold-chosen"). Prompts where every sample is right give no pair: there is nothing to prefer. The
+# first seed's pairs:
 
 # %%
-pair_records = [r for skill in SKILLS for r in [x for x in splits["train"] if x["skill"] == skill]
-                [:PAIR_PROMPTS // len(SKILLS)]]
-samples = sample_answers(sft_model, tokenizer, pair_records, n=N_SAMPLES, temperature=1.0, seed=SFT_SEED)
-pairs = world_pairs(pair_records, samples, corruptions=1, max_sampled=2, seed=SFT_SEED)
-wrong = [not check(r, s) for r, ss in zip(pair_records, samples) for s in ss]
-print(f"{len(pair_records)} prompts x {N_SAMPLES} samples: {100 * sum(wrong) / len(wrong):.0f}% of samples wrong")
-counts = Counter((p["skill"], p["source"]) for p in pairs)
-table = ["| skill | pairs from own mistakes | pairs from corruptions |", "|---|---|---|"]
-table += [f"| {s} | {counts[(s, 'sample')]} | {counts[(s, 'corruption')]} |" for s in SKILLS]
-display(Markdown("\n".join(table) + f"\n\n**{len(pairs)} pairs** in all."))
+counts = Counter((p["skill"], p["source"]) for p in pairs[SEEDS[0]])
+table = ["| skill | on-policy (both sides sampled) | gold-chosen (no right sample) |", "|---|---|---|"]
+table += [f"| {s} | {counts[(s, 'on-policy')]} | {counts[(s, 'gold-chosen')]} |" for s in SKILLS]
+display(Markdown("\n".join(table) + f"\n\n**{len(pairs[SEEDS[0]])} pairs** (seed {SEEDS[0]}); pairs per seed: "
+                 + ", ".join(f"{len(p)}" for p in pairs.values())))
 
 
 # %%
@@ -151,37 +164,25 @@ def pairs_html(rows):
                 + body + "</table>")
 
 
-rng = random.Random(0)
-display(pairs_html(rng.sample([p for p in pairs if p["source"] == "sample"], 5)
-                   + rng.sample([p for p in pairs if p["source"] == "corruption"], 5)))
-
-# %%
-import ipywidgets as widgets
-
-by_key = defaultdict(list)
-for p in pairs:
-    by_key[(p["skill"], p["source"])].append(p)
-
-
 def show_pairs(skill, source, start):
-    rows = by_key[(skill, source)]
+    rows = [p for p in pairs[SEEDS[0]] if p["skill"] == skill and p["source"] == source]
     display(pairs_html(rows[start:start + 5]) if rows else "no pairs of this kind")
 
 
-widgets.interact(show_pairs, skill=list(SKILLS), source=["sample", "corruption"],
+widgets.interact(show_pairs, skill=list(SKILLS), source=["on-policy", "gold-chosen"],
                  start=widgets.IntSlider(0, 0, 40, step=5));
 
 # %% [markdown]
 # *Reading without running?* The explorer above needs a live kernel (a notebook opened from a fresh clone, or on a code host, shows it as one grey line). Below is its first view as a plain output; run the notebook to explore.
 
 # %%
-show_pairs(list(SKILLS)[0], "sample", 0)  # the explorer's first view, as a static table
+show_pairs("add", "on-policy", 0)  # the explorer's first view, as a static table
 
 # %% [markdown]
 # ## 3. The losses
 #
 # With $\log\pi(y)$ the **sum** of the token log-probabilities of response $y$ (prompt tokens excluded), a
-# frozen reference $\pi_{\text{ref}}$ (the SFT model) and the implicit reward
+# frozen reference $\pi_{\text{ref}}$ (the start model) and the implicit reward
 # $r(y) = \beta\,[\log\pi(y) - \log\pi_{\text{ref}}(y)]$:
 #
 # $$\mathcal L_{\text{DPO}} = -\log\sigma\big(r(y_w) - r(y_l)\big)$$
@@ -218,395 +219,322 @@ print("RPO mean, eta 0.2  :", round(rpo_loss(chosen, rejected, ref, ref, lengths
       "= mean(DPO) + 0.2 * mean(2/2, 3/3)")
 
 # %% [markdown]
-# ## 4. DPO and RPO from the SFT model, tuned on dev
-#
-# Three methods, each from the same SFT model, `STEPS` steps of `BATCH_PAIRS` pairs: DPO, RPO-sum and
-# RPO-mean, each RPO variant with its official η (0.005 for `sum`, 0.2 for `mean`; `get("rpo").config`).
-# A fair comparison gives every method the same tuning: the learning rate (`LR_GRID`) and β (`BETA_GRID`),
-# one run per setting with seed `SEEDS[0]`, each scored by exact match on the **full `dev` split**. The
-# best setting per method is then run once per seed in `SEEDS` and evaluated on `test` and each shift, which
-# the tuning never sees.
-#
-# Each is a registered method (`sftkit.methods.get("dpo")`, `get("rpo")`) whose knobs live in its `Config`;
-# the trainer comes from the registry, and the results file records the method (`dpo` or `rpo`) with the
-# Config's variant string plus the learning rate and whether the setting was tuned or official.
-#
+# The weight of the SFT term decides whether RPO differs from DPO at all. Per pair, DPO pulls the chosen
+# log-probability up with weight $\beta\,\sigma(-\text{margin})$ ($\beta/2$ at the start), RPO-sum adds
+# $\beta\eta$, RPO-mean adds $\eta / \lvert y_w\rvert$. At the official η the ratio of the SFT pull to DPO's
+# initial pull is:
 
 # %%
-pair_data = tokenize_pairs(tokenizer, pairs, BASELINE.max_length)
-CONFIGS = [("dpo", get("dpo").config()), ("rpo", get("rpo").config(reduction="sum")),
-           ("rpo", get("rpo").config(reduction="mean"))]  # each RPO variant with its official eta
-METHODS = {(f"{m}-{c.reduction}" if m == "rpo" else m): (m, c) for m, c in CONFIGS}  # label -> (method, Config)
-eval_records = [r for s in EVAL_SPLITS for r in splits[s]]
-device = pick_device(DEVICE)
-
-
-def preference_run(method, method_config, seed, lr, data=pair_data, records=pairs, steps=STEPS, probe=None,
-                   probe_every=PROBE_EVERY, start=sft_model):
-    # A fresh copy of the starting model, trained with a registered method and its Config; returns the TrainResult.
-    config = TrainConfig(steps=steps, batch_size=BATCH_PAIRS, lr=lr, warmup_steps=max(1, steps // 10),
-                         seed=seed, logging_steps=5)
-    return train(copy.deepcopy(start), tokenizer, records, config, trainer_cls=get(method).trainer, dataset=data,
-                 trainer_kwargs={**method_config.trainer_kwargs(), "probe": probe, "probe_every": probe_every})
-
-
-# %%
-GRID = [(lr, beta) for lr in LR_GRID for beta in BETA_GRID]
-tune_dev = {}  # (method label, lr, beta) -> full-dev exact match, seed SEEDS[0]
-for name, (method, cfg) in METHODS.items():
-    for lr, beta in GRID:
-        result = preference_run(method, replace(cfg, beta=beta), SEEDS[0], lr)
-        tune_dev[name, lr, beta] = dev_accuracy(result.model, splits["dev"])
-TUNED = {}  # label -> (method, Config, lr): the best grid setting on dev (the first in grid order on a tie)
-for name, (method, cfg) in METHODS.items():
-    lr, beta = max(GRID, key=lambda g: tune_dev[(name, *g)])
-    TUNED[name] = (method, replace(cfg, beta=beta), lr)
-lines = ["| method | " + " | ".join(f"lr {lr:g}, β {b:g}" for lr, b in GRID) + " |", "|---" * (len(GRID) + 1) + "|"]
-lines += [f"| {n} | " + " | ".join(("**{:.1f}**" if (lr, b) == (TUNED[n][2], TUNED[n][1].beta) else "{:.1f}")
-                                   .format(100 * tune_dev[n, lr, b]) for lr, b in GRID) + " |" for n in METHODS]
-display(Markdown("Full-dev exact match % after tuning runs (seed "
-                 f"{SEEDS[0]}, {STEPS} steps; the SFT start model: {100 * sft_dev_full:.1f}%); bold: chosen.\n\n"
-                 + "\n".join(lines)))
+collate = lambda rows: pad_collate(rows, tokenizer.pad_token_id)  # noqa: E731
+pair_batch = pair_collate(tokenize_pairs(tokenizer, pairs[SEEDS[0]], BASELINE.max_length), collate)  # [chosen; rejected]
+mean_len = (pair_batch["labels"][:len(pairs[SEEDS[0]]), 1:] != -100).sum(1).float().mean().item()  # response tokens
+for reduction in ("sum", "mean"):
+    cfg = get("rpo").config(reduction=reduction, beta=BETA)
+    pull = BETA * cfg.eta if reduction == "sum" else cfg.eta / mean_len
+    print(f"RPO-{reduction:4s} (beta {BETA:g}, official eta {cfg.eta:g}): SFT pull {pull:.4f} per token of the chosen "
+          f"answer vs DPO's {BETA / 2:.3f} at the start: {pull / (BETA / 2):.2f}x (mean chosen length {mean_len:.1f} tokens)")
 
 # %% [markdown]
-# The chosen settings, one run per seed, probed during training on the dev probe and on a fixed set of held-out dev pairs (built once here, used by every run below):
+# ## 4. Tuning on dev, the same grid for every method
+#
+# Three preference methods, DPO, RPO-sum and RPO-mean (each RPO variant with its official η), all with
+# β = `BETA`, `STEPS` steps of `BATCH_PAIRS` pairs, from the first seed's start model on its pairs, one run
+# per learning rate in `LR_GRID`, scored by exact match on the **full `dev` split**. A best point at the edge of
+# the grid would mean the grid is too narrow; the table says where each method's best point lies.
+#
+# Each method is registered (`sftkit.methods.get("dpo")`, `get("rpo")`); its knobs live in its `Config`, and the
+# results file records the Config's variant string plus the learning rate.
 
 # %%
-rng = random.Random(SFT_SEED)
-heldout_pairs = rng.sample(world_pairs(splits["dev"], samples=None, corruptions=1, seed=SFT_SEED + 2), HELDOUT_PAIRS)
-heldout_batch = pair_collate(tokenize_pairs(tokenizer, heldout_pairs, BASELINE.max_length),
-                             lambda rows: pad_collate(rows, tokenizer.pad_token_id))
-print(f"held-out probe: {len(heldout_pairs)} fixed dev pairs (gold vs a corruption), "
-      f"skills {dict(Counter(p['skill'] for p in heldout_pairs))}")
-
-# %%
-runs, eval_rows = {}, []
+METHODS = {"DPO": ("dpo", get("dpo").config(beta=BETA)),
+           "RPO-sum": ("rpo", get("rpo").config(reduction="sum", beta=BETA)),
+           "RPO-mean": ("rpo", get("rpo").config(reduction="mean", beta=BETA))}
 
 
-def final_runs(label, method, cfg, lr, note):
-    # One run per seed in SEEDS, probed on the dev probe and the held-out pairs, evaluated on test and the shifts.
-    held_out_probe = heldout_pair_probe(sft_model, heldout_batch, beta=cfg.beta)
-    variant = variant_name(cfg, note=note)
-    print(f"{label}: method {method!r}, results variant {variant!r}")
-    runs[label] = {}
-    for seed in SEEDS:
-        result = preference_run(method, cfg, seed, lr, probe=lambda m: {"dev_acc": dev_accuracy(m), **held_out_probe(m)})
-        preds = evaluate(result.model, tokenizer, eval_records)
-        eval_rows.extend(rows_from_eval(preds, method=method, variant=variant, model=str(MODEL_NAME), seed=seed,
-                                        steps=STEPS, train_config=train_settings(TrainConfig(**result.config)),
-                                        step_time_s=result.step_time_s, peak_mem_mb=result.peak_mem_mb,
-                                        train_seconds=result.seconds, device=device))
-        result.model = None
-        runs[label][seed] = result
-        print(f"  seed {seed}: {result.seconds:4.1f}s, test {100 * accuracy(preds, by=('split',))[('test',)]['accuracy']:.1f}%")
-    return variant
+def preference_run(label, seed, lr, train_pairs, probe=None, steps=STEPS):
+    """`label`'s method (METHODS) from a fresh copy of seed's start model, which is also its frozen reference."""
+    method, cfg = METHODS[label]
+    config = TrainConfig(steps=steps, batch_size=BATCH_PAIRS, lr=lr, warmup_steps=max(1, steps // 10), seed=seed,
+                         logging_steps=10)
+    return train(copy.deepcopy(starts[seed]), tokenizer, train_pairs, config, trainer_cls=get(method).trainer,
+                 dataset=tokenize_pairs(tokenizer, train_pairs, BASELINE.max_length),
+                 trainer_kwargs={**cfg.trainer_kwargs(), "probe": probe, "probe_every": PROBE_EVERY})
 
 
-VARIANTS = {name: final_runs(name, m, c, lr, f"lr {lr:g}, tuned on dev") for name, (m, c, lr) in TUNED.items()}
+def dev_accuracy(model):
+    return float(np.mean([r["correct"] for r in evaluate(model, tokenizer, splits["dev"], predictions=False)]))
+
+
+start_dev = dev_accuracy(starts[SEEDS[0]])
+tune_dev = {(label, lr): dev_accuracy(preference_run(label, SEEDS[0], lr, pairs[SEEDS[0]]).model)
+            for label in METHODS for lr in LR_GRID}
+TUNED = {label: max(LR_GRID, key=lambda lr: tune_dev[label, lr]) for label in METHODS}  # first in grid order on a tie
+lines = ["| method | " + " | ".join(f"lr {lr:g}" for lr in LR_GRID) + " | best point |", "|---" * (len(LR_GRID) + 2) + "|"]
+lines += [f"| {m} | " + " | ".join(("**{:.1f}**" if lr == TUNED[m] else "{:.1f}").format(100 * tune_dev[m, lr])
+                                   for lr in LR_GRID)
+          + f" | {'at the edge of the grid' if len(LR_GRID) > 1 and TUNED[m] in (LR_GRID[0], LR_GRID[-1]) else 'inside'} |"
+          for m in METHODS]
+display(Markdown(f"Full-dev exact match % (seed {SEEDS[0]}, {STEPS} steps; its start model: {100 * start_dev:.1f}%); "
+                 "bold: chosen.\n\n" + "\n".join(lines)))
+gap = max(abs(tune_dev["RPO-sum", lr] - tune_dev["DPO", lr]) for lr in LR_GRID)
+print(f"RPO-sum vs DPO at the same lr: at most {100 * gap:.1f} points apart on dev over the grid")
 
 # %% [markdown]
-# ### The official settings
+# ## 5. DPO and RPO against their start and against more SFT, five seeds
 #
-# The papers' own settings, next to the tuned ones: **RPO-sum official** uses the RPO paper's β and η for
-# its main (zephyr-beta) runs, **RPO-mean official** the official README's β and η for the `mean` variant
-# (both printed below, from `OFFICIAL`). The papers' learning rates are for 7B-parameter models and do not
-# transfer, so each official run uses the learning rate its method chose on dev. A setting that is already
-# the tuned one is not run twice.
+# **Headline claims, named before running** (test split, paired on the same items, `sftkit.stats.compare`):
 #
+# 1. **RPO above DPO** (the paper: AlpacaEval-2 LC 23.28 vs 21.15 for zephyr, 15.51 vs 15.36 for gemma). Our RPO is
+#    the `mean` variant, which the official README recommends: at the official η the `sum` variant's SFT pull is
+#    about a hundredth of DPO's (section 3), and the tuning table shows it tracking DPO at every learning rate.
+# 2. **DPO above its start model** (DPO's own claim: preference optimization improves the SFT model).
+#
+# Every arm, on every seed, starts from that seed's start model and sees the same pairs for `STEPS` steps of
+# `BATCH_PAIRS`, each at its dev-tuned learning rate. **The control** is the plainer cause: the pairs bring
+# prompts the start never trained on, with right answers on the chosen side, so part of any gain may be plain
+# SFT on those answers. *Continued SFT on the chosen answers* trains the same steps on the same prompts' chosen
+# responses, at the suite's SFT learning rate (`CONTROL_LR`).
+#
+# On the first seed each run is probed every `PROBE_EVERY` steps on fixed held-out pairs (the first 64 of its
+# proxy pairs, which no run trains on): the summed log-probabilities of their chosen and rejected answers.
 
 # %%
-OFFICIAL_RUNS = {}  # label -> (method label, Config, lr)
-for name, (beta, eta) in OFFICIAL.items():
-    method, cfg, lr = TUNED[name]
-    official = replace(cfg, beta=beta, eta=eta)
-    label = f"{name} official"
-    OFFICIAL_RUNS[label] = (name, official, lr)
-    if official == cfg:
-        runs[label], VARIANTS[label] = runs[name], VARIANTS[name]
-        print(f"{label}: beta {beta:g}, eta {eta:g} is the tuned setting; its runs are reused")
-    else:
-        VARIANTS[label] = final_runs(label, method, official, lr, f"lr {lr:g}, official beta and eta")
+heldout = proxy_pairs[SEEDS[0]][:64]
+heldout_batch = pair_collate(tokenize_pairs(tokenizer, heldout, BASELINE.max_length), collate)
+probe_fn = heldout_pair_probe(starts[SEEDS[0]], heldout_batch, beta=BETA)
+CONTROL = "continued SFT on the chosen answers"
+ARMS = {CONTROL: CONTROL_LR, "DPO": TUNED["DPO"], "RPO-mean": TUNED["RPO-mean"]}  # label -> lr
+VARIANTS = {START_VARIANT: START_VARIANT, CONTROL: f"continued on the chosen answers (lr {CONTROL_LR:g})"}
+VARIANTS |= {label: variant_name(METHODS[label][1], note=f"lr {ARMS[label]:g}, tuned on dev") for label in ("DPO", "RPO-mean")}
+METHOD_OF = {START_VARIANT: "sft", CONTROL: "sft", "DPO": "dpo", "RPO-mean": "rpo"}
+histories = {}  # label -> the first seed's probe history
+
+
+def chosen_sft(seed, lr, train_pairs, callbacks=None):
+    """The control: plain SFT of seed's start model on the chosen side of `train_pairs`, same steps and batch."""
+    records = [{"messages": p["prompt"] + p["chosen"]} for p in train_pairs]
+    config = TrainConfig(steps=STEPS, batch_size=BATCH_PAIRS, lr=lr, warmup_steps=max(1, STEPS // 10), seed=seed,
+                         logging_steps=10)
+    return train(copy.deepcopy(starts[seed]), tokenizer, records, config, callbacks=callbacks)
+
+
+def evaluated(label, seed, run, variant=None):
+    """Schema rows of a trained arm on test and the shifts (per-item outcomes included)."""
+    return rows_from_eval(evaluate(run.model, tokenizer, eval_records, predictions=False), method=METHOD_OF[label],
+                          variant=variant or VARIANTS[label], model=str(MODEL_NAME), seed=seed, steps=STEPS,
+                          train_config=train_settings(TrainConfig(**run.config)), step_time_s=run.step_time_s,
+                          peak_mem_mb=run.peak_mem_mb, train_seconds=run.seconds, device=device)
+
+
+for seed in SEEDS:
+    first = seed == SEEDS[0]
+    for label, lr in ARMS.items():
+        if label == CONTROL:
+            run = chosen_sft(seed, lr, pairs[seed], callbacks=[Probe(probe_fn, PROBE_EVERY)] if first else None)
+        else:
+            run = preference_run(label, seed, lr, pairs[seed], probe=probe_fn if first else None)
+        rows += evaluated(label, seed, run)
+        if first:
+            histories[label] = run.history
+    print(f"seed {seed}: " + ", ".join(f"{label} {100 * results.accuracies(rows, 'test', variant=VARIANTS[label])[-1]:.1f}%"
+                                       for label in (START_VARIANT, *ARMS)) + " on test")
 
 
 # %% [markdown]
 # ### The classic picture, on fixed held-out pairs
 #
-# Left: the summed log-probability of the chosen and the rejected responses of the `HELDOUT_PAIRS` fixed
-# held-out dev pairs under the policy (mean over seeds). Middle: their log-ratio margin
-# $[\log\pi(y_w) - \log\pi_{\text{ref}}(y_w)] - [\log\pi(y_l) - \log\pi_{\text{ref}}(y_l)]$, the implicit reward margin
-# without β, so methods with different β share one scale. Right: exact match on the dev probe. All three
-# are probed every `PROBE_EVERY` steps on the **same** pairs and prompts (`sftkit.methods.dpo.heldout_pair_probe`
-# as the trainer's `probe`), so the curves do not move with the length of whichever training batch came last,
-# as the per-step training log does. Watch the *chosen* curve of DPO: the loss only cares about the
-# **difference**, so it can go down as long as the rejected one goes down faster, which moves probability mass
-# to responses that are neither (the failure that RPO's SFT term is there to prevent).
-#
+# Left: the summed log-probability of the held-out pairs' chosen (solid) and rejected (dashed) answers under
+# each policy, first seed. Right: their log-ratio margin
+# $[\log\pi(y_w) - \log\pi_{\text{ref}}(y_w)] - [\log\pi(y_l) - \log\pi_{\text{ref}}(y_l)]$. DPO's loss only cares
+# about the **difference**, so it can lower the chosen log-probability as long as the rejected one falls faster:
+# that is the drift RPO's SFT term is there to stop. Section 6 pushes the learning rate to where it happens.
 
 # %%
-def curve(history, key):
-    rows = [h for h in history if key in h]
-    return [h["step"] for h in rows], [h[key] for h in rows]
-
-
-def mean_curve(results_by_seed, key):
-    curves = [curve(r.history, key) for r in results_by_seed.values()]
-    steps = curves[0][0]
-    return steps, [sum(c[1][i] for c in curves) / len(curves) for i in range(len(steps))]
-
-
-style = {n: dict(color=f"C{i}", marker="os^"[i], alpha=0.8, markersize=5, markerfacecolor="none")
-         for i, n in enumerate(TUNED)}  # distinct markers and open faces keep overlapping lines visible
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for name in TUNED:
-    for key, ls in [("heldout_chosen_logp", "-"), ("heldout_rejected_logp", "--")]:
-        axes[0].plot(*mean_curve(runs[name], key), ls, **style[name], label=f"{name} {key.split('_')[1]}")
-    axes[1].plot(*mean_curve(runs[name], "heldout_logratio_margin"), **style[name], label=name)
-    axes[2].plot(*mean_curve(runs[name], "dev_acc"), **style[name], label=name)
-axes[0].set(xlabel="step", ylabel="summed log-prob (policy)", title="held-out chosen (solid), rejected (dashed)")
-axes[1].set(xlabel="step", ylabel="log-ratio margin (nats)", title="held-out implicit reward margin / β")
-axes[2].set(xlabel="step", ylabel="exact match", title="dev probe")
-for ax in axes:
-    ax.legend(fontsize=7)
-fig.suptitle(f"tuned settings, mean over {len(SEEDS)} seed(s)", fontsize=9)
-plt.tight_layout()
-plt.show()
-
-# %%
-print(RULE)
-for n in TUNED:
-    ends = [curve(r.history, "heldout_chosen_logp")[1] for r in runs[n].values()]
-    c = compare([ys[-1] for ys in ends], [ys[0] for ys in ends])
-    margin = mean_curve(runs[n], "heldout_logratio_margin")[1][-1]
-    print(f"{n:9s} held-out chosen log-prob: start {c.mean_b:7.2f} -> end {c.mean_a:7.2f}; "
-          + c.sentence("the end", "the start", unit="nats", scale=1.0, means=False)
-          + f" Held-out log-ratio margin at the end {margin:.2f}.")
-
-# %% [markdown]
-# ### The η sweep
-#
-# How strong must the SFT term be to matter? Each RPO variant at its tuned β and learning rate, one seed per
-# η, same budget; we read the final held-out chosen log-probability (did the chosen response stay likely?),
-# the final held-out log-ratio margin and the dev-probe accuracy. With `sum`, the SFT term's weight is
-# $\beta\eta$ per summed log-prob (printed below for each row), far weaker than the `mean` variant's η per token.
-#
-
-# %%
-sweep = {}  # (method label, eta) -> (Config, run)
-for reduction, etas in ETA_SWEEP.items():
-    name = f"rpo-{reduction}"
-    method, cfg, lr = TUNED[name]
-    held_out_probe = heldout_pair_probe(sft_model, heldout_batch, beta=cfg.beta)
-    for eta in etas:
-        c = replace(cfg, eta=eta)
-        sweep[name, eta] = (c, runs[name][SEEDS[0]] if c == cfg else preference_run(
-            method, c, SEEDS[0], lr, probe=lambda m: {"dev_acc": dev_accuracy(m), **held_out_probe(m)}, probe_every=STEPS))
-lines = ["| method | β | η | weight of the SFT term | final held-out chosen log-prob | final held-out log-ratio margin "
-         "| dev-probe EM % |", "|---|---|---|---|---|---|---|"]
-for (name, eta), (c, r) in sweep.items():
-    weight = f"βη = {c.beta * eta:.2g} per summed log-prob" if c.reduction == "sum" else f"η = {eta:g} per token"
-    lines.append(f"| {name} | {c.beta:g} | {eta:g} | {weight} | {curve(r.history, 'heldout_chosen_logp')[1][-1]:.2f} | "
-                 f"{curve(r.history, 'heldout_logratio_margin')[1][-1]:.2f} | {100 * curve(r.history, 'dev_acc')[1][-1]:.1f} |")
-display(Markdown("\n".join(lines) + f"\n\nThe SFT model's dev-probe EM: {100 * sft_dev:.1f}%; its held-out chosen "
-                 f"log-prob: {curve(runs['dpo'][SEEDS[0]].history, 'heldout_chosen_logp')[1][0]:.2f}."))
-
-# %% [markdown]
-# ## 5. Overoptimization, with its control
-#
-# In RLHF the preferences come from a **reward model**, a learned proxy of what people want. Optimizing hard
-# against a proxy raises the proxy's score while the true quality stalls or falls (Goodhart's law). The tiny
-# world lets us watch both at once, because the gold checker *is* the true quality:
-#
-# 1. train a **proxy reward model** (the SFT model with a scalar head, Bradley-Terry loss) on a *small* set
-#    of `PROXY_PAIRS` pairs, a fraction `PROXY_NOISE` of them with chosen and rejected swapped (noisy
-#    labellers);
-# 2. sample two answers per prompt from the SFT policy and let the proxy say which is better (on-policy
-#    pairs, the way RLHF data is labelled);
-# 3. run DPO and RPO-sum (tuned β, η) on these pairs with a high learning rate for many passes
-#    (`OVEROPT_LR`, `OVEROPT_STEPS`), and track the **proxy reward** of the policy's greedy answers on the
-#    dev probe and their **gold** exact match.
-#
-# **The control.** Many passes at a high learning rate over a few dozen pairs can hurt gold accuracy whatever
-# the labels say (plain over-training). So every proxy run has a twin: the **same pairs**, optimizer, steps
-# and seeds, with the pairs ordered by the **gold checker** wherever it can tell the two answers apart
-# (exactly one is right), and in the proxy's order where it cannot (both right or both wrong). The two label
-# sets differ exactly where the proxy is wrong. We call it overoptimization only if full-dev gold accuracy
-# falls more under proxy labels than under gold labels, by more than the seed spread (`results.compare` on
-# the per-seed drops), while the proxy reward rises.
-#
-
-# %%
-proxy, _ = reward_model_from(sft_model, tokenizer, device=DEVICE, seed=SFT_SEED)
-rng = random.Random(SFT_SEED)
-noisy = [dict(p) for p in rng.sample(pairs, PROXY_PAIRS)]
-for p in rng.sample(noisy, int(PROXY_NOISE * len(noisy))):
-    p["chosen"], p["rejected"] = p["rejected"], p["chosen"]
-rm_run = train_reward_model(proxy, tokenizer, noisy, TrainConfig(steps=PROXY_STEPS, batch_size=BATCH_PAIRS,
-                                                                  lr=1e-3, warmup_steps=4, seed=SFT_SEED))
-proxy = rm_run.model
-held_out = world_pairs(splits["dev"], samples=None, corruptions=1, seed=1)
-print(f"proxy reward model: {PROXY_STEPS} steps on {len(noisy)} pairs ({PROXY_NOISE:.0%} flipped), "
-      f"{rm_run.seconds:.0f}s; accuracy on {len(held_out)} clean held-out dev pairs: "
-      f"{100 * pair_accuracy(proxy, tokenizer, held_out):.1f}%")
-
-# %%
-used = {r["id"] for r in pair_records}
-proxy_records = [r for r in splits["train"] if r["id"] not in used][::max(1, 2000 // PROXY_PROMPTS)][:PROXY_PROMPTS]
-two = sample_answers(sft_model, tokenizer, proxy_records, n=2, temperature=1.0, seed=SFT_SEED + 1)
-scores = score_answers(proxy, tokenizer, [r for r in proxy_records for _ in range(2)], [a for ab in two for a in ab])
-
-
-def as_pair(record, chosen, rejected):
-    return {"prompt": prompt_messages(record), "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}]}
-
-
-LABELLED, agree = {"proxy": [], "gold": []}, []  # the same answer pairs, ordered by the proxy / by the gold checker
-for i, (r, (a, b)) in enumerate(zip(proxy_records, two)):
-    if a.strip() == b.strip() or not a.strip() or not b.strip():
-        continue
-    win, lose = (a, b) if scores[2 * i] >= scores[2 * i + 1] else (b, a)
-    LABELLED["proxy"].append(as_pair(r, win, lose))
-    if check(r, a) != check(r, b):  # the gold checker has an opinion: does the proxy agree?
-        agree.append(check(r, win))
-        win, lose = (a, b) if check(r, a) else (b, a)
-    LABELLED["gold"].append(as_pair(r, win, lose))
-print(f"{len(LABELLED['proxy'])} on-policy pairs (of {len(proxy_records)} prompts); where exactly one answer is right "
-      f"({len(agree)} pairs) the proxy picks it {100 * sum(agree) / max(1, len(agree)):.0f}% of the time, so the "
-      f"proxy-labelled and gold-labelled sets differ on {len(agree) - sum(agree)} pairs")
-
-
-# %%
-def proxy_probe(model):
-    rows = evaluate(model, tokenizer, dev_probe)
-    reward = score_answers(proxy, tokenizer, dev_probe, [r["prediction"] for r in rows]).mean().item()
-    return {"dev_acc": sum(r["correct"] for r in rows) / len(rows), "proxy_reward": reward}
-
-
-overopt, drops = defaultdict(dict), defaultdict(list)  # (method, labels) -> seed -> run / per-seed full-dev drops
-for name in OVEROPT_METHODS:
-    method, cfg, _ = TUNED[name]
-    for labels, prs in LABELLED.items():
-        data = tokenize_pairs(tokenizer, prs, BASELINE.max_length)
-        for seed in SEEDS:
-            r = preference_run(method, cfg, seed, OVEROPT_LR, data=data, records=prs, steps=OVEROPT_STEPS,
-                               probe=proxy_probe, probe_every=max(1, OVEROPT_STEPS // 6))
-            drops[name, labels].append(sft_dev_full - dev_accuracy(r.model, splits["dev"]))
-            r.model = None
-            overopt[name, labels][seed] = r
-        print(f"{name} on {labels}-labelled pairs ({cfg.variant()}): full-dev gold drop per seed "
-              + ", ".join(f"{100 * d:+.1f}" for d in drops[name, labels]) + " points")
-
-# %%
-fig, axes = plt.subplots(len(OVEROPT_METHODS), 2, figsize=(12, 3.6 * len(OVEROPT_METHODS)), squeeze=False,
-                         sharey="col")
-look = {"proxy": dict(color="C3", marker="o", ls="-"), "gold": dict(color="C2", marker="s", ls="--")}
-for row, name in zip(axes, OVEROPT_METHODS):
-    for labels in LABELLED:
-        for i, r in enumerate(overopt[name, labels].values()):  # every seed, faint; the mean, bold
-            for ax, key in zip(row, ("proxy_reward", "dev_acc")):
-                ax.plot(*curve(r.history, key), color=look[labels]["color"], ls=look[labels]["ls"], alpha=0.25)
-        for ax, key in zip(row, ("proxy_reward", "dev_acc")):
-            ax.plot(*mean_curve(overopt[name, labels], key), **look[labels], markerfacecolor="none", alpha=0.9,
-                    label=f"{labels}-labelled pairs (mean of {len(SEEDS)})")
-    row[0].set(xlabel="step", ylabel="mean proxy reward", title=f"{name}: proxy reward (what is optimized)")
-    row[1].set(xlabel="step", ylabel="gold exact match (dev probe)", title=f"{name}: gold accuracy (what we want)")
-    for ax in row:
+def probe_curves(histories, title, axes):
+    for i, (label, history) in enumerate(histories.items()):
+        points = [h for h in history if "heldout_chosen_logp" in h]
+        steps = [h["step"] for h in points]
+        style = dict(color=f"C{i}", marker="os^D"[i % 4], markerfacecolor="none", alpha=0.85)
+        axes[0].plot(steps, [h["heldout_chosen_logp"] for h in points], "-", label=f"{label}, chosen", **style)
+        axes[0].plot(steps, [h["heldout_rejected_logp"] for h in points], "--", label=f"{label}, rejected", **style)
+        axes[1].plot(steps, [h["heldout_logratio_margin"] for h in points], label=label, **style)
+    axes[0].set(xlabel="step", ylabel="summed log-prob (policy)", title=f"{title}: held-out chosen (solid), rejected (dashed)")
+    axes[1].set(xlabel="step", ylabel="log-ratio margin (nats)", title=f"{title}: held-out log-ratio margin")
+    for ax in axes:
         ax.legend(fontsize=7)
+
+
+def probe_summary(histories):
+    for label, history in histories.items():
+        points = [h for h in history if "heldout_chosen_logp" in h]
+        a, b = points[0], points[-1]
+        print(f"{label:38s} chosen {a['heldout_chosen_logp']:7.2f} -> {b['heldout_chosen_logp']:7.2f}, rejected "
+              f"{a['heldout_rejected_logp']:7.2f} -> {b['heldout_rejected_logp']:7.2f}, margin {b['heldout_logratio_margin']:+.2f}")
+
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+probe_curves(histories, "tuned", axes)
+plt.tight_layout()
+plt.show()
+probe_summary(histories)
+
+# %% [markdown]
+# ### Results: test and the shifts
+#
+# Mean ± std over seeds (each seed its own start, data and pairs), then the verdicts: the two headline claims,
+# the secondary comparisons (the control and the start) with Holm-adjusted p-values, and the headline claims on
+# each shift split (exploratory, Holm over the family).
+
+# %%
+LABELS = (START_VARIANT, *ARMS)
+RUNS = {label: [r for r in rows if r["variant"] == VARIANTS[label] and r["method"] == METHOD_OF[label]] for label in LABELS}
+display(Markdown(results.split_table({label if label != START_VARIANT else f"SFT {label}": rs for label, rs in RUNS.items()})))
+fig, ax = plt.subplots(figsize=(10, 3.5))
+split_bars(RUNS, ax=ax, title=f"exact match, mean ± std over {len(SEEDS)} seeds")
 plt.tight_layout()
 plt.show()
 
 # %%
-print(RULE)
-for name in OVEROPT_METHODS:
-    rise = {lab: mean_std([curve(r.history, "proxy_reward")[1][-1] - curve(r.history, "proxy_reward")[1][0]
-                           for r in overopt[name, lab].values()])[0] for lab in LABELLED}
-    c = compare(drops[name, "proxy"], drops[name, "gold"])
-    print(f"\n{name}: proxy reward change over training {rise['proxy']:+.2f} (proxy labels), {rise['gold']:+.2f} (gold labels).")
-    print("  " + c.sentence("The full-dev gold drop under proxy labels", "the drop under gold labels"))
-    if c.verdict == "above" and rise["proxy"] > 0:
-        print("  Verdict: overoptimization. Gold accuracy falls more under the proxy's labels than under gold labels"
-              " by more than the seed spread, while the proxy reward rises.")
-    else:
-        print("  Verdict: not overoptimization by this rule. " + (
-            "The proxy reward did not rise." if rise["proxy"] <= 0 else
-            "Gold accuracy falls no more under the proxy's labels than under gold labels (beyond the seed spread): "
-            "the fall is what this much training on so few pairs does whatever the labels."))
-if {"dpo", "rpo-sum"} <= set(OVEROPT_METHODS):
-    c = compare(drops["rpo-sum", "proxy"], drops["dpo", "proxy"])
-    print("\nDoes RPO's SFT term protect against the proxy? " + c.sentence("RPO-sum's gold drop", "DPO's")
-          + {"below": " RPO-sum loses less: the paper's direction.", "above": " RPO-sum loses more: against the paper."}
-          .get(c.verdict, " No difference by this rule."))
+HEADLINE = {"RPO above DPO": ("RPO-mean", "DPO"), "DPO above its start": ("DPO", START_VARIANT)}
+SECONDARY = [("DPO", CONTROL), ("RPO-mean", CONTROL), (CONTROL, START_VARIANT), ("RPO-mean", START_VARIANT)]
+print(RULE, "\n\nHeadline, test:")
+headline = {name: compare_rows(RUNS[a], RUNS[b]) for name, (a, b) in HEADLINE.items()}
+for name, (a, b) in HEADLINE.items():
+    print(f"  {name}: " + headline[name].sentence(a, b))
+secondary = [compare_rows(RUNS[a], RUNS[b]) for a, b in SECONDARY]
+print(f"\nSecondary, test ({len(SECONDARY)} comparisons; Holm-adjusted p):")
+for (a, b), c, p in zip(SECONDARY, secondary, holm([c.p_value for c in secondary])):
+    print(f"  {c.sentence(a, b)} Holm p = {p:.3f}")
+shifts = [(name, s, compare_rows(RUNS[a], RUNS[b], split=s)) for name, (a, b) in HEADLINE.items()
+          for s in EVAL_SPLITS if s != "test"]
+print(f"\nThe headline claims on the shift splits (exploratory; {len(shifts)} comparisons, Holm-adjusted p):")
+for (name, s, c), p in zip(shifts, holm([c.p_value for *_, c in shifts])):
+    print(f"  {s:8s} {name}: {c.summary()}, Holm p = {p:.3f}")
 
 # %% [markdown]
-# ## 6. Results: test and the shifts, against the SFT baseline
+# ## 6. Overoptimization, separated from over-training
 #
-# The final runs (tuned on `dev`) and the official-settings runs are evaluated on the untouched `test` and
-# shift splits (mean ± std over `SEEDS`). Two SFT rows: the plain-SFT baseline every notebook uses
-# (`sftkit.experiment.baseline`, reused from notebook 01's saved results when the settings match exactly,
-# otherwise trained here) and the single SFT model the preference runs started from. Note that the
-# preference seeds only change the order of the pairs; the starting model is the same, so their spread
-# understates the variance of the whole recipe. The last rows are IFT (notebook 03, read from
-# `results/03_ift.jsonl` when present, one row per variant measured with the same model and budget): IFT
-# claims to get some of preference optimization's benefit from SFT data alone, so SFT, IFT and
-# SFT-then-DPO/RPO sit in one table.
+# In RLHF the preferences come from a **reward model**, a learned proxy of what people want; optimizing hard
+# against its labels can raise the proxy's score while true quality falls (Goodhart's law). Here the gold
+# checker *is* the true quality, so both can be watched at once. Per seed in `OVEROPT_SEEDS`:
 #
+# 1. a **proxy reward model** (the seed's start model with a scalar head, Bradley-Terry loss) trains
+#    `PROXY_STEPS` steps on that seed's proxy pairs (other prompts than the training pairs), with a share
+#    `PROXY_NOISE` of their labels flipped (labellers who disagree with the checker);
+# 2. it **relabels the seed's training pairs** (`sftkit.reward.relabel`: chosen = the side it scores higher); its
+#    accuracy on them (agreement with the gold checker) is printed first: a proxy at chance could show noise, not
+#    Goodhart;
+# 3. DPO and RPO-mean train on the proxy-labelled pairs at `PUSHED_LR`, high enough that training drifts, and on
+#    **the same pairs with gold labels** at the same settings (the twins).
+#
+# Two effects, each with its own comparison on test: **over-training** is the gold twin against the start
+# (what this much training does with correct labels); **overoptimization** is the proxy-labelled run against its
+# gold twin (the extra change the proxy's errors cause). The proxy reward of each policy's greedy dev answers,
+# before and after, says whether the proxy was being climbed.
 
 # %%
-start_rows = rows_from_eval(evaluate(sft_model, tokenizer, eval_records), method="sft",
-                            variant=variant_name(get("sft").config(), note=f"start model, seed {SFT_SEED}"),
-                            model=str(MODEL_NAME), seed=SFT_SEED, steps=BASELINE.steps, train_config=train_settings(BASELINE),
-                            step_time_s=sft_run.step_time_s, peak_mem_mb=sft_run.peak_mem_mb,
-                            train_seconds=sft_run.seconds, device=device)
-sft_rows = baseline(SEEDS, MODEL_NAME, device=DEVICE)
-print("saved", results.save("05_dpo_rpo", start_rows + eval_rows).name)
+dev_probe = splits["dev"][::max(1, len(splits["dev"]) // 60)][:60]
 
-BASE_LABEL = f"SFT baseline ({len(SEEDS)} seed{'s' * (len(SEEDS) > 1)})"
-START_LABEL = f"SFT start model (seed {SFT_SEED})"
-PAPER = {"dpo": "AlpacaEval-2 LC 21.15 (zephyr) / 15.36 (gemma)", "rpo-sum": "AlpacaEval-2 LC 23.28 (zephyr) / 15.51 (gemma)",
-         "rpo-mean": "not reported as a number"}
-SETTINGS = {**TUNED, **{k: (TUNED[n][0], c, lr) for k, (n, c, lr) in OFFICIAL_RUNS.items()}}
-ACC = {BASE_LABEL: {s: accuracies(sft_rows, s) for s in EVAL_SPLITS},  # label -> split -> one accuracy per seed
-       START_LABEL: {s: accuracies(start_rows, s) for s in EVAL_SPLITS}}
-ACC |= {f"SFT then {n}": {s: accuracies(eval_rows, s, method=m, variant=VARIANTS[n]) for s in EVAL_SPLITS}
-        for n, (m, c, lr) in SETTINGS.items()}
-ift_rows = [r for r in results.load() if r["notebook"] == "03_ift" and r["method"] == "ift"
-            and r["model"] == str(MODEL_NAME) and r.get("train_config") == train_settings(BASELINE)]
-for v in sorted({r["variant"] for r in ift_rows}):  # IFT, measured in notebook 03 on the same data and budget
-    ACC[f"IFT instead of SFT (notebook 03, {v})"] = {s: accuracies(ift_rows, s, variant=v) for s in EVAL_SPLITS}
-lines = ["| model | settings | " + " | ".join(f"{s} EM %" for s in EVAL_SPLITS) + " | the paper reports (a different benchmark) |",
-         "|---|---|" + "---|" * len(EVAL_SPLITS) + "---|"]
-for label, acc in ACC.items():
-    n = label.removeprefix("SFT then ")
-    how = (f"{'official' if 'official' in n else 'tuned on dev'}: {SETTINGS[n][1].variant()}, lr {SETTINGS[n][2]:g}"
-           if n in SETTINGS else "BASELINE")
-    lines.append(f"| {label} | {how} | " + " | ".join(fmt_mean_std(acc[s]) for s in EVAL_SPLITS)
-                 + f" | {PAPER.get(n.split()[0], '–')} |")
-display(Markdown("\n".join(lines)))
+
+def proxy_reward(proxy, model):
+    """Mean proxy reward of `model`'s greedy answers on the dev probe, per prompt ([items])."""
+    answers = [r["prediction"] for r in evaluate(model, tokenizer, dev_probe)]
+    return score_answers(proxy, tokenizer, dev_probe, answers).float().numpy()
+
+
+PUSHED = [("DPO", "gold"), ("DPO", "proxy"), ("RPO-mean", "gold"), ("RPO-mean", "proxy")]
+pushed_rows, agreement, climbed, pushed_histories = [], {}, {key: [] for key in PUSHED}, {}
+for seed in OVEROPT_SEEDS:
+    proxy, _ = reward_model_from(starts[seed], tokenizer, device=DEVICE, seed=seed)
+    noisy = noisy_pairs(proxy_pairs[seed], len(proxy_pairs[seed]), PROXY_NOISE, seed=seed)
+    proxy = train_reward_model(proxy, tokenizer, noisy, TrainConfig(steps=PROXY_STEPS, batch_size=BATCH_PAIRS, lr=1e-3,
+                                                                    warmup_steps=3, seed=seed)).model
+    labelled = {"gold": pairs[seed]}
+    labelled["proxy"], agree = relabel(proxy, tokenizer, pairs[seed])
+    agreement[seed] = float(np.mean(agree))
+    before = proxy_reward(proxy, starts[seed])
+    for label, labels in PUSHED:
+        run = preference_run(label, seed, PUSHED_LR, labelled[labels], probe=probe_fn if seed == SEEDS[0] else None)
+        pushed_rows += evaluated(label, seed, run, variant=variant_name(METHODS[label][1], note=f"lr {PUSHED_LR:g}, {labels} labels"))
+        climbed[label, labels].append(proxy_reward(proxy, run.model) - before)
+        if seed == SEEDS[0]:
+            pushed_histories[f"{label}, {labels} labels"] = run.history
+    print(f"seed {seed}: the proxy agrees with the gold checker on {100 * agreement[seed]:.1f}% of the "
+          f"{len(pairs[seed])} training pairs (trained on {len(noisy)} pairs, {PROXY_NOISE:.0%} flipped)")
+rows += pushed_rows
 
 # %%
-print(RULE)
-for name in SETTINGS:
-    acc = ACC[f"SFT then {name}"]
-    print("\n".join(f"{s:8s}: " + compare(acc[s], ACC[START_LABEL][s]).sentence(name, "its start model")
-                    for s in EVAL_SPLITS))
-print()
-for a, b in [("rpo-sum", "dpo"), ("rpo-sum official", "dpo"), ("rpo-mean", "dpo")]:
-    c = compare(ACC[f"SFT then {a}"]["test"], ACC[f"SFT then {b}"]["test"])
-    lead = "Verdict (the paper's variant, both tuned on dev):" if (a, b) == ("rpo-sum", "dpo") else "Also:"
-    print(lead, c.sentence(a, f"{b} (tuned) on test"), {"above": "That is the direction the paper reports.",
-          "below": "That is the opposite of the paper's direction."}.get(c.verdict, "No difference by this rule."))
-best = max(SETTINGS, key=lambda n: mean_std(ACC[f"SFT then {n}"]["test"])[0])
-c = compare(ACC[f"SFT then {best}"]["test"], ACC[BASE_LABEL]["test"])
-print(f"Best preference run on test: {best}. " + c.sentence(best, f"the {len(SEEDS)}-seed SFT baseline on test"))
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+probe_curves(pushed_histories, f"lr {PUSHED_LR:g}", axes)
+plt.tight_layout()
+plt.show()
+probe_summary(pushed_histories)
+
+# %%
+PUSHED_RUNS = {key: [r for r in pushed_rows if r["variant"].endswith(f"lr {PUSHED_LR:g}, {key[1]} labels)")
+                     and r["method"] == METHOD_OF[key[0]]] for key in PUSHED}
+starts_seen = [r for r in RUNS[START_VARIANT] if r["seed"] in OVEROPT_SEEDS]
+acc = np.mean(list(agreement.values()))
+print(f"Proxy accuracy on the training pairs: {100 * acc:.1f}% (mean of {len(agreement)} seeds; chance is 50%)."
+      + ("" if acc > 0.55 else " Near chance: the proxy-labelled runs test label noise, not Goodhart."))
+print(RULE, "\n")
+for label in ("DPO", "RPO-mean"):
+    gold, proxied = PUSHED_RUNS[label, "gold"], PUSHED_RUNS[label, "proxy"]
+    rise = {labels: compare(np.array(climbed[label, labels]), np.zeros_like(np.array(climbed[label, labels])))
+            for labels in ("gold", "proxy")}
+    print(f"{label} at lr {PUSHED_LR:g}:")
+    print("  over-training      " + compare_rows(gold, starts_seen).sentence("gold-labelled", "its start"))
+    print("  overoptimization   " + compare_rows(proxied, gold).sentence("proxy-labelled", "gold-labelled twin"))
+    print("  proxy reward rise  " + ", ".join(f"{labels} labels {rise[labels].summary(unit='reward', scale=1)}"
+                                             for labels in rise))
+held = compare_rows(PUSHED_RUNS["RPO-mean", "gold"], PUSHED_RUNS["DPO", "gold"])
+protect = compare_rows(PUSHED_RUNS["RPO-mean", "proxy"], PUSHED_RUNS["DPO", "proxy"])
+print(f"\nDoes RPO's SFT term hold where DPO drifts (lr {PUSHED_LR:g}, gold labels)? " + held.sentence("RPO-mean", "DPO"))
+print("Does it protect under the proxy's labels? " + protect.sentence("RPO-mean", "DPO"))
 
 # %% [markdown]
-# Why the comparison can go either way on the tiny world: the chosen answers are the *same gold answers* SFT
-# already trained on, so the only new information in a pair is its rejected answer; exact match punishes
-# any drift from the one gold string, so pushing probability away from the rejected answers can also push
-# it off the chosen ones (the held-out chosen log-probability curves above show whether that happened in
-# this run); and the paper's benefit is measured with a reward model judge on open-ended chat
-# (AlpacaEval-2), not with exact match. The overoptimization experiment is where the two methods are meant
-# to differ: its verdict above is printed from the proxy and gold-labelled runs.
+# ### What we saw
+#
+# The table and the verdicts, gathered from the cells above (every number is computed in this run), next to
+# what the papers report on their own benchmark. The results of every run, per-item outcomes included, go to
+# `results/05_dpo_rpo.jsonl`; the leaderboard (notebook 12) reads the two headline claims from there.
+
+# %%
+print("saved", results.save("05_dpo_rpo", rows).name)
+PAPER = {"DPO": "AlpacaEval-2 LC 21.15 (zephyr) / 15.36 (gemma)", "RPO-mean": "not reported as a number (README: "
+         "'generally better' than sum)", f"SFT {START_VARIANT}": "the SFT start", CONTROL: "not run in the papers"}
+table = ["| arm | seeds | test EM % | the paper reports (a different benchmark) |", "|---|---|---|---|"]
+for label, rs in RUNS.items():
+    name = label if label != START_VARIANT else f"SFT {label}"
+    (row,) = results.summary(rs)
+    table.append(f"| {name} | {row['seeds']} | {row['test']} | {PAPER.get(name, '–')} |")
+said = {"above": "above", "below": "below", "inconclusive": "not distinguishable from"}
+lines = [f"- **{name}** (headline): {c.summary()}" for name, c in headline.items()]
+lines += [f"- {a} vs {b}: {c.summary()}" for (a, b), c in zip(SECONDARY, secondary)]
+over = compare_rows(PUSHED_RUNS["DPO", "gold"], starts_seen)
+goodhart = compare_rows(PUSHED_RUNS["DPO", "proxy"], PUSHED_RUNS["DPO", "gold"])
+lines.append(f"- DPO at lr {PUSHED_LR:g}, {len(OVEROPT_SEEDS)} seeds: over-training (gold twin vs start) "
+             f"{over.summary()}; overoptimization (proxy vs gold labels, proxy accuracy {100 * acc:.1f}%) "
+             f"{goodhart.summary()}; RPO-mean vs DPO at this lr: gold labels {held.summary()}, proxy labels {protect.summary()}")
+rpo, dpo = headline["RPO above DPO"], headline["DPO above its start"]
+verdict = (f"From starts with headroom and on-policy pairs, RPO-mean is {said[rpo.verdict]} DPO on test "
+           f"({rpo.summary()}), and DPO is {said[dpo.verdict]} its start ({dpo.summary()}). Continued SFT on the same "
+           f"chosen answers, the control: DPO vs it {secondary[0].summary()}.")
+display(Markdown("\n".join(table) + "\n\n**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*" + RULE + "*"))
+
+# %% [markdown]
+# **How to read it.** The first verdict is the paper's claim in the regime its theory describes; the control row
+# says how much of any preference arm's gain is plain SFT on the chosen answers, which the pairs bring along; the
+# held-out curves show whether DPO lowered the chosen log-probability at all (RPO's argument needs it to), and
+# section 6 says whether a proxy's wrong labels cost gold accuracy beyond what the same training with gold labels
+# costs. Where a verdict is "inconclusive", its MDE is the effect this design could have shown; a smaller one may
+# exist.
+#
+# Differences from the papers that remain: their policies have billions of parameters and open-ended answers
+# judged by GPT-4 against a reference model (AlpacaEval-2 LC), their pairs come from UltraFeedback (several
+# models' answers rated by GPT-4), and their "overoptimization" is measured against a reward model that was
+# itself the training signal. Our answers are short and exact, the pairs come from the start model alone, and the
+# gold checker is the judge.
 #
 # ## 7. TRL and the two official variants
 #
@@ -625,15 +553,16 @@ print(f"Best preference run on test: {best}. " + c.sentence(best, f"the {len(SEE
 #   term equals it only if alpha = βη × (mean chosen length of that batch): a batch-dependent number, so
 #   **no fixed TRL setting reproduces the paper's "sum" variant**; use `get("rpo").config(reduction="sum")` (`RPOTrainer(reduction="sum")`) here.
 #
-# On one batch of our pairs, with the SFT model as policy, at the official settings of each variant (`OFFICIAL`):
+# On one batch of our pairs, with the first start model as policy, at each variant's official settings:
 #
 
 # %%
-batch = pair_collate(pair_data[:BATCH_PAIRS], lambda rows: pad_collate(rows, tokenizer.pad_token_id))
-batch = {k: v.to(sft_model.device) for k, v in batch.items()}
-(beta_sum, eta_sum), (beta_mean, eta_mean) = OFFICIAL["rpo-sum"], OFFICIAL["rpo-mean"]
+OFFICIAL = {"sum": (0.01, 0.005), "mean": (0.5, 0.2)}  # (beta, eta): the paper's "sum" runs, the README's "mean"
+batch = pair_collate(tokenize_pairs(tokenizer, pairs[SEEDS[0]][:BATCH_PAIRS], BASELINE.max_length), collate)
+batch = {k: v.to(starts[SEEDS[0]].device) for k, v in batch.items()}
+(beta_sum, eta_sum), (beta_mean, eta_mean) = OFFICIAL["sum"], OFFICIAL["mean"]
 with torch.no_grad():
-    logits = sft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = starts[SEEDS[0]](input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     c, r = sequence_logprob(logits, batch["labels"]).chunk(2)
     ref_c, ref_r = c - 0.3, r + 0.2  # pretend the policy has moved a little from its reference
     n = len(c)
@@ -649,111 +578,91 @@ for k, v in terms.items():
 print(f"chosen lengths in this batch: {sorted(lengths.tolist())}")
 
 # %% [markdown]
-# ## What we saw
-#
-# - Pairs built from gold answers versus the SFT model's own wrong samples (plus corruptions) are cheap and
-#   exactly labelled in the tiny world.
-# - Every method got the same tuning grid and budget on `dev`; the results table shows `test` and each shift
-#   for the chosen settings and for the papers' official ones, and the verdict printed under it compares the
-#   paper's variant (RPO-sum) with DPO by the suite's one rule.
-# - The held-out probe shows whether DPO lowers the chosen log-probability while the margin grows (the
-#   printed summary after the figure says what happened in this run), and how the SFT term of RPO changes
-#   it; the η sweep shows how much weight each variant's SFT term carries at the tuned β.
-# - The overoptimization section compares proxy-labelled runs with gold-labelled twins on the same pairs,
-#   optimizer, steps and seeds; its printed verdict says whether the gold fall is overoptimization or what
-#   plain over-training on few pairs does anyway.
-#
-
-# %% [markdown]
 # ## Exercises
 #
 # Hints and worked solutions are folded: click to open. The solutions are code to paste into a new cell
-# after the cells they name; none of them runs by default.
+# after running the notebook; they reuse its variables (`starts`, `pairs`, `TUNED`, `preference_run`, ...), and
+# none of them runs by default.
 #
-# **1.** Put only β = 0.5 in `BETA_GRID` (the "mean" recipe) and rerun. Does the held-out chosen log-prob
-# still fall for DPO?
+# **1.** Train DPO with β = 0.5 (the "mean" recipe) instead of `BETA`. Does the held-out chosen log-prob move
+# differently?
 #
 # <details><summary>Hint</summary>
 #
 # A larger β makes the loss saturate sooner (the sigmoid flattens once β × margin is a few units), so the
-# policy needs to move less from the reference. Read `heldout_chosen_logp` at the first and last probe.
+# policy needs to move less from the reference. Add a `METHODS` entry and compare the probe's first and last
+# points with the tuned DPO run's (`histories["DPO"]`).
 # </details>
 #
 # <details><summary>Solution</summary>
 #
-# Without rerunning the whole notebook, one DPO run at β = 0.5 with DPO's tuned learning rate:
-#
 # ```python
-# cfg = get("dpo").config(beta=0.5)
-# r = preference_run("dpo", cfg, SEEDS[0], TUNED["dpo"][2],
-#                    probe=heldout_pair_probe(sft_model, heldout_batch, beta=0.5), probe_every=STEPS)
-# steps, chosen = curve(r.history, "heldout_chosen_logp")
-# print(f"held-out chosen log-prob {chosen[0]:.2f} -> {chosen[-1]:.2f}; "
-#       f"log-ratio margin {curve(r.history, 'heldout_logratio_margin')[1][-1]:.2f}")
+# METHODS["DPO, beta 0.5"] = ("dpo", get("dpo").config(beta=0.5))
+# probe = heldout_pair_probe(starts[SEEDS[0]], heldout_batch, beta=0.5)
+# r = preference_run("DPO, beta 0.5", SEEDS[0], TUNED["DPO"], pairs[SEEDS[0]], probe=probe)
+# probe_summary({"DPO, beta 0.5": r.history, "DPO": histories["DPO"]})
+# print(f"full-dev EM {100 * dev_accuracy(r.model):.1f}% (tuned DPO on this seed: {100 * tune_dev['DPO', TUNED['DPO']]:.1f}%)")
 # ```
 #
-# If the last number is lower than the first, the chosen log-prob still fell; compare the margin with the
-# tuned DPO row of the η-sweep table to see how much less the policy moved.
+# The log-ratio margin grows less at β = 0.5: the loss is satisfied by a smaller move. One seed only: add seeds
+# and `compare_rows` before concluding anything about accuracy.
 # </details>
 #
-# **2.** Make the proxy worse (`PROXY_NOISE = 0.45`, `PROXY_PAIRS = 60`) or better (`PROXY_NOISE = 0`) and
-# rerun section 5. How do the proxy's agreement with gold, the two label sets and the verdict change?
+# **2.** Make the proxy worse (`PROXY_NOISE = 0.45`) or better (`PROXY_NOISE = 0`) and rerun section 6. How do
+# the proxy's agreement with gold and the overoptimization verdict change?
 #
 # <details><summary>Hint</summary>
 #
-# The proxy only matters where the two label sets differ: the printed count of pairs on which they differ
-# is the lever. With a perfect proxy the two sets coincide on every pair the checker can judge, so the
-# control and the proxy run see the same pairs.
+# The proxy only matters where it disagrees with the gold checker: its printed accuracy on the training pairs is
+# the lever. With `PROXY_NOISE = 0` the proxy is still imperfect (it saw few pairs).
 # </details>
 #
 # <details><summary>Solution</summary>
 #
-# Set the parameters and rerun from the cell that trains the proxy reward model to the verdict cell:
-#
 # ```python
-# PROXY_NOISE, PROXY_PAIRS = 0.45, 60   # or PROXY_NOISE = 0
-# # then rerun, in order: the reward-model cell, the pair-labelling cell, the runs, the plot and the verdict
+# PROXY_NOISE = 0.45   # or 0.0
+# # then rerun, in order, the cells of section 6: the runs, the curves and the verdicts
 # ```
 #
-# A worse proxy disagrees with gold on more pairs, so the proxy-labelled runs are trained to prefer more
-# wrong answers; whether that makes the gold drop exceed the control's by more than the seed spread is what
-# the verdict cell prints. With `PROXY_NOISE = 0` the proxy is still imperfect (it saw few pairs), so the
-# count of differing pairs need not be zero.
+# A worse proxy flips more of the training pairs, so the proxy-labelled runs learn to prefer more wrong answers;
+# whether their gold accuracy falls below the gold twins' by more than the interval allows is what the
+# "overoptimization" line prints.
 # </details>
 #
-# **3.** Use only corruptions (`world_pairs(..., samples=None, corruptions=2)`) or only the model's own
-# mistakes (`corruptions=0`). Which teaches more per pair?
+# **3.** Replace the model's own mistakes by realistic corruptions of the gold answer on the same prompts
+# (`sftkit.world.world_pairs`). Which teaches more per pair?
 #
 # <details><summary>Hint</summary>
 #
-# The two sets have different sizes: compare at the same number of steps, and read accuracy per pair
-# source on full dev with DPO's tuned settings.
+# `world_pairs(records, samples=None, corruptions=1)` makes one gold-vs-corruption pair per record; the records
+# are the training prompts of the first seed's pairs (their `id`s).
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# sets = {"corruptions only": world_pairs(pair_records, samples=None, corruptions=2, seed=SFT_SEED),
-#         "own mistakes only": world_pairs(pair_records, samples, corruptions=0, max_sampled=2, seed=SFT_SEED)}
-# method, cfg, lr = TUNED["dpo"]
+# from sftkit.world import world_pairs
+#
+# by_id = {r["id"]: r for r in splits["train"]}
+# records = [by_id[p["id"]] for p in pairs[SEEDS[0]]]
+# sets = {"own mistakes (this notebook's pairs)": pairs[SEEDS[0]],
+#         "gold vs a corruption, same prompts": world_pairs(records, samples=None, corruptions=1, seed=SEEDS[0])}
 # for label, prs in sets.items():
-#     r = preference_run(method, cfg, SEEDS[0], lr, data=tokenize_pairs(tokenizer, prs, BASELINE.max_length),
-#                        records=prs)
-#     print(f"{label}: {len(prs)} pairs, full-dev EM {100 * dev_accuracy(r.model, splits['dev']):.1f}%")
+#     r = preference_run("DPO", SEEDS[0], TUNED["DPO"], prs)
+#     print(f"{label}: {len(prs)} pairs, full-dev EM {100 * dev_accuracy(r.model):.1f}%")
 # ```
 #
-# Own mistakes are on-policy (what the model is tempted to say) but few, since most samples are right;
-# corruptions are plentiful but may be answers the model would never give. One seed cannot separate them:
-# add seeds and use `compare` before concluding.
+# Corruptions are answers the model may never give, so pushing them down teaches it little about its own
+# errors; one seed cannot settle it: add seeds and use `compare_rows` before concluding.
 # </details>
 #
-# **4.** Train with LoRA: `DPOTrainer` (`sftkit.methods.dpo`) then uses the same model with its adapter
+# **4.** Train DPO with LoRA: `DPOTrainer` (`sftkit.methods.dpo`) then uses the same model with its adapter
 # disabled as the reference. Compare memory and accuracy.
 #
 # <details><summary>Hint</summary>
 #
-# `sftkit.model.add_lora` wraps a model with a fresh adapter; pass the wrapped SFT model as `start`.
-# `TrainResult.peak_mem_mb` holds the peak memory of the run.
+# `sftkit.model.add_lora` wraps a model with a fresh adapter; `preference_run` copies `starts[seed]`, so put the
+# wrapped model there for one run (and put the plain one back). `TrainResult.peak_mem_mb` holds the peak memory.
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -761,17 +670,17 @@ print(f"chosen lengths in this batch: {sorted(lengths.tolist())}")
 # ```python
 # from sftkit.model import add_lora
 #
-# method, cfg, lr = TUNED["dpo"]
-# lora_start = add_lora(copy.deepcopy(sft_model), r=8)
-# full = preference_run(method, cfg, SEEDS[0], lr)
-# lora = preference_run(method, cfg, SEEDS[0], lr, start=lora_start)
+# seed, plain = SEEDS[0], starts[SEEDS[0]]
+# full = preference_run("DPO", seed, TUNED["DPO"], pairs[seed])
+# starts[seed] = add_lora(copy.deepcopy(plain), r=8)
+# lora = preference_run("DPO", seed, 1e-3, pairs[seed])  # LoRA usually wants a higher learning rate
+# starts[seed] = plain
 # for label, r in [("full", full), ("LoRA r=8", lora)]:
-#     print(f"{label}: peak memory {r.peak_mem_mb:.0f} MB, full-dev EM {100 * dev_accuracy(r.model, splits['dev']):.1f}%")
+#     print(f"{label}: peak memory {r.peak_mem_mb:.0f} MB, full-dev EM {100 * dev_accuracy(r.model):.1f}%")
 # ```
 #
-# The LoRA run keeps no second copy of the model as reference, and trains only the adapter, so its peak
-# memory is lower; a LoRA run usually needs a higher learning rate, so tune it as in section 4 before
-# comparing accuracy.
+# The LoRA run keeps no second copy of the model as reference and trains only the adapter, so its peak memory
+# is lower; tune its learning rate as in section 4 before comparing accuracy.
 # </details>
 #
 # **5.** Train `sftkit train rpo --reduction mean --data your_pairs.jsonl --output out/` from the command
@@ -789,16 +698,16 @@ print(f"chosen lengths in this batch: {sorted(lengths.tolist())}")
 # ```python
 # from sftkit.io import write_jsonl
 #
-# write_jsonl("my_pairs.jsonl", [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
-# !sftkit train rpo --reduction mean --beta 0.5 --eta 0.2 --steps 30 --data my_pairs.jsonl --output out/rpo-mean
+# write_jsonl("my_pairs.jsonl", [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs[SEEDS[0]]])
+# !sftkit train rpo --reduction mean --beta 0.1 --eta 0.2 --steps 60 --data my_pairs.jsonl --output out/rpo-mean
 # ```
 # </details>
 #
 
 # %% [markdown]
 # **6. Check yourself: write DPO's and RPO's losses.** Write `my_dpo_loss(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)` (one loss per
-# pair, [B]) and `my_rpo_loss(..., chosen_lengths, beta, eta)` (a scalar, the official code's "sum" variant
-# that this notebook trains) from the equations of section 3. Check them with `check_loss(my_dpo_loss, "dpo")`
+# pair, [B]) and `my_rpo_loss(..., chosen_lengths, beta, eta)` (a scalar, the official code's "sum" variant)
+# from the equations of section 3. Check them with `check_loss(my_dpo_loss, "dpo")`
 # and `check_loss(my_rpo_loss, "rpo")` (add `reduction="mean"` for the other variant).
 #
 # <details><summary>Hint</summary>
@@ -837,10 +746,11 @@ print(f"chosen lengths in this batch: {sorted(lengths.tolist())}")
 # ## Which profile produced these outputs
 #
 # The committed outputs of this notebook come from the **full** profile (`SFTKIT_LIGHT` unset); CI runs it
-# with `SFTKIT_LIGHT=1` (fewer seeds, a smaller grid and sweep). The cell below prints which profile produced
-# the outputs you are reading, and the wall time of this run.
+# with `SFTKIT_LIGHT=1` (one seed, one learning rate, fewer steps and prompts). The cell below prints which
+# profile produced the outputs you are reading, and the wall time of this run.
 #
 
 # %%
-print(f"profile: {'light (SFTKIT_LIGHT=1)' if LIGHT else 'full'}; seeds {SEEDS}; tuning grid {len(GRID)} settings x "
-      f"{len(METHODS)} methods; wall time of this run {time.perf_counter() - T0:.0f}s (from the imports cell)")
+print(f"profile: {'light (SFTKIT_LIGHT=1)' if LIGHT else 'full'}; seeds {SEEDS} (section 6: {OVEROPT_SEEDS}); "
+      f"tuning grid {len(LR_GRID)} learning rates x {len(METHODS)} methods; "
+      f"wall time of this run {time.perf_counter() - T0:.0f}s (from the imports cell)")

@@ -82,3 +82,24 @@ def world_pairs(records: list[dict], samples: list[list[str]] | None = None, cor
                           "chosen": [{"role": "assistant", "content": r["answer"]}],
                           "rejected": [{"role": "assistant", "content": rejected}]})
     return pairs
+
+
+def onpolicy_pairs(records: list[dict], samples: list[list[str]]) -> list[dict]:
+    """One preference pair per record whose `samples` (a model's own answers, a list per record) include a wrong
+    one, judged by the gold checker: rejected = the first distinct wrong sample; chosen = the first right sample
+    (source "on-policy": both sides are the model's own) or, when no sample is right, the gold answer (source
+    "gold-chosen"). Records whose samples are all right, or all empty, give no pair. The pairs of RPO's setting:
+    what the start model itself is tempted to say, labelled by the checker (notebook 05)."""
+    if len(samples) != len(records):
+        raise ValueError(f"onpolicy_pairs: {len(records)} records but {len(samples)} lists of samples")
+    pairs = []
+    for record, answers in zip(records, samples):
+        distinct = [s for s in dict.fromkeys(answers) if s.strip()]
+        right = [s for s in distinct if check(record, s)]
+        wrong = [s for s in distinct if not check(record, s)]
+        if wrong:
+            pairs.append({"id": record["id"], "skill": record["skill"],
+                          "source": "on-policy" if right else "gold-chosen", "prompt": record["messages"][:-1],
+                          "chosen": [{"role": "assistant", "content": right[0] if right else record["answer"]}],
+                          "rejected": [{"role": "assistant", "content": wrong[0]}]})
+    return pairs
