@@ -43,13 +43,15 @@ import matplotlib.pyplot as plt
 
 from sftkit import results
 from sftkit.labs import frozenlake as fl
-from sftkit.results import RULE, compare, fmt_mean_std, mean_std
+from sftkit.results import fmt_mean_std, mean_std
+from sftkit.stats import RULE, compare_means
 from sftkit.train import progress
 
 torch.set_num_threads(1)  # for a 64-unit MLP one thread is faster than two busy ones
 torch.manual_seed(0)
 np.random.seed(0)
 N_STATES = len(fl.MAP) * len(fl.MAP[0])
+WHY = "a per-seed metric with no items"  # verdicts compare seed means (sftkit.stats.compare_means)
 
 # %% [markdown]
 # ## 1. The lake: one short route and one long detour
@@ -289,7 +291,7 @@ uniform_parts = mse_parts(UNIFORM)
 for part in ("MSE x1e3", "detour only"):
     print(f"Verdicts on {'the transition MSE' if part == 'MSE x1e3' else 'its detour-only part'} (above = worse than uniform random):")
     for m, parts in PARTS.items():
-        c = compare([p[part] / 1e3 for p in parts], [uniform_parts[part] / 1e3])
+        c = compare_means([p[part] / 1e3 for p in parts], [uniform_parts[part] / 1e3], why=WHY)
         print("  " + c.sentence(m, "the uniform random policy", unit="×1e-3", scale=1e3))
 
 # %%
@@ -438,7 +440,7 @@ per_seed_mse = {m: [r["mse"] for r in rows] for m, rows in METRICS.items()}
 best_dpo = min(("dpo", "sft→dpo"), key=lambda m: mse[m][0])
 print("Verdicts (lower MSE is better, so 'below' means closer to the optimal policy):")
 for a, b in [("ift", "sft"), (best_dpo, "ift"), (best_dpo, "sft")]:
-    print(" ", compare(per_seed_mse[a], per_seed_mse[b]).sentence(f"{a}'s transition MSE", f"{b}'s", unit="×1e-3", scale=1e3))
+    print(" ", compare_means(per_seed_mse[a], per_seed_mse[b], why=WHY).sentence(f"{a}'s transition MSE", f"{b}'s", unit="×1e-3", scale=1e3))
 print(f"({best_dpo} is the DPO variant with the lower mean MSE.) Deterministic success: "
       + ", ".join(f"{m} {100 * mean_std([r['det'] for r in METRICS[m]])[0]:.0f}%" for m in METRICS))
 
@@ -512,7 +514,7 @@ print("saved", results.save("04_ift_frozenlake", rows).name, f"({len(rows)} rows
 #         m, [BEST], [DETOUR], seed=s, init=coord_policy(s), **common)[0], N_STATES), PI_STAR, fl.MAP) for s in SEEDS]
 #     print(f"{m:5s} transition MSE x1e3 with coordinates: {fmt_mean_std([1e3 * v for v in coord_mse[m]], percent=False)}"
 #           f"   (one-hot: {fmt_mean_std([1e3 * r['mse'] for r in METRICS[m]], percent=False)})")
-# print(compare(coord_mse["ift"], coord_mse["sft"]).sentence("IFT", "SFT", unit="×1e-3", scale=1e3))
+# print(compare_means(coord_mse["ift"], coord_mse["sft"], why=WHY).sentence("IFT", "SFT", unit="×1e-3", scale=1e3))
 # ```
 #
 # What to look for: with coordinates, neighbouring cells get similar inputs, so what a policy learns on the
@@ -542,7 +544,7 @@ print("saved", results.save("04_ift_frozenlake", rows).name, f"({len(rows)} rows
 # for m, v in short_mse.items():
 #     print(f"{m:8s} rejected = first two moves: {fmt_mean_std([1e3 * x for x in v], percent=False)} x1e-3; "
 #           f"whole detour: {fmt_mean_std([1e3 * r['mse'] for r in METRICS[m]], percent=False)}")
-#     print("  " + compare(v, per_seed_mse["ift"]).sentence(m, "IFT", unit="×1e-3", scale=1e3))
+#     print("  " + compare_means(v, per_seed_mse["ift"], why=WHY).sentence(m, "IFT", unit="×1e-3", scale=1e3))
 # ```
 #
 # What to look for: the detour's cells below the second one are no longer pushed down, so the "detour only"
@@ -582,7 +584,7 @@ print("saved", results.save("04_ift_frozenlake", rows).name, f"({len(rows)} rows
 #     fl.fused_states = original
 # print(f"IFT, greedy guess: {fmt_mean_std([1e3 * v for v in greedy], percent=False)} x1e-3; "
 #       f"expected next state: {fmt_mean_std([1e3 * r['mse'] for r in METRICS['ift']], percent=False)}")
-# print(compare(greedy, per_seed_mse["ift"]).sentence("greedy-guess IFT", "expected-state IFT", unit="×1e-3", scale=1e3))
+# print(compare_means(greedy, per_seed_mse["ift"], why=WHY).sentence("greedy-guess IFT", "expected-state IFT", unit="×1e-3", scale=1e3))
 # ```
 #
 # What to look for: once the policy follows the route, its greedy guess of the next cell *is* the true next
@@ -615,7 +617,7 @@ print("saved", results.save("04_ift_frozenlake", rows).name, f"({len(rows)} rows
 #                                   fl.MAP, slippery=True, episodes=EPISODES, seed=s)["success"] for s in SEEDS]
 #     print(f"{m:5s} slippery success: {fmt_mean_std(slip[m])}%")
 # print(f"the slippery optimum itself: {100 * ref_rows['optimal for the slippery lake']['slip']:.1f}%")
-# print(compare(slip["ift"], slip["sft"]).sentence("IFT", "SFT"))
+# print(compare_means(slip["ift"], slip["sft"], why=WHY).sentence("IFT", "SFT"))
 # ```
 #
 # What to look for: the demonstrations now visit many more cells (the lake pushes the agent around), so less

@@ -42,16 +42,16 @@ OVEROPT_SEEDS = (0,) if LIGHT else (0, 1, 2)  # section 6's seeds (a proxy rewar
 START_PER_SKILL = 16  # the SFT start's training records per skill (notebook 02's small-data regime)
 START_STEPS = 30 if LIGHT else 120  # the SFT start's steps (batch 32, the suite's SFT recipe otherwise)
 PAIR_PROMPTS = 16 if LIGHT else 40  # fresh train prompts per skill whose sampled answers make the pairs
-PROXY_PROMPTS = 8 if LIGHT else 16  # more fresh prompts per skill: the proxy reward model's data, held-out pairs
+PROXY_PROMPTS = 8 if LIGHT else 48  # more fresh prompts per skill (section 6's seeds): the proxy's data, held-out pairs
 N_SAMPLES = 4  # answers sampled per prompt from the start model, temperature 1
 STEPS = 20 if LIGHT else 60  # optimizer steps of every preference (and control) run
 BATCH_PAIRS = 16  # pairs per batch (each pair is 2 sequences)
 BETA = 0.1  # DPO's beta for every run (exercise 1 changes it)
-LR_GRID = (1e-4,) if LIGHT else (3e-5, 1e-4, 3e-4, 1e-3)  # the same grid for every method, tuned on dev (seed 0)
+LR_GRID = (1e-4,) if LIGHT else (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)  # the same grid for every method, tuned on dev (seed 0)
 CONTROL_LR = 1e-3  # the control's lr: the suite's SFT recipe (BASELINE.lr), not tuned
 PUSHED_LR = 1e-3  # section 6: a learning rate high enough that DPO on gold labels drifts (over-training)
-PROXY_NOISE = 0.3  # share of the proxy's training pairs whose labels are flipped (disagreeing labellers)
-PROXY_STEPS = 30
+PROXY_NOISE = 0.2  # share of the proxy's training pairs whose labels are flipped (disagreeing labellers)
+PROXY_STEPS = 60
 PROBE_EVERY = 10  # held-out pair probe interval (first seed only)
 
 # %%
@@ -125,8 +125,8 @@ for seed in SEEDS:
                            step_time_s=run.step_time_s, peak_mem_mb=run.peak_mem_mb, train_seconds=run.seconds,
                            device=device)
     used, rng = {r["id"] for r in records}, random.Random(seed)
-    fresh = {s: rng.sample([r for r in train_pool[s] if r["id"] not in used], PAIR_PROMPTS + PROXY_PROMPTS)
-             for s in SKILLS}
+    extra = PROXY_PROMPTS if seed in OVEROPT_SEEDS else 0  # only section 6's seeds need a proxy
+    fresh = {s: rng.sample([r for r in train_pool[s] if r["id"] not in used], PAIR_PROMPTS + extra) for s in SKILLS}
     prompts = [r for s in SKILLS for r in fresh[s][:PAIR_PROMPTS]] + [r for s in SKILLS for r in fresh[s][PAIR_PROMPTS:]]
     samples = sample_answers(run.model, tokenizer, prompts, n=N_SAMPLES, temperature=1.0, seed=seed)
     cut = PAIR_PROMPTS * len(SKILLS)
@@ -134,7 +134,7 @@ for seed in SEEDS:
     wrong_rate[seed] = float(np.mean([not check(r, s) for r, ss in zip(prompts, samples) for s in ss]))
     test = results.accuracies(rows, "test", variant=START_VARIANT)[-1]
     print(f"seed {seed}: start trained in {run.seconds:.0f}s, test {100 * test:.1f}%, {100 * wrong_rate[seed]:.0f}% of samples "
-          f"wrong; {len(pairs[seed])} training pairs from {cut} prompts, {len(proxy_pairs[seed])} more for the proxy")
+          f"wrong; {len(pairs[seed])} training pairs from {cut} prompts" + (f", {len(proxy_pairs[seed])} more for the proxy" if extra else ""))
 
 # %% [markdown]
 # ## 2. On-policy preference pairs
@@ -336,7 +336,7 @@ for seed in SEEDS:
         rows += evaluated(label, seed, run)
         if first:
             histories[label] = run.history
-    print(f"seed {seed}: " + ", ".join(f"{label} {100 * results.accuracies(rows, 'test', variant=VARIANTS[label])[-1]:.1f}%"
+    print(f"seed {seed}: " + ", ".join(f"{label} {100 * results.accuracies(rows, 'test', variant=VARIANTS[label], seed=seed)[0]:.1f}%"
                                        for label in (START_VARIANT, *ARMS)) + " on test")
 
 
@@ -422,8 +422,8 @@ for (name, s, c), p in zip(shifts, holm([c.p_value for *_, c in shifts])):
 #    `PROXY_STEPS` steps on that seed's proxy pairs (other prompts than the training pairs), with a share
 #    `PROXY_NOISE` of their labels flipped (labellers who disagree with the checker);
 # 2. it **relabels the seed's training pairs** (`sftkit.reward.relabel`: chosen = the side it scores higher); its
-#    accuracy on them (agreement with the gold checker) is printed first: a proxy at chance could show noise, not
-#    Goodhart;
+#    accuracy on them (agreement with the gold checker) is the precondition, checked below: a proxy at chance
+#    could show label noise, not Goodhart;
 # 3. DPO and RPO-mean train on the proxy-labelled pairs at `PUSHED_LR`, high enough that training drifts, and on
 #    **the same pairs with gold labels** at the same settings (the twins).
 #
@@ -443,7 +443,8 @@ def proxy_reward(proxy, model):
 
 
 PUSHED = [("DPO", "gold"), ("DPO", "proxy"), ("RPO-mean", "gold"), ("RPO-mean", "proxy")]
-pushed_rows, agreement, climbed, pushed_histories = [], {}, {key: [] for key in PUSHED}, {}
+pushed_rows, agree_all, pushed_histories = [], [], {}
+reward_before, reward_after = [], {key: [] for key in PUSHED}  # per seed: the proxy reward per dev-probe prompt
 for seed in OVEROPT_SEEDS:
     proxy, _ = reward_model_from(starts[seed], tokenizer, device=DEVICE, seed=seed)
     noisy = noisy_pairs(proxy_pairs[seed], len(proxy_pairs[seed]), PROXY_NOISE, seed=seed)
@@ -451,17 +452,30 @@ for seed in OVEROPT_SEEDS:
                                                                     warmup_steps=3, seed=seed)).model
     labelled = {"gold": pairs[seed]}
     labelled["proxy"], agree = relabel(proxy, tokenizer, pairs[seed])
-    agreement[seed] = float(np.mean(agree))
-    before = proxy_reward(proxy, starts[seed])
+    agree_all += agree
+    reward_before.append(proxy_reward(proxy, starts[seed]))
+    print(f"seed {seed}: the proxy (trained on {len(noisy)} pairs, {PROXY_NOISE:.0%} flipped) agrees with the gold checker "
+          f"on {100 * np.mean(agree):.1f}% of the {len(pairs[seed])} training pairs")
     for label, labels in PUSHED:
         run = preference_run(label, seed, PUSHED_LR, labelled[labels], probe=probe_fn if seed == SEEDS[0] else None)
         pushed_rows += evaluated(label, seed, run, variant=variant_name(METHODS[label][1], note=f"lr {PUSHED_LR:g}, {labels} labels"))
-        climbed[label, labels].append(proxy_reward(proxy, run.model) - before)
+        reward_after[label, labels].append(proxy_reward(proxy, run.model))
         if seed == SEEDS[0]:
             pushed_histories[f"{label}, {labels} labels"] = run.history
-    print(f"seed {seed}: the proxy agrees with the gold checker on {100 * agreement[seed]:.1f}% of the "
-          f"{len(pairs[seed])} training pairs (trained on {len(noisy)} pairs, {PROXY_NOISE:.0%} flipped)")
 rows += pushed_rows
+
+# %% [markdown]
+# **The precondition.** The proxy must be better than chance on the pairs it labels, or a fall under its labels
+# is label noise, not Goodhart. Its accuracy over all seeds' training pairs, with a 95% interval:
+
+# %%
+acc, n_agree = float(np.mean(agree_all)), len(agree_all)
+half = 1.96 * np.sqrt(acc * (1 - acc) / n_agree)
+useful = acc - half > 0.5
+print(f"proxy accuracy on the training pairs: {100 * acc:.1f}% [{100 * (acc - half):.1f}, {100 * (acc + half):.1f}] "
+      f"over {n_agree} pairs of {len(OVEROPT_SEEDS)} seeds: "
+      + ("better than chance, a useful but imperfect proxy." if useful else
+         "not distinguishable from chance: this section can show label noise, not Goodhart."))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
@@ -474,19 +488,24 @@ probe_summary(pushed_histories)
 PUSHED_RUNS = {key: [r for r in pushed_rows if r["variant"].endswith(f"lr {PUSHED_LR:g}, {key[1]} labels)")
                      and r["method"] == METHOD_OF[key[0]]] for key in PUSHED}
 starts_seen = [r for r in RUNS[START_VARIANT] if r["seed"] in OVEROPT_SEEDS]
-acc = np.mean(list(agreement.values()))
-print(f"Proxy accuracy on the training pairs: {100 * acc:.1f}% (mean of {len(agreement)} seeds; chance is 50%)."
-      + ("" if acc > 0.55 else " Near chance: the proxy-labelled runs test label noise, not Goodhart."))
 print(RULE, "\n")
+overopt = {}
 for label in ("DPO", "RPO-mean"):
     gold, proxied = PUSHED_RUNS[label, "gold"], PUSHED_RUNS[label, "proxy"]
-    rise = {labels: compare(np.array(climbed[label, labels]), np.zeros_like(np.array(climbed[label, labels])))
-            for labels in ("gold", "proxy")}
+    rise = {labels: compare(np.array(reward_after[label, labels]), np.array(reward_before)) for labels in ("gold", "proxy")}
+    fall = overopt[label] = compare_rows(proxied, gold)
     print(f"{label} at lr {PUSHED_LR:g}:")
     print("  over-training      " + compare_rows(gold, starts_seen).sentence("gold-labelled", "its start"))
-    print("  overoptimization   " + compare_rows(proxied, gold).sentence("proxy-labelled", "gold-labelled twin"))
-    print("  proxy reward rise  " + ", ".join(f"{labels} labels {rise[labels].summary(unit='reward', scale=1)}"
-                                             for labels in rise))
+    print("  overoptimization   " + fall.sentence("proxy-labelled", "gold-labelled twin"))
+    for labels, c in rise.items():
+        print(f"  proxy reward, {labels:5s} " + c.sentence("after", "before", unit="reward", scale=1))
+    climbed = rise["proxy"].verdict == "above"
+    print("  Verdict: " + ("overoptimization: the proxy's reward rose while gold accuracy fell below the gold twin's."
+                           if fall.verdict == "below" and climbed and useful else
+                           "gold accuracy fell below the gold twin's, but "
+                           + ("the proxy's reward did not rise measurably" if not climbed else "the proxy is at chance")
+                           + ": the proxy's wrong labels cost accuracy; Goodhart is not shown." if fall.verdict == "below" else
+                           "no fall beyond the gold twin's: overoptimization not shown (see the MDE)."))
 held = compare_rows(PUSHED_RUNS["RPO-mean", "gold"], PUSHED_RUNS["DPO", "gold"])
 protect = compare_rows(PUSHED_RUNS["RPO-mean", "proxy"], PUSHED_RUNS["DPO", "proxy"])
 print(f"\nDoes RPO's SFT term hold where DPO drifts (lr {PUSHED_LR:g}, gold labels)? " + held.sentence("RPO-mean", "DPO"))
@@ -511,15 +530,17 @@ for label, rs in RUNS.items():
 said = {"above": "above", "below": "below", "inconclusive": "not distinguishable from"}
 lines = [f"- **{name}** (headline): {c.summary()}" for name, c in headline.items()]
 lines += [f"- {a} vs {b}: {c.summary()}" for (a, b), c in zip(SECONDARY, secondary)]
-over = compare_rows(PUSHED_RUNS["DPO", "gold"], starts_seen)
-goodhart = compare_rows(PUSHED_RUNS["DPO", "proxy"], PUSHED_RUNS["DPO", "gold"])
-lines.append(f"- DPO at lr {PUSHED_LR:g}, {len(OVEROPT_SEEDS)} seeds: over-training (gold twin vs start) "
-             f"{over.summary()}; overoptimization (proxy vs gold labels, proxy accuracy {100 * acc:.1f}%) "
-             f"{goodhart.summary()}; RPO-mean vs DPO at this lr: gold labels {held.summary()}, proxy labels {protect.summary()}")
+over = {label: compare_rows(PUSHED_RUNS[label, "gold"], starts_seen) for label in ("DPO", "RPO-mean")}
+lines += [f"- {label} at lr {PUSHED_LR:g} ({len(OVEROPT_SEEDS)} seeds): over-training (gold twin vs start) {over[label].summary()}; "
+          f"overoptimization (proxy vs gold labels) {overopt[label].summary()}" for label in over]
+lines.append(f"- RPO-mean vs DPO at lr {PUSHED_LR:g}: gold labels {held.summary()}; proxy labels (proxy accuracy "
+             f"{100 * acc:.1f}%) {protect.summary()}")
 rpo, dpo = headline["RPO above DPO"], headline["DPO above its start"]
-verdict = (f"From starts with headroom and on-policy pairs, RPO-mean is {said[rpo.verdict]} DPO on test "
-           f"({rpo.summary()}), and DPO is {said[dpo.verdict]} its start ({dpo.summary()}). Continued SFT on the same "
-           f"chosen answers, the control: DPO vs it {secondary[0].summary()}.")
+verdict = (f"From starts with headroom and on-policy pairs, at each method's dev-tuned learning rate, RPO-mean is "
+           f"{said[rpo.verdict]} DPO on test ({rpo.summary()}), and DPO is {said[dpo.verdict]} its start "
+           f"({dpo.summary()}). Continued SFT on the same chosen answers, the control: DPO vs it "
+           f"{secondary[0].summary()}. Pushed to lr {PUSHED_LR:g} with gold labels, DPO vs its start "
+           f"{over['DPO'].summary()}, and RPO-mean vs DPO {held.summary()}.")
 display(Markdown("\n".join(table) + "\n\n**Verdict.** " + verdict + "\n\n" + "\n".join(lines) + "\n\n*" + RULE + "*"))
 
 # %% [markdown]
