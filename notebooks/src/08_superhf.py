@@ -38,7 +38,8 @@
 # seed trains its own start policy (the SFT batch order), its own adapters, its own prompt order and every
 # sampled reply. The base model is the committed tiny model, and the proxy is a fixed program.
 #
-# **Runtime** (2-core laptop CPU): about RUNTIME_FULL minutes with the settings below, about RUNTIME_LIGHT with
+# **Runtime** (2-core laptop CPU): about 14 minutes with the settings below (each seed's start policy and
+# precondition check, then 7 runs per seed: PPO's three take three quarters of the time), under 2 minutes with
 # `SFTKIT_LIGHT=1` (one seed, two settings per method, a third of the superbatches: what `make test` runs).
 # On a GPU (not measured yet), set `MODEL_NAME` to a Hugging Face chat model and `DEVICE = "cuda"`: the same
 # cells run.
@@ -185,10 +186,12 @@ print(f"the proxy ranks {100 * np.mean(share):.1f}% of the start policies' own (
 PRECONDITION = stats.compare(pre_table(BON), pre_table(RANDOM))
 print("Precondition, best-of-N under the proxy vs a random sample:", PRECONDITION.sentence(BON, RANDOM))
 print("  and vs greedy decoding:", stats.compare(pre_table(BON), pre_table("greedy decoding")).sentence(BON, "greedy"))
-print("The precondition " + ("holds: imitating the proxy's picks has something better than the policy's own samples to learn."
-                             if PRECONDITION.verdict == "above" else
-                             "does NOT hold: the proxy's picks are no better than a random sample, so nothing below can "
-                             "be read as a test of SuperHF."))
+print("The precondition " + {
+    "above": "holds: imitating the proxy's picks has something better than the policy's own samples to learn.",
+    "below": "FAILS: the proxy's picks are worse than a random sample, so imitating them can only hurt, and nothing "
+             "below can be read as a test of SuperHF.",
+    "inconclusive": "is not shown (the interval includes 0; with one seed it always does): read what follows as a "
+                    "demonstration, not as a test of SuperHF."}[PRECONDITION.verdict])
 
 # %% [markdown]
 # ## 3. The SuperHF loss
@@ -386,16 +389,27 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 
 
 # %% [markdown]
-# **Reading the run.** The precondition line in section 2 says whether the proxy is a useful one: best-of-N
-# under it must beat a random sample before imitating its picks can help, and the split of that line by skill
-# shows where the proxy helps (the skills it grades correctly) and where it hurts (the flipped ones). The curves
-# in section 5 then show how far each method climbed the proxy and what that cost in gold accuracy; the table
-# splits the cost into the flipped skills, where climbing the proxy *is* losing gold accuracy, and the others,
-# where the two agree. The oracle row says how much of any loss comes from the loop itself rather than from the
-# proxy: it trains on the same number of sampled replies, but its reward cannot be hacked and it never imitates
-# a wrong reply. Headline 1 tests the paper's first claim as stated (training reward, on the greedy test answers);
-# headline 2 tests the trade-off at a common reward, so a method is not credited with keeping gold accuracy only
-# because it did not move.
+# **What we saw** (the committed run: 3 seeds; the lines above are the evidence for each sentence).
+#
+# - *The proxy is useful and its flaw is visible before training.* Best-of-N under the proxy beats a random sample
+#   (the precondition line, "above"), but it is not shown to beat greedy decoding, and on the flipped skills its
+#   picks are worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
+# - *Headline 1 is reversed here.* PPO's greedy test answers score a higher proxy reward than SuperHF's, with the
+#   same replies and about the same number of optimizer steps. SuperHF moves little along the proxy at any KL
+#   coefficient: its points sit close to the start policy's. Each superbatch trains on at most one reply for
+#   each of its two prompts, while PPO's gradient uses every sampled reply.
+# - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest, barely above the
+#   start; there the two curves are not distinguishable, and the interval is wide (each seed has its own start
+#   policy, and interpolated accuracies have no per-item pairing). This run cannot tell which method has the
+#   better trade-off; it shows that SuperHF, in this budget, does not travel far enough along the proxy for the
+#   question to arise.
+# - *Reward hacking is PPO's, and its KL coefficient controls it.* With the weakest penalty PPO loses most of
+#   the flipped skills' accuracy (below its start policy after the Holm correction) while its proxy reward climbs;
+#   the stronger the penalty, the closer its point stays to the start. SuperHF without a KL term also drifts
+#   down on the flipped skills, but by less than this design can detect.
+# - *The loop itself does not help in this budget.* The oracle run, whose reward cannot be hacked and which never
+#   imitates a wrong reply, is not distinguishable from its start policy: the replies it keeps, sampled at
+#   temperature 1.0, add little to a policy already trained on the gold answers.
 #
 # **The paper's claims next to ours.** Mukobi et al. (abstract) report, on LLaMA-7B with reward models trained
 # on human preference data, that SuperHF exceeds PPO-based RLHF on the training objective, trades high reward

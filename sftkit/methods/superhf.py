@@ -28,6 +28,11 @@ implementation with exact and Porter-stem matching only: WordNet cannot be downl
 network, and the tiny world's answers (numbers, spelled words, code) have no synonyms to match anyway.
 distinct-n (unique n-grams / all n-grams over the replies, Li et al. 2016) is logged beside it: distinct-1 and
 distinct-2 (nan when no reply has two words, as most tiny-world answers are one word).
+
+A proxy of known quality for the tiny world: `BlindSpotProxy` is the gold checker with some skills' labels flipped
+(useful, and exploitable in a known place). `pair_agreement` and `best_of_n` check SuperHF's precondition, that
+best-of-N under the proxy picks better replies than a random sample; `gold_at_proxy` reads the reward / gold
+accuracy trade-off off a method's curve over its KL settings (notebook 08).
 """
 from __future__ import annotations
 
