@@ -286,7 +286,9 @@ for seed in SEEDS:
 # from the start policy through its KL settings, from the strongest KL penalty to none. A point to the right
 # gained proxy reward; a point lower lost gold accuracy. Reward hacking is the curve bending down as it moves
 # right. On the right, the proxy reward of the sampled replies during training (a moving average over 10 steps,
-# mean over seeds): the training reward of the paper's first claim.
+# mean over seeds): the training reward of the paper's first claim. Read SuperHF's lines there with care: within
+# a seed its runs draw the same prompts in the same order, two per superbatch, so they rise and fall together
+# with which prompts came up rather than with what was learned; PPO's 32 prompts per step average that out.
 
 # %%
 def point(label, seed):
