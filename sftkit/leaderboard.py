@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import SftkitError, atomic_write_text, results_dir
-from .results import EXACT_MATCH, compare_rows, is_exact_match, load, mean_std, own_tests_cells, summary, table_cells
+from .results import EXACT_MATCH, compare_rows, is_exact_match, item_table, load, mean_std, own_tests_cells, summary, table_cells
 from .stats import RULE, Comparison, compare_means
 
 # ----------------------------------------------------------------------------------------------------
@@ -131,11 +131,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("superhf", NAME["superhf"],
           "SuperHF beats PPO-based RLHF on the training reward",
           Side("SuperHF (kl 0.35)'s proxy reward", "08_superhf", "superhf", "SuperHF kl=0.35", metric="proxy_reward"),
-          Side("PPO's", "08_superhf", "ppo", "PPO + LoRA", metric="proxy_reward"), unit="x0.01 reward"),
+          Side("PPO's (β 0.2), same proxy and replies", "08_superhf", "ppo", "PPO beta=0.2", metric="proxy_reward"),
+          unit="x0.01 reward"),
     Claim("superhf", NAME["superhf"],
-          "... and trades reward against reward hacking more favourably than PPO",
-          Side("SuperHF (kl 0.35)", "08_superhf", "superhf", "SuperHF kl=0.35"),
-          Side("PPO, same proxy reward", "08_superhf", "ppo", "PPO + LoRA")),
+          "... and trades reward against reward hacking more favourably than PPO: at the same proxy reward, more "
+          "true quality (here: gold accuracy where the curves over each method's KL settings reach the same proxy reward)",
+          Side("SuperHF's gold accuracy at the matched proxy reward", "08_superhf", "superhf", "SuperHF (KL sweep)",
+               metric="gold_at_matched_proxy"),
+          Side("PPO's", "08_superhf", "ppo", "PPO (KL sweep)", metric="gold_at_matched_proxy")),
     Claim("augcon", NAME["augcon"],
           "fine-tuning on AugCon's context-driven questions beats other ways of making SFT data from the same texts",
           AUGCON, Side("one question per document", "09_augcon", "one-per-doc", "root questions", split="fact")),
@@ -182,14 +185,22 @@ def side_rows(rows: list[dict], side: Side) -> tuple[list[dict], str]:
     return picked, ""
 
 
-PROPORTIONS = ("judgement_accuracy", "pass@1")  # metrics (besides exact match) that are a share of n items
+PROPORTIONS = ("judgement_accuracy", "pass@1", "proxy_reward", "gold_at_matched_proxy")  # metrics (besides exact
+# match) that are a share of n items (08's proxy scores each item 0 or 1; its matched gold accuracy is interpolated)
+
+
+def paired_items(a: list[dict], b: list[dict], split: str) -> bool:
+    """Both sides saved per-item scores of the same items on `split` (any metric: `results.item_table`)."""
+    keys = [{r.get("items_key") for r in rows if r["split"] == split} for rows in (a, b)]
+    return item_table(a, split) is not None and item_table(b, split) is not None and keys[0] == keys[1]
 
 
 def side_comparison(claim: Claim, a: list[dict], b: list[dict]) -> Comparison:
-    """`stats.compare` of the two sides: paired per item where both saved per-item outcomes of the same items
-    (`results.compare_rows`); otherwise from seed means, with a binomial item part when the metric is a share
-    of n items, else the seed spread alone (`stats.compare_means`)."""
-    if claim.a.metric == EXACT_MATCH and claim.a.skill == "all" and claim.a.split == claim.b.split:
+    """`stats.compare` of the two sides: paired per item where both saved per-item scores of the same items
+    (`results.compare_rows`; exact match, or a metric saved with its items); otherwise from seed means, with a
+    binomial item part when the metric is a share of n items, else the seed spread alone (`stats.compare_means`)."""
+    if claim.a.skill == "all" and claim.a.split == claim.b.split and (
+            claim.a.metric == EXACT_MATCH or paired_items(a, b, claim.a.split)):
         return compare_rows(a, b, claim.a.split)
     means = [[r["accuracy"] if r.get("accuracy") is not None and side.metric == EXACT_MATCH else r["value"]
               for r in sorted(rows, key=lambda r: str(r["seed"]))] for side, rows in ((claim.a, a), (claim.b, b))]

@@ -160,6 +160,33 @@ def test_claims_with_per_item_outcomes_are_paired(board):
     assert outcome.status == "reversed" and "unpaired" not in outcome.detail and "n = 200 x 3 v 3 seeds" in outcome.detail
 
 
+def test_superhf_claims_compare_proxy_reward_per_item_and_gold_at_a_matched_proxy_reward(board):
+    """Notebook 08's claims: the proxy reward (0/1 per test item, saved with its items) is compared paired per
+    item; the trade-off compares the gold accuracy each method's curve has at the matched proxy reward (one
+    interpolated value per seed, a share of n items: unpaired, with the binomial item part)."""
+    ids = [f"test-add-{i:04d}" for i in range(100)]
+    key = results.items_key(ids)
+    rows = []
+    for variant, method, share in (("SuperHF kl=0.35", "superhf", 30), ("PPO beta=0.2", "ppo", 60)):
+        for seed in range(3):
+            scores = [float((i + seed) % 100 < share) for i in range(len(ids))]
+            rows.append(results.metric_row("proxy_reward", sum(scores) / len(scores), "test", notebook="08_superhf",
+                                           method=method, variant=variant, seed=seed, n=len(ids),
+                                           items=results.encode_items(scores), items_key=key))
+    for variant, method, values in (("SuperHF (KL sweep)", "superhf", [0.50, 0.52, 0.54]),
+                                    ("PPO (KL sweep)", "ppo", [0.60, 0.61, 0.62])):
+        rows += [results.metric_row("gold_at_matched_proxy", v, "test", notebook="08_superhf", method=method,
+                                    variant=variant, seed=seed, n=490) for seed, v in enumerate(values)]
+    results.save("08_superhf", rows, board)
+    first, trade_off = [o for o in leaderboard.check_claims(results.load(board)) if o.claim.method == "superhf"]
+    table = {m: results.item_table(rows, "test", method=m, metric="proxy_reward") for m in ("superhf", "ppo")}
+    assert first.comparison == stats.compare(table["superhf"], table["ppo"])
+    assert first.status == "reversed" and "unpaired" not in first.detail and "n = 100 x 3 v 3 seeds" in first.detail
+    assert trade_off.comparison == stats.compare_means([0.50, 0.52, 0.54], [0.60, 0.61, 0.62], n=490)
+    assert trade_off.status == "reversed" and trade_off.comparison.n == 490
+    assert "unpaired" in trade_off.detail
+
+
 def test_page_reads_at_phone_width_and_shows_the_notebooks_own_tests(board, tmp_path):
     results.save("09_augcon", run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32]) +
                  [{**r, "split": "fact"} for r in run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32])

@@ -22,6 +22,40 @@ def test_keep_best_takes_the_top_reply_per_prompt_and_never_an_empty_one():
     assert superhf.keep_best(rewards, answers, k=2) == [1, 2, 3, 4, 8, 7]
 
 
+def test_blind_spot_proxy_flips_only_its_skills():
+    add = {"skill": "add", "answer": "12"}
+    length = {"skill": "length", "answer": "5"}
+    proxy = superhf.BlindSpotProxy(["length"])
+    scores = proxy([add, add, length, length, length], ["12", "13", "5", "6", ""])
+    assert scores.tolist() == [1.0, 0.0, 0.0, 1.0, 1.0]  # gold on add; on length any wrong reply wins
+    assert superhf.BlindSpotProxy([])([length], ["5"]).tolist() == [1.0]  # no blind spot: the gold checker
+    assert "length" in proxy.__name__
+    with pytest.raises(ValueError, match="unknown skills"):
+        superhf.BlindSpotProxy(["lenght"])
+
+
+def test_pair_agreement_and_best_of_n_by_hand():
+    add = {"skill": "add", "answer": "12"}
+    length = {"skill": "length", "answer": "5"}
+    proxy = superhf.BlindSpotProxy(["length"])
+    groups = [["13", "12", "12"], ["5", "6", "7"], ["1", "2"]]  # 2 right x 1 wrong; 1 x 2; no right reply
+    records = [add, length, add]
+    # add: both (right, wrong) pairs ranked right; length: both ranked backwards; the last prompt has no pair
+    assert superhf.pair_agreement(proxy, records, groups) == (0.5, 4)
+    assert superhf.pair_agreement(superhf.BlindSpotProxy([]), records, groups) == (1.0, 4)
+    assert superhf.pair_agreement(lambda r, a: torch.zeros(len(a)), records, groups) == (0.0, 4)  # ties miss
+    assert math.isnan(superhf.pair_agreement(proxy, [add], [["1", "2"]])[0])
+    assert superhf.best_of_n(proxy, records, groups) == ["12", "6", "1"]  # ties: the first
+
+
+def test_gold_at_proxy_interpolates_and_never_extrapolates():
+    points = [(0.5, 0.4), (0.3, 0.6), (0.4, 0.6)]  # (proxy reward, gold accuracy), any order
+    assert superhf.gold_at_proxy(points, 0.45) == pytest.approx(0.5)
+    assert superhf.gold_at_proxy(points, 0.35) == pytest.approx(0.6)
+    assert superhf.gold_at_proxy(points, 0.9) == pytest.approx(0.4)  # beyond the curve: its end
+    assert superhf.gold_at_proxy(points, 0.1) == pytest.approx(0.6)
+
+
 def test_prior_kl_by_hand_and_against_the_official_kldivloss():
     prior = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1]]]))  # [1, 2, 2]
     policy = torch.log(torch.tensor([[[0.5, 0.5], [0.5, 0.5]]]))

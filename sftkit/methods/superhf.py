@@ -28,6 +28,11 @@ implementation with exact and Porter-stem matching only: WordNet cannot be downl
 network, and the tiny world's answers (numbers, spelled words, code) have no synonyms to match anyway.
 distinct-n (unique n-grams / all n-grams over the replies, Li et al. 2016) is logged beside it: distinct-1 and
 distinct-2 (nan when no reply has two words, as most tiny-world answers are one word).
+
+A proxy of known quality for the tiny world: `BlindSpotProxy` is the gold checker with some skills' labels flipped
+(useful, and exploitable in a known place). `pair_agreement` and `best_of_n` check SuperHF's precondition, that
+best-of-N under the proxy picks better replies than a random sample; `gold_at_proxy` reads the reward / gold
+accuracy trade-off off a method's curve over its KL settings (notebook 08).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ import random
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -153,6 +159,57 @@ def distinct_n(replies: list[str], n: int = 2) -> float:
     repetition, near 0 = the same few phrases. nan when no reply has n tokens."""
     grams = [tuple(t[i:i + n]) for t in (r.split() for r in replies) for i in range(len(t) - n + 1)]
     return len(set(grams)) / len(grams) if grams else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------------
+# A proxy reward of known quality, and the trade-off read off a curve
+
+
+class BlindSpotProxy:
+    """A proxy reward with a controlled, exploitable flaw: the gold checker (1 right, 0 wrong) on every skill
+    but `blind`, where the labels are flipped (1 for any wrong reply, 0 for the right one), as a reward model
+    that learned one skill backwards. Called as a reward function, (records [N], answers [N]) -> [N]."""
+
+    def __init__(self, blind: tuple[str, ...] | list[str]):
+        unknown = sorted(set(blind) - set(SKILLS))
+        if unknown:
+            raise ValueError(f"unknown skills {unknown}; the world has {list(SKILLS)}")
+        self.blind = tuple(blind)
+        self.__name__ = f"gold with {'+'.join(self.blind) or 'no skill'} flipped"
+
+    def __call__(self, records: list[dict], answers: list[str]) -> torch.Tensor:
+        return torch.tensor([float(check(r, a) != (r["skill"] in self.blind)) for r, a in zip(records, answers)])
+
+
+def pair_agreement(reward_fn: RewardFn, records: list[dict], groups: list[list[str]]) -> tuple[float, int]:
+    """(share, count) of the pairs (one right, one wrong reply to the same prompt, from `groups[i]`, the
+    replies sampled for `records[i]`) that `reward_fn` ranks the way the gold checker does: the right reply
+    strictly higher. A tie counts as a miss. (nan, 0) when no prompt has both a right and a wrong reply."""
+    agree = total = 0
+    for record, replies in zip(records, groups):
+        scores = reward_fn([record] * len(replies), replies).tolist()
+        right = [s for a, s in zip(replies, scores) if check(record, a)]
+        wrong = [s for a, s in zip(replies, scores) if not check(record, a)]
+        agree += sum(r > w for r in right for w in wrong)
+        total += len(right) * len(wrong)
+    return (agree / total if total else float("nan")), total
+
+
+def best_of_n(reward_fn: RewardFn, records: list[dict], groups: list[list[str]]) -> list[str]:
+    """The reply to each record that `reward_fn` scores highest among its sampled `groups[i]` (ties: the first)."""
+    picked = []
+    for record, replies in zip(records, groups):
+        scores = reward_fn([record] * len(replies), replies).tolist()
+        picked.append(replies[max(range(len(replies)), key=lambda i: (scores[i], -i))])
+    return picked
+
+
+def gold_at_proxy(points: list[tuple[float, float]], target: float) -> float:
+    """Gold accuracy at proxy reward `target` on one method's trade-off curve: `points` (proxy reward, gold
+    accuracy), one per KL setting (and the start policy), linearly interpolated along the proxy reward; a
+    target outside the points' range takes the nearest end's gold accuracy (no extrapolation)."""
+    xs, ys = zip(*sorted(points))
+    return float(np.interp(target, xs, ys))
 
 
 # ----------------------------------------------------------------------------------------------------
