@@ -56,6 +56,7 @@ class Comparison:
     se: float
     df: float
     note: str = ""
+    share: bool = True  # every score lies in [0, 1] (exact match, a pass rate): ceiling and floor mean something
 
     @property
     def differs(self) -> bool:
@@ -63,9 +64,9 @@ class Comparison:
 
     @property
     def saturated(self) -> bool:
-        """Both arms at or above 95% or at or below 2% of items (a share of n items, so n > 0): no headline
-        comparison belongs on this split."""
-        return bool(self.n) and (min(self.mean_a, self.mean_b) >= 0.95 or max(self.mean_a, self.mean_b) <= 0.02)
+        """Both arms at or above 95% or at or below 2% of items (a share of n items, so n > 0; scores in [0, 1]):
+        no headline comparison belongs on this split. A score on another scale (a reward) is never saturated."""
+        return bool(self.n) and self.share and (min(self.mean_a, self.mean_b) >= 0.95 or max(self.mean_a, self.mean_b) <= 0.02)
 
     def summary(self, unit: str = "points", scale: float = 100.0) -> str:
         """e.g. '+2.1 points [-0.4, +4.6], n = 490 x 3 v 3 seeds, MDE 3.5: inconclusive'."""
@@ -121,7 +122,12 @@ def compare(a, b, alpha: float = 0.05, power: float = 0.8) -> Comparison:
     a, b = _distinct_seeds(a), _distinct_seeds(b)
     n = a.shape[1]
     item_part = float((a.mean(0) - b.mean(0)).var(ddof=1)) / n
-    return _judge(a.mean(1), b.mean(1), item_part, n, alpha, power)
+    return _judge(a.mean(1), b.mean(1), item_part, n, alpha, power, share=_shares(a, b))
+
+
+def _shares(*arrays: np.ndarray) -> bool:
+    """Whether every score lies in [0, 1]."""
+    return all(bool(((x >= 0) & (x <= 1)).all()) for x in arrays)
 
 
 def compare_means(a, b, n: int | None = None, alpha: float = 0.05, power: float = 0.8,
@@ -142,17 +148,18 @@ def compare_means(a, b, n: int | None = None, alpha: float = 0.05, power: float 
     if len(set(b)) == 1:
         b = b[:1]
     return _judge(a, b, item_part, n or 0, alpha, power,
-                  note=f"unpaired: {why}" + ("" if n else ", n unknown (seed spread only)"))
+                  note=f"unpaired: {why}" + ("" if n else ", n unknown (seed spread only)"), share=_shares(a, b))
 
 
 def _judge(seed_means_a: np.ndarray, seed_means_b: np.ndarray, item_part: float, n: int, alpha: float,
-           power: float, note: str = "") -> Comparison:
+           power: float, note: str = "", share: bool = True) -> Comparison:
     """The interval, p-value, MDE and verdict from the seed means of each arm and the item part of the variance."""
     ka, kb = len(seed_means_a), len(seed_means_b)
     diff = float(seed_means_a.mean() - seed_means_b.mean())
     (va, dfa), (vb, dfb) = seed_variance(seed_means_a), seed_variance(seed_means_b)
     df_seed = dfa + dfb
-    common = dict(diff=diff, n=n, seeds=(ka, kb), mean_a=float(seed_means_a.mean()), mean_b=float(seed_means_b.mean()))
+    common = dict(diff=diff, n=n, seeds=(ka, kb), mean_a=float(seed_means_a.mean()), mean_b=float(seed_means_b.mean()),
+                  share=share)
     notes = [note] if note else []
     if df_seed == 0:
         return Comparison(ci=(-math.inf, math.inf), p_value=math.nan, mde=math.inf, verdict="inconclusive",

@@ -78,3 +78,17 @@ def test_identical_arms_at_the_test_split_size_are_rarely_called_different(seeds
 def test_power_for_a_five_point_effect_at_three_seeds():
     r = stats.rates(400, seeds_a=3, seeds_b=3, effect=0.05, rng=7)
     assert r["compare"] >= 0.8 and r["median_mde"] <= 0.05
+
+
+def test_saturated_only_for_shares_at_the_ceiling_or_floor():
+    compare, compare_means = stats.compare, stats.compare_means
+    high = np.array([[1.0] * 19 + [0.0], [1.0] * 20])  # 97.5% over two seeds
+    low = np.array([[0.0] * 20, [0.0] * 19 + [1.0]])  # 2.5%
+    assert compare(high, high[::-1]).saturated
+    assert not compare(high, low).saturated
+    assert "ceiling or floor" in compare(high, high[::-1]).summary()
+    rewards = np.array([[-0.3, 0.01, 0.0, -0.2], [0.01, -0.1, 0.0, 0.0]])  # a reward near 0 is not a floor
+    c = compare(rewards, rewards * 0.5)
+    assert not c.share and not c.saturated and "ceiling" not in c.summary(unit="reward", scale=1)
+    assert compare_means([0.99, 0.98], [0.97, 0.99], n=100).saturated
+    assert not compare_means([-0.5, 0.01], [0.0, 0.01]).saturated

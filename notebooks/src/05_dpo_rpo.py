@@ -516,7 +516,8 @@ print("Does it protect under the proxy's labels? " + protect.sentence("RPO-mean"
 #
 # The table and the verdicts, gathered from the cells above (every number is computed in this run), next to
 # what the papers report on their own benchmark. The results of every run, per-item outcomes included, go to
-# `results/05_dpo_rpo.jsonl`; the leaderboard (notebook 12) reads the two headline claims from there.
+# `results/05_dpo_rpo.jsonl`; the leaderboard (notebook 12) reads its DPO and RPO claims from there (the two
+# headline claims, and RPO against DPO on the proxy's labels at the pushed learning rate).
 
 # %%
 print("saved", results.save("05_dpo_rpo", rows).name)
