@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .io import SftkitError, atomic_write_text, results_dir
-from .results import EXACT_MATCH, compare_rows, is_exact_match, load, mean_std, own_tests_cells, summary, table_cells
+from .results import EXACT_MATCH, compare_rows, is_exact_match, item_table, load, mean_std, own_tests_cells, summary, table_cells
 from .stats import RULE, Comparison, compare_means
 
 # ----------------------------------------------------------------------------------------------------
@@ -126,8 +126,9 @@ CLAIMS: tuple[Claim, ...] = (
           CRLFT, Side("SFT on everything", "06_crlft", "sft", "full (systematic source, mixed data)")),
     Claim("ppo", NAME["ppo"],
           "PPO + LoRA above SFT + LoRA by 6.3 points on GLUE (LLaMA2-7B)",
-          Side("SFT -> PPO + LoRA", "07_ppo", "ppo", "SFT -> PPO + LoRA", metric="judgement_accuracy"),
-          Side("SFT + LoRA", "07_ppo", "sft", "SFT + LoRA", metric="judgement_accuracy")),
+          Side("SFT -> PPO + LoRA (tuned on dev)", "07_ppo", "ppo", "SFT -> PPO + LoRA, tuned on dev", split="wide",
+               metric="judgement_accuracy"),
+          Side("SFT + LoRA", "07_ppo", "sft", "SFT + LoRA", split="wide", metric="judgement_accuracy")),
     Claim("superhf", NAME["superhf"],
           "SuperHF beats PPO-based RLHF on the training reward",
           Side("SuperHF (kl 0.35)'s proxy reward", "08_superhf", "superhf", "SuperHF kl=0.35", metric="proxy_reward"),
@@ -187,9 +188,11 @@ PROPORTIONS = ("judgement_accuracy", "pass@1")  # metrics (besides exact match) 
 
 def side_comparison(claim: Claim, a: list[dict], b: list[dict]) -> Comparison:
     """`stats.compare` of the two sides: paired per item where both saved per-item outcomes of the same items
-    (`results.compare_rows`); otherwise from seed means, with a binomial item part when the metric is a share
-    of n items, else the seed spread alone (`stats.compare_means`)."""
-    if claim.a.metric == EXACT_MATCH and claim.a.skill == "all" and claim.a.split == claim.b.split:
+    (`results.compare_rows`: exact match, or another metric whose rows carry `items`, as notebook 07's judgement
+    accuracy); otherwise from seed means, with a binomial item part when the metric is a share of n items, else
+    the seed spread alone (`stats.compare_means`)."""
+    itemized = all(item_table(rows, claim.a.split) is not None for rows in (a, b))
+    if (claim.a.metric == EXACT_MATCH or itemized) and claim.a.skill == "all" and claim.a.split == claim.b.split:
         return compare_rows(a, b, claim.a.split)
     means = [[r["accuracy"] if r.get("accuracy") is not None and side.metric == EXACT_MATCH else r["value"]
               for r in sorted(rows, key=lambda r: str(r["seed"]))] for side, rows in ((claim.a, a), (claim.b, b))]
