@@ -321,10 +321,9 @@ def result_rows(judged: list[dict], **run) -> list[dict]:
     runs' rows compare paired (`results.compare_rows`)."""
     from ..results import encode_items, items_key, metric_row
 
-    rows = []
+    rows, measured = [], scores(judged)
     for (task, split), group in groups(judged).items():
-        s = {"n": len(group), "accuracy": sum(r["correct"] for r in group) / len(group),
-             "parse_rate": sum(r["parsed"] for r in group) / len(group)}
+        s = measured[task, split]
         rows.append({**metric_row("judgement_accuracy", s["accuracy"], split, skill=task, n=s["n"], **run),
                      "items_key": items_key([r["id"] for r in group]),
                      "items": encode_items([float(r["correct"]) for r in group])})
