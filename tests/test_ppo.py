@@ -156,7 +156,7 @@ def judged_rows(labels, answers, split="test", task="compare"):
 def test_reading_counts_the_first_label_share():
     records = [{"answer": "yes", "labels": ["yes", "no"]}, {"answer": "no", "labels": ["yes", "no"]}] * 2
     out = ppo.reading(records, ["yes", "yes", "no", "maybe"])
-    assert out == {"parse_rate": 0.75, "accuracy": 0.5, "first_label": 0.5}
+    assert out == {"parse_rate": 0.75, "accuracy": 0.25, "first_label": 0.5}  # right: only the first
 
 
 def test_constant_label_flags_a_model_that_gives_one_answer():
