@@ -13,8 +13,8 @@
 #   the reward only says whether the label read out of it is right;
 # - PPO for a causal LM piece by piece: rollouts, per-token KL penalty, value head, GAE, clipped policy and
 #   value losses, the adaptive KL coefficient, each as an equation next to the function that computes it;
-# - why PPO from a model that never produces a readable answer learns nothing, and what a short SFT warm-up
-#   changes;
+# - why PPO from a model that never produces a readable answer learns the format at best, not the task, and
+#   what a short SFT warm-up changes;
 # - how to tune PPO's learning rate and KL coefficient on dev, and how to count and explain seeds that
 #   collapse to a constant answer;
 # - what PPO costs against SFT on the same prompts (wall time and memory, measured here).
