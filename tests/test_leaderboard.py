@@ -187,6 +187,29 @@ def test_superhf_claims_compare_proxy_reward_per_item_and_gold_at_a_matched_prox
     assert "unpaired" in trade_off.detail
 
 
+def test_a_metric_claim_whose_rows_carry_items_is_paired(board):
+    """Notebook 07's judgement accuracy is not exact match, but its rows carry per-item outcomes
+    (`ppo.result_rows`): the PPO claim is `stats.compare` on the (seeds, items) tables, not the unpaired rule."""
+    from sftkit.methods import ppo
+
+    def judged(seed, right_share):
+        return [{"id": f"compare-wide-{i:04d}", "task": "compare", "skill": "compare", "split": "wide", "answer": "yes",
+                 "label": "yes" if (i * 7 + seed) % 100 < right_share else "no", "parsed": True,
+                 "correct": (i * 7 + seed) % 100 < right_share} for i in range(200)]
+
+    rows = [r for seed in range(3) for variant, method, share in (("SFT -> PPO + LoRA, tuned on dev", "ppo", 90),
+                                                                  ("SFT + LoRA", "sft", 80))
+            for r in ppo.result_rows(judged(seed, share), notebook="07_ppo", method=method, variant=variant, seed=seed)]
+    results.save("07_ppo", rows, board)
+    loaded = results.load(board)
+    (outcome,) = [o for o in leaderboard.check_claims(loaded) if o.claim.method == "ppo"]
+    accuracy = [r for r in loaded if r["metric"] == "judgement_accuracy"]
+    paired = stats.compare(results.item_table(accuracy, "wide", method="ppo"), results.item_table(accuracy, "wide", method="sft"))
+    assert outcome.comparison == paired and outcome.status == "held"
+    assert "unpaired" not in outcome.detail and "n = 200 x 3 v 3 seeds" in outcome.detail
+    assert paired != stats.compare_means([0.9] * 3, [0.8] * 3, n=200)  # the unpaired rule would give another interval
+
+
 def test_page_reads_at_phone_width_and_shows_the_notebooks_own_tests(board, tmp_path):
     results.save("09_augcon", run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32]) +
                  [{**r, "split": "fact"} for r in run_rows("09_augcon", "augcon", "scorer,rouge=0.7", [0.3, 0.32])

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from sftkit import results
 from sftkit.cli import main
 from sftkit.io import SftkitError
 from sftkit.methods import get, ppo
@@ -144,6 +145,50 @@ def test_reward_is_the_papers():
     assert judgement_reward(record, wrong) == REWARD["wrong"] == -1.0
     assert judgement_reward(record, "maybe") == REWARD["unparsable"] == -3.0
     assert ppo.judgement_reward_fn([record] * 3, [record["answer"], wrong, ""]).tolist() == [1.0, -1.0, -3.0]
+
+
+def judged_rows(labels, answers, split="test", task="compare"):
+    """`ppo.judge`-shaped rows with given read labels (None: unreadable) and gold answers."""
+    return [{"id": f"{task}-{split}-{i:04d}", "task": task, "skill": task, "split": split, "answer": gold, "label": label,
+             "parsed": label is not None, "correct": label == gold} for i, (label, gold) in enumerate(zip(labels, answers))]
+
+
+def test_reading_counts_the_first_label_share():
+    records = [{"answer": "yes", "labels": ["yes", "no"]}, {"answer": "no", "labels": ["yes", "no"]}] * 2
+    out = ppo.reading(records, ["yes", "yes", "no", "maybe"])
+    assert out == {"parse_rate": 0.75, "accuracy": 0.25, "first_label": 0.5}  # right: only the first
+
+
+def test_constant_label_flags_a_model_that_gives_one_answer():
+    gold = ["yes", "no"] * 10
+    top, share, collapsed = ppo.constant_label(judged_rows(["no"] * 19 + ["yes"], gold), "test")
+    assert (top, share, collapsed) == ("no", 0.95, True)  # 19 of 20 say "no": scores 10 / 20
+    top, share, collapsed = ppo.constant_label(judged_rows(["no"] * 18 + ["yes"] * 2, gold), "test")
+    assert (top, share, collapsed) == ("no", 0.9, False)  # 90% is not more than the threshold
+    assert ppo.constant_label(judged_rows([None] * 20, gold), "test")[:2] == (None, 1.0)  # unreadable counts as None
+    shifted = judged_rows(["yes"] * 4, ["yes", "no"] * 2, split="larger")
+    assert ppo.constant_label(shifted, "shift") == ("yes", 1.0, True)  # a task's shift pools as "shift"
+
+
+def test_item_scores_are_seeds_by_items_for_stats_compare():
+    gold = ["yes", "no", "yes"]
+    by_seed = {1: judged_rows(["yes", "yes", "yes"], gold), 0: judged_rows(["yes", "no", None], gold)}
+    table = ppo.item_scores(by_seed, ("compare", "test"))
+    assert table.tolist() == [[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]  # seed 0 first
+    assert ppo.item_scores(by_seed, ("all", "test")).tolist() == table.tolist()
+    by_seed[1] = by_seed[1][::-1]
+    with pytest.raises(ValueError, match="different items"):
+        ppo.item_scores(by_seed, ("compare", "test"))
+
+
+def test_result_rows_carry_per_item_outcomes_on_the_accuracy_rows():
+    rows = ppo.result_rows(judged_rows(["yes", "no", None, "no"], ["yes", "yes", "no", "no"]), notebook="07_ppo",
+                           method="ppo", variant="v", seed=0)
+    acc = [r for r in rows if r["metric"] == "judgement_accuracy"]
+    assert {(r["skill"], r["split"]) for r in acc} == {("compare", "test"), ("all", "test")}
+    assert all(r["items"] == "1001" and r["value"] == 0.5 and r["n"] == 4 for r in acc)
+    assert all(r.get("items") is None for r in rows if r["metric"] == "parse_rate")
+    assert results.item_table(acc, "test").tolist() == [[1.0, 0.0, 0.0, 1.0]]
 
 
 # ----------------------------------------------------------------------------------------------------

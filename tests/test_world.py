@@ -9,7 +9,7 @@ from sftkit.io import WORLD_DIR
 from sftkit.world import LAND, check_documents, make_documents
 from sftkit.world.documents import sentences
 from sftkit.world.facts import answer_from, asked, question_about, question_for, question_quality
-from sftkit.world.judgements import LABELS, TASKS, make_task, parse_judgement, task_records, with_examples
+from sftkit.world.judgements import LABELS, SIZES, TASKS, make_task, parse_judgement, task_records, with_examples
 
 
 def test_regeneration_is_byte_for_byte(tmp_path):
@@ -186,7 +186,8 @@ def test_parser_reads_one_label_or_nothing(reply, label):
 @pytest.mark.parametrize("task", list(TASKS))
 def test_tasks_are_balanced_and_hold_out_their_evaluation_prompts(task):
     splits = make_task(task)
-    assert set(splits) == {"train", "dev", "test", {"sentiment": "composed", "compare": "larger"}[task]}
+    assert set(splits) == {"train", "dev", "test", {"sentiment": "composed", "compare": "larger"}[task],
+                           *(("wide",) if task == "compare" else ())}
     prompts = {name: [r["messages"][0]["content"] for r in records] for name, records in splits.items()}
     for name, records in splits.items():
         assert Counter(r["answer"] for r in records) == {label: len(records) // 2 for label in LABELS}
@@ -196,8 +197,21 @@ def test_tasks_are_balanced_and_hold_out_their_evaluation_prompts(task):
     assert make_task(task) == splits  # deterministic
 
 
+def test_the_wide_split_is_drawn_last_and_leaves_the_other_splits_unchanged():
+    splits = make_task("compare")
+    assert len(splits["wide"]) == 1000 and "wide" not in make_task("sentiment")
+    without = make_task("compare", sizes={**SIZES, "wide": 0})
+    assert without.pop("wide") == [] and without == {k: v for k, v in splits.items() if k != "wide"}
+    wide = {r["messages"][0]["content"] for r in splits["wide"]}
+    assert all(10 <= r["meta"]["a"] <= 99 and 10 <= r["meta"]["b"] <= 99 for r in splits["wide"])  # drawn like test
+    for name, records in splits.items():
+        if name != "wide":
+            assert not wide & {r["messages"][0]["content"] for r in records}, name
+    assert [r["id"] for r in task_records("wide")] == [r["id"] for r in splits["wide"]]  # compare's only
+
+
 def test_task_answers_are_true():
-    for r in task_records("test") + task_records("shift"):
+    for r in task_records("test") + task_records("shift") + task_records("wide"):
         meta = r["meta"]
         if r["task"] == "compare":
             assert (meta["a"] > meta["b"]) == (r["answer"] == "yes")

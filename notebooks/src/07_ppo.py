@@ -13,13 +13,16 @@
 #   the reward only says whether the label read out of it is right;
 # - PPO for a causal LM piece by piece: rollouts, per-token KL penalty, value head, GAE, clipped policy and
 #   value losses, the adaptive KL coefficient, each as an equation next to the function that computes it;
-# - why PPO from a model that never produces a readable answer learns nothing, and what a short SFT warm-up
-#   changes;
+# - why PPO from a model that never produces a readable answer learns the format at best, not the task, and
+#   what a short SFT warm-up changes;
+# - how to tune PPO's learning rate and KL coefficient on dev, and how to count and explain seeds that
+#   collapse to a constant answer;
 # - what PPO costs against SFT on the same prompts (wall time and memory, measured here).
 #
-# **Runtime** (2-core laptop CPU): about 13 minutes with the settings below, about 3 minutes with
-# `SFTKIT_LIGHT=1` (one seed, fewer steps: what `make test` runs). On a GPU, set `MODEL_NAME` to a Hugging
-# Face chat model and `DEVICE = "cuda"`: the same cells run (the tiny-world tasks are plain text).
+# **Runtime** (2-core laptop CPU): about 15 minutes with the settings below (a 3 x 2 tuning grid on one seed,
+# then five seeds of each trained row), about 3 minutes with `SFTKIT_LIGHT=1` (one seed, a 2 x 1 grid, fewer
+# steps: what `make test` runs). On a GPU, set `MODEL_NAME` to a Hugging Face chat model and `DEVICE = "cuda"`:
+# the same cells run (the tiny-world tasks are plain text).
 
 # %% [markdown]
 # Settings (the cell is tagged `parameters`):
@@ -30,15 +33,16 @@ import os
 LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"        # the embedded 1.8M-parameter Llama, a local path, or a Hub id (GPU)
 DEVICE = None              # None: cuda when available, else cpu
-SEEDS = (0,) if LIGHT else (0, 1, 2)
+SEEDS = (0,) if LIGHT else (0, 1, 2, 3, 4)
 CHAT_STEPS = 300           # the starting chat model: plain SFT on the world's train split (notebook 01's recipe)
 BATCH_SIZE = 16            # prompts per step, SFT and PPO alike (paper: 16)
-BUDGET = 60 if LIGHT else 150  # steps of BATCH_SIZE task prompts every trained row gets
+BUDGET = 60 if LIGHT else 110  # steps of BATCH_SIZE task prompts every trained row gets
 WARMUP = 40 if LIGHT else 50   # SFT -> PPO: this many SFT steps, then PPO for the rest of BUDGET
-COLD_STEPS = 10 if LIGHT else 40  # PPO from the chat model itself (the paper's setup), one seed
-LR = 1e-3                  # SFT and PPO (the suite's SFT rate; not tuned here)
+COLD_STEPS = 10 if LIGHT else 15  # PPO from the chat model itself (the paper's setup), one seed
+SFT_LR = 1e-3              # SFT + LoRA and the warm-up (the suite's SFT rate)
+LR_GRID = (3e-4, 1e-3) if LIGHT else (1e-4, 3e-4, 1e-3)  # PPO's learning rate, tuned on dev
+KL_GRID = (0.2,) if LIGHT else (0.2, 1.0)  # PPO's initial KL coefficient beta (paper: 0.2), tuned on dev
 FEW_SHOT = 4               # in-context examples of the few-shot row
-INIT_KL_COEF = 0.2         # the paper's initial KL coefficient
 
 # %%
 # %matplotlib inline
@@ -52,16 +56,15 @@ import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
-from sftkit import plots, results
+from sftkit import plots, results, stats
 from sftkit.experiment import BASELINE
 from sftkit.methods import ppo
 from sftkit.model import fresh_lora as with_fresh_lora, load_model, pick_device, set_seed
 from sftkit.online import OnlineConfig
-from sftkit.results import compare, fmt_mean_std
+from sftkit.results import fmt_mean_std
 from sftkit.train import TrainConfig, train
 from sftkit.data import load_world
-from sftkit.world.judgements import (REWARD, TASKS, few_shot_examples, parse_judgement, task_records,
-                                     with_examples)
+from sftkit.world.judgements import TASKS, few_shot_examples, parse_judgement, task_records, with_examples
 
 set_seed(0)
 DEVICE = pick_device(DEVICE)
@@ -78,11 +81,14 @@ print(f"device {DEVICE}, torch threads {torch.get_num_threads()}")
 #
 # Two tasks of the tiny world in that shape: one sentence (like SST-2) and one pair (like MRPC or RTE), each
 # with a test split and a shifted split the training prompts never resemble: negated sentences, whose label
-# flips, and three-digit numbers.
+# flips, and three-digit numbers. The compare task has one more split, `wide`: 1,000 further two-digit
+# questions drawn like its test split (none in train, dev or test). It exists for the headline comparison
+# (section 5): after a short SFT the sentiment test is at the ceiling (every method answers nearly all of it,
+# so it cannot separate them), and compare's 100 test questions alone give too wide an interval.
 
 # %%
 TRAIN, DEV = task_records("train"), task_records("dev")
-EVAL = task_records("test") + task_records("shift")
+EVAL = task_records("test") + task_records("shift") + task_records("wide")
 for task, about in TASKS.items():
     splits = {r["split"] for r in EVAL if r["task"] == task}
     print(f"{task:9s} {about}; train {sum(r['task'] == task for r in TRAIN)}, evaluated on "
@@ -174,8 +180,8 @@ print("defaults:", ppo.Config())
 
 # %%
 ONLINE = OnlineConfig(prompts_per_step=BATCH_SIZE, samples_per_prompt=1, temperature=0.8, top_p=1.0,
-                      max_new_tokens=16, lr=LR)
-PPO_CONFIG = ppo.Config(init_kl_coef=INIT_KL_COEF)
+                      max_new_tokens=16, lr=max(LR_GRID))  # here the grid's largest rate: the most movement
+PPO_CONFIG = ppo.Config(init_kl_coef=KL_GRID[0])
 
 fresh_lora = partial(with_fresh_lora, lora=ppo.LORA)  # a copy with the paper's fresh adapter (disabled: the reference)
 
@@ -197,87 +203,147 @@ print(f"{COLD_STEPS} steps, {COLD_STEPS * BATCH_SIZE} sampled replies, {readable
 
 
 # %% [markdown]
-# When every reply earns the same -3, the score carries no information: after whitening, the advantages are
-# made of the KL term and the value head's noise, and the policy drifts without learning the format. The paper's chat models already answer in the format zero-shot; ours does not (section 2). The usual remedy (InstructGPT,
-# and what TRL's documentation recommends) is to start PPO from a model that was briefly fine-tuned on the format.
+# At first nearly every sampled reply earns -3, and while every reply earns the same score the score carries no
+# information: after whitening, the advantages are made of the KL term and the value head's noise. Sampling at
+# temperature 0.8 does now and then produce a bare "yes" or "no" (the count of readable replies above), and
+# those replies are the only ones PPO can raise. What it raises is the *format*, not the task: the printed
+# test accuracy of the cold run is at chance on a balanced split, and its first greedy replies are all one label.
+# The paper's chat models already answer in the format zero-shot; ours does not (section 2). The usual remedy
+# (InstructGPT, and what TRL's documentation recommends) is to start PPO from a model that was briefly
+# fine-tuned on the format.
 #
-# ## 5. The comparison: SFT vs SFT -> PPO, same prompts
+# ## 5. The comparison: SFT + LoRA vs SFT -> PPO + LoRA, same prompts
 #
 # Every trained row sees `BUDGET` steps of `BATCH_SIZE` task prompts, with a fresh LoRA adapter (r=16, alpha=32,
 # dropout 0.05) on the chat model:
 #
 # | row | what it does with the budget |
 # |---|---|
-# | SFT + LoRA | `BUDGET` steps of next-token loss on (prompt, gold label) |
+# | SFT + LoRA | `BUDGET` steps of next-token loss on (prompt, gold label), lr `SFT_LR` |
 # | SFT warm-up only | `WARMUP` steps of the same SFT recipe (a separate, shorter run: the start of PPO; a control) |
-# | SFT -> PPO + LoRA | `WARMUP` SFT steps, the adapter merged, then `BUDGET - WARMUP` PPO steps with a fresh adapter; the warm-started model is PPO's KL reference |
+# | SFT -> PPO + LoRA, tuned on dev | `WARMUP` SFT steps, the adapter merged, then `BUDGET - WARMUP` PPO steps with a fresh adapter; the warm-started model is PPO's KL reference |
 #
 # So SFT reads `BUDGET x BATCH_SIZE` gold labels, SFT -> PPO reads `WARMUP x BATCH_SIZE` and then only rewards.
-# Per seed the rows run one after the other, so their costs are measured on the same machine state.
+# Each seed varies everything random in a row: the LoRA initialisation, the order of the training prompts, and
+# for PPO its own warm-up (seed s of PPO starts from seed s of the warm-up), its samples and its minibatch
+# order. The chat model is shared, like a pretrained checkpoint. Per seed the rows run one after the other, so
+# their costs are measured on the same machine state.
+#
+# **Headline claim, named before running:** SFT -> PPO + LoRA (tuned on dev) above SFT + LoRA on `wide`
+# (1,000 compare questions, paired per question, `len(SEEDS)` seeds a side): the paper's claim, on a split where
+# neither arm is at the ceiling. Secondary, Holm-adjusted: the same comparison on the pooled test and shift
+# splits, PPO against its own warm-up on `wide` (did the PPO steps add anything?), and PPO against few-shot
+# prompting on `wide`.
+#
+# ### 5a. Tuning PPO on dev
+#
+# PPO's learning rate and its initial KL coefficient $\beta$ are picked on `DEV` (both tasks, 120 questions),
+# on seed `SEEDS[0]`, from the grid `LR_GRID x KL_GRID`; test and `wide` are not looked at. The KL *target* of
+# the adaptive controller stays TRL's 6 nats: with horizon 10,000 and 16 replies per step, $\beta$ can move by at
+# most 0.032% per step, so over this run the target cannot matter (section 5c prints how far $\beta$ moved);
+# $\beta$ itself is the KL knob that acts. The winning run is seed `SEEDS[0]`'s PPO row (the same run, not a
+# re-run); ties go to the smaller rate, then the smaller $\beta$.
 
 # %%
 def sft(model, steps, seed):
-    config = TrainConfig(steps=steps, batch_size=BATCH_SIZE, lr=LR, warmup_steps=min(15, steps // 5), seed=seed)
+    torch.manual_seed(seed)  # the adapter's initialisation
+    config = TrainConfig(steps=steps, batch_size=BATCH_SIZE, lr=SFT_LR, warmup_steps=min(15, steps // 5), seed=seed)
     return train(fresh_lora(model), tokenizer, TRAIN, config)
 
-RUNS = {"SFT + LoRA": {}, "SFT warm-up only": {}, "SFT -> PPO + LoRA": {}}
-JUDGED, LOOPS, COST = {label: {} for label in RUNS}, {}, {label: {} for label in RUNS}
-SNAPSHOTS = []  # (step, rollout tensors) of seed SEEDS[0], for section 6
-for seed in SEEDS:
+
+def ppo_run(start, seed, lr, kl):
+    """PPO for BUDGET - WARMUP steps from `start` (a merged warm-up model); the loop and a snapshot per 10 steps."""
     torch.manual_seed(seed)
-    full = sft(CHAT, BUDGET, seed)
-    warm = sft(CHAT, WARMUP, seed)
-    JUDGED["SFT warm-up only"][seed], RUNS["SFT warm-up only"][seed] = judged_scores(warm.model, EVAL)
-    torch.manual_seed(seed)
-    loop = ppo.PPO(fresh_lora(warm.model.merge_and_unload()), tokenizer, TRAIN,
-                   config=replace(ONLINE, steps=BUDGET - WARMUP, seed=seed), ppo=PPO_CONFIG)
+    loop = ppo.PPO(fresh_lora(start), tokenizer, TRAIN, config=replace(ONLINE, steps=BUDGET - WARMUP, seed=seed, lr=lr),
+                   ppo=replace(PPO_CONFIG, init_kl_coef=kl))
+    snapshots = []
     while len(loop.history) < BUDGET - WARMUP:
         loop.run(min(10, BUDGET - WARMUP - len(loop.history)))
-        if seed == SEEDS[0]:
-            SNAPSHOTS.append((len(loop.history), dict(loop.last)))
+        snapshots.append((len(loop.history), dict(loop.last)))
     ppo.checked_finite(loop.history)
-    LOOPS[seed] = loop
-    for label, model in (("SFT + LoRA", full.model), ("SFT -> PPO + LoRA", loop.model)):
-        JUDGED[label][seed], RUNS[label][seed] = judged_scores(model, EVAL)
-    ppo_seconds = sum(h["seconds"] for h in loop.history)
-    COST["SFT + LoRA"][seed] = (full.seconds, full.seconds / BUDGET, full.peak_mem_mb)
-    COST["SFT warm-up only"][seed] = (warm.seconds, warm.seconds / WARMUP, warm.peak_mem_mb)
-    COST["SFT -> PPO + LoRA"][seed] = (warm.seconds + ppo_seconds, ppo_seconds / (BUDGET - WARMUP),
-                                       max(warm.peak_mem_mb, loop.peak_mem_mb))
-    print(f"seed {seed}: " + "; ".join(f"{label} test {100 * RUNS[label][seed][('all', 'test')]['accuracy']:.0f}%"
-                                        for label in RUNS) + f" ({full.seconds + warm.seconds + ppo_seconds:.0f}s)")
+    return loop, snapshots
+
+
+WARM = {seed: sft(CHAT, WARMUP, seed) for seed in SEEDS}
+START = {seed: warm.model.merge_and_unload() for seed, warm in WARM.items()}  # PPO's start and KL reference
+GRID, DEV_SCORES = {}, {}
+for lr in LR_GRID:
+    for kl in KL_GRID:
+        GRID[lr, kl] = ppo_run(START[SEEDS[0]], SEEDS[0], lr, kl)
+        DEV_SCORES[lr, kl] = judged_scores(GRID[lr, kl][0].model, DEV)
+BEST = max(DEV_SCORES, key=lambda k: DEV_SCORES[k][1][("all", "dev")]["accuracy"])  # first maximum: smaller lr, beta
+lines = ["| lr | beta | dev accuracy % | dev compare % | dev sentiment % | most frequent dev label | "
+         "approx. KL per update | clip fraction | KL to reference, last 10 steps |", "|" + "---|" * 9]
+for (lr, kl), (rows, s) in DEV_SCORES.items():
+    top, share, _ = ppo.constant_label(rows, "dev")
+    h = GRID[lr, kl][0].history
+    lines.append(f"| {lr:g} | {kl:g} | {100 * s[('all', 'dev')]['accuracy']:.1f} | {100 * s[('compare', 'dev')]['accuracy']:.1f} | "
+                 f"{100 * s[('sentiment', 'dev')]['accuracy']:.1f} | {top!r} {100 * share:.0f}% | "
+                 f"{np.mean([x['approx_kl'] for x in h]):.3f} | {np.mean([x['clip_frac'] for x in h]):.2f} | "
+                 f"{np.mean([x['kl'] for x in h[-10:]]):.2f} |" + (" **chosen**" if (lr, kl) == BEST else ""))
+display(Markdown("\n".join(lines)))
+print(f"chosen on dev: lr {BEST[0]:g}, beta {BEST[1]:g} (seed {SEEDS[0]}, {BUDGET - WARMUP} PPO steps each)")
 
 # %% [markdown]
-# ### Training curves of SFT -> PPO
+# Reading the grid: the rate the earlier version of this notebook used untuned (1e-3) is the grid's worst, and
+# with the paper's $\beta$ it gives one label to every dev question (the "most frequent dev label" column);
+# its approximate KL per update is several times that of the smaller rates. The chosen rate is the middle one.
+# Dev has 120 questions, so neighbouring settings a few answers apart are close to a tie; exercise 3 asks
+# whether another seed would choose the same.
 #
-# Every seed; the reward, the sequence KL to the reference with the coefficient $\beta$, the value loss, the
-# clip fraction, and the readable / right share of the sampled replies; the last panel is seed 0 only, the
-# mean over the step's updates of $\tfrac12(\Delta\log p)^2$.
+# ### 5b. Every seed
+#
+# The tuned PPO setting on every seed, each from its own warm-up, beside SFT + LoRA at the full budget.
+
+# %%
+PPO_LABEL = "SFT -> PPO + LoRA, tuned on dev"
+RUNS = {"SFT + LoRA": {}, "SFT warm-up only": {}, PPO_LABEL: {}}
+JUDGED, LOOPS, COST = {label: {} for label in RUNS}, {}, {label: {} for label in RUNS}
+for seed in SEEDS:
+    full = sft(CHAT, BUDGET, seed)
+    loop, snapshots = GRID[BEST] if seed == SEEDS[0] else ppo_run(START[seed], seed, *BEST)
+    if seed == SEEDS[0]:
+        SNAPSHOTS = snapshots  # for section 6
+    LOOPS[seed] = loop
+    for label, model in (("SFT + LoRA", full.model), ("SFT warm-up only", START[seed]), (PPO_LABEL, loop.model)):
+        JUDGED[label][seed], RUNS[label][seed] = judged_scores(model, EVAL)
+    ppo_seconds, warm = sum(h["seconds"] for h in loop.history), WARM[seed]
+    COST["SFT + LoRA"][seed] = (full.seconds, full.seconds / BUDGET, full.peak_mem_mb)
+    COST["SFT warm-up only"][seed] = (warm.seconds, warm.seconds / WARMUP, warm.peak_mem_mb)
+    COST[PPO_LABEL][seed] = (warm.seconds + ppo_seconds, ppo_seconds / (BUDGET - WARMUP),
+                             max(warm.peak_mem_mb, loop.peak_mem_mb))
+    print(f"seed {seed}: " + "; ".join(f"{label} wide {100 * RUNS[label][seed][('all', 'wide')]['accuracy']:.1f}%"
+                                        for label in RUNS) + f" ({full.seconds + ppo_seconds:.0f}s)")
+
+# %% [markdown]
+# ### 5c. Training curves of SFT -> PPO
+#
+# Every seed of the tuned setting: the reward, the sequence KL to the reference, the approximate KL between
+# the policy before and after each update ($\tfrac12(\Delta\log p)^2$ averaged over the step's minibatches),
+# the clip fraction, the value loss, and the readable / right / "yes" share of the sampled replies. Both tasks
+# are balanced, so a "yes" share far from 50% is a policy drifting towards one answer.
 
 # %%
 panels = [("reward", "mean reward", None), ("kl", "KL to reference (nats / reply)", None),
-          ("kl_coef", "KL coefficient beta", None), ("value_loss", "value loss", None),
-          ("clip_frac", "clip fraction", (0, None)), ("parse_rate", "readable replies %", (0, 105)),
-          ("accuracy", "right replies %", (0, 105))]
+          ("approx_kl", "approx. KL(old || new) per update", None), ("clip_frac", "clip fraction", (0, None)),
+          ("value_loss", "value loss", None), ("parse_rate", "readable replies %", (0, 105)),
+          ("accuracy", "right replies %", (0, 105)), ("first_label", '"yes" replies %', (0, 105))]
 fig, axes = plt.subplots(2, 4, figsize=(15, 5.5))
 for ax, (key, label, ylim) in zip(axes.flat, panels):
-    scale = 100 if key in ("parse_rate", "accuracy") else 1
+    scale = 100 if key in ("parse_rate", "accuracy", "first_label") else 1
     for seed, loop in LOOPS.items():
         ax.plot([h["step"] for h in loop.history], [scale * h[key] for h in loop.history], label=f"seed {seed}", lw=1)
     ax.set(xlabel="PPO step", ylabel=label)
     if ylim:
         ax.set_ylim(*ylim)
-axes.flat[0].legend()
-seed0 = LOOPS[SEEDS[0]].history
-axes.flat[7].plot([h["step"] for h in seed0], [h["approx_kl"] for h in seed0])
-axes.flat[7].set(xlabel="PPO step", ylabel="approx. KL(old || new) per update")
+axes.flat[0].legend(fontsize=7)
 plt.tight_layout(); plt.show()
-first, last = seed0[0]["kl_coef"], LOOPS[SEEDS[0]].kl_ctl.value
-below = np.mean([h["kl"] < PPO_CONFIG.kl_target for h in seed0])
-print(f"beta moved from {first:.4f} to {last:.4f} over {len(seed0)} steps (seed {SEEDS[0]}): with horizon "
-      f"{PPO_CONFIG.kl_horizon} and {BATCH_SIZE} replies per step it can change by at most "
-      f"{100 * 0.2 * BATCH_SIZE / PPO_CONFIG.kl_horizon:.2f}% per step; {100 * below:.0f}% of the steps had a KL below "
-      f"the target {PPO_CONFIG.kl_target} nats, so it mostly shrinks.")
+moved = max(abs(loop.kl_ctl.value / loop.history[0]["kl_coef"] - 1) for loop in LOOPS.values())
+print(f"beta moved by at most {100 * moved:.3f}% over {BUDGET - WARMUP} steps (any seed; KL target "
+      f"{PPO_CONFIG.kl_target} nats, horizon {PPO_CONFIG.kl_horizon}): the target cannot matter at this length")
+steps_all = [h for loop in LOOPS.values() for h in loop.history]
+print(f"per update, mean over steps and seeds: approx. KL {np.mean([h['approx_kl'] for h in steps_all]):.3f} nats, "
+      f"clip fraction {np.mean([h['clip_frac'] for h in steps_all]):.2f}")
 
 
 # %% [markdown]
@@ -314,12 +380,17 @@ widgets.interact(show_snapshot, index=widgets.IntSlider(0, 0, len(SNAPSHOTS) - 1
 # ## 7. Results
 #
 # Accuracy of the label read from each greedy reply (an unreadable reply counts as wrong), mean ± std over
-# `SEEDS`, on each task's test split and its shift; the readable share beside it.
+# `SEEDS`, on each task's test split, its shift and compare's `wide`; the readable share beside it.
 
 # %%
 ROWS = {"zero-shot": {0: zero}, f"few-shot ({FEW_SHOT} examples)": {0: few}, **RUNS}
+JUDGED_ALL = {"zero-shot": {0: ZERO_ROWS}, f"few-shot ({FEW_SHOT} examples)": {0: FEW_ROWS}, **JUDGED}
+COLUMNS = [("sentiment", "test"), ("sentiment", "composed"), ("compare", "test"), ("compare", "larger"), ("compare", "wide")]
+
+
 def values(label, key, metric="accuracy"):
     return [s[key][metric] for s in ROWS[label].values()]
+
 
 head = "| row | seeds | " + " | ".join(f"{t} {sp}" for t, sp in COLUMNS) + " | readable (test) |"
 lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
@@ -340,26 +411,88 @@ ax.set(ylabel="accuracy %", ylim=(0, 105),
 ax.legend(ncol=len(ROWS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22))
 plt.tight_layout(); plt.show()
 
+
 # %% [markdown]
-# Per seed: the pooled test accuracy of each trained row, and how often the SFT -> PPO model gives its most
-# frequent label. Both tasks are balanced (half "yes", half "no"), so a model that gives one label to nearly
-# every prompt has collapsed to a constant answer and scores about half.
+# Where can a comparison be read at all? `stats.Comparison.saturated` flags a split where both arms are at or
+# above 95% (or at or below 2%): no headline belongs there.
 
 # %%
-lines = ["| seed | " + " | ".join(RUNS) + " | SFT -> PPO: most frequent label |", "|" + "---|" * (len(RUNS) + 2)]
-COLLAPSED = []
-for seed in SEEDS:
-    labels = [r["label"] for r in JUDGED["SFT -> PPO + LoRA"][seed] if r["split"] == "test"]
-    top = max(set(labels), key=labels.count)
-    share = labels.count(top) / len(labels)
-    if share > 0.9:
-        COLLAPSED.append(seed)
-    lines.append(f"| {seed} | " + " | ".join(f"{100 * RUNS[label][seed][('all', 'test')]['accuracy']:.1f}" for label in RUNS)
-                 + f" | {top!r} on {100 * share:.0f}% of test prompts |")
-display(Markdown("\n".join(lines)))
-print(f"collapsed seeds (one label on over 90% of test prompts): {COLLAPSED or 'none'}")
+def items(label, key):
+    return ppo.item_scores(JUDGED_ALL[label], key)
+
+
+for key in COLUMNS + [("all", "test"), ("all", "shift")]:
+    c = stats.compare(items(PPO_LABEL, key), items("SFT + LoRA", key))
+    print(f"{key[0]:9s} {key[1]:8s} n = {c.n:4d}: PPO {100 * c.mean_a:5.1f}, SFT {100 * c.mean_b:5.1f}"
+          + ("   saturated: both at the ceiling or floor" if c.saturated else ""))
 
 # %% [markdown]
+# ### The verdicts
+#
+# The headline, then the secondary comparisons with Holm-adjusted p-values (a family of four). The last line
+# repeats the headline without seed `SEEDS[0]`, whose PPO run was the best of the grid on dev (a small
+# selection effect on that seed; the other seeds were not selected).
+
+# %%
+print(stats.RULE, "\n")
+HEADLINE = stats.compare(items(PPO_LABEL, ("all", "wide")), items("SFT + LoRA", ("all", "wide")))
+print("Headline (wide):", HEADLINE.sentence(PPO_LABEL, "SFT + LoRA"))
+SECONDARY = {
+    ("SFT + LoRA", ("all", "test")): "pooled test", ("SFT + LoRA", ("all", "shift")): "pooled shift",
+    ("SFT warm-up only", ("all", "wide")): "wide", (f"few-shot ({FEW_SHOT} examples)", ("all", "wide")): "wide"}
+SECONDARY = {(other, key, where): stats.compare(items(PPO_LABEL, key), items(other, key))
+             for (other, key), where in SECONDARY.items()}
+print(f"\nSecondary ({len(SECONDARY)} comparisons; Holm-adjusted p):")
+for ((other, key, where), c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECONDARY.values()])):
+    print(f"  [{where}] {c.sentence('PPO', other)} p_Holm = {p:.2g}")
+if len(SEEDS) > 1:
+    rest = {label: {s: j for s, j in JUDGED[label].items() if s != SEEDS[0]} for label in (PPO_LABEL, "SFT + LoRA")}
+    untuned = stats.compare(*(ppo.item_scores(rest[label], ("all", "wide")) for label in (PPO_LABEL, "SFT + LoRA")))
+    print(f"\nWithout the tuning seed {SEEDS[0]} (wide): {untuned.sentence('PPO', 'SFT + LoRA')}")
+
+# %% [markdown]
+# ### Collapsed seeds
+#
+# Per seed: how often each PPO model gives its most frequent label on the pooled test split (balanced, so a
+# constant answer scores about half; more than 90% counts as collapsed), its `wide` accuracy beside SFT + LoRA's,
+# and what its training looked like: the share of "yes" among its sampled replies over the last 10 steps, the
+# largest approximate KL of a step's updates, and its mean clip fraction.
+
+# %%
+lines = ["| seed | PPO: most frequent test label | PPO wide % | SFT + LoRA wide % | rollouts' \"yes\" share, last 10 steps "
+         "| largest approx. KL per update | mean clip fraction |", "|" + "---|" * 7]
+COLLAPSED = []
+for seed in SEEDS:
+    top, share, collapsed = ppo.constant_label(JUDGED[PPO_LABEL][seed], "test")
+    if collapsed:
+        COLLAPSED.append(seed)
+    h = LOOPS[seed].history
+    lines.append(f"| {seed} | {top!r} on {100 * share:.0f}% | {100 * RUNS[PPO_LABEL][seed][('all', 'wide')]['accuracy']:.1f} | "
+                 f"{100 * RUNS['SFT + LoRA'][seed][('all', 'wide')]['accuracy']:.1f} | "
+                 f"{100 * np.mean([x['first_label'] for x in h[-10:]]):.0f}% | {max(x['approx_kl'] for x in h):.3f} | "
+                 f"{np.mean([x['clip_frac'] for x in h]):.2f} |")
+display(Markdown("\n".join(lines)))
+grid_collapsed = [k for k, (rows, _) in DEV_SCORES.items() if ppo.constant_label(rows, "dev")[2]]
+print(f"collapsed seeds of the tuned setting: {len(COLLAPSED)} of {len(SEEDS)} {COLLAPSED or ''}; "
+      f"grid settings collapsed on dev (seed {SEEDS[0]}): "
+      + (", ".join(f"lr {lr:g} beta {kl:g}" for lr, kl in grid_collapsed) or "none"))
+
+# %% [markdown]
+# **Why seeds collapse, and what this run shows.** PPO's own samples are its training data. Once a policy leans
+# towards one label, its batches hold more of that label; a constant answer is right on half of a balanced
+# batch, so its expected score (+1 half the time, -1 the other half) is no worse than an unsure guess, and the
+# only force pulling back is the KL penalty. A large step per update gets there before the reward can correct
+# it: in the grid, the collapsed setting is the one with the large rate and the paper's small $\beta$, and its
+# approximate KL per update is the largest of the grid's small-$\beta$ runs (section 5a). Its clip fraction is
+# low, so it is not clipping that fails: each update is small enough to pass the clip, and they add up. With the
+# tuned setting no seed crossed the 90% line named above, but one seed leans: the table shows one seed giving
+# its most frequent label to clearly more of the test prompts than the others, with a `wide` accuracy well below
+# its SFT + LoRA seed's. That one seed is most of PPO's seed spread, and with it the width of the headline
+# interval. (The earlier version of this notebook logged far larger per-update KL and clip fractions: its
+# minibatch passes ran with LoRA dropout on while the old log-probs had it off, so the ratio was not 1 even
+# before an update. `sftkit.methods.ppo` now runs both with dropout off, and `tests/test_ppo.py` checks that
+# the ratio is 1 at the first step; section 5c prints the per-update KL and clip fraction of this run.)
+#
 # ### What PPO costs
 #
 # Wall time and peak memory of each trained row, from the same runs (per seed: SFT, warm-up, PPO, one after
@@ -373,10 +506,11 @@ for label, per_seed in COST.items():
     lines.append(f"| {label} | {np.mean(per_step):.3f} | {np.mean(total):.0f} | {np.mean(peak):.0f} |")
 display(Markdown("\n".join(lines)))
 sft_step = np.mean([c[1] for c in COST["SFT + LoRA"].values()])
-ppo_step = np.mean([c[1] for c in COST["SFT -> PPO + LoRA"].values()])
+ppo_step = np.mean([c[1] for c in COST[PPO_LABEL].values()])
+ratio = np.mean([c[0] for c in COST[PPO_LABEL].values()]) / np.mean([c[0] for c in COST["SFT + LoRA"].values()])
 print(f"a PPO step costs {ppo_step / sft_step:.1f}x an SFT step here (same batch of {BATCH_SIZE} prompts); "
-      f"the SFT -> PPO row took {np.mean([c[0] for c in COST['SFT -> PPO + LoRA'].values()]) / np.mean([c[0] for c in COST['SFT + LoRA'].values()]):.1f}x "
-      "the SFT row's wall time")
+      f"the SFT -> PPO row took {ratio:.1f}x the SFT row's wall time, not counting the {len(GRID)} tuning runs "
+      f"({sum(h['seconds'] for loop, _ in GRID.values() for h in loop.history):.0f}s)")
 
 # %% [markdown]
 # ## 8. This PPO and TRL's
@@ -398,7 +532,7 @@ print(f"a PPO step costs {ppo_step / sft_step:.1f}x an SFT step here (same batch
 # | ratio skip, early stop | none | `ratio_threshold=10` on by default (zeroes a minibatch's loss); early stopping off |
 # | optimizer steps per batch | one per minibatch of 8 (8 per PPO step) | RL4GLUE: `gradient_accumulation_steps=2`, one per 16 (4 per step) |
 # | gradient clipping | max-norm 1.0 | none |
-# | optimizer | AdamW, lr 1e-3 (a 1.8M model) | RL4GLUE: Adafactor, lr 9e-6 (7B models) |
+# | optimizer | AdamW, lr tuned on dev from `LR_GRID` (a 1.8M model) | RL4GLUE: Adafactor, lr 9e-6 (7B models) |
 # | LoRA | all linear layers, scale alpha / r = 2 | RL4GLUE: `use_rslora=True` (scale alpha / sqrt(r) = 8), `bias="all"`, PEFT's default target modules |
 #
 # `tests/test_ppo.py::test_matches_trl_0_11_ppo_on_random_tensors` runs that version's `compute_advantages`
@@ -409,35 +543,35 @@ print(f"a PPO step costs {ppo_step / sft_step:.1f}x an SFT step here (same batch
 # %% [markdown]
 # ## 9. What we saw
 #
-# Every verdict is computed with the suite's one rule (`sftkit.results.compare`). The paper's numbers are GLUE
-# averages with LLaMA2-7B; only their direction can be compared.
+# Every verdict is one `sftkit.stats.compare` (section 7). The paper's numbers are GLUE averages with
+# LLaMA2-7B; only their direction can be compared.
 
 # %%
-print(results.RULE)
 PAPER = {"SFT + LoRA": 6.3, "zero-shot": 38.7, f"few-shot ({FEW_SHOT} examples)": 26.1}
-ppo_label = "SFT -> PPO + LoRA"
 lines = []
 for other, paper_gap in PAPER.items():
-    per_split = {key: compare(values(ppo_label, key), values(other, key)) for key in COLUMNS}
-    test = compare(values(ppo_label, ("all", "test")), values(other, ("all", "test")))
-    lines.append(f"- vs **{other}** (paper: PPO +{paper_gap} points on GLUE): both tests pooled: "
-                 f"{test.sentence(ppo_label, other)} Per split: "
-                 + "; ".join(f"{t} {sp} {c.verdict} ({100 * c.gap:+.1f})" for (t, sp), c in per_split.items()) + ".")
-warm = compare(values(ppo_label, ("all", "test")), values("SFT warm-up only", ("all", "test")))
-effect = {"above": "added to what the warm-up learned.", "below": "lowered what the warm-up had reached.",
-          "within the seed spread of": "did not move it measurably."}[warm.verdict]
-lines.append(f"- vs its own start (**SFT warm-up only**): {warm.sentence(ppo_label, 'the warm-up')} So the PPO steps {effect}")
+    c = stats.compare(items(PPO_LABEL, ("all", "wide")), items(other, ("all", "wide")))
+    lines.append(f"- vs **{other}** (paper: PPO +{paper_gap} points on GLUE), on wide: {c.sentence('PPO', other)}")
+lines.append(f"- **tuning** (dev, seed {SEEDS[0]}): lr {BEST[0]:g}, beta {BEST[1]:g} chosen from lr {LR_GRID} x beta {KL_GRID}.")
+lines.append(f"- **collapsed seeds** of the tuned setting: {len(COLLAPSED)} of {len(SEEDS)}.")
 lines.append(f"- **PPO from the chat model** ({COLD_STEPS} steps, one seed): readable test replies "
              f"{100 * cold[('all', 'test')]['parse_rate']:.0f}%, accuracy {100 * cold[('all', 'test')]['accuracy']:.0f}%.")
 display(Markdown("\n".join(lines)))
 
+sft_config = {"lr": SFT_LR, "batch_size": BATCH_SIZE}
 saved = []
 for label, per_seed in JUDGED.items():
     for seed, judged in per_seed.items():
         total, per_step, peak = COST[label][seed]
+        config = {**sft_config, "ppo_lr": BEST[0], "init_kl_coef": BEST[1], "warmup_steps": WARMUP} if label == PPO_LABEL else sft_config
         saved += ppo.result_rows(judged, notebook="07_ppo", method="ppo" if "PPO" in label else "sft", variant=label,
                                  model=MODEL_NAME, seed=seed, steps=BUDGET if label != "SFT warm-up only" else WARMUP,
-                                 step_time_s=per_step, peak_mem_mb=peak, train_seconds=total, device=DEVICE)
+                                 step_time_s=per_step, peak_mem_mb=peak, train_seconds=total, device=DEVICE,
+                                 train_config=config)
+for (lr, kl), (judged, _) in DEV_SCORES.items():
+    saved += ppo.result_rows(judged, notebook="07_ppo", method="ppo", variant=f"lr={lr:g},kl={kl:g} (dev grid)",
+                             model=MODEL_NAME, seed=SEEDS[0], steps=BUDGET, device=DEVICE,
+                             train_config={**sft_config, "ppo_lr": lr, "init_kl_coef": kl, "warmup_steps": WARMUP})
 for label, judged in (("zero-shot", ZERO_ROWS), (f"few-shot ({FEW_SHOT} examples)", FEW_ROWS), ("PPO from the chat model", cold_rows)):
     saved += ppo.result_rows(judged, notebook="07_ppo", method="ppo" if "PPO" in label else "prompting", variant=label,
                              model=MODEL_NAME, seed=0, steps=COLD_STEPS if "PPO" in label else 0, device=DEVICE)
@@ -446,23 +580,30 @@ print("saved", results.save("07_ppo", saved).name, f"({len(saved)} rows)")
 # %% [markdown]
 # **How to read it.**
 #
+# - **The paper's claim was not shown here.** On `wide`, the split named before running,
+#   the verdict is inconclusive: the interval holds no difference and losses larger than the paper's gain,
+#   and its upper end lies below the paper's 6.3 points, so a gain of the paper's size is not what this
+#   setting shows. The MDE is larger than 6.3 as well: a true effect of that size would often be missed, so
+#   "not shown" is all the design can say. The 5-point MDE the suite aims for was not reached, although `wide`
+#   has 1,000 paired questions: PPO's seeds spread several times wider than SFT's (the results table), mostly
+#   the leaning seed, so more seeds, or a PPO that leans less, are what would narrow the interval.
+# - **PPO added to its warm-up.** PPO above its own start (Holm-adjusted) says the reward alone taught the
+#   warm-up model most of what the extra SFT steps taught SFT + LoRA: PPO reads `WARMUP / BUDGET` of the gold
+#   labels SFT reads.
+# - **No split was at the ceiling by the suite's rule** (the saturation check printed no flag), but sentiment's
+#   test is close to it for both arms and compare carries the differences; that is why `wide` is compare's.
+#   Negated sentences (`composed`) are below chance for every trained row: each learned "a negative word means
+#   no", which negation flips.
 # - **Zero-shot and few-shot are at the floor** because the tiny chat model never produces the answer words;
-#   the paper's gaps over prompting come from models that do. Here these rows measure the format, not the
+#   the paper's gaps over prompting come from models that do. Here those verdicts measure the format, not the
 #   understanding.
-# - **PPO needs readable replies to learn from.** Section 4's run is the paper's recipe on our model, and it
-#   shows the failure mode plainly: a constant reward is no signal. SFT on a few batches fixes the format;
-#   after it, PPO's reward has something to rank.
-# - **Same prompts, different supervision.** SFT -> PPO reads `WARMUP / BUDGET` of the gold labels SFT reads
-#   and then learns from the score alone; whether that is above, within or below SFT is the verdict above, per split.
-#   The shifted splits ask what each learned beyond the training prompts: negation flips the label, and
-#   three-digit numbers are longer than any training number.
-# - **A seed can collapse.** PPO's own samples are its training data: once a policy leans towards one label,
-#   its batches hold more of that label, and the score rewards it on the half of the prompts where it is right.
-#   The per-seed table in section 7 says whether that happened in this run; a collapsed seed scores about half
-#   and is most of PPO's spread. Lower learning rates, a larger KL coefficient or a larger batch are the usual
-#   remedies (exercise 3 tunes the rate on `DEV`); SFT has no such loop, so its seeds agree.
-# - **Cost.** PPO's step does several passes over the batch plus sampling; the table in section 7 gives the
-#   ratio measured here.
+# - **PPO needs readable replies to learn from.** Section 4's run is the paper's recipe on our model: it finds
+#   the format from its rare readable samples, not the task. A short SFT warm-up fixes the format; after it,
+#   PPO's reward has something to rank.
+# - **Tuning mattered more than anything else.** The untuned rate of the earlier version collapses on dev;
+#   the tuned setting had no collapsed seed by the named rule, with one seed leaning (section 7).
+# - **Cost.** A PPO step samples the batch and makes several passes over it; section 7's cost table gives the
+#   ratio measured here, and the tuning grid cost more than the five seeds of the PPO row together.
 #
 # ## Exercises
 #
@@ -498,23 +639,20 @@ print("saved", results.save("07_ppo", saved).name, f"({len(saved)} rows)")
 #    worse than a wrong label, so the readable share can sag when the model is unsure.
 #    </details>
 #
-# 3. **Tune on dev.** Pick PPO's learning rate from {3e-4, 1e-3, 3e-3} by `DEV` accuracy (never `EVAL`), then
-#    report test once.
-#    <details><summary>Hint</summary>`judged_scores(model, DEV)[1][("all", "dev")]` pools dev's records over
-#    both tasks.</details>
+# 3. **Is the tuned choice stable?** Section 5a tuned on one seed. Run the same grid from seed `SEEDS[1]`'s
+#    warm-up and see whether dev picks the same setting (dev only: `EVAL` is read once, in section 5b).
+#    <details><summary>Hint</summary>`ppo_run(START[seed], seed, lr, kl)` returns (loop, snapshots);
+#    `judged_scores(model, DEV)[1][("all", "dev")]` pools dev's records over both tasks.</details>
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    dev_acc = {}
-#    for lr in (3e-4, 1e-3, 3e-3):
-#        loop = ppo.run(fresh_lora(sft(CHAT, WARMUP, 0).model.merge_and_unload()), tokenizer, TRAIN,
-#                       replace(ONLINE, steps=BUDGET - WARMUP, lr=lr), PPO_CONFIG)
-#        dev_acc[lr] = judged_scores(loop.model, DEV)[1][("all", "dev")]["accuracy"]
-#    best = max(dev_acc, key=dev_acc.get)  # chosen on dev; test is read once, for the chosen rate only
-#    loop = ppo.run(fresh_lora(sft(CHAT, WARMUP, 0).model.merge_and_unload()), tokenizer, TRAIN,
-#                   replace(ONLINE, steps=BUDGET - WARMUP, lr=best), PPO_CONFIG)
-#    print(dev_acc, best, judged_scores(loop.model, EVAL)[1][("all", "test")]["accuracy"])
+#    seed = SEEDS[1]
+#    dev_acc = {(lr, kl): judged_scores(ppo_run(START[seed], seed, lr, kl)[0].model, DEV)[1][("all", "dev")]["accuracy"]
+#               for lr in LR_GRID for kl in KL_GRID}
+#    print(dev_acc, "chosen:", max(dev_acc, key=dev_acc.get), "seed 0 chose:", BEST)
 #    ```
+#    Dev has 120 questions, so two settings one or two answers apart are a tie in all but name: a different
+#    choice on another seed says the grid's top is flat, not that tuning failed.
 #    </details>
 #
 # **4. Check yourself: write GAE and the clipped surrogate.** Write `my_gae(rewards, values, mask, gamma, lam)` (advantages [N, T]) and
@@ -572,7 +710,7 @@ print("saved", results.save("07_ppo", saved).name, f"({len(saved)} rows)")
 # ```bash
 # sftkit train sft --output runs/chat --steps 300                  # the chat model: SFT on the world's skills
 # sftkit train sft --model runs/chat --data judgements.jsonl --output runs/warm --steps 50 --batch-size 16 --lora-r 16
-# sftkit train ppo --model runs/warm --output runs/ppo --steps 100 --batch-size 16
+# sftkit train ppo --model runs/warm --output runs/ppo --steps 60 --batch-size 16 --lr LR --init-kl-coef BETA
 # ```
 #
-# where `judgements.jsonl` is `sftkit.io.write_jsonl("judgements.jsonl", sftkit.world.judgements.task_records("train"))`.
+# with `LR` and `BETA` the setting section 5a chose on dev, and where `judgements.jsonl` is `sftkit.io.write_jsonl("judgements.jsonl", sftkit.world.judgements.task_records("train"))`.

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..data import prompt_messages
@@ -169,13 +170,15 @@ class Config(MethodConfig):
 
 
 def reading(records: list[dict], replies: list[str]) -> dict:
-    """Share of replies with a readable label ("parse_rate") and with the right one ("accuracy"), read by the
-    judgement parser whatever the reward was; empty for records that are not judgement tasks (no "labels")."""
+    """Share of replies with a readable label ("parse_rate"), with the right one ("accuracy") and with the format's
+    first label, "yes" ("first_label"), read by the judgement parser whatever the reward was; empty for records
+    that are not judgement tasks (no "labels")."""
     if not all("labels" in r for r in records):
         return {}
     labels = [parse_judgement(a, r["labels"]) for r, a in zip(records, replies)]
     return {"parse_rate": sum(x is not None for x in labels) / len(labels),
-            "accuracy": sum(x == r["answer"] for x, r in zip(labels, records)) / len(labels)}
+            "accuracy": sum(x == r["answer"] for x, r in zip(labels, records)) / len(labels),
+            "first_label": sum(x == r["labels"][0] for x, r in zip(labels, records)) / len(labels)}
 
 
 class PPO(OnlineLoop):
@@ -272,26 +275,60 @@ def judge(model, tokenizer, records: list[dict], max_new_tokens: int = 16) -> li
     return rows
 
 
-def scores(judged: list[dict]) -> dict[tuple[str, str], dict]:
-    """Accuracy and parse rate per (task, split) of `judge` rows, plus ("all", split) pooled over tasks, where
-    every task's shift pools as "shift": {key: {"n", "accuracy", "parse_rate"}}."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+def groups(judged: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """`judge` rows by (task, split), plus ("all", split) pooled over tasks, where every task's shift pools as
+    "shift"; each group in the rows' order."""
+    out: dict[tuple[str, str], list[dict]] = {}
     for r in judged:
         pooled = "shift" if r["split"] in SHIFT_OF.values() else r["split"]
         for key in ((r["task"], r["split"]), ("all", pooled)):
-            groups.setdefault(key, []).append(r)
+            out.setdefault(key, []).append(r)
+    return dict(sorted(out.items()))
+
+
+def scores(judged: list[dict]) -> dict[tuple[str, str], dict]:
+    """Accuracy and parse rate per (task, split) of `judge` rows, plus ("all", split) pooled over tasks, where
+    every task's shift pools as "shift": {key: {"n", "accuracy", "parse_rate"}}."""
     return {k: {"n": len(v), "accuracy": sum(r["correct"] for r in v) / len(v),
-                "parse_rate": sum(r["parsed"] for r in v) / len(v)} for k, v in sorted(groups.items())}
+                "parse_rate": sum(r["parsed"] for r in v) / len(v)} for k, v in groups(judged).items()}
+
+
+def item_scores(judged_by_seed: dict, key: tuple[str, str]) -> np.ndarray:
+    """Per-item correctness (seeds, items) of one (task, split) group (as in `groups`) for `stats.compare`, from
+    {seed: `judge` rows}, seeds in sorted order; the items must be the same, in the same order, for every seed."""
+    tables = {seed: groups(judged)[key] for seed, judged in sorted(judged_by_seed.items())}
+    ids = {tuple(r["id"] for r in rows) for rows in tables.values()}
+    if len(ids) != 1:
+        raise ValueError(f"{key}: the seeds judged different items")
+    return np.array([[float(r["correct"]) for r in rows] for rows in tables.values()])
+
+
+def constant_label(judged: list[dict], split: str, threshold: float = 0.9) -> tuple[str | None, float, bool]:
+    """(the most frequent label, its share, collapsed?) over the `judge` rows of `split` pooled over tasks (a
+    shift as "shift"). The tasks are balanced, so a model giving one label to more than `threshold` of the
+    prompts has collapsed to a constant answer (an unreadable reply counts as label None)."""
+    rows = groups(judged)[("all", split)]
+    labels = [r["label"] for r in rows]
+    top = max(sorted(set(labels), key=str), key=labels.count)
+    share = labels.count(top) / len(labels)
+    return top, share, share > threshold
 
 
 def result_rows(judged: list[dict], **run) -> list[dict]:
     """Results-schema rows of `judge` rows: metrics "judgement_accuracy" and "parse_rate" per (task, split),
-    with skill = the task ("all" for the pooled rows), tagged with `run` (method, variant, seed, ...)."""
-    from ..results import metric_row
+    with skill = the task ("all" for the pooled rows), tagged with `run` (method, variant, seed, ...). The
+    accuracy rows carry their per-item outcomes (`items`, `items_key`, as `results.rows_from_eval`), so two
+    runs' rows compare paired (`results.compare_rows`)."""
+    from ..results import encode_items, items_key, metric_row
 
-    return [metric_row(metric, s[key], split, skill=task, n=s["n"], **run)
-            for (task, split), s in scores(judged).items()
-            for metric, key in (("judgement_accuracy", "accuracy"), ("parse_rate", "parse_rate"))]
+    rows, measured = [], scores(judged)
+    for (task, split), group in groups(judged).items():
+        s = measured[task, split]
+        rows.append({**metric_row("judgement_accuracy", s["accuracy"], split, skill=task, n=s["n"], **run),
+                     "items_key": items_key([r["id"] for r in group]),
+                     "items": encode_items([float(r["correct"]) for r in group])})
+        rows.append(metric_row("parse_rate", s["parse_rate"], split, skill=task, n=s["n"], **run))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ Two tasks here, one on a single sentence and one on a pair, like SST-2 and MRPC/
 - ``sentiment``: "Is this sentence positive? the film was dull. Answer yes or no." (the world's labelled
   sentences; the ``composed`` shift asks about negated ones, whose label flips);
 - ``compare``: "Is 47 larger than 52? Answer yes or no." (two different numbers of 10-99; the ``larger``
-  shift uses 100-999).
+  shift uses 100-999). Its ``wide`` split holds 1,000 more questions drawn like ``test``: sentiment's test is
+  at the ceiling after SFT, so compare carries every difference between methods, and its 100 test questions
+  are too few for a small minimum detectable effect.
 
 Each record is conversational ({"messages": [user, assistant]}) with "task", "split", "answer" (the gold
 label) and "labels" (what the format allows). Labels are balanced per task and split. The records carry no
@@ -31,6 +33,8 @@ TASKS = {
 # Records per task and split; `shift` is `composed` for sentiment and `larger` for compare.
 SIZES = {"train": 400, "dev": 60, "test": 100, "shift": 100}
 SHIFT_OF = {"sentiment": "composed", "compare": "larger"}
+# Extra evaluation splits of one task, drawn like its test split after every other split (so those are unchanged).
+WIDE = {"compare": 1000}
 FORMAT = "Answer yes or no."
 
 
@@ -56,18 +60,22 @@ def prompt_text(task: str, meta: dict) -> str:
 
 
 def make_task(task: str, seed: int = SEED, sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
-    """Every split of `task`: train, dev, test and shift (named by its shift, e.g. "composed"). Inputs are
-    distinct within and across splits (train never holds an evaluation input)."""
+    """Every split of `task`: train, dev, test and shift (named by its shift, e.g. "composed"), and "wide" for the
+    tasks in `WIDE`. Inputs are distinct within and across splits (train never holds an evaluation input)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     sizes = sizes or SIZES
     rng = random.Random(f"{seed}-{task}")
     held_out: set[str] = set()  # evaluation prompts: distinct, and never in train (train may repeat)
     out = {}
-    for split in ("test", "shift", "dev", "train"):  # evaluation inputs first
+    wide = ("wide",) if task in WIDE else ()
+    for split in ("test", "shift", "dev", "train", *wide):  # evaluation inputs first; wide last, drawn after train
         name = SHIFT_OF[task] if split == "shift" else split
+        size = sizes.get("wide", WIDE[task]) if split == "wide" else sizes[split]
+        if split == "wide":
+            held_out |= {r["messages"][0]["content"] for r in out["train"]}
         records: list[dict] = []
-        while len(records) < sizes[split]:
+        while len(records) < size:
             label = LABELS[len(records) % 2]
             if task == "sentiment":
                 meta = {"sentence": _sentiment(rng, label, negated=split == "shift")}
@@ -87,11 +95,12 @@ def make_task(task: str, seed: int = SEED, sizes: dict[str, int] | None = None) 
 
 
 def task_records(split: str, tasks: tuple[str, ...] = tuple(TASKS), seed: int = SEED) -> list[dict]:
-    """One split of several tasks: "train", "dev", "test" or "shift" (each task's own shift)."""
+    """One split of several tasks: "train", "dev", "test", "shift" (each task's own shift) or "wide" (the tasks
+    in `WIDE` only)."""
     out = []
     for task in tasks:
         splits = make_task(task, seed)
-        out += splits[SHIFT_OF[task] if split == "shift" else split]
+        out += splits.get(SHIFT_OF[task] if split == "shift" else split, [])
     return out
 
 
