@@ -20,7 +20,7 @@
 #   setting, for SuperHF and for PPO on the same proxy and the same sampled replies, and how to compare two
 #   such curves with a confidence interval.
 #
-# **Where the paper claims its effect** (METHODS.md): a reward model that is a useful but imperfect proxy; the
+# **Where the paper claims its effect:** a reward model that is a useful but imperfect proxy; the
 # claim is a better reward / reward-hacking trade-off than PPO. Here the proxy's quality is a controlled
 # variable rather than an accident of training: it is the gold checker with the labels of a fixed share of the
 # prompts flipped (section 2), so it is useful (best-of-N under it beats a random sample, printed before any
@@ -212,7 +212,8 @@ print("The precondition " + {
 # Where this differs from the official loop, on purpose: the KL and the NLL are read exactly at the positions
 # that predict reply tokens (the official mask is the unshifted labels, one position late, and also counts
 # padding); gradients are clipped at norm 1 (the official loop does not clip); the learning rate is constant
-# (official: cosine with 32 warm-up superbatches); ties are skipped. The code, as it runs:
+# (official: cosine with 32 warm-up superbatches); ties are skipped. The code, as it runs (`keep_best`,
+# `prior_kl` and `superhf_loss` in `sftkit/methods/superhf.py`):
 
 # %%
 for fn in (superhf.keep_best, superhf.prior_kl, superhf.superhf_loss):
@@ -229,11 +230,11 @@ print("defaults:", superhf.Config(), "| LoRA:", superhf.LORA)
 # |---|---|---|
 # | SuperHF, kl_coef ∈ `KL_COEFS` | the proxy | `STEPS` superbatches of `PROMPTS_PER_STEP` × `SAMPLES` replies, one optimizer step per 2 kept replies, learning rate `LR` |
 # | SuperHF oracle (kl 0.35) | the gold checker | the same loop with a reward that cannot be hacked (ties skipped: it never imitates a wrong reply) |
-# | PPO + LoRA, β ∈ `PPO_BETAS` | the proxy | `STEPS` steps of `PROMPTS_PER_STEP` × `SAMPLES` prompts, one reply each, sampled like SuperHF's; one optimizer step per step (one epoch, one minibatch); notebook 07's adapter (r=16, alpha 32) and learning rate (1e-3) |
+# | PPO + LoRA, β ∈ `PPO_BETAS` | the proxy | `STEPS` steps of `PROMPTS_PER_STEP` × `SAMPLES` prompts, one reply each, sampled like SuperHF's; one optimizer step per step (one epoch, one minibatch); notebook 07's adapter (r=16, alpha 32); SuperHF's learning rate `LR` (not tuned for either method; notebook 07 tunes PPO's rate on dev) |
 #
-# Both methods see the same number of sampled replies and take about the same number of optimizer steps
-# (SuperHF one per superbatch, fewer when ties are skipped; PPO one per step), so neither wins by taking more
-# gradient steps. PPO's KL penalty is a fixed β here. TRL's adaptive controller targets 6 nats per reply with a
+# Both methods see the same number of sampled replies. PPO takes one optimizer step per step; SuperHF at most
+# one per superbatch, fewer when ties are skipped (section 7 counts them: SuperHF took fewer), so SuperHF does
+# not win by taking more gradient steps, while PPO may gain something from its extra ones. PPO's KL penalty is a fixed β here. TRL's adaptive controller targets 6 nats per reply with a
 # horizon of 10,000 replies: on replies of a few tokens that target barely constrains anything, and in a run of
 # this length the controller can move β by only a few percent. The mean KL each run reached per reply token is
 # in the cost table (section 7).
@@ -283,7 +284,7 @@ for seed in SEEDS:
 #
 # Each point is one setting: the proxy's mean reward of its greedy test answers (what was optimized) against
 # their gold accuracy (what we want), the mean over seeds with the seeds' range as bars. Each method's curve runs
-# from the start policy through its KL settings, from the strongest KL penalty to none. A point to the right
+# from the start policy through its KL settings, from the strongest KL penalty to the weakest (none, for SuperHF). A point to the right
 # gained proxy reward; a point lower lost gold accuracy. Reward hacking is the curve bending down as it moves
 # right. On the right, the proxy reward of the sampled replies during training (a moving average over 10 steps,
 # mean over seeds): the training reward of the paper's first claim. Read SuperHF's lines there with care: within
@@ -397,9 +398,10 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 #   (the precondition line, "above"), but it is not shown to beat greedy decoding, and on the flipped skills its
 #   picks are worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
 # - *Headline 1 is reversed here.* PPO's greedy test answers score a higher proxy reward than SuperHF's, with the
-#   same replies and about the same number of optimizer steps. SuperHF moves little along the proxy at any KL
-#   coefficient: its points sit close to the start policy's. Each superbatch trains on at most one reply for
-#   each of its two prompts, while PPO's gradient uses every sampled reply.
+#   same sampled replies; PPO also took more optimizer steps (section 7), so part of its lead may be that.
+#   SuperHF moves little along the proxy at any KL coefficient: its points sit close to the start policy's.
+#   Each superbatch trains on at most one reply for each of its two prompts, while PPO's gradient uses every
+#   sampled reply.
 # - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest, barely above the
 #   start; there the two curves are not distinguishable, and the interval is wide (each seed has its own start
 #   policy, and interpolated accuracies have no per-item pairing). This run cannot tell which method has the
@@ -407,14 +409,15 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 #   question to arise.
 # - *Reward hacking is PPO's, and its KL coefficient controls it.* With the weakest penalty PPO loses most of
 #   the flipped skills' accuracy (below its start policy after the Holm correction) while its proxy reward climbs;
-#   the stronger the penalty, the closer its point stays to the start. SuperHF without a KL term also drifts
-#   down on the flipped skills, but by less than this design can detect.
+#   the stronger the penalty, the closer its point stays to the start (the direct test, weakest against
+#   strongest β on the flipped skills, excludes 0 before the Holm correction but not after it). SuperHF without
+#   a KL term also drifts down on the flipped skills, but by less than this design can detect.
 # - *The loop itself does not help in this budget.* The oracle run, whose reward cannot be hacked and which never
 #   imitates a wrong reply, is not distinguishable from its start policy: the replies it keeps, sampled at
 #   temperature 1.0, add little to a policy already trained on the gold answers.
 #
-# **The paper's claims next to ours.** Mukobi et al. (abstract) report, on LLaMA-7B with reward models trained
-# on human preference data, that SuperHF exceeds PPO-based RLHF on the training objective, trades high reward
+# **The paper's claims next to ours.** Mukobi et al. report (abstract; their models are LLaMA-7B-based, their
+# reward models trained on human preference data) that SuperHF exceeds PPO-based RLHF on the training objective, trades high reward
 # against low reward hacking (which they measure with METEOR similarity) more easily and favourably, improves
 # downstream calibration, and performs the same as RLHF in their GPT-4-based evaluation. The verdicts above test
 # the first two here, with a gold checker where the paper has no ground truth:
@@ -427,7 +430,7 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 #
 # Why the tiny world can disagree with the paper: the proxy here is exact except where it is exactly wrong, much
 # sharper than a learned reward model's mix of small errors; each run is short (the paper's runs see thousands of
-# prompts, SuperHF here trains on one kept reply per prompt of a few dozen prompts); and the start policy samples
+# prompts, SuperHF here keeps at most one reply for each of `STEPS` × `PROMPTS_PER_STEP` prompts, fewer after ties); and the start policy samples
 # worse replies at temperature 1.0 than it decodes greedily, so imitating samples, even good ones, is noisy
 # supervision.
 
@@ -531,7 +534,7 @@ print("saved", results.save("08_superhf", saved).name, f"({len(saved)} rows); wh
 # When the precondition fails, SuperHF imitates replies worse than the policy's own: gold accuracy can only fall.
 # </details>
 #
-# **2.** The learning rate matters more than anything else in this loop. Try `LR` in {3e-4, 3e-3} with kl
+# **2.** The learning rate was not tuned here (SuperHF and PPO share `LR`). Try `LR` in {3e-4, 3e-3} with kl
 # 0.35 on `dev` (not `test`).
 #
 # <details><summary>Hint</summary>
