@@ -170,16 +170,19 @@ def cmd_generate(args):
 
 
 def cmd_pairs(args):
-    """`sftkit pairs`: tiny-world preference pairs for `sftkit train dpo|rpo`, notebook 05's recipe (`world_pairs`):
-    chosen = the gold answer; rejected = realistic corruptions and, with --model, up to 2 of the model's own wrong
-    samples (temperature 1)."""
+    """`sftkit pairs`: tiny-world preference pairs for `sftkit train dpo|rpo` (`world_pairs`): chosen = the gold
+    answer; rejected = realistic corruptions and, with --model, up to 2 of the model's own wrong samples (temperature
+    1). With --on-policy (needs --model), notebook 05's recipe (`onpolicy_pairs`): rejected = one of the model's
+    wrong samples, chosen = one of its right samples or else the gold answer, no corruptions."""
     from .data import load_world
-    from .world import SKILLS, world_pairs
+    from .world import SKILLS, onpolicy_pairs, world_pairs
 
     ensure_writable(args.output, f"choose another --output, e.g. {shown(user_data_dir() / Path(args.output).name)}",
                     kind="file")
     if not args.model and not args.corruptions:
         raise SftkitError("--corruptions 0 without --model leaves no rejected answer: give one or the other")
+    if args.on_policy and not args.model:
+        raise SftkitError("--on-policy pairs come from a model's own samples: give --model")
     split = load_world(args.split)
     records = [r for skill in SKILLS for r in [x for x in split if x["skill"] == skill][:args.per_skill]]
     samples = None
@@ -190,6 +193,14 @@ def cmd_pairs(args):
         model, tokenizer = load_model(args.model, device=args.device)
         print(f"sampling {args.samples} answers to each of {len(records)} prompts from {args.model}", flush=True)
         samples = sample_answers(model, tokenizer, records, n=args.samples, temperature=1.0, seed=args.seed)
+    if args.on_policy:
+        pairs = onpolicy_pairs(records, samples)
+        write_jsonl(args.output, pairs)
+        both = sum(p["source"] == "on-policy" for p in pairs)
+        print(f"wrote {len(pairs)} on-policy pairs to {args.output} ({both} with a right sample as chosen, "
+              f"{len(pairs) - both} with the gold answer) from {len(records)} {args.split} prompts (prompts whose "
+              f"samples were all right give none); learn them with: sftkit train dpo --data {args.output} --output ...")
+        return
     pairs = world_pairs(records, samples, corruptions=args.corruptions, max_sampled=2, seed=args.seed)
     write_jsonl(args.output, pairs)
     own = sum(p["source"] == "sample" for p in pairs)
@@ -468,11 +479,14 @@ def build_parser(with_methods: bool = True) -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     pa = sub.add_parser("pairs", help="tiny-world preference pairs for sftkit train dpo|rpo (gold vs corruptions and, "
-                        "with --model, the model's own wrong samples: notebook 05's recipe)")
+                        "with --model, the model's own wrong samples; --on-policy: notebook 05's recipe)")
     pa.add_argument("--output", required=True, help="the preference JSONL to write ({prompt, chosen, rejected} records)")
     pa.add_argument("--model", default=None, help="also sample this model's answers and keep up to 2 wrong ones per "
                     "prompt as rejected (e.g. an SFT model: on-policy mistakes); default: corruptions only")
     pa.add_argument("--samples", type=int, default=4, help="--model: answers sampled per prompt (temperature 1)")
+    pa.add_argument("--on-policy", action="store_true", help="--model: one pair per prompt from the model's own "
+                    "samples (a wrong one rejected; a right one, else the gold answer, chosen), no corruptions: "
+                    "notebook 05's recipe (sftkit.world.onpolicy_pairs)")
     pa.add_argument("--split", default="train", choices=SPLITS, help="the tiny-world split the prompts come from")
     pa.add_argument("--per-skill", type=int, default=32, help="prompts per skill (the split's first ones)")
     pa.add_argument("--corruptions", type=int, default=1, help="corrupted answers per prompt (a skill's realistic "

@@ -388,8 +388,8 @@ def test_train_without_output_is_argparses_one_line(capsys):
 
 
 def test_pairs_makes_the_preference_file_dpo_reads(tmp_path, capsys, random_models):
-    """`sftkit pairs` (notebook 05's recipe): gold vs a corruption per prompt, plus with --model the model's own
-    wrong samples; the file loads as preference data (what `sftkit train dpo --data` reads)."""
+    """`sftkit pairs`: gold vs a corruption per prompt, plus with --model the model's own wrong samples, or with
+    --on-policy notebook 05's recipe; the file loads as preference data (what `sftkit train dpo --data` reads)."""
     from sftkit.data import load_preferences
     from sftkit.world import SKILLS
 
@@ -406,6 +406,13 @@ def test_pairs_makes_the_preference_file_dpo_reads(tmp_path, capsys, random_mode
     assert all(p["id"].startswith("dev-") for p in pairs)
     assert main(["pairs", "--output", str(out), "--corruptions", "0"]) == 2
     assert "no rejected answer" in capsys.readouterr().err
+    assert main(["pairs", "--output", str(out), "--on-policy"]) == 2
+    assert "--on-policy pairs come from a model's own samples: give --model" in capsys.readouterr().err
+    assert main(["pairs", "--output", str(out), "--per-skill", "1", "--model", random_models["llama"], "--samples", "2",
+                 "--on-policy"]) == 0
+    pairs = load_preferences(str(out))  # a random model is always wrong: every chosen answer is the gold one
+    assert len(pairs) == len(SKILLS) and {p["source"] for p in pairs} == {"gold-chosen"}
+    assert f"wrote {len(pairs)} on-policy pairs to {out} (0 with a right sample" in capsys.readouterr().out
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
