@@ -26,5 +26,5 @@ from .splits import SPLIT_SIZES, eval_keys, make_splits, split_skills, write_wor
 
 __all__ = ["EVAL_SPLITS", "LAND", "LAZY_ANSWERS", "SHIFTS", "SKILLS", "SPLITS", "SPLIT_SIZES", "Skill", "check", "compose",
            "consistent_mistake", "corrupt", "eval_keys", "lazy_answer", "make_corpus", "make_land", "make_record",
-           "make_splits", "normalize", "onpolicy_pairs", "split_skills", "world_pairs", "write_world", "check_documents", "make_documents",
-           "program_records"]
+           "make_splits", "normalize", "onpolicy_pairs", "split_skills", "world_pairs", "write_world", "check_documents",
+           "make_documents", "program_records"]
