@@ -97,19 +97,22 @@ def score_answers(model, tokenizer, records: list[dict], answers: list[str], bat
 
 def pair_accuracy(model, tokenizer, pairs: list[dict], batch_size: int = 128) -> float:
     """Fraction of preference records whose chosen response gets the higher reward."""
-    sides = [pair_conversations(p) for p in pairs]
-    chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
-    rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
+    chosen, rejected = pair_rewards(model, tokenizer, pairs, batch_size)
     return (chosen > rejected).float().mean().item()
+
+
+def pair_rewards(model, tokenizer, pairs: list[dict], batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward model's scores of each preference record's chosen and rejected sides: ([N], [N])."""
+    sides = [pair_conversations(p) for p in pairs]
+    return (reward_scores(model, tokenizer, [c for c, _ in sides], batch_size),
+            reward_scores(model, tokenizer, [r for _, r in sides], batch_size))
 
 
 def relabel(model, tokenizer, pairs: list[dict], batch_size: int = 128) -> tuple[list[dict], list[bool]]:
     """The same answer pairs, labelled by a reward model instead: in each returned pair "chosen" is the side the
     model scores higher (a tie keeps the given order). Also returns, per pair, whether the model agreed with the
     given labels, so `mean(agree)` is its accuracy on these pairs when they came labelled by the gold checker."""
-    sides = [pair_conversations(p) for p in pairs]
-    chosen = reward_scores(model, tokenizer, [c for c, _ in sides], batch_size)
-    rejected = reward_scores(model, tokenizer, [r for _, r in sides], batch_size)
+    chosen, rejected = pair_rewards(model, tokenizer, pairs, batch_size)
     agree = (chosen >= rejected).tolist()
     out = [dict(p) if keep else {**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p, keep in zip(pairs, agree)]
     return out, agree

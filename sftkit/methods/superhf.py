@@ -181,13 +181,22 @@ class BlindSpotProxy:
         return torch.tensor([float(check(r, a) != (r["skill"] in self.blind)) for r, a in zip(records, answers)])
 
 
+def _group_scores(reward_fn: RewardFn, records: list[dict], groups: list[list[str]]) -> list[list[float]]:
+    """`reward_fn`'s score of every reply in `groups` (groups[i] answers records[i]), in one call: a list per record."""
+    flat = reward_fn([r for r, replies in zip(records, groups) for _ in replies], [a for g in groups for a in g]).tolist()
+    out, start = [], 0
+    for replies in groups:
+        out.append(flat[start:start + len(replies)])
+        start += len(replies)
+    return out
+
+
 def pair_agreement(reward_fn: RewardFn, records: list[dict], groups: list[list[str]]) -> tuple[float, int]:
     """(share, count) of the pairs (one right, one wrong reply to the same prompt, from `groups[i]`, the
     replies sampled for `records[i]`) that `reward_fn` ranks the way the gold checker does: the right reply
     strictly higher. A tie counts as a miss. (nan, 0) when no prompt has both a right and a wrong reply."""
     agree = total = 0
-    for record, replies in zip(records, groups):
-        scores = reward_fn([record] * len(replies), replies).tolist()
+    for record, replies, scores in zip(records, groups, _group_scores(reward_fn, records, groups)):
         right = [s for a, s in zip(replies, scores) if check(record, a)]
         wrong = [s for a, s in zip(replies, scores) if not check(record, a)]
         agree += sum(r > w for r in right for w in wrong)
@@ -198,8 +207,7 @@ def pair_agreement(reward_fn: RewardFn, records: list[dict], groups: list[list[s
 def best_of_n(reward_fn: RewardFn, records: list[dict], groups: list[list[str]]) -> list[str]:
     """The reply to each record that `reward_fn` scores highest among its sampled `groups[i]` (ties: the first)."""
     picked = []
-    for record, replies in zip(records, groups):
-        scores = reward_fn([record] * len(replies), replies).tolist()
+    for replies, scores in zip(groups, _group_scores(reward_fn, records, groups)):
         picked.append(replies[max(range(len(replies)), key=lambda i: (scores[i], -i))])
     return picked
 
