@@ -15,9 +15,11 @@ import pytest
 from sftkit.io import REPO_DIR, SftkitError
 from sftkit.methods.skillmix import (
     BREVITY_PROMPT,
+    EXTRA_SKILLS,
     FOLLOW_UPS,
     GENERATE_PROMPTS,
     JUNK_PROMPT,
+    MIX_SKILLS,
     SEED_STRIDE,
     STRING_SKILLS,
     Config,
@@ -137,10 +139,12 @@ def test_first_prompt_is_formatted_as_official():
 
 
 def test_the_scripted_teacher_extracts_the_string_skills_and_query_types():
-    seeds = default_seeds()
+    seeds = default_seeds(skills=STRING_SKILLS)
     assert len(seeds) == 8 * len(STRING_SKILLS)
     skills, query_types = extract(ScriptedTeacher(tasks=teacher_tasks()), seeds)
     assert skills == list(STRING_SKILLS) == ["reverse", "uppercase", "length", "spell"]
+    mixable, _ = extract(ScriptedTeacher(tasks=teacher_tasks()), default_seeds())  # notebook 10's six, chain-only ones too
+    assert mixable == list(MIX_SKILLS) == ["uppercase", "spell", "stars", "bracket", "behead", "curtail"]
     assert [q["query_str"] for q in query_types] == ["Instructional", "Information-Seeking"]
     assert all(q["query_type"].startswith(q["query_str"] + ": ") and "For example" in q["query_type"] for q in query_types)
     wrong, _ = extract(ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0), seeds)  # the mistake leaves a skill out
@@ -275,8 +279,7 @@ def test_the_gold_composer_is_world_compose_for_two_skills():
     record = gold_record(["reverse", "spell"], "kofa", "Information-Seeking")
     assert record["messages"][0]["content"] == ("What do you get if you write a word backwards, then spell a word with "
                                                 "dashes? The word is kofa.")
-    assert record["messages"][1]["content"] == ("Step 1, write a word backwards: kofa gives afok.\n"
-                                                "Step 2, spell a word with dashes: afok gives a-f-o-k.\nAnswer: a-f-o-k")
+    assert record["messages"][1]["content"] == "Step 1, write a word backwards: afok\nAnswer: a-f-o-k"
     assert parse_instruction(record["messages"][0]["content"]) == (["reverse", "spell"], "kofa")
     assert parse_instruction("Reverse the word kofa.") is None
 
@@ -388,7 +391,7 @@ def test_mixed_test_needs_both_skills_on_test_words_the_writer_never_uses():
     from sftkit.methods.skillmix import HELD_OUT, held_out_words, mixed_test, test_words, verdict
 
     records = mixed_test(HELD_OUT, 20, "unseen-pair")
-    assert Counter(r["skill"] for r in records) == {"reverse+uppercase": 20, "uppercase+reverse": 20}
+    assert Counter(r["skill"] for r in records) == {"bracket+uppercase": 20, "uppercase+bracket": 20}
     for r in records:
         assert verdict(r["messages"][0]["content"], r["messages"][1]["content"], r["meta"]["skills"])["ok"]
         assert r["meta"]["word"] in test_words() and r["meta"]["word"] in held_out_words()
@@ -407,8 +410,10 @@ def test_pools_have_the_size_asked_and_never_the_held_out_pair():
         r for r in got["skillmix"] if pair_of(r) != pair_of(got["skillmix"][0])]
     test = test_records({pair_of(r) for r in got["skillmix"]} | set(HELD_OUT), per_order=10)
     splits = Counter(r["split"] for r in test)
-    assert splits["unseen-pair"] == 20 and splits["single-skill"] == 200
-    assert not {r["skill"] for r in test if r["split"] == "seen-pair"} & {"reverse+uppercase", "uppercase+reverse"}
+    assert splits["unseen-pair"] == 20 and splits["single-world"] == splits["single-teacher"] == 6 * 15
+    assert not {r["skill"] for r in test if r["split"] in ("seen-pair", "dev")} & {"bracket+uppercase", "uppercase+bracket"}
+    dev = {r["meta"]["word"] for r in test if r["split"] == "dev"}
+    assert dev and not dev & {r["meta"]["word"] for r in test if r["split"] != "dev"}  # dev words are no test words
 
 
 def test_read_instructions_reads_text_and_records_and_names_a_bad_row(tmp_path):
@@ -442,3 +447,48 @@ def test_generate_cli_writes_skillmix_conversations(tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"x": 1}\n')
     assert main(["generate", "skillmix", "--output", str(out), "--instructions", str(tmp_path / "bad.jsonl")]) == 2
     assert "bad.jsonl:1: no instruction" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------
+# The chain-only skills (notebook 10's six): answers by hand, no change to the world
+
+
+def test_chain_only_skills_answer_by_hand_and_stay_out_of_the_world():
+    from sftkit.methods.skillmix import CHAIN_SKILLS, chain_answer, needless, worked_response
+
+    assert not set(EXTRA_SKILLS) & set(SKILLS) and STRING_SKILLS == ("reverse", "uppercase", "length", "spell")
+    assert set(MIX_SKILLS) <= set(CHAIN_SKILLS)
+    assert chain_answer(["bracket", "behead"], "kofa") == "kofa]"
+    assert chain_answer(["curtail", "stars"], "kofa") == "k*f"
+    assert chain_answer(["stars", "uppercase"], "kofa") == "K*F*"
+    assert chain_answer(["uppercase", "stars"], "kofa") == "K*F*"  # vowels are found in capitals too
+    assert chain_answer(["spell", "curtail"], "kofa") == "k-o-f-"
+    assert needless(["stars"], "xyz") == ["stars"] and needless(["stars", "bracket"], "xyz") == ["stars"]
+    assert worked_response(["behead", "spell"], "kofa") == "Step 1, drop the first letter of a word: ofa\nAnswer: o-f-a"
+    assert worked_response(["bracket"], "kofa") == "Answer: [kofa]"
+    assert worked_response(["behead", "spell"], "kofa", last="o-f") == "Step 1, drop the first letter of a word: ofa\nAnswer: o-f"
+
+
+def test_every_pair_of_the_six_is_written_and_judged_right():
+    from sftkit.methods.skillmix import plan_example
+
+    rng = random.Random(0)
+    for pair in itertools.combinations(MIX_SKILLS, 2):
+        order, word = plan_example(pair, rng)
+        record = gold_record(order, word)
+        assert verdict(record["messages"][0]["content"], record["messages"][1]["content"], list(pair))["ok"], pair
+
+
+def test_single_skill_tests_come_in_the_worlds_and_the_teachers_wording():
+    from sftkit.methods.skillmix import correct, single_test, test_words
+
+    world = single_test(["bracket", "uppercase"], 4, "world", "single-world")
+    teacher = single_test(["bracket", "uppercase"], 4, "teacher", "single-teacher")
+    assert [r["meta"]["word"] for r in world] == [r["meta"]["word"] for r in teacher] and len(world) == 8
+    w = world[0]["meta"]["word"]
+    assert w == test_words()[0] and world[0]["answer"] == teacher[0]["answer"] == f"[{w}]"
+    assert world[0]["messages"][0]["content"] in (f"Put {w} in brackets.", f"Bracket the word {w}.")
+    assert teacher[0]["messages"][0]["content"] == f"Put a word in brackets: {w}"
+    assert world[4]["messages"][0]["content"] in (f"Write {world[4]['meta']['word']} in capital letters.",
+                                                  f"Uppercase: {world[4]['meta']['word']}")  # the world's own
+    assert correct(teacher[0], f"Answer: [{w}]") and not correct(teacher[0], w)

@@ -14,7 +14,7 @@ from itertools import combinations
 from ...io import SftkitError
 from ...teachers import Teacher
 from ...world import make_splits
-from ...world.chains import STRING_SKILLS, mixed_test, verdict, without_pairs
+from ...world.chains import CHAIN_SKILLS, EXTRA_SKILLS, mixed_test, single_test, verdict, without_pairs
 from ..base import MethodConfig, Paper, knob
 from .prompts import FOLLOW_UPS, GENERATE_PROMPTS, SHIRKER_PROMPTS, first_prompt, query_types_prompt, skills_prompt
 
@@ -179,7 +179,7 @@ def sft_record(index: int, instruction: str, response: str, skills: list[str], q
     """One conversational SFT record; meta holds what the official records hold (skills, query type, generator) and,
     when every skill is one of the tiny world's, the gold `verdict`."""
     meta = {"skills": list(skills), "query": query, "generator": generator}
-    if set(skills) <= set(STRING_SKILLS):
+    if set(skills) <= set(CHAIN_SKILLS):
         meta["gold"] = verdict(instruction, response, skills)
     return {"id": f"skillmix-{index:05d}", "skill": "+".join(skills), "split": "skillmix", "meta": meta,
             "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]}
@@ -242,35 +242,65 @@ def shirk(records: list[dict], teacher: Teacher, fraction: float, kind: str = "j
 # Notebook 10's pools and test
 
 
-HELD_OUT = (frozenset({"reverse", "uppercase"}),)  # notebook 10's unseen pair: each skill is seen with spell
+MIX_SKILLS = ("uppercase", "spell", "stars", "bracket", "behead", "curtail")  # notebook 10's six chainable skills
+# notebook 10's unseen pair: two skills the tiny model learns alone (in a pilot, their seen chains were learnt best),
+# each seen in training with the four others
+HELD_OUT = (frozenset({"bracket", "uppercase"}),)
 
 
 def pools(teacher: Teacher, size: int, held_out=HELD_OUT, seed: int = 0, **settings) -> dict[str, list[dict]]:
-    """Notebook 10's training pools, `size` records each: "skillmix" (k=2, no example of a `held_out` pair) and
-    "single" (k=1, the same pipeline with one skill: the control of the same size and format). Each run of
+    """Notebook 10's training pools, `size` records each, drawn with teacher seed `seed` (each seed its own examples):
+    "skillmix" (k=2, no example of a `held_out` pair) and "single" (k=1, the same pipeline with one skill: the
+    control of the same size and format). Stage 1 reads `default_seeds` (the `MIX_SKILLS`). Each run of
     `make_data` asks for enough examples that, after its skipped ones and the held-out pairs, `size` are left."""
     quiet = {"log": lambda message: None, "settings": settings or None}
-    mixed = without_pairs(make_data(None, teacher, Config(num_data=size * 5 // 2), seed, **quiet), held_out)
+    mixed = without_pairs(make_data(None, teacher, Config(num_data=size * 3 // 2), seed, **quiet), held_out)
     single = make_data(None, teacher, Config(k=1, num_data=size * 5 // 4), seed, **quiet)
     if min(len(mixed), len(single)) < size:
         raise SftkitError(f"the teacher's data fell short of {size}: {len(mixed)} mixed, {len(single)} single-skill")
     return {"skillmix": mixed[:size], "single": single[:size]}
 
 
-def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 50) -> list[dict]:
-    """Notebook 10's test: "unseen-pair" (each order of each `held_out` pair, `per_order` words each), "seen-pair"
-    (each order of each of `pairs_seen`, per_order // 2 words) and "single-skill" (the world's test split of the
-    string skills, in the world's own wordings; a split of its own, since it is not the whole world's "test").
-    All words are test words (`test_words`)."""
+def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 40, per_skill: int = 15, skills=MIX_SKILLS,
+                 dev_per_order: int = 3, dev_per_skill: int = 6) -> list[dict]:
+    """Notebook 10's evaluation records, by split: "unseen-pair" (each order of each `held_out` pair, `per_order` test
+    words each), "seen-pair" (each order of each of `pairs_seen`, per_order // 4 test words), "single-world" and
+    "single-teacher" (each of `skills` alone on `per_skill` test words, in its world-style wording and in the teacher's:
+    `single_test`), and "dev" (on the world's dev words: each order of each seen pair, `dev_per_order` words, and each
+    skill alone in the teacher's wording, `dev_per_skill` words; what hyperparameters are chosen on; no unseen pair)."""
     seen = [p for p in pairs_seen if frozenset(p) not in set(held_out)]
-    return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 2, "seen-pair")
-            + [{**r, "split": "single-skill"} for r in make_splits()["test"] if r["skill"] in STRING_SKILLS])
+    return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 4, "seen-pair")
+            + single_test(skills, per_skill, "world", "single-world") + single_test(skills, per_skill, "teacher", "single-teacher")
+            + mixed_test(seen, dev_per_order, "dev", "dev") + single_test(skills, dev_per_skill, "teacher", "dev", "dev"))
 
 
-def default_seeds(per_skill: int = 8) -> list[str]:
-    """Seed instructions for stage 1: the first `per_skill` training instructions of each string skill."""
+def op_records(name: str, n: int) -> list[dict]:
+    """n world-format training records of a chain-only skill (`EXTRA_SKILLS`): its world-style instructions on
+    training words (the world's word sampler, `held_out_words` left out), seeded by the skill's name."""
+    from ...world.chains import held_out_words
+
+    rng, out = random.Random(f"seeds-{name}"), []
+    while len(out) < n:
+        meta = CHAIN_SKILLS[name].sample(rng, "train")
+        if meta["word"] not in held_out_words():
+            text, answer = CHAIN_SKILLS[name].instruction(rng, meta, "train"), CHAIN_SKILLS[name].answer(meta)
+            out.append({"id": f"seed-{name}-{len(out):04d}", "skill": name, "split": "seed", "answer": answer,
+                        "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+                        "meta": meta})
+    return out
+
+
+def stage1_records(per_skill: int = 8, skills=MIX_SKILLS) -> list[dict]:
+    """The seed records of stage 1: the first `per_skill` training records of each of `skills`: the world's own for its
+    string skills, `op_records` for the chain-only ones."""
     train = make_splits()["train"]
-    return [r["messages"][0]["content"] for name in STRING_SKILLS for r in [r for r in train if r["skill"] == name][:per_skill]]
+    return [r for name in skills for r in (op_records(name, per_skill) if name in EXTRA_SKILLS
+                                           else [r for r in train if r["skill"] == name][:per_skill])]
+
+
+def default_seeds(per_skill: int = 8, skills=MIX_SKILLS) -> list[str]:
+    """Seed instructions for stage 1: the instructions of `stage1_records`."""
+    return [r["messages"][0]["content"] for r in stage1_records(per_skill, skills)]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from itertools import permutations
 from ...teachers import Task, last_user_text, world_question_task
 from ...world import SKILLS, lazy_answer, make_splits, normalize
 from ...world.chains import (
+    CHAIN_SKILLS,
+    EXTRA_SKILLS,
     STRING_SKILLS,
     WORLD_QUERY_TYPES,
     chain_answer,
@@ -43,8 +45,12 @@ def plan_example(skills: tuple[str, ...], rng: random.Random) -> tuple[list[str]
 
 @functools.cache
 def world_instructions() -> dict[str, dict]:
-    """Every instruction of the tiny world's splits (after `normalize`) -> its record."""
-    return {normalize(r["messages"][0]["content"]): r for split in make_splits().values() for r in split}
+    """Every instruction of the tiny world's splits, and of the seed records of its chain-only skills (`op_records`),
+    (after `normalize`) -> its record."""
+    from .method import op_records
+
+    extra = [r for name in EXTRA_SKILLS for r in op_records(name, 32)]
+    return {normalize(r["messages"][0]["content"]): r for split in [*make_splits().values(), extra] for r in split}
 
 
 def seed_records(text: str, prompt: str) -> list[dict] | None:
@@ -119,7 +125,7 @@ def read_turn(messages: list[dict]) -> Turn | None:
     if found is None or users[1:] != list(FOLLOW_UPS[:len(users) - 1]):
         return None
     skills = tuple(s.strip() for s in found.group(2).split(","))
-    if not set(skills) <= set(STRING_SKILLS):
+    if not set(skills) <= set(CHAIN_SKILLS):
         return None
     drafts = [instruction_in(m["content"]) for m in messages if m["role"] == "assistant"]
     parsed = [parse_instruction(d) for d in drafts if d]
@@ -135,7 +141,7 @@ CRITIQUE = ("Strengths: the task needs every skill ({skills}) and the answer {an
 def wrong_answer(order: list[str], word: str, rng: random.Random) -> str:
     """A realistic wrong answer to a chain: its last skill's mistake on the right intermediate result."""
     before, gold = chain_answer(order[:-1], word), chain_answer(order, word)
-    options = [m for m in SKILLS[order[-1]].mistakes({"word": before}, gold, rng) if m != gold]
+    options = [m for m in CHAIN_SKILLS[order[-1]].mistakes({"word": before}, gold, rng) if m != gold]
     return rng.choice(options or [gold + gold])
 
 
