@@ -363,8 +363,9 @@ def test_make_data_end_to_end():
                         log=logs.append)
     assert sum("shirker" in r["meta"] for r in records) == round(0.2 * len(records))
     assert all(r["meta"]["gold"]["ok"] != ("shirker" in r["meta"]) for r in records)
-    assert logs[0].startswith("stage 1: 4 skills (reverse, uppercase, length, spell) and 2 query types")
-    assert logs[1].startswith(f"stage 2: {len(records)} examples of 2 skills") and "skipped" in logs[1]
+    # notebook 10's six skills: their seed instructions hold no question, so one query type (a known gap, issue 30)
+    assert logs[0].startswith("stage 1: 6 skills (uppercase, spell, stars, bracket, behead, curtail) and 1 query types")
+    assert logs[1] == f"stage 2: {len(records)} examples of 2 skills"  # no pair of the six is declined, no mistakes
     assert Config().variant() == "k=2,shirker_fraction=0.0,shirker_kind=junk"
 
 

@@ -30,9 +30,9 @@
 # - the paper's *shirkers* ablation: what 20% lazy, generic responses do to the fine-tuned model, and why.
 #
 # **Runtime.** Full profile (3 seeds; a 2-point learning-rate grid on `dev` for both arms; 14 fine-tuning runs of
-# 220 steps, every one trained here, none reused): the last cell prints the measured minutes on a 2-core CPU
-# (`docs/profile.md` records them). `make test` runs a light profile (one seed, one learning rate, 40 steps, a
-# smaller test). GPU: not measured here.
+# 220 steps, every one trained here from a fresh clone, none reused from `results/`): 14.5 minutes on a 2-core
+# CPU, as the last cell prints (`docs/profile.md` counts the notebook's start-up too). `make test` runs a light
+# profile (one seed, one learning rate, 40 steps, a smaller test): about a minute. GPU: not measured here.
 
 # %% tags=["parameters"]
 import os
@@ -106,8 +106,8 @@ print(f"device {DEVICE}; held-out pair: {HELD}")
 # drop the first letter of a word: kofa" needs both, and its gold answer ("kofa]") is computed, not judged. Two
 # are the tiny world's own (`uppercase`, `spell`); four are chain-only skills of `sftkit.world.chains`
 # (`EXTRA_SKILLS`: not in the world's skill list, so no other notebook's data change). The world's other two
-# string skills are left out: the tiny model never learns `reverse` (0% in every chain of an earlier version of
-# this notebook), and `length` ends any chain (a number).
+# string skills are left out: the tiny model never learnt `reverse` in any chain of an earlier version of this
+# notebook, and `length` ends any chain (a number).
 
 # %% [markdown]
 # ## 2. The teacher
@@ -496,7 +496,36 @@ display(Markdown("\n".join([
 #
 # *(written from the full run's outputs above; a re-run prints its own numbers and verdicts, read those first)*
 #
-# WHATWESAW
+# - **The budget was too small for the mixes to be learnt, so neither headline is decided.** At 220 steps of
+#   16 (the most that fits 14 runs in 15 minutes on 2 cores), the SkillMix models solved 1.9 ± 3.0% of the seen
+#   chains (table in section 7) and at most 7% of any one chain (the per-chain table). The ceiling the issue asks
+#   for is far from 50%: 2.9% on the seen chains with `bracket`, 0.8% on those with `uppercase`. Headline 1
+#   (unseen pair, SkillMix vs single-skill) is 0.0 vs 0.0, inconclusive, both arms at the floor; with a ceiling
+#   this low, that 0% says nothing about composing a held-out pair. It is a statement about compute, not about
+#   Instruct-SkillMix.
+# - **Equal steps are not equal compute.** A SkillMix example is longer than a single-skill one (an intermediate
+#   step, a longer instruction): 256 ms per step against 103 (the ms/step column). The single-skill
+#   arm used its 220 steps to learn the skills themselves: 42.6 ± 5.6% on the single-skill test in the teacher's
+#   wording (42.2% for `bracket`, 57.8% for `uppercase` alone), so the held-out pair's members are learnable
+#   alone in this budget; SkillMix data taught neither the chains nor the single skills (0.4 ± 0.6%; "below",
+#   -42.0 points, Holm-corrected, among the secondary comparisons).
+# - **Wording matters more than the data kind.** On the same words in the world-style wording ("Bracket the
+#   word mviugl."), the single-skill models scored 2.2 ± 1.9%: what they learnt is tied to the teacher's phrasing
+#   ("Put a word in brackets: mviugl"). The earlier version of this notebook tested only the world's wording and
+#   so under-reported what both arms had learnt.
+# - **Shirkers: undecided here.** 20% junk vs none on the seen pairs: 0.0 vs 1.9, -1.9 points [-16.4, +12.6], MDE
+#   18.2, inconclusive at the floor; the 800-clean control is within the spread of both (+1.1 and +3.0 points,
+#   inconclusive). The junk arm's models answered nothing right on any split. The ablation needs a clean arm
+#   well above the floor before it can show the paper's drop.
+# - **A gap in this run's data: one query type.** Stage 1 extracted only "Instructional" (section 3): none of the
+#   six skills' seed instructions is a question, so every training example is an order, while the test
+#   alternates orders with questions ("What do you get if you ...? The word is ..."), half of each chain split
+#   and of the teacher-wording single-skill split. The next run should give the chain-only skills a question
+#   wording; the floor above holds for the orders too (the per-chain and per-skill cells are over both).
+# - **What would decide it.** More steps per run (the runtime budget, not the method, is binding here), or the
+#   same design on a GPU; the design itself (six skills, no skill in every chain, per-seed data draws, both arms
+#   tuned on dev, the ceiling printed beside the unseen pair) stays. Both arms' learning rates were chosen at the
+#   lower edge of the grid (printed in section 6), so a smaller rate is untried.
 
 # %% [markdown]
 # ## Exercises

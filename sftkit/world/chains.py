@@ -2,7 +2,9 @@
 answer of a chain, the skills a chain does not need for a word, the instruction and worked response of a chain and
 their parser, the gold record and the verdict on a generated example, the test words. Pure gold functions, no
 torch: Instruct-SkillMix (`sftkit.methods.skillmix`, notebook 10_skillmix) reads them, and its scripted teacher
-plays its prompts from them.
+plays its prompts from them. Chains use `CHAIN_SKILLS`: the world's string skills (`STRING_SKILLS`) and four
+chain-only ones (`EXTRA_SKILLS`: bracket, curtail, behead, stars), which are not in the world's `SKILLS`, so no world
+split, corpus or data file depends on them.
 """
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ steps, a refined response with one line per step; skills that no order and word 
 and the parser skips the decline), `junk_task` (a short `sftkit.world.lazy_answer`, though the official prompt asks for
 a long one) and `brevity_task` (the bare answer: right, without the steps); `tasks()` lists them for a
 `ScriptedTeacher`). The tiny world's gold functions live in `sftkit.world.chains`: its string skills
-(`STRING_SKILLS`, those that act on one word, so that they chain) and two query types (`WORLD_QUERY_TYPES`);
+(`STRING_SKILLS`, those that act on one word, so that they chain), four chain-only skills (`EXTRA_SKILLS`; with the
+world's in `CHAIN_SKILLS`; notebook 10 mixes `MIX_SKILLS`, six of them) and two query types (`WORLD_QUERY_TYPES`);
 `gold_record`, the gold composer for a chain of k skills (for two, the instruction and answer of
 `sftkit.world.compose`); `verdict`, which says whether an example needs exactly its k skills and answers right. Every
 name is re-exported here: `from sftkit.methods.skillmix import X` works for all of them.
