@@ -521,7 +521,8 @@ display(Markdown("\n".join([
 #   six skills' seed instructions is a question, so every training example is an order, while the test
 #   alternates orders with questions ("What do you get if you ...? The word is ..."), half of each chain split
 #   and of the teacher-wording single-skill split. The next run should give the chain-only skills a question
-#   wording; the floor above holds for the orders too (the per-chain and per-skill cells are over both).
+#   wording. It does not lift the floor above: the orders are half of each split, so on orders alone the
+#   SkillMix models' seen-pair score is at most twice the printed one.
 # - **What would decide it.** More steps per run (the runtime budget, not the method, is binding here), or the
 #   same design on a GPU; the design itself (six skills, no skill in every chain, per-seed data draws, both arms
 #   tuned on dev, the ceiling printed beside the unseen pair) stays. Both arms' learning rates were chosen at the
