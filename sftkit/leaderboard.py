@@ -163,11 +163,17 @@ CLAIMS: tuple[Claim, ...] = (
           Side("20% shirkers", "10_skillmix", "skillmix", f"{SKILLMIX_1K},junk=0.2", split="seen-pair"),
           Side("none", "10_skillmix", "skillmix", SKILLMIX_1K, split="seen-pair"), expect="below"),
     Claim("selfdebug", NAME["selfdebug"],
-          "SFT on execution-verified explanation + refinement data raises pass@1 (by up to 15.92% over four benchmarks)",
+          "SFT on execution-verified explanation + refinement data raises pass@1 after refinement (by up to 15.92% "
+          "over four benchmarks)",
           Side("SFT on LEDEX data", "11_selfdebug", "selfdebug", "LEDEX SFT", split="code-heldout",
-               metric="pass@1 round 3"),
-          Side("SFT on the same tasks' gold code", "11_selfdebug", "sft", "gold code only", split="code-heldout",
-               metric="pass@1 round 3")),
+               metric="pass@1 round 2"),
+          Side("SFT on the same tasks' gold code + other tasks (size-matched)", "11_selfdebug", "sft",
+               "gold code + other tasks", split="code-heldout", metric="pass@1 round 2")),
+    Claim("selfdebug", NAME["selfdebug"],
+          "RL (PPO) on the model's own debugging attempts adds to SFT: up to +3.54% pass@1",
+          Side("LEDEX SFT -> PPO, own failures at fresh tasks", "11_selfdebug", "ppo",
+               "LEDEX SFT -> PPO (50 steps, selfdebug reward)", split="code-heldout", metric="pass@1 round 2"),
+          Side("LEDEX SFT", "11_selfdebug", "selfdebug", "LEDEX SFT", split="code-heldout", metric="pass@1 round 2")),
 )
 
 

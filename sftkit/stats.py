@@ -252,3 +252,20 @@ def rates(trials: int = 2000, rng: int = 0, **design) -> dict[str, float]:
         old += old_rule_differs(a, b)
         mdes.append(c.mde)
     return {"compare": new / trials, "old_rule": old / trials, "median_mde": float(np.median(mdes))}
+
+
+def interval(x, alpha: float = 0.05) -> tuple[float, tuple[float, float]]:
+    """One arm's mean score and its (1 - alpha) interval, from per-item scores (seeds, items), with `compare`'s
+    model for one arm: item part var(per-item seed means) / n, seed part var(seed means) / k (seeds that repeat
+    the same outcomes count once), Welch-Satterthwaite degrees of freedom. One seed: the item part alone."""
+    x = _distinct_seeds(as_table(x, "x"))
+    k, n = x.shape
+    item_part = float(x.mean(0).var(ddof=1)) / n
+    seed_var, df_seed = seed_variance(x.mean(1))
+    seed_part = seed_var / k
+    mean, var = float(x.mean()), item_part + seed_part
+    if var == 0:
+        return mean, (mean, mean)
+    df = var ** 2 / (item_part ** 2 / (n - 1) + (seed_part ** 2 / df_seed if df_seed else 0.0))
+    half = float(_scipy.t.ppf(1 - alpha / 2, df)) * math.sqrt(var)
+    return mean, (mean - half, mean + half)

@@ -92,3 +92,17 @@ def test_saturated_only_for_shares_at_the_ceiling_or_floor():
     assert not c.share and not c.saturated and "ceiling" not in c.summary(unit="reward", scale=1)
     assert compare_means([0.99, 0.98], [0.97, 0.99], n=100).saturated
     assert not compare_means([-0.5, 0.01], [0.0, 0.01]).saturated
+
+
+def test_interval_by_hand():
+    # two seeds with equal means (seed part 0): per-item means 1, .5, .5, 1 -> item part (4 x 1/16) / 3 / 4 = 1/48, df 3
+    mean, (lo, hi) = stats.interval([[1, 0, 1, 1], [1, 1, 0, 1]])
+    half = 3.182446305284263 * (1 / 48) ** 0.5
+    assert mean == 0.75 and (lo, hi) == pytest.approx((0.75 - half, 0.75 + half))
+    # every score equal: no item or seed variance -> a point; repeated seeds count once
+    assert stats.interval([[1, 1], [1, 1]]) == (1.0, (1.0, 1.0))
+    assert stats.interval([[1, 0], [1, 0]]) == stats.interval([[1, 0]])  # half-width t(1) x 0.5 = 6.35
+    assert stats.interval([[1, 0]])[1] == pytest.approx((0.5 - 12.706204736 * 0.5, 0.5 + 12.706204736 * 0.5))
+    # seeds differ: the seed part (var of seed means / k) widens it
+    m2, (lo2, hi2) = stats.interval([[1, 1, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1]])
+    assert m2 == pytest.approx(2 / 3) and hi2 - lo2 > 0 and lo2 < m2 < hi2
