@@ -542,7 +542,6 @@ for (sp, a, b, c), p in zip(per_split, stats.holm([c.p_value for *_, c in per_sp
     print(f"  {sp}: {LABELS[a]} vs {LABELS[b]}: {c.summary()}; Holm p = {p:.3f}")
 print(stats.RULE)
 
-
 # %%
 PPO_VARIANT = f"LEDEX SFT -> PPO ({PPO_STEPS} steps, selfdebug reward)"
 KEY = results.items_key([task["id"] for task in EVAL])
