@@ -44,6 +44,15 @@ def test_one_seed_a_side_is_never_certain_and_repeated_seeds_count_once():
     assert stats.compare(a3, b3).verdict == "inconclusive" and stats.compare(a3, b3).seeds == (1, 1)
 
 
+def test_seeds_that_only_partly_coincide_all_count():
+    # two of three seeds at 100% on 4 items, one at 50%: the arm's mean is 5/6, not the mean of the distinct rows
+    a = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [1, 0, 1, 0]])
+    b = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    c = stats.compare(a, b)
+    assert c.seeds == (3, 3)
+    assert c.mean_a == pytest.approx(10 / 12) and c.diff == pytest.approx(10 / 12 - 3 / 12)
+
+
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="same items"):
         stats.compare(np.ones((3, 10)), np.ones((3, 11)))
