@@ -257,9 +257,9 @@ def rates(trials: int = 2000, rng: int = 0, **design) -> dict[str, float]:
 
 def interval(x, alpha: float = 0.05) -> tuple[float, tuple[float, float]]:
     """One arm's mean score and its (1 - alpha) interval, from per-item scores (seeds, items), with `compare`'s
-    model for one arm: item part var(per-item seed means) / n, seed part var(seed means) / k (seeds that repeat
+    model for one arm: item part var(per-item seed means) / n, seed part var(seed means) / k (seeds that all repeat
     the same outcomes count once), Welch-Satterthwaite degrees of freedom. One seed: the item part alone."""
-    x = _distinct_seeds(as_table(x, "x"))
+    x = _one_run_if_constant(as_table(x, "x"))
     k, n = x.shape
     item_part = float(x.mean(0).var(ddof=1)) / n
     seed_var, df_seed = seed_variance(x.mean(1))

@@ -625,8 +625,7 @@ display(Markdown(f"""
 #   right.
 # - **Explanations.** Greedy replies to 30 held-out mutants: the explanation score is about 0.3 of the three checks
 #   for both models, and under a seventh of their refinements pass every test, well below the teacher's kept
-#   replies (1.00). (The table's means come from `stats.interval`, which, like `compare`, counts seeds with identical
-#   per-item outcomes once; "What we saw" prints the plain means over all seeds, hence 7% there for PPO's fixed share.)
+#   replies (1.00).
 # - **Against the paper.** The directions are the paper's for SFT (+6.7 points after refinement, +4.5 on first
 #   attempts) and for the refinement gain, but at 3 seeds x 100 tasks only the refinement gain is decided; RL's
 #   effect is indistinguishable from zero at an MDE of 9.5 points. Not tuned: both SFT arms use lr 1e-3 (the
