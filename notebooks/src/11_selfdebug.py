@@ -39,9 +39,9 @@
 #   at repairing its own code, decided with 95% intervals that count tasks and seeds (`sftkit.stats.compare`).
 #
 # **Runtime** (2-core laptop CPU): the full profile (3 seeds; one start model, two SFT arms and PPO per seed,
-# every model evaluated over the refinement rounds; everything trained, nothing reused) took 15.4 minutes by
-# `sftkit tutorial` on 2026-12-07 (kernel start included; 15.2 by the last cell), a little over the suite's
-# 15-minute budget; `make test` runs a light profile (1 seed, a few tasks and steps) in about 1.3 minutes. The
+# every model evaluated over the refinement rounds; everything trained, nothing reused) took 14.4 minutes by
+# `sftkit tutorial` on 2026-12-07 (kernel start included; 14.2 by the last cell); `make test` runs a light
+# profile (1 seed, a few tasks and steps) in about 1.0 minute. The
 # last cell prints this run's time. GPU: not measured here.
 
 # %% tags=["parameters"]
@@ -606,7 +606,7 @@ display(Markdown(f"""
 # - **Claim 1 (SFT on LEDEX data) is not shown here.** After 2 rounds LEDEX SFT's pass@1 is 44.0% against 37.3%
 #   for the size-matched control: +6.7 points [-6.8, +20.2], MDE 18.6, inconclusive. The interval is wide
 #   because the seeds disagree: the control's own interval is [21.7, 53.0], and the per-split comparisons of
-#   section 8 have intervals some 50 to 200 points wide on `wording` and `larger`, where a seed's 80 SFT steps
+#   section 8 have intervals about 95 to 170 points wide on `wording` and `larger`, where a seed's 80 SFT steps
 #   either do or do not carry over to the unseen phrasing or the 3-digit constants. The paper's up to +15.92 lies
 #   inside our interval; so does 0. More seeds (or start models), not more tasks, would narrow it.
 # - **What LEDEX SFT does do, measurably: refinement.** Its pass@1 rises over the rounds (41.8 -> 42.7 -> 44.0%),
