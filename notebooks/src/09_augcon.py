@@ -122,6 +122,7 @@ print(doc["text"], "\n")
 for f in doc["facts"]:
     print(f"paragraph {f['paragraph']}: {f['town']} {f['attribute']} = {f['value']}")
 
+
 # %% [markdown]
 # The **scripted teacher** plays the strong LLM from those recorded facts; it is no model at all, and it is
 # honest about it. Asked the split prompt, it asks for every fact the context states, **worded as a writer
@@ -259,6 +260,7 @@ display(Markdown("\n".join(lines)))
 print(plots.source_of(augcon.scorer_loss))
 print(plots.source_of(augcon.ScorerTrainer.loss))
 
+
 # %% [markdown]
 # What the labels say, for draw 0's training pairs, by what each question asks for and its gold label: the
 # scorer sees only "positive" or "negative", never the gold label.
@@ -367,6 +369,7 @@ for seed in DRAWS:
             lines.append(f"| {seed} | {ranking} | {kind} | {sum(row)} | " + " | ".join(map(str, row)) + " |")
 display(Markdown("\n".join(lines)))
 
+
 # %% [markdown]
 # What each ranking kept, by gold label (flawed = not complete):
 
@@ -434,6 +437,7 @@ widgets.interact(explore, document=widgets.Dropdown(options=list(D0.pools), valu
 for row in BOOT_LOG[DRAWS[0]]:
     print(f"judge says {'yes' if row['verdict'] else 'no '} to: {row['question']} -> {row['answer']}")
 print(f"\nthe answer prompt's instruction:\n\n{augcon.ANSWER_INSTRUCTION}")
+
 
 # %% [markdown]
 # ## 8. The three data sets side by side

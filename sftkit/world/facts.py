@@ -1,6 +1,7 @@
 """Facts and questions of the tiny world's documents (`documents.make_documents`): which facts a context states,
-the self-contained question asking for some of them and its right answer, the gold quality of a generated question,
-the closed-book test. Pure gold functions, no torch: AugCon (`sftkit.methods.augcon`, notebook 09_augcon) reads them,
+the self-contained question asking for some of them (in the canonical wording or one of several, `SINGLE_TEMPLATES`,
+`MULTI_OPENERS`) and its right answer, the gold quality of a generated question, the closed-book test and its per-fact
+grader (`fact_credit`). Pure gold functions, no torch: AugCon (`sftkit.methods.augcon`, notebook 09_augcon) reads them,
 and its scripted teacher plays its prompts from them.
 """
 from __future__ import annotations
