@@ -667,8 +667,8 @@ print(f"saved {len(saved)} rows to {path.name} (test documents; per-fact credit 
 # - **AugCon's data against one question per document (headline 1): inconclusive.** Over all test questions the
 #   difference is +5.6 points with an interval from -5.6 to +16.9 and an MDE of 15.5: three data draws with 150
 #   items cannot tell them apart. AugCon's model is far more variable from draw to draw (fact credit 18.1 ± 10.0
-#   against 6.7 ± 0.0): its learning rate, chosen on draw 0's dev questions, is the grid's top (0.01), where
-#   the other draws' runs did worse.
+#   against 6.7 ± 0.0), although both arms trained at the same learning rate (the grid's top, 0.01, chosen on
+#   draw 0's dev questions): the spread comes from the data draws, not from the learning rate alone.
 # - **The scorer against a random ranking of the same pool (headline 2): below.** AugCon's data scored 15.0 points
 #   *under* the same pool ranked at random ([-26.3, -3.7], MDE 15.5), the reverse of the paper's ablation. Two
 #   causes are mixed here and this design does not separate them: the arms trained at different learning rates
@@ -676,35 +676,33 @@ print(f"saved {len(saved)} rows to {path.name} (test documents; per-fact credit 
 #   Section 6's first table shows the second: in every draw the scorer keeps fewer one-fact questions and more
 #   filler ("no fact") questions than the random ranking, because it ranks filler questions above one-fact
 #   questions (section 5). Filler answers teach no fact the test asks for.
-# - **Paragraph and document questions now measure something.** Exact match stays 0.0 for every arm (no model
+# - **Paragraph and document questions measure something under per-fact credit.** Exact match stays 0.0 for every arm (no model
 #   writes the exact three-fact answer to a question it never saw), but per-fact credit shows each model
 #   stating some of the requested facts, from 7.2 to 17.2% of them (section 9's table); none of the
 #   per-granularity comparisons with the baseline is decided, and the random ranking is above AugCon on
-#   paragraphs before the Holm correction (Holm p 0.114).
+#   facts and on paragraphs by their own intervals, but not after the Holm correction (Holm p 0.114 each).
 # - **What the scorer learned.** It learned the form of a question, not whether its context answers it. It ranks
 #   multi-fact questions highest, filler questions next, one-fact questions low and generic ones last (section
 #   5's tables), which is the contrast its labels carry: most negatives are generic questions or one-fact
-#   questions about a fact the context does not state. In this run it no longer prefers unanswerable questions:
-#   their median rank is below the complete one-fact questions' at every depth, and the set it keeps is less
+#   questions about a fact the context does not state. It does not prefer unanswerable questions: their median
+#   rank is below the complete one-fact questions' at every depth that has both (1 to 4), and the set it keeps is less
 #   flawed than the random one's in every draw (section 6's second table). But the context probe shows why that is
 #   form, not understanding: the same answerable question scores about the same with a context that does not
 #   state its fact (own context higher for 50 to 62% of questions; a scorer that checked would almost always
-#   score it higher). The old
-#   run's preference for unanswerable questions came from the same blindness with the canonical wording only: a
-#   one-fact question looked the same whether or not its context stated the fact. A fix would need negatives
+#   score it higher). A fix would need negatives
 #   that differ only in the context (exercise 4 asks where the scorer's ranking matters most); the paper's
 #   weakened prompts do not supply them.
-# - **The filter now removes duplicates as well as coverage.** With varied wording, about half of what it drops
+# - **The filter removes duplicates as well as coverage.** With varied wording, about half of what it drops
 #   as near-duplicates asks for no fact the kept question lacks (section 6: "duplicate" beside "other facts"),
 #   and the budget, one question per 35 characters, decides more than the near-duplicate rule ("over budget").
 # - **The data are mostly right.** With a greedy answer writer (`ANSWER_ERRORS`), nearly all of each data set's
-#   answers are right from their context (94.3 to 97.4%, section 8); the wrong ones include "The passage does not say ..."
-#   answers to unanswerable questions, which are true of the context and useless closed-book.
+#   answers are right from their context (94.3 to 97.4%, section 8). "The passage does not say ..." answers to
+#   unanswerable questions count as right (they are true of the context), though they teach nothing closed-book.
 # - **Against the paper:** the paper fine-tunes a 70B model on data from real benchmarks' contexts and reports a
 #   few points of exact match over the strongest other generator and over its no-filter ablation. This tiny
 #   model, scripted teacher and 40 synthetic documents do not reproduce either gap: the comparison with one
 #   question per document is undecided at this size, and the scorer, which learnt question form from the weakened
-#   prompts, cost fact coverage here. Learning rates were tuned on one draw only (the light budget allowed no more),
+#   prompts, cost fact coverage here. Learning rates were tuned on one draw only (the 15-minute budget allowed no more),
 #   and two arms chose the grid's edge.
 #
 # ## Exercises
@@ -737,8 +735,9 @@ print(f"saved {len(saved)} rows to {path.name} (test documents; per-fact credit 
 #
 # <details><summary>Hint</summary>
 #
-# Section 8 prints the share of right answers in each data set; with a perfect writer it is 100% but for the
-# unanswerable and generic questions the question writer still asks.
+# Section 8 prints the share of right answers in each data set; with a perfect writer it is 100% (a "The
+# passage does not say ..." answer to an unanswerable question counts as right), yet those answers and the
+# generic questions still teach no fact.
 # </details>
 #
 # <details><summary>Solution</summary>
@@ -794,8 +793,9 @@ print(f"saved {len(saved)} rows to {path.name} (test documents; per-fact credit 
 #
 # Edit the parameters cell, then run from the top to the end of section 6 (about three scorer trainings). The
 # scorer ranks generic questions low, so with more of them in the pool its kept set loses more of them than a
-# random ranking does; it does not rank unanswerable questions low (section 5's probe), so those survive at
-# about the random rate.
+# random ranking does. Unanswerable questions already survive less often under the scorer than under random
+# ranking (section 6's second table), but section 5's probe shows it is the question's form it reads, not its
+# context: unanswerable questions that look like complete ones are the ones it is likely to keep.
 # </details>
 
 # %% [markdown]

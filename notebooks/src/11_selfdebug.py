@@ -278,8 +278,8 @@ for flag, label in ((True, "kept"), (False, "dropped")):
 # %% [markdown]
 # The reward ranks the replies the way a reviewer would, with one hole shown on purpose: a reply that quotes both
 # whole programs meets the "bug" and "fix" checks without locating anything (a fragment is a substring of its
-# line). On one-line programs the whole program is barely longer than a fragment, so the hole is small here; on
-# real code it would pay. That is why the notebook reads the explanation score beside the pass rate, never alone,
+# line). On one-line programs the whole program is barely longer than a fragment, so quoting it costs nothing: the
+# gaming reply in the table below earns the same reward as the teacher's kept reply; on real code it would pay as well. That is why the notebook reads the explanation score beside the pass rate, never alone,
 # and exercise 2 asks for a fix. The teacher's dropped replies still earn part of the reward (their explanations
 # quote the wrong code and the failing call): RL on failed trajectories learns from that gradation.
 #
@@ -489,7 +489,7 @@ display(Markdown("| model | " + " | ".join(f"{s} ({sum(t['split'] == s for t in 
 # teach: one-edit mutants of the same held-out tasks (bugs of known kinds, so the explanation checks apply), one
 # greedy reply each, scored by the reward's parts: the share of replies in the format, the refined code's pass
 # rate, and the explanation score, for the two models trained on debug prompts (the start model and the
-# size-matched control never saw one: 0% in the format in the last version).
+# size-matched control never saw one; the control's refinement replies are 0% in the format in the tables above).
 
 # %%
 ATTEMPTS, _ = selfdebug.mutated_attempts(EVAL, per_task=1, seed=1)
@@ -606,19 +606,20 @@ display(Markdown(f"""
 # - **Claim 1 (SFT on LEDEX data) is not shown here.** After 2 rounds LEDEX SFT's pass@1 is 44.0% against 37.3%
 #   for the size-matched control: +6.7 points [-6.8, +20.2], MDE 18.6, inconclusive. The interval is wide
 #   because the seeds disagree: the control's own interval is [21.7, 53.0], and the per-split comparisons of
-#   section 8 have intervals about 95 to 170 points wide on `wording` and `larger`, where a seed's 80 SFT steps
-#   either do or do not carry over to the unseen phrasing or the 3-digit constants. The paper's up to +15.92 lies
+#   section 8 have intervals about 95 to 170 points wide on `wording` and `larger`, the splits furthest from the SFT data (an unseen
+#   phrasing, 3-digit constants). The paper's up to +15.92 lies
 #   inside our interval; so does 0. More seeds (or start models), not more tasks, would narrow it.
 # - **What LEDEX SFT does do, measurably: refinement.** Its pass@1 rises over the rounds (41.8 -> 42.7 -> 44.0%),
 #   the control's does not move (it never answers a debug prompt in the format, 0%); the gain over the rounds,
-#   +2.2 points [+0.6, +3.7], is "above" even after Holm correction of the secondary family (p = 0.046). Small:
+#   +2.2 points [+0.6, +3.7], is "above" even after Holm correction of the secondary family (p = 0.046). The
+#   control's gain is 0 on every task in every seed (it counts as one seed), so this tests LEDEX's gain against zero. Small:
 #   most failing chains stay failing, and only 62% (round 1) and 43% (round 2) of its debug replies are in the
 #   format. The per-split table says where: `composed` 0.0 -> 6.0% and `wording` 74.0 -> 76.7%, while `larger`
 #   does not move (copying the expected value from the feedback was not learned).
 # - **Claim 2 (RL adds to it) is not shown either.** 50 PPO steps on each seed's own failing attempts at fresh
 #   tasks (89-104 RL prompts per seed, 400 replies): -1.8 points [-8.8, +5.1], MDE 9.5, inconclusive; the paper's
 #   +3.54 is inside the interval. The RL figure shows why little moved: the batch reward stayed negative (most
-#   replies to its own hard failures fix nothing: "fixed" 0-8% of a batch), so the reward mostly paid for the
+#   replies to its own hard failures fix nothing: "fixed" 0-8% of the replies over the first and last 10 steps), so the reward mostly paid for the
 #   format, which rose on two seeds (62 -> 75%, 59 -> 68%). The KL guard kept seeds 0 and 1 below 1.1 nats; seed 2
 #   reached 6.27 nats before beta caught up (2.97 at the last step), so the guard's horizon was too slow for it.
 #   On the held-out mutants PPO's replies were in the format slightly more often (93.3 vs 88.9%), not more often
@@ -673,8 +674,8 @@ display(Markdown(f"""
 #       f"(with weight 0.5: {np.mean([x['explanation_score'] for x in EXPLAIN['ppo'][seed]]):.2f})")
 # ```
 #
-# With a few PPO steps the difference is small either way: the SFT data already fix the explanation's template,
-# and the policy moves little. Run more steps (`replace(ONLINE, steps=200)`) to see the two rewards pull apart.
+# Read the difference as a hint (one seed each, no interval): the SFT data already fix the explanation's template,
+# so expect the explanation score to move less than the format rate. Run more steps (`replace(ONLINE, steps=200)`) to see the two rewards pull apart.
 # </details>
 #
 # **2. Close the proxy's hole.** Section 5 showed that quoting both programs meets the "bug" and "fix" checks. Write
@@ -708,7 +709,7 @@ display(Markdown(f"""
 # </details>
 #
 # **3. Is it the explanation?** Train a third arm on the same debug prompts with replies that hold only the fixed
-# code (`"Explanation: -\nFixed code:\n..."`: a placeholder, since the parser needs an explanation), same steps, seed 0, and compare its pass@1 after 3 rounds with LEDEX
+# code (`"Explanation: -\nFixed code:\n..."`: a placeholder, since the parser needs an explanation), same steps, seed 0, and compare its pass@1 after `ROUNDS` rounds with LEDEX
 # SFT's. (The paper's ablation finds explanations help the refinement.)
 #
 # <details><summary>Hint</summary>
