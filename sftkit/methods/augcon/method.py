@@ -618,8 +618,10 @@ def make_draw(documents: list[dict], question_teacher: Teacher, answer_teacher: 
     train_pairs, held = split_pairs(pairs, held_out=held_out, seed=seed)
     scorer = train_scorer(train_pairs, model_name, scorer_config, device=device, seed=seed)
     tokenizer = load_model(model_name, tokenizer_only=True)
-    pos = score_questions(scorer.model, tokenizer, [p["context"] for p in held], [p["chosen"][0]["content"][10:] for p in held])
-    neg = score_questions(scorer.model, tokenizer, [p["context"] for p in held], [p["rejected"][0]["content"][10:] for p in held])
+    contexts = [p["context"] for p in held]
+    pos, neg = (score_questions(scorer.model, tokenizer, contexts,
+                                [p[side][0]["content"].removeprefix("Question: ") for p in held])
+                for side in ("chosen", "rejected"))
     held_accuracy = sum(a > b for a, b in zip(pos, neg)) / max(1, len(held))
     scores = score_pools(scorer.model, tokenizer, pools)
     rng = random.Random(seed)

@@ -18,6 +18,7 @@ from ...sandbox import Limits, RunResult, pass_at_k, run_many
 from ...teachers import Teacher
 from ...world import make_splits, program_records
 from ...world.bugs import Mutation, explanation_checks, pick_mutants
+from ...world.skills import _expr_words
 from ..base import MethodConfig, Paper, knob
 from .prompts import debug_prompt, format_reply
 
@@ -61,7 +62,6 @@ def one_line_tasks(split: str = "train") -> list[dict]:
     return list(code.values())
 
 
-OPS = {"+": ("plus", lambda a, b: a + b), "-": ("minus", lambda a, b: a - b), "*": ("times", lambda a, b: a * b)}
 FRESH_TEMPLATES = ("Write a Python function f(x) that returns {w}.", "Python: f(x) gives {w}.")  # the world's train wordings
 
 
@@ -77,22 +77,18 @@ def fresh_tasks(n: int, kinds: tuple = ("larger", "composed"), seed: int = 0, ex
         kind = kinds[len(out) % len(kinds)]
         op, op2 = rng.choice("+-*"), rng.choice("+-*")
         if kind == "larger":
-            k = rng.randint(100, 999)
-            expr, value = f"x {op} {k}", (lambda x, op=op, k=k: OPS[op][1](x, k))
+            expr = f"x {op} {rng.randint(100, 999)}"
         else:
             k, k2 = rng.randint(1, 99), rng.randint(2, 9)
-            expr, value = f"(x {op} {k}) {op2} {k2}", (lambda x, op=op, k=k, op2=op2, k2=k2: OPS[op2][1](OPS[op][1](x, k), k2))
+            expr = f"(x {op} {k}) {op2} {k2}"
         if expr in taken:
             continue
         taken.add(expr)
-        words = expr
-        for o, (w, _) in OPS.items():
-            words = words.replace(f" {o} ", f" {w} ")
         answer = f"def f(x): return {expr}"
         out.append({"id": f"fresh-{kind}-{len(out):04d}", "skill": "code", "split": f"fresh-{kind}",
-                    "messages": [{"role": "user", "content": rng.choice(FRESH_TEMPLATES).format(w=words)},
+                    "messages": [{"role": "user", "content": rng.choice(FRESH_TEMPLATES).format(w=_expr_words(expr))},
                                  {"role": "assistant", "content": answer}],
-                    "answer": answer, "meta": {"expr": expr, "tests": [[x, value(x)] for x in (0, 1, 5)]}})
+                    "answer": answer, "meta": {"expr": expr, "tests": [[x, eval(expr, {"x": x})] for x in (0, 1, 5)]}})
     return out
 
 
