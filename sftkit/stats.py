@@ -17,10 +17,10 @@ fraction for partial credit, a pass rate for code). Two sources of noise decide 
 
 The standard error of diff = mean(a) - mean(b) is sqrt(item part + seed part); its degrees of freedom come from
 Welch-Satterthwaite (item part n - 1, seed part k_a + k_b - 2), so three seeds a side give a wide t interval,
-not a normal one. "above"/"below" only when the 95% interval excludes 0. A side whose seeds repeat the same
-per-item outcomes counts as one seed (its seeds vary nothing), and with one seed on each side the seed
-variance is unknown, so the verdict is "inconclusive" whatever the gap. `mde` is the smallest true difference
-this design detects with 80% power at the 5% level: (t_{0.975, df} + t_{0.8, df}) x SE.
+not a normal one. "above"/"below" only when the 95% interval excludes 0. A side whose seeds all repeat the same
+per-item outcomes counts as one seed (its seeds vary nothing; seeds that only partly coincide all count), and
+with one seed on each side the seed variance is unknown, so the verdict is "inconclusive" whatever the gap.
+`mde` is the smallest true difference this design detects with 80% power at the 5% level: (t_{0.975, df} + t_{0.8, df}) x SE.
 
 `holm` corrects a family of p-values (per-skill or per-split breakdowns); `simulate` draws identical or
 shifted arms of a given size, for the lesson in notebook 01 and for the tests of this module.
@@ -50,7 +50,7 @@ class Comparison:
     mde: float  # smallest |true diff| detected with 80% power at the 5% level
     verdict: str  # "above", "below" or "inconclusive"
     n: int  # items
-    seeds: tuple[int, int]  # seeds of a and b that differ in outcomes (a side whose seeds repeat counts 1)
+    seeds: tuple[int, int]  # seeds of a and b (a side whose seeds all repeat one run's outcomes counts 1)
     mean_a: float
     mean_b: float
     se: float
@@ -87,10 +87,11 @@ class Comparison:
         return self.summary()
 
 
-def _distinct_seeds(x: np.ndarray) -> np.ndarray:
-    """The rows of x (seeds, items) with repeated rows dropped, first occurrence order kept."""
-    _, first = np.unique(x, axis=0, return_index=True)
-    return x[np.sort(first)]
+def _one_run_if_constant(x: np.ndarray) -> np.ndarray:
+    """x (seeds, items), or its first row alone when every seed repeats the same per-item outcomes (seeds that
+    vary nothing are one run). Seeds that merely coincide, e.g. two runs both at 100% on a small split, keep
+    their weight: dropping them would move the arm's mean towards its other seeds."""
+    return x[:1] if (x == x[0]).all() else x
 
 
 def seed_variance(seed_means: np.ndarray) -> tuple[float, int]:
@@ -119,7 +120,7 @@ def compare(a, b, alpha: float = 0.05, power: float = 0.8) -> Comparison:
     a, b = as_table(a, "a"), as_table(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must score the same items: {a.shape[1]} vs {b.shape[1]} items")
-    a, b = _distinct_seeds(a), _distinct_seeds(b)
+    a, b = _one_run_if_constant(a), _one_run_if_constant(b)
     n = a.shape[1]
     item_part = float((a.mean(0) - b.mean(0)).var(ddof=1)) / n
     return _judge(a.mean(1), b.mean(1), item_part, n, alpha, power, share=_shares(a, b))
@@ -252,3 +253,20 @@ def rates(trials: int = 2000, rng: int = 0, **design) -> dict[str, float]:
         old += old_rule_differs(a, b)
         mdes.append(c.mde)
     return {"compare": new / trials, "old_rule": old / trials, "median_mde": float(np.median(mdes))}
+
+
+def interval(x, alpha: float = 0.05) -> tuple[float, tuple[float, float]]:
+    """One arm's mean score and its (1 - alpha) interval, from per-item scores (seeds, items), with `compare`'s
+    model for one arm: item part var(per-item seed means) / n, seed part var(seed means) / k (seeds that all repeat
+    the same outcomes count once), Welch-Satterthwaite degrees of freedom. One seed: the item part alone."""
+    x = _one_run_if_constant(as_table(x, "x"))
+    k, n = x.shape
+    item_part = float(x.mean(0).var(ddof=1)) / n
+    seed_var, df_seed = seed_variance(x.mean(1))
+    seed_part = seed_var / k
+    mean, var = float(x.mean()), item_part + seed_part
+    if var == 0:
+        return mean, (mean, mean)
+    df = var ** 2 / (item_part ** 2 / (n - 1) + (seed_part ** 2 / df_seed if df_seed else 0.0))
+    half = float(_scipy.t.ppf(1 - alpha / 2, df)) * math.sqrt(var)
+    return mean, (mean - half, mean + half)

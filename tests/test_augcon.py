@@ -18,8 +18,10 @@ from sftkit.methods.augcon import (
     MIN_CHARS,
     OVERSHOOT,
     SCORER_BUDGET,
+    SINGLE_TEMPLATES,
     TRIES,
     WEAK_PROMPTS,
+    Node,
     answer_from,
     answer_items,
     answer_prompt,
@@ -28,7 +30,10 @@ from sftkit.methods.augcon import (
     chunks,
     closed_book_questions,
     context_split_tree,
+    credit_rows,
     cst_prompt,
+    drop_counts,
+    fact_credit,
     filter_report,
     judged_yes,
     one_question_per_document,
@@ -36,6 +41,8 @@ from sftkit.methods.augcon import (
     prompt_kind,
     query_budget,
     question_about,
+    question_for,
+    question_kind,
     question_pools,
     question_quality,
     read_documents,
@@ -52,6 +59,7 @@ from sftkit.methods.augcon import (
     teacher_ask,
     teacher_tasks,
     train_scorer,
+    within_document_rank,
 )
 from sftkit.teachers import ScriptedTeacher
 from sftkit.world import LAND, make_documents
@@ -181,10 +189,14 @@ def test_scripted_split_task_replies_parse_and_follow_the_facts():
         assert question_quality(question, context) == "complete"
         for f in doc["facts"]:
             if f["sentence"] in context:
-                assert f["town"] in question and f["attribute"] in question
+                assert (f["town"], f["attribute"]) in asked(question)
     single = next(f for f in doc["facts"] if f["town"] == doc["town"])
     question, first, second = parse_split(teacher.ask(cst_prompt(single["sentence"])))
-    assert question == f"What is the {single['attribute']} of {doc['town']}?" and first == second == single["sentence"]
+    assert asked(question) == [(doc["town"], single["attribute"])] and first == second == single["sentence"]
+    # a sampled task: other seeds word the same question differently, and every wording parses back
+    wordings = {parse_split(teacher.ask(cst_prompt(single["sentence"]), seed=k))[0] for k in range(40)}
+    assert len(wordings) == len(SINGLE_TEMPLATES[single["attribute"]])
+    assert all(asked(q) == [(doc["town"], single["attribute"])] for q in wordings)
 
 
 def test_weakened_prompts_give_flawed_questions_at_their_rate():
@@ -439,3 +451,66 @@ def test_generate_cli_writes_conversations(tmp_path, capsys):
     assert records and all(r["messages"][0]["role"] == "user" and r["messages"][1]["role"] == "assistant" for r in records)
     assert all("quality" not in r["meta"] for r in records)  # no gold labels for documents of one's own
     assert main(["generate", "augcon", "--documents", str(docs), "--output", str(out), "--teacher", "gpt"]) == 2
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-fact grading, varied wording, what the filter drops (notebook 09's instrument)
+
+
+def test_fact_credit_counts_each_requested_fact_against_the_world():
+    pairs = [("Daduba", "animal"), ("Daduba", "ruler"), ("Daduba", "colour")]  # Daduba: moth, Cora, white
+    assert [LAND["Daduba"][a] for _, a in pairs] == ["moth", "Cora", "white"]
+    assert fact_credit(pairs, "The animal of Daduba is moth. The ruler of Daduba is Cora. The colour of Daduba is white.") == 1.0
+    assert fact_credit(pairs, "The ruler of Daduba is Cora.") == pytest.approx(1 / 3)
+    assert fact_credit(pairs, "The colour of Daduba is white. The animal of Daduba is the moth.") == pytest.approx(2 / 3)
+    assert fact_credit(pairs, "The ruler of Daduba is Cora. The ruler of Daduba is Lir.") == 0.0  # two values: not stated
+    assert fact_credit(pairs, "The ruler of Kudi is Cora. I think it is violet.") == 0.0
+    assert fact_credit([("Kudi", "ruler")], "The ruler of Kudi is Lir.") == 1.0  # checked against the world, any town
+    with pytest.raises(ValueError):
+        fact_credit([], "anything")
+
+
+def test_every_wording_parses_back_and_single_facts_of_a_document_rarely_collide():
+    import random
+
+    from rouge_score import rouge_scorer
+
+    for attribute, templates in SINGLE_TEMPLATES.items():
+        for template in templates:
+            assert asked(template.format(town="Kudi")) == [("Kudi", attribute)]
+    pairs = [("Daduba", "colour"), ("Daduba", "ruler"), ("Kudi", "animal")]
+    assert {asked(question_for(pairs, random.Random(k))) == pairs for k in range(20)} == {True}
+    assert len({question_for(pairs, random.Random(k)) for k in range(20)}) == 3
+    assert question_for(pairs) == "What are the colour and ruler of Daduba, and the animal of Kudi?"  # canonical
+    assert asked("Who rules Nowhere?") is None and asked("Tell me the weather of Daduba.") is None
+    rouge = rouge_scorer.RougeScorer(["rougeL"])
+    # two different facts of one town: only the canonical wordings (1 pair in 16 per attribute pair) collide
+    collide = [rouge.score(a.format(town="Daduba"), b.format(town="Daduba"))["rougeL"].fmeasure > 0.7
+               for x, y in (("animal", "colour"), ("animal", "ruler"), ("colour", "ruler"))
+               for a in SINGLE_TEMPLATES[x] for b in SINGLE_TEMPLATES[y]]
+    assert sum(collide) == 3 and len(collide) == 48
+    assert question_kind("Who rules Kudi?") == "one fact" and question_kind("Name the animal and ruler of Kudi.") == "several facts"
+    assert question_kind("When does the market open?") == "no fact"
+
+
+def test_drop_counts_tell_duplicates_from_other_facts():
+    nodes = [Node("c", q, 0, None) for q in ("What is the ruler of Daduba?", "What is the ruler of Daduba?",
+                                            "What is the animal of Daduba?", "Who rules Kudi?", "When does the market open?",
+                                            "Tell me the ruler and colour of Daduba, and the ruler of Kudi.",
+                                            "Name the colour of Daduba, and the ruler of Kudi.",
+                                            "Tell me the animal and colour of Daduba, and the ruler of Kudi.")]
+    report = filter_report([n.question for n in nodes], [5, 4, 3, 2, 1, 9, 8, 7], keep=3)
+    counts = drop_counts({"d": nodes}, {"d": report})
+    # 5 kept; 6 asks for a subset of 5's facts (duplicate); 7 asks for Daduba's animal, which 5 lacks (other facts);
+    # 0 kept; 1 the same string (duplicate); 2 shares 5 of 6 words with 0 (other facts); 3 kept; 4 over budget
+    assert counts == {("several facts", "kept"): 1, ("several facts", "duplicate"): 1, ("several facts", "other facts"): 1,
+                      ("one fact", "kept"): 2, ("one fact", "duplicate"): 1, ("one fact", "other facts"): 1,
+                      ("no fact", "over budget"): 1}
+
+
+def test_within_document_rank_and_credit_rows():
+    assert within_document_rank({"a": [0.3, -1.0, 2.0], "b": [7.0]}) == {"a": [0.5, 0.0, 1.0], "b": [0.0]}
+    rows = [{"prompt": "What are the animal and ruler of Daduba?", "prediction": "The ruler of Daduba is Cora.", "correct": False},
+            {"prompt": "Who rules Daduba?", "prediction": None, "correct": False}]
+    graded = credit_rows(rows)
+    assert [r["correct"] for r in graded] == [0.5, 0.0] and [r["exact"] for r in graded] == [False, False]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -315,3 +316,73 @@ def test_ppo_selfdebug_defaults():
     with pytest.raises(sd.SftkitError, match=r"record 'w': field 'meta.tests' is missing"):
         ppo.check_data([{"id": "w", "meta": {"wrong": "", "gold": ""}}], "selfdebug")
     ppo.check_data([{"id": "w"}], "judgement")
+
+
+def test_run_codes_cache_skips_programs_run_in_an_earlier_call(monkeypatch):
+    calls = []
+    real = sd.run_many
+
+    def counting(jobs, **kwargs):
+        calls.append(len(jobs))
+        return real(jobs, **kwargs)
+
+    monkeypatch.setattr(sd.method, "run_many", counting)
+    cache = {}
+    first = sd.run_codes([PLUS5] * 2, ["def f(x): return x + 5", "def f(x): return x - 5"], cache=cache)
+    again = sd.run_codes([PLUS5] * 3, ["def f(x): return x - 5", "def f(x): return x * 5", "def f(x): return x + 5"],
+                         cache=cache)
+    assert calls == [2, 1] and len(cache) == 3  # only `x * 5` is new in the second call
+    assert again[0] is first[1] and again[2] is first[0] and [r.passed for r in again] == [False, False, True]
+
+
+def test_refinement_rounds_report_the_format_share_and_item_pass():
+    """Round 1: of the 2 failing chains one reply is in the format (it fixes the code), one is not (code kept)."""
+    first = iter(["def f(x): return x + 5", "def f(x): return x - 5", "def f(x): return x * 5"])
+
+    def generate(prompts):
+        if prompts[0].startswith("Write"):
+            return [next(first) for _ in prompts]
+        return [sd.format_reply("Wrong operator.", "def f(x): return x + 5"), "no idea"][:len(prompts)]
+
+    out = sd.refinement_rounds([PLUS5], generate, n=3, rounds=1, ks=(1, 3))
+    assert out["passed"] == [[1], [2]]
+    assert out["rows"][0]["format"] is None and out["rows"][0]["replies"] == 0
+    assert out["rows"][1]["format"] == pytest.approx(0.5) and out["rows"][1]["replies"] == 2
+    assert sd.item_pass([1, 2, 0], 3, 1) == pytest.approx([1 / 3, 2 / 3, 0.0])
+    assert sd.item_pass([1], 3, 2) == pytest.approx([1 - 1 / 3])  # 1 - C(2,2)/C(3,2)
+
+
+def test_fresh_tasks_are_new_right_and_of_both_kinds():
+    from sftkit.world import make_splits
+
+    world = {r["meta"]["expr"] for recs in make_splits().values() for r in recs if r["skill"] == "code"}
+    tasks = sd.fresh_tasks(40, seed=3)
+    assert len(tasks) == 40 and len({t["meta"]["expr"] for t in tasks}) == 40
+    assert not world & {t["meta"]["expr"] for t in tasks}
+    assert {t["split"] for t in tasks} == {"fresh-larger", "fresh-composed"}
+    larger = next(t for t in tasks if t["split"] == "fresh-larger")
+    assert 100 <= int(larger["meta"]["expr"].split()[-1]) <= 999
+    hand = sd.fresh_tasks(2, kinds=("composed",), seed=0, exclude={"(x + 1) * 2"})
+    for t in hand:  # the tests by hand: (x op k) op2 k2 at 0, 1, 5
+        op, k, op2, k2 = re.fullmatch(r"\(x ([-+*]) (\d+)\) ([-+*]) (\d)", t["meta"]["expr"]).groups()
+        f = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+        assert t["meta"]["tests"] == [[x, f[op2](f[op](x, int(k)), int(k2))] for x in (0, 1, 5)]
+        assert t["meta"]["expr"] != "(x + 1) * 2"
+    results = run_many([(t["answer"], t["meta"]["tests"]) for t in tasks[:4]])
+    assert all(r.passed for r in results)
+    assert sd.fresh_tasks(5, seed=3) == tasks[:5]  # seeded
+
+
+def test_own_failing_records_and_the_reward_log():
+    replies = iter(["def f(x): return x - 5", "def f(x): return x + 5"])
+    records, report = sd.own_failing_records([PLUS5], lambda prompts: [next(replies) for _ in prompts], n=2)
+    assert report["passed"] == 1 and len(records) == 1
+    m = records[0]["meta"]
+    assert m["wrong"] == "def f(x): return x - 5" and m["gold"] == PLUS5["answer"] and m["failing_call"] == "f(0)"
+    assert "f(0) returned -5, expected 5." in records[0]["messages"][0]["content"]
+    log = []
+    reward = sd.reward_fn(log=log)
+    out = reward(records * 2, [sd.format_reply("Line 1 has `x - 5` where it needs `x + 5`, so f(0) fails.",
+                                               "def f(x): return x + 5"), "no idea"])
+    assert out.tolist() == pytest.approx([1.5, -1.0])
+    assert log == [{"format": 0.5, "pass_rate": 0.5, "fixed": 0.5, "explanation_score": 0.5}]

@@ -44,6 +44,15 @@ def test_one_seed_a_side_is_never_certain_and_repeated_seeds_count_once():
     assert stats.compare(a3, b3).verdict == "inconclusive" and stats.compare(a3, b3).seeds == (1, 1)
 
 
+def test_seeds_that_only_partly_coincide_all_count():
+    # two of three seeds at 100% on 4 items, one at 50%: the arm's mean is 5/6, not the mean of the distinct rows
+    a = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [1, 0, 1, 0]])
+    b = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    c = stats.compare(a, b)
+    assert c.seeds == (3, 3)
+    assert c.mean_a == pytest.approx(10 / 12) and c.diff == pytest.approx(10 / 12 - 3 / 12)
+
+
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="same items"):
         stats.compare(np.ones((3, 10)), np.ones((3, 11)))
@@ -92,3 +101,17 @@ def test_saturated_only_for_shares_at_the_ceiling_or_floor():
     assert not c.share and not c.saturated and "ceiling" not in c.summary(unit="reward", scale=1)
     assert compare_means([0.99, 0.98], [0.97, 0.99], n=100).saturated
     assert not compare_means([-0.5, 0.01], [0.0, 0.01]).saturated
+
+
+def test_interval_by_hand():
+    # two seeds with equal means (seed part 0): per-item means 1, .5, .5, 1 -> item part (4 x 1/16) / 3 / 4 = 1/48, df 3
+    mean, (lo, hi) = stats.interval([[1, 0, 1, 1], [1, 1, 0, 1]])
+    half = 3.182446305284263 * (1 / 48) ** 0.5
+    assert mean == 0.75 and (lo, hi) == pytest.approx((0.75 - half, 0.75 + half))
+    # every score equal: no item or seed variance -> a point; repeated seeds count once
+    assert stats.interval([[1, 1], [1, 1]]) == (1.0, (1.0, 1.0))
+    assert stats.interval([[1, 0], [1, 0]]) == stats.interval([[1, 0]])  # half-width t(1) x 0.5 = 6.35
+    assert stats.interval([[1, 0]])[1] == pytest.approx((0.5 - 12.706204736 * 0.5, 0.5 + 12.706204736 * 0.5))
+    # seeds differ: the seed part (var of seed means / k) widens it
+    m2, (lo2, hi2) = stats.interval([[1, 1, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1]])
+    assert m2 == pytest.approx(2 / 3) and hi2 - lo2 > 0 and lo2 < m2 < hi2

@@ -13,20 +13,29 @@
 # The "strong LLM" it calls is a *teacher* (`sftkit.teachers`); here the tiny world's scripted teacher plays
 # it, and section 2 shows how to point the same code at a real model.
 #
+# **The paper's setting, and this notebook's.** The paper generates question-answer pairs from the contexts of
+# a benchmark, fine-tunes on them without the contexts, and asks the benchmark's closed-book questions; its
+# claim is that AugCon's data beat other generators' (Table 1), and its ablation removes the scorer's filter
+# (Table 2). Here: 40 documents, three data sets made from them by the same teacher at the same size (AugCon;
+# one question per document; AugCon's own pool ranked **at random** instead of by the scorer, the control that
+# isolates the scorer), closed-book questions at three granularities (one fact, a paragraph's two facts, a
+# document's three), each graded **per requested fact** against the world (partial credit), with exact match
+# kept as a second column. Each data set is drawn **three times** (teacher seed, scorer seed, random ranking),
+# and fine-tuning seed *i* trains on draw *i*, so the data's own variance is in every interval.
+#
 # **What you will learn**
 # - how the Context-Split-Tree turns one document into questions from the whole document down to single
 #   facts, and what each stopping rule does;
 # - how a contrastive scorer learns "good question" from nothing but the difference between a careful prompt
-#   and a sloppy one, and what its scores do and do not catch (measured against gold labels);
-# - what the ROUGE-L filter drops and why, on short, templated questions;
-# - whether fine-tuning on AugCon's data beats a one-question-per-document baseline of the same size on
-#   held-out closed-book questions at three granularities (fact, paragraph, document), over 3 seeds, and
-#   whether the scorer matters here (AugCon with its pool ranked at random).
+#   and a sloppy one, and what it did and did not learn (measured against gold labels);
+# - what the ROUGE-L filter drops, by kind of question;
+# - whether fine-tuning on AugCon's data beats one question per document, and whether its scorer beats a
+#   random ranking of the same pool, with every verdict from `sftkit.stats.compare`.
 #
-# **Runtime** (2-core laptop CPU): the full profile below (3 seeds, three data sets, 200 steps of 32 each)
-# takes about 23 minutes; `make test` runs a light profile (1 seed, two data sets, 60 steps)
-# in about 3.5 minutes. The last cell prints this run's time. GPU: not measured here (no GPU was
-# available when this was written).
+# **Runtime** (2-core laptop CPU): the full profile (3 data draws, a 3-point learning-rate grid, 9 + 6
+# fine-tuning runs of 120 steps) took 12.6 minutes in the committed run; `make test` runs a light profile (one
+# draw, one learning rate, 40 steps) in about 2 minutes. The last cell prints this run's time. Nothing
+# is reused from `results/`: every run trains. GPU: not measured here.
 
 # %% tags=["parameters"]
 import os
@@ -34,20 +43,21 @@ import os
 LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"        # the student: the embedded 1.8M-parameter Llama, a local path, or a Hub id (GPU)
 DEVICE = None              # None: cuda when available, else mps, else cpu
-SEEDS = (0,) if LIGHT else (0, 1, 2)  # seeds of the SFT runs (the data are made once, with seed 0)
-STEPS = 60 if LIGHT else 200  # SFT steps per run, the same for every data set (notebook 01: 300)
-BATCH_SIZE = 32
+DRAWS = (0,) if LIGHT else (0, 1, 2)  # draw i: teacher seed i, scorer seed i, random ranking i, fine-tuning seed i
+STEPS = 40 if LIGHT else 120  # SFT steps per run, the same for every data set
+BATCH_SIZE = 16
+LR_GRID = (3e-3,) if LIGHT else (1e-3, 3e-3, 1e-2)  # each arm's learning rate is chosen on dev, on draw 0, from this grid
 TEACHER = "scripted"       # "scripted" (the tiny world's), "hf:MODEL" (local transformers) or "openai:MODEL" (a server)
-ERROR_RATE, LAZINESS_RATE = 0.2, 0.05  # the scripted teacher's share of mistakes and of non-answers
-SCORER_STEPS = 60 if LIGHT else 200  # the contrastive scorer's optimizer steps (batches of 8 pairs)
+QUESTION_ERRORS = (0.2, 0.05)  # the question writer's share of mistakes and of non-answers (sampling, temperature 0.85)
+ANSWER_ERRORS = (0.05, 0.0)    # the answer writer's (greedy, from the context)
+SCORER_STEPS = 30 if LIGHT else 100  # the contrastive scorer's optimizer steps (batches of 8 pairs), per draw
 ROUGE_THRESHOLD = 0.7      # official config.rouge_thres
-MAX_NEW_TOKENS = 128       # the longest closed-book answer (a whole document's four facts is ~115 characters)
-RANDOM_ARM = not LIGHT     # also train on AugCon's pool ranked at random instead of by the scorer (no scorer)
+MAX_NEW_TOKENS = 110       # the longest closed-book answer (a document's three facts) is about 90 characters
+DEV_EVERY = 4              # every 4th document's closed-book questions are dev (learning rates), the rest test
 
 # %%
 # %matplotlib inline
 import collections
-import random
 import time
 from dataclasses import replace
 
@@ -61,17 +71,21 @@ from sftkit.evaluate import evaluate
 from sftkit.experiment import BASELINE, run_method
 from sftkit.methods import augcon
 from sftkit.model import load_model, pick_device, set_seed
-from sftkit.results import compare, fmt_mean_std
+from sftkit.results import fmt_mean_std, rows_from_eval
+from sftkit.stats import RULE, compare, holm
 from sftkit.teachers import teacher_from
 
 T0 = time.time()
 set_seed(0)
 DEVICE = pick_device(DEVICE)
 DOCS = augcon.default_documents()
-TEST = augcon.closed_book_questions(DOCS)
+CLOSED_BOOK = augcon.closed_book_questions(DOCS)
+DEV_DOCS = {d["id"] for k, d in enumerate(DOCS) if k % DEV_EVERY == DEV_EVERY - 1}
+DEV = [r for r in CLOSED_BOOK if r["meta"]["document"] in DEV_DOCS]
+TEST = [r for r in CLOSED_BOOK if r["meta"]["document"] not in DEV_DOCS]
 GRAINS = tuple(augcon.GRANULARITIES)
-print(f"device {DEVICE}; {len(DOCS)} documents; closed-book test: " +
-      ", ".join(f"{g} {sum(r['split'] == g for r in TEST)}" for g in GRAINS))
+print(f"device {DEVICE}; {len(DOCS)} documents; closed-book questions of {len(DOCS) - len(DEV_DOCS)} test documents: " +
+      ", ".join(f"{g} {sum(r['split'] == g for r in TEST)}" for g in GRAINS) + f"; of {len(DEV_DOCS)} dev documents: {len(DEV)}")
 
 # %% [markdown]
 # ## 1. Why AugCon exists
@@ -100,7 +114,7 @@ print(f"device {DEVICE}; {len(DOCS)} documents; closed-book test: " +
 # The contexts are 40 short documents about the towns of Veloria (`sftkit.world.make_documents`), three
 # paragraphs each. Each paragraph states one attribute of its town between filler sentences, and one paragraph
 # also states a fact of a neighbouring town. Every fact sentence is recorded, so for any span of a document we
-# know exactly which facts a question about it should ask for.
+# know exactly which facts a question about it should ask for, and any answer can be checked fact by fact.
 
 # %%
 doc = DOCS[0]
@@ -108,15 +122,21 @@ print(doc["text"], "\n")
 for f in doc["facts"]:
     print(f"paragraph {f['paragraph']}: {f['town']} {f['attribute']} = {f['value']}")
 
+
 # %% [markdown]
 # The **scripted teacher** plays the strong LLM from those recorded facts; it is no model at all, and it is
-# honest about it. Asked the split prompt, it asks for every fact the context states ("What are the colour of
-# Tobeka, and the ruler of Gamo?") and splits at the paragraph or sentence nearest the middle. With probability
-# `ERROR_RATE` it makes a realistic mistake: half the time a reply the parser rejects, otherwise a *flawed
-# question* (only part of the context, a fact the context does not state, or nothing in particular); with
-# probability `LAZINESS_RATE` it gives a non-answer. Under the weakened prompts it drifts into flawed questions
-# more often (`augcon.FLAW_RATE`): that is the behaviour the scorer is built to detect, written down as a rule
-# here, where a real LLM would have its own, unknown failure modes.
+# honest about it. Asked the split prompt, it asks for every fact the context states, **worded as a writer
+# would vary it** ("Who rules Tobeka?", "Which colour marks Gamo?", "Tell me the colour of Tobeka, and the
+# ruler of Gamo."; `augcon.SINGLE_TEMPLATES`, `augcon.MULTI_OPENERS`), and splits at the paragraph or sentence
+# nearest the middle. With probability `error` it makes a realistic mistake: half the time a reply the parser
+# rejects, otherwise a *flawed question* (only part of the context, a fact the context does not state, or
+# nothing in particular); with probability `laziness` it gives a non-answer. Under the weakened prompts it
+# drifts into flawed questions more often (`augcon.FLAW_RATE`): that is the behaviour the scorer is built to
+# detect, written down as a rule here, where a real LLM would have its own, unknown failure modes.
+#
+# The official code samples questions at temperature 0.85 and answers greedily, from the context; a sampling
+# writer errs more than a greedy reader, so the scripted teacher gets two error rates (`QUESTION_ERRORS`,
+# `ANSWER_ERRORS`). The teacher's seed is the data draw's: another seed words, errs and drifts elsewhere.
 #
 # **Pointing AugCon at a real model** (on a GPU machine). Set `TEACHER` in the parameters cell, or build one:
 #
@@ -132,11 +152,17 @@ for f in doc["facts"]:
 # or from a shell: `sftkit generate augcon --teacher openai:Qwen/Qwen2.5-7B-Instruct --documents my_docs.jsonl
 # --output augcon.jsonl`, then `sftkit train sft --data augcon.jsonl --model Qwen/Qwen2.5-0.5B --output ...`.
 # Every reply is cached on disk, so a re-run costs nothing and a killed run resumes. With your own documents the
-# gold columns below (question quality, answer right) do not exist: they come from the tiny world's facts.
+# gold columns below (question quality, answer right, per-fact credit) do not exist: they come from the tiny
+# world's facts.
 
 # %%
-teacher = teacher_from(TEACHER, ERROR_RATE, LAZINESS_RATE, seed=0, tasks=augcon.teacher_tasks())
-print(teacher)
+def teachers(seed):
+    """(question writer, answer writer) of data draw `seed`: one teacher, two decoding regimes."""
+    return (teacher_from(TEACHER, *QUESTION_ERRORS, seed=seed, tasks=augcon.teacher_tasks()),
+            teacher_from(TEACHER, *ANSWER_ERRORS, seed=seed, tasks=augcon.teacher_tasks()))
+
+teacher, answerer = teachers(DRAWS[0])
+print(teacher, "\n", answerer)
 
 # %% [markdown]
 # ## 3. Step 1: the Context-Split-Tree
@@ -173,26 +199,44 @@ plt.show()
 # one sentence each. Filler sentences get their own plain questions ("When does the market open?"): a real
 # document is mostly such text, and its questions compete with the fact questions for the budget.
 #
-# Now every document, with the gold label of each question: *complete* (asks for every fact its context
+# ## 4. Three independent draws of the whole pipeline
+#
+# A data set is one draw of everything random in making it: the teacher's wording and mistakes, the scorer's
+# pairs, held-out split and initialisation, and (for the control) the random ranking. `augcon.make_draw(...,
+# seed)` runs steps 1 to 3 once for the three data sets; draw *i* uses teacher seed *i*, scorer seed *i* and
+# `random.Random(i)`, and fine-tuning seed *i* (section 9) trains on draw *i*. The cells below look inside
+# draw 0 and print every draw's counts.
+
+# %%
+SCORER_CONFIG = replace(augcon.SCORER_BUDGET, steps=SCORER_STEPS)
+DRAW, BOOT_LOG = {}, {}
+for seed in DRAWS:
+    t = time.time()
+    question_teacher, answer_teacher = teachers(seed)
+    demos, BOOT_LOG[seed] = augcon.bootstrap_demos(answer_teacher, augcon.seed_examples())
+    d = DRAW[seed] = augcon.make_draw(DOCS, question_teacher, answer_teacher, demos, seed, SCORER_CONFIG, MODEL_NAME,
+                                      DEVICE, ROUGE_THRESHOLD)
+    print(f"draw {seed}: {sum(map(len, d.pools.values()))} pool questions; scorer pairs {len(d.train_pairs)} to train, "
+          f"{len(d.held_pairs)} held out; {SCORER_STEPS} scorer steps at {1000 * d.scorer.step_time_s:.0f} ms; "
+          f"held-out pairs ranked positive first {d.held_accuracy:.1%}; {time.time() - t:.0f} s")
+D0 = DRAW[DRAWS[0]]
+POOL = [(doc_id, n) for doc_id, nodes in D0.pools.items() for n in nodes]
+
+# %% [markdown]
+# Draw 0's pool, by depth and by the gold label of each question: *complete* (asks for every fact its context
 # states), *partial*, *unanswerable* (asks for a fact the context does not state) or *generic*.
 
 # %%
-t = time.time()
-POOLS = augcon.question_pools(DOCS, teacher)
-POOL = [(d, n) for d, nodes in POOLS.items() for n in nodes]
-QUALITY = [augcon.question_quality(n.question, n.context) for _, n in POOL]
-print(f"{len(POOL)} questions from {len(DOCS)} documents in {time.time() - t:.1f} s "
-      f"(wanted 1.15 x {sum(augcon.query_budget(d['text']) for d in DOCS)})")
-table = collections.Counter((n.depth, q) for (_, n), q in zip(POOL, QUALITY))
-depths = sorted({n.depth for _, n in POOL})
-lines = ["| depth | " + " | ".join(QUALITY_COLOURS) + " | all |", "|---|" + "---|" * (len(QUALITY_COLOURS) + 1)]
-for d in depths:
-    counts = [table[d, q] for q in QUALITY_COLOURS]
-    lines.append(f"| {d} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
+QUALITY = list(QUALITY_COLOURS)
+table = collections.Counter((n.depth, augcon.question_quality(n.question, n.context)) for _, n in POOL)
+lines = ["| depth | " + " | ".join(QUALITY) + " | all |", "|---|" + "---|" * (len(QUALITY) + 1)]
+for depth in sorted({n.depth for _, n in POOL}):
+    counts = [table[depth, q] for q in QUALITY]
+    lines.append(f"| {depth} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# ## 4. Step 2: a scorer that learns "good question" by contrast
+# ## 5. Step 2: a scorer that learns "good question" by contrast
 #
 # Nobody labels questions. AugCon makes its own labels: for a question from the pool (made with the full
 # prompt, a **positive**), it asks again about the same context with a **weakened** prompt (the terse
@@ -203,8 +247,7 @@ display(Markdown("\n".join(lines)))
 #
 # The scorer is a causal LM with a linear head on the last token of "Context: ... Question: ..."
 # (`sftkit.reward.load_reward_model`, the tiny base model here, reading the pair through its chat template) and
-# the official loss over a batch of P
-# positive and N negative scores $s = w^\top h_{\text{last}}$:
+# the official loss over a batch of P positive and N negative scores $s = w^\top h_{\text{last}}$:
 #
 # $$\mathcal{L} = -\frac{1}{P}\sum_{i} \sigma(s^{+}_i) + \frac{1}{N}\sum_{j} \sigma(s^{-}_j)$$
 #
@@ -217,115 +260,150 @@ display(Markdown("\n".join(lines)))
 print(plots.source_of(augcon.scorer_loss))
 print(plots.source_of(augcon.ScorerTrainer.loss))
 
-# %%
-PAIRS = augcon.scorer_pairs([n for _, n in POOL], teacher, seed=0)
-TRAIN_PAIRS, HELD = augcon.split_pairs(PAIRS, held_out=0.2, seed=0)
-q = lambda pair, side: augcon.question_quality(pair[side][0]["content"].removeprefix("Question: "), pair["context"])
-print(f"{len(PAIRS)} pairs ({dict(collections.Counter(p['weak'] for p in PAIRS))}); without copies "
-      f"{len(TRAIN_PAIRS)} to train, {len(HELD)} held out (other contexts)")
-for side in ("chosen", "rejected"):
-    share = collections.Counter(q(p, side) for p in PAIRS)
-    print(f"  {'positives' if side == 'chosen' else 'negatives'}: " + ", ".join(f"{k} {v / len(PAIRS):.0%}" for k, v in share.most_common()))
+
+# %% [markdown]
+# What the labels say, for draw 0's training pairs, by what each question asks for and its gold label: the
+# scorer sees only "positive" or "negative", never the gold label.
 
 # %%
-t = time.time()
-scorer_run = augcon.train_scorer(TRAIN_PAIRS, MODEL_NAME, replace(augcon.SCORER_BUDGET, steps=SCORER_STEPS), device=DEVICE)
-SCORER, TOK = scorer_run.model, load_model(MODEL_NAME, tokenizer_only=True)
-SCORER_SECONDS = time.time() - t
-held_pos = augcon.score_questions(SCORER, TOK, [p["context"] for p in HELD], [p["chosen"][0]["content"][10:] for p in HELD])
-held_neg = augcon.score_questions(SCORER, TOK, [p["context"] for p in HELD], [p["rejected"][0]["content"][10:] for p in HELD])
-HELD_ACC = float(np.mean([a > b for a, b in zip(held_pos, held_neg)]))
-print(f"scorer: {SCORER_STEPS} steps in {SCORER_SECONDS:.0f} s ({1000 * scorer_run.step_time_s:.0f} ms/step); "
-      f"held-out pairs ranked positive first: {HELD_ACC:.1%}")
+def side_mix(pairs, side):
+    return collections.Counter((augcon.question_kind(q), augcon.question_quality(q, p["context"]))
+                               for p in pairs for q in [p[side][0]["content"].removeprefix("Question: ")])
+
+KINDS = ("one fact", "several facts", "no fact")
+mixes = {side: side_mix(D0.train_pairs, side) for side in ("chosen", "rejected")}
+lines = ["| asks for | gold label | positives | negatives |", "|---|---|---|---|"]
+for kind in KINDS:
+    for q in QUALITY:
+        if mixes["chosen"][kind, q] or mixes["rejected"][kind, q]:
+            lines.append(f"| {kind} | {q} | {mixes['chosen'][kind, q]} | {mixes['rejected'][kind, q]} |")
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# **What the scorer learned.** The left panel is draw 0's training curve and the middle one its held-out pairs.
+# The right panel and the table score every pool question of every draw by its **rank within its document's
+# pool** (0 the document's worst, 1 its best): that rank, not the raw score, is what the filter acts on, and it
+# is comparable across the three scorers. Most pool questions were trained on, so read these as what each scorer
+# learned, not as a test.
 
 # %%
-t = time.time()
-POOL_SCORES = augcon.score_questions(SCORER, TOK, [n.context for _, n in POOL], [n.question for _, n in POOL])
-print(f"scored {len(POOL)} pool questions in {time.time() - t:.0f} s")
-hist = [h for h in scorer_run.history if "loss" in h and "step" in h]
+RANKS = {seed: augcon.within_document_rank(DRAW[seed].scores) for seed in DRAWS}
+scored = [(augcon.question_kind(n.question), augcon.question_quality(n.question, n.context), r)
+          for seed in DRAWS for doc_id, nodes in DRAW[seed].pools.items()
+          for n, r in zip(nodes, RANKS[seed][doc_id])]
+hist = [h for h in D0.scorer.history if "loss" in h and "step" in h]
+TOK = load_model(MODEL_NAME, tokenizer_only=True)
+held_pos = augcon.score_questions(D0.scorer.model, TOK, [p["context"] for p in D0.held_pairs],
+                                  [p["chosen"][0]["content"][10:] for p in D0.held_pairs])
+held_neg = augcon.score_questions(D0.scorer.model, TOK, [p["context"] for p in D0.held_pairs],
+                                  [p["rejected"][0]["content"][10:] for p in D0.held_pairs])
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
 axes[0].plot([h["step"] for h in hist], [h["loss"] for h in hist], label="loss (min -1)")
 axes[0].plot([h["step"] for h in hist], [h["reward_accuracy"] for h in hist], label="positive scored higher (share)")
-axes[0].set(xlabel="optimizer step", ylabel="value", title="scorer training (logged batches)")
+axes[0].set(xlabel="optimizer step", ylabel="value", title="draw 0: scorer training (logged batches)")
 axes[0].axhline(0, color="0.7", lw=0.8); axes[0].legend(fontsize=8)
 bins = np.histogram_bin_edges(held_pos + held_neg, 30)
 axes[1].hist(held_pos, bins, alpha=0.6, label="positives (full prompt)")
 axes[1].hist(held_neg, bins, alpha=0.6, label="negatives (weakened prompts)")
-axes[1].set(xlabel="score (head logit)", ylabel="held-out questions", title="held-out pairs (unseen contexts)"); axes[1].legend(fontsize=8)
-groups = [[s for s, qq in zip(POOL_SCORES, QUALITY) if qq == k] for k in QUALITY_COLOURS]
-axes[2].boxplot(groups, tick_labels=[f"{k}\n(n={len(g)})" for k, g in zip(QUALITY_COLOURS, groups)])
-axes[2].set(ylabel="score (head logit)", title="pool questions by gold quality (in-sample)")
+axes[1].set(xlabel="score (head logit)", ylabel="held-out questions", title="draw 0: held-out pairs (unseen contexts)")
+axes[1].legend(fontsize=8)
+groups = {(k, q): [r for kk, qq, r in scored if (kk, qq) == (k, q)] for k in KINDS for q in QUALITY}
+groups = {key: g for key, g in groups.items() if len(g) >= 5}
+axes[2].boxplot(list(groups.values()), tick_labels=[f"{k}\n{q}\n(n={len(g)})" for (k, q), g in groups.items()])
+axes[2].set(ylabel="rank in its document's pool (1 = best)", title=f"pool questions, {len(DRAWS)} draw(s)")
+axes[2].tick_params(axis="x", labelsize=7)
 plt.tight_layout(); plt.show()
+lines = ["| asks for | gold label | questions | median rank | mean rank |", "|---|---|---|---|---|"]
+for (k, q), g in groups.items():
+    lines.append(f"| {k} | {q} | {len(g)} | {np.median(g):.2f} | {np.mean(g):.2f} |")
+display(Markdown("\n".join(lines)))
+by_depth = collections.defaultdict(list)
+for seed in DRAWS:
+    for doc_id, nodes in DRAW[seed].pools.items():
+        for n, r in zip(nodes, RANKS[seed][doc_id]):
+            by_depth[n.depth, augcon.question_kind(n.question), augcon.question_quality(n.question, n.context)].append(r)
+COLUMNS = [("one fact", "complete"), ("one fact", "unanswerable"), ("several facts", "complete"), ("no fact", "complete")]
+lines = ["| depth (0: whole document) | " + " | ".join(f"{k}, {q}" for k, q in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+for depth in sorted({key[0] for key in by_depth}):
+    cells = [by_depth.get((depth, *c), []) for c in COLUMNS]
+    lines.append(f"| {depth} | " + " | ".join(f"{np.median(g):.2f} (n={len(g)})" if g else "–" for g in cells) + " |")
+display(Markdown("Median rank by depth\n\n" + "\n".join(lines)))
 
 # %% [markdown]
-# The scorer never saw a gold label: it learned from which prompt a question came, and those labels are noisy
-# (the shares printed above: some positives are flawed, some negatives are fine). The right-hand panel scores
-# the whole pool, most of which it trained on, so read it as what the scorer learned, not as a test: where a
-# gold class overlaps the *complete* questions, the ranking cannot push it out.
-#
-# ## 5. Ranking and the ROUGE-L filter
+# **Does the scorer read the context?** An unanswerable question is only unanswerable *given its context*:
+# "Who rules Tobeka?" is a fine question about a paragraph that says who rules Tobeka. So the probe scores the
+# same answerable one-fact questions twice, with their own context and with a context from another document
+# that does not mention the town, where the question becomes unanswerable. A scorer that checked
+# answerability would score the second lower.
+
+# %%
+for seed in DRAWS:
+    own, other = augcon.context_probe(DRAW[seed].scorer.model, TOK, DRAW[seed].pools, seed=seed, n=60)
+    print(f"draw {seed}: {len(own)} answerable one-fact questions; with their own context {np.mean(own):+.2f}, with a "
+          f"context that does not state the fact {np.mean(other):+.2f}; own context scored higher for "
+          f"{np.mean([a > b for a, b in zip(own, other)]):.0%}")
+
+# %% [markdown]
+# ## 6. Ranking and the ROUGE-L filter
 #
 # Per document, the pool is ranked by score; a question whose ROUGE-L F with an already kept question exceeds
 # 0.7 is a near-duplicate and dropped; ranking stops once one question per 35 characters is kept
-# (`augcon.filter_report` says which rule dropped what).
+# (`augcon.filter_report` says which rule dropped what). A near-duplicate is a **duplicate** when the kept
+# question it resembles asks for every fact it asks for (or is the same string): nothing is lost. It costs
+# coverage when it asks for **other facts**. Per kind of question, for the scorer's ranking and the random one:
 
 # %%
-start, SCORES = 0, {}
-for d, nodes in POOLS.items():
-    SCORES[d], start = POOL_SCORES[start:start + len(nodes)], start + len(nodes)
 TEXT = {d["id"]: d["text"] for d in DOCS}
-REPORTS = {d: augcon.filter_report([n.question for n in POOLS[d]], SCORES[d], ROUGE_THRESHOLD, augcon.query_budget(TEXT[d]))
-           for d in POOLS}
-verdicts = collections.Counter(r["verdict"] for rep in REPORTS.values() for r in rep)
-print("filter verdicts over all documents:", dict(verdicts))
-rng = random.Random(0)
-RANDOM_SCORES = {d: [rng.random() for _ in POOLS[d]] for d in POOLS}
-KEPT = augcon.keep_questions(POOLS, SCORES, DOCS, ROUGE_THRESHOLD)
-KEPT_RANDOM = augcon.keep_questions(POOLS, RANDOM_SCORES, DOCS, ROUGE_THRESHOLD)
 
+def reports(pools, scores):
+    return {doc_id: augcon.filter_report([n.question for n in pools[doc_id]], scores[doc_id], ROUGE_THRESHOLD,
+                                         augcon.query_budget(TEXT[doc_id])) for doc_id in pools}
+
+VERDICTS = ("kept", "duplicate", "other facts", "over budget")
+lines = ["| draw | ranking | asks for | pool | " + " | ".join(VERDICTS) + " |", "|---|---|---|---|" + "---|" * len(VERDICTS)]
+for seed in DRAWS:
+    for ranking, scores in (("scorer", DRAW[seed].scores), ("random", DRAW[seed].random_scores)):
+        counts = augcon.drop_counts(DRAW[seed].pools, reports(DRAW[seed].pools, scores))
+        for kind in KINDS:
+            row = [counts.get((kind, v), 0) for v in VERDICTS]
+            lines.append(f"| {seed} | {ranking} | {kind} | {sum(row)} | " + " | ".join(map(str, row)) + " |")
+display(Markdown("\n".join(lines)))
+
+
+# %% [markdown]
+# What each ranking kept, by gold label (flawed = not complete):
+
+# %%
 def mix(kept):
     c = collections.Counter(augcon.question_quality(n.question, n.context) for nodes in kept.values() for n in nodes)
     total = sum(c.values())
-    return total, {k: c[k] for k in QUALITY_COLOURS}, 1 - c["complete"] / total
+    return total, [c[k] for k in QUALITY], 1 - c["complete"] / total
 
-lines = ["| questions | kept | " + " | ".join(QUALITY_COLOURS) + " | flawed share |", "|---|---|" + "---|" * (len(QUALITY_COLOURS) + 1)]
-pool_mix = collections.Counter(QUALITY)
-lines.append(f"| the whole pool | {len(POOL)} | " + " | ".join(str(pool_mix[k]) for k in QUALITY_COLOURS) +
-             f" | {1 - pool_mix['complete'] / len(POOL):.1%} |")
-for label, kept in (("kept, ranked by the scorer", KEPT), ("kept, ranked at random", KEPT_RANDOM)):
-    total, counts, flawed = mix(kept)
-    lines.append(f"| {label} | {total} | " + " | ".join(map(str, counts.values())) + f" | {flawed:.1%} |")
+lines = ["| draw | questions | kept | " + " | ".join(QUALITY) + " | flawed share |", "|---|---|---|" + "---|" * (len(QUALITY) + 1)]
+for seed in DRAWS:
+    pool_mix = collections.Counter(augcon.question_quality(n.question, n.context) for ns in DRAW[seed].pools.values() for n in ns)
+    total = sum(pool_mix.values())
+    lines.append(f"| {seed} | the whole pool | {total} | " + " | ".join(str(pool_mix[k]) for k in QUALITY) +
+                 f" | {1 - pool_mix['complete'] / total:.1%} |")
+    for label, kept in (("kept, ranked by the scorer", DRAW[seed].kept), ("kept, ranked at random", DRAW[seed].kept_random)):
+        total, counts, flawed = mix(kept)
+        lines.append(f"| {seed} | {label} | {total} | " + " | ".join(map(str, counts)) + f" | {flawed:.1%} |")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# What the near-duplicate rule drops, with the kept question it resembles. On this world's short, templated
-# questions, "What is the animal of Tobeka?" and "What is the ruler of Tobeka?" share five of six words
-# (ROUGE-L F 0.83), so after one single-fact question per town is kept the others are dropped, whatever their
-# score: the filter, not the budget, decides most of what survives.
-
-# %%
-drops = [(d, r) for d, rep in REPORTS.items() for r in rep if r["verdict"] == "near-duplicate"]
-lines = ["| document | dropped question | score | like this kept question | ROUGE-L F |", "|---|---|---|---|---|"]
-for d, r in drops[:12]:
-    lines.append(f"| {d} | {POOLS[d][r['index']].question} | {r['score']:.2f} | {POOLS[d][r['like']].question} | {r['rouge']:.2f} |")
-display(Markdown("\n".join(lines)))
-same_template = sum(augcon.asked(POOLS[d][r["index"]].question) is not None and augcon.asked(POOLS[d][r["like"]].question) is not None
-                    for d, r in drops)
-print(f"{len(drops)} near-duplicates dropped; {same_template} of them are a fact question dropped for another fact question")
-
-# %% [markdown]
-# Explore any document: its first tree, each box coloured by what the filter did (green kept, grey a
+# Explore any document of draw 0: its first tree, each box coloured by what the filter did (green kept, grey a
 # near-duplicate, white over budget), and the ranked list with the reasons.
 
 # %%
 VERDICT_COLOURS = {"kept": "#b2f2bb", "near-duplicate": "#dee2e6", "over budget": "white"}
+REPORTS = reports(D0.pools, D0.scores)
 
 def explore(document):
-    nodes, report = POOLS[document], REPORTS[document]
+    nodes, report = D0.pools[document], REPORTS[document]
     verdict = {r["index"]: r for r in report}
     first = [i for i, n in enumerate(nodes) if n.round == 0]
-    ax = plots.tree([nodes[i] for i in first], marks={k: VERDICT_COLOURS[verdict[i]["verdict"]] for k, i in enumerate(first)},
-                    title=f"{document}: round 0 of {1 + max(n.round for n in nodes)}, coloured by the filter")
+    plots.tree([nodes[i] for i in first], marks={k: VERDICT_COLOURS[verdict[i]["verdict"]] for k, i in enumerate(first)},
+               title=f"{document}: round 0 of {1 + max(n.round for n in nodes)}, coloured by the filter")
     plt.show()
     lines = ["| rank | score | question | depth | gold quality | filter |", "|---|---|---|---|---|---|"]
     for rank, r in enumerate(report, 1):
@@ -337,10 +415,10 @@ def explore(document):
 explore(DOCS[0]["id"])  # a static first view; the explorer below changes it
 
 # %%
-widgets.interact(explore, document=widgets.Dropdown(options=list(POOLS), value=DOCS[1]["id"]));
+widgets.interact(explore, document=widgets.Dropdown(options=list(D0.pools), value=DOCS[1]["id"]));
 
 # %% [markdown]
-# ## 6. Step 3: answers from the context, with bootstrapped demos
+# ## 7. Step 3: answers from the context, with bootstrapped demos
 #
 # The answer prompt is DSPy's layout of the official `ContextQA` signature: its docstring (the three
 # principles) as the instruction, a format line, few-shot demos, then the context and the question. The
@@ -353,149 +431,179 @@ widgets.interact(explore, document=widgets.Dropdown(options=list(POOLS), value=D
 # it accepts become demos; unused seed examples fill up to 3 with their reference answers. (DSPy's bootstrap
 # answers with labeled demos in the prompt and stops after 3 successes; ours answers each seed example
 # without demos.) The scripted teacher answers the same with or without demos, so here the demos only show
-# the format; for a real model they are the "self-improvement".
+# the format; for a real model they are the "self-improvement". Draw 0's bootstrap:
 
 # %%
-DEMOS, BOOT_LOG = augcon.bootstrap_demos(teacher, augcon.seed_examples())
-for row in BOOT_LOG:
+for row in BOOT_LOG[DRAWS[0]]:
     print(f"judge says {'yes' if row['verdict'] else 'no '} to: {row['question']} -> {row['answer']}")
-print(f"\n{len(DEMOS)} demos; the answer prompt's instruction:\n\n{augcon.ANSWER_INSTRUCTION}")
+print(f"\nthe answer prompt's instruction:\n\n{augcon.ANSWER_INSTRUCTION}")
 
-# %%
-ITEMS = [(d, n) for d, nodes in KEPT.items() for n in nodes]
-AUGCON = augcon.sft_records(ITEMS, augcon.answer_items(teacher, ITEMS, DEMOS), "augcon")
-right = collections.Counter((r["meta"]["quality"], r["meta"]["answer_right"]) for r in AUGCON)
-print(f"AugCon data: {len(AUGCON)} question -> answer pairs; answers right from their context: "
-      f"{sum(r['meta']['answer_right'] for r in AUGCON) / len(AUGCON):.1%}")
-for k in QUALITY_COLOURS:
-    n = right[k, True] + right[k, False]
-    if n:
-        print(f"  {k:12s} questions: {n:3d}, answers right {right[k, True] / n:.0%}")
-display(Markdown("\n".join(["| question | answer | depth |", "|---|---|---|"] +
-                           [f"| {r['messages'][0]['content']} | {r['messages'][1]['content']} | {r['meta']['depth']} |" for r in AUGCON[:8]])))
 
 # %% [markdown]
-# ## 7. The baseline, and the data side by side
+# ## 8. The three data sets side by side
 #
-# **One question per document** (the issue's baseline): each document's root question, the one CST asks
-# about the whole document, answered once by the same teacher and demos, repeated round-robin until the data
-# set has AugCon's size: what one call per document gives, at the same number of training examples. With
-# `RANDOM_ARM`, a third data set ranks AugCon's pool at random instead of by the scorer, with the same ROUGE-L
-# filter, budget and answer step: AugCon without its scorer. (The paper's "w/o filter" ablation samples
-# questions at random with neither scorer nor filter, so it is not the same control.)
+# **One question per document** (the baseline): each document's root question, the one CST asks about the
+# whole document, answered once by the same teacher and demos, repeated round-robin until the data set has
+# AugCon's size: what one call per document gives, at the same number of training examples. **AugCon without
+# the scorer** ranks AugCon's pool at random instead of by the scorer, with the same ROUGE-L filter, budget
+# and answer step. (The paper's "w/o filter" ablation samples questions at random with neither scorer nor
+# filter, so it is not the same control.)
 
 # %%
-base_items = augcon.one_question_per_document(POOLS, len(AUGCON))
-DATA = {"AugCon": AUGCON,
-        "one question per document": augcon.sft_records(base_items, augcon.answer_items(teacher, base_items, DEMOS), "one-per-doc")}
-if RANDOM_ARM:
-    random_items = [(d, n) for d, nodes in KEPT_RANDOM.items() for n in nodes]
-    DATA["AugCon without the scorer"] = augcon.sft_records(random_items, augcon.answer_items(teacher, random_items, DEMOS), "augcon-random")
-
 def facts_asked(record):
     pairs = augcon.asked(record["messages"][0]["content"])
     return 0 if pairs is None else len(pairs)
 
 fig, ax = plt.subplots(figsize=(8, 3.4))
-width = 0.8 / len(DATA)
-for i, (label, data) in enumerate(DATA.items()):
-    counts = collections.Counter(facts_asked(r) for r in data)
-    ax.bar(np.arange(5) + i * width - 0.4 + width / 2, [counts[k] for k in range(5)], width, label=f"{label} ({len(data)})")
+width = 0.8 / len(augcon.ARMS)
+for i, label in enumerate(augcon.ARMS):
+    counts = collections.Counter(facts_asked(r) for r in D0.data[label])
+    ax.bar(np.arange(5) + i * width - 0.4 + width / 2, [counts[k] for k in range(5)], width,
+           label=f"{label} ({len(D0.data[label])})")
 ax.set_xticks(range(5), ["0 (filler,\ngeneric)", "1", "2", "3", "4 (whole\ndocument)"])
 ax.set(xlabel="facts a training question asks for (stated in its context or not)", ylabel="training examples",
-       title="what each data set teaches")
+       title="draw 0: what each data set teaches")
 ax.legend(fontsize=8); plt.show()
-SEEN = {label: {r["messages"][0]["content"] for r in data} for label, data in DATA.items()}
-lines = ["| data set | examples | distinct questions | answers right | " + " | ".join(f"{g} test questions seen" for g in GRAINS) + " |",
-         "|---|---|---|---|" + "---|" * len(GRAINS)]
-for label, data in DATA.items():
-    seen = [f"{sum(r['messages'][0]['content'] in SEEN[label] for r in TEST if r['split'] == g)} / {sum(r['split'] == g for r in TEST)}" for g in GRAINS]
-    lines.append(f"| {label} | {len(data)} | {len(SEEN[label])} | {np.mean([r['meta']['answer_right'] for r in data]):.1%} | " + " | ".join(seen) + " |")
+TEST_FACTS = {(t, a) for r in TEST for t, a in augcon.asked(r["messages"][0]["content"])}
+lines = ["| data set | draw | examples | distinct questions | answers right | test facts some answer states | "
+         "test questions seen verbatim |", "|---|---|---|---|---|---|---|"]
+for label in augcon.ARMS:
+    for seed in DRAWS:
+        data = DRAW[seed].data[label]
+        taught = {(t, a) for r in data for (t, a), _ in augcon.stated_values(r["messages"][1]["content"]).items()}
+        questions = {r["messages"][0]["content"] for r in data}
+        lines.append(f"| {label} | {seed} | {len(data)} | {len(questions)} | "
+                     f"{np.mean([r['meta']['answer_right'] for r in data]):.1%} | {len(TEST_FACTS & taught)} / {len(TEST_FACTS)} | "
+                     f"{sum(r['messages'][0]['content'] in questions for r in TEST)} / {len(TEST)} |")
 display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(["| draw 0, AugCon: question | answer | depth |", "|---|---|---|"] +
+                           [f"| {r['messages'][0]['content']} | {r['messages'][1]['content']} | {r['meta']['depth']} |"
+                            for r in D0.data["AugCon"][:8]])))
 
 # %% [markdown]
-# The closed-book test asks about the same 40 documents, without them, with gold answers from the recorded
-# facts (not the teacher's): each town's three facts one at a time (**fact**); the paragraph that also states a
+# ## 9. Fine-tuning and the closed-book test
+#
+# The closed-book test asks about the documents, without them, with gold answers from the recorded facts (not
+# the teacher's): each town's three facts one at a time (**fact**); the paragraph that also states a
 # neighbour's fact, its two facts asked neighbour first (**paragraph**); and the town's own three facts
-# (**document**). The teacher asks about facts in the order they appear, and any context holding all three of a
-# town's own facts also holds the neighbour's, so no data set contains a paragraph or document test question:
-# those are held out by construction (a test checks it). Single-fact questions are another matter: the teacher
-# writes them too, so the table above counts how many each data set saw verbatim, and the headline for **fact**
-# uses only the fact questions that *no* data set contains.
-#
-# ## 8. Fine-tuning and the closed-book test
-#
-# Every data set gets the same training, notebook 01's plain-SFT recipe (`sftkit.experiment.BASELINE`: lr 1e-3,
-# 15 warm-up steps, cosine decay) from the base model for `STEPS` steps of `BATCH_SIZE` examples (200 here,
-# about 21 passes over the data; notebook 01 uses 300 on its larger train split), once per seed in `SEEDS`; greedy answers are checked by exact match. The same number of examples is not the same compute:
-# the document answers are longer, so their steps take longer (printed below). The data are made once (teacher
-# seed 0, scorer seed 0), so the spread over seeds is the fine-tuning's alone.
+# (**document**), in the canonical wording. No data set contains a paragraph or document test question (the
+# teacher asks for facts in the order they appear, and any context holding a town's three facts also holds the
+# neighbour's), so those test whether a model can put together what it learnt. Every answer is graded **per
+# requested fact**: the share of the facts it asks for that the answer states with their true value (and no
+# other), checked against the world (`augcon.fact_credit`). Exact match is the second column.
 
 # %%
-CONFIG = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE)
+print(plots.source_of(augcon.fact_credit))
+example = next(r for r in TEST if r["split"] == "document")
+for reply in (example["answer"], example["answer"].rsplit(" The ", 1)[0], "I think it is violet."):
+    print(f"{augcon.fact_credit(augcon.asked(example['messages'][0]['content']), reply):.3f}  {reply}")
+
+# %% [markdown]
+# The questions of every 4th document are **dev**, used only to choose each arm's learning rate; the other 30
+# documents' questions are the **test** (items paired across arms and seeds). Every data set is learnt from all
+# 40 documents, as the paper's data cover every context.
+#
+# **Headline claims, named before running** (test, all three granularities together, per-fact credit, paired
+# on the same items, `sftkit.stats.compare`, seeds = data draws):
+#
+# 1. **AugCon's data above one question per document** (the paper's claim: better data than other ways of
+#    making SFT data from the same texts, Table 1).
+# 2. **AugCon's data above the same pool ranked at random** (the scorer's claim: Table 2's filter ablation
+#    reports 0.849 with it, 0.828 without).
+#
+# Secondary, Holm-corrected: both claims per granularity (6 comparisons). Exact match is descriptive.
+#
+# **Training.** Every data set gets plain SFT (`sftkit.experiment.BASELINE`'s recipe: 15 warm-up steps, cosine
+# decay) from the base model for `STEPS` steps of `BATCH_SIZE` examples. Each arm's learning rate is chosen
+# from `LR_GRID` on dev (mean per-fact credit) with draw 0; the grid's winner's draw-0 run is that arm's seed 0,
+# and draws 1 and 2 train at the same rate. The same number of examples is not the same compute: the
+# baseline's answers state a whole document, so its steps take longer (printed below).
+
+# %%
 base_model, base_tok = load_model(MODEL_NAME, device=DEVICE)
-BASE = evaluate(base_model, base_tok, TEST, MAX_NEW_TOKENS)
+BASE = augcon.credit_rows(evaluate(base_model, base_tok, TEST, MAX_NEW_TOKENS))
 del base_model
-RUNS = {}
+EVAL = DEV + TEST
+TUNE, RUNS = {}, {label: {} for label in augcon.ARMS}
 
-def train_on(label):
+def train(label, lr, seeds):
     t = time.time()
-    RUNS[label] = run_method("sft", SEEDS, MODEL_NAME, CONFIG, train_records=DATA[label], eval_records=TEST,
-                             max_new_tokens=MAX_NEW_TOKENS, device=DEVICE)
-    step_ms = 1000 * np.mean([RUNS[label].training[s].step_time_s for s in SEEDS])
-    print(f"{label}: {len(SEEDS)} seeds in {time.time() - t:.0f} s ({step_ms:.0f} ms/step)")
+    run = run_method("sft", seeds, MODEL_NAME, replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=lr),
+                     train_records=lambda seed: DRAW[seed].data[label], eval_records=EVAL,
+                     max_new_tokens=MAX_NEW_TOKENS, device=DEVICE)
+    ms = 1000 * np.mean([run.training[s].step_time_s for s in seeds])
+    print(f"{label}, lr {lr:g}, draw(s) {', '.join(map(str, seeds))}: {time.time() - t:.0f} s ({ms:.0f} ms/step)")
+    return run
 
-train_on("AugCon")
+def mean_credit(predictions, ids):
+    return float(np.mean([p["correct"] for p in augcon.credit_rows(predictions) if p["id"] in ids]))
+
+DEV_IDS = {r["id"] for r in DEV}
+for label in augcon.ARMS:
+    for lr in LR_GRID:
+        TUNE[label, lr] = train(label, lr, DRAWS[:1])
+LR = {label: max(LR_GRID, key=lambda lr: mean_credit(TUNE[label, lr].predictions[DRAWS[0]], DEV_IDS)) for label in augcon.ARMS}
+lines = ["| trained on (draw 0) | " + " | ".join(f"lr {lr:g}" for lr in LR_GRID) + " |", "|---|" + "---|" * len(LR_GRID)]
+for label in augcon.ARMS:
+    cells = [f"{100 * mean_credit(TUNE[label, lr].predictions[DRAWS[0]], DEV_IDS):.1f}" for lr in LR_GRID]
+    lines.append(f"| {label} | " + " | ".join(f"**{c}**" if lr == LR[label] else c for c, lr in zip(cells, LR_GRID)) + " |")
+display(Markdown(f"Dev per-fact credit % ({len(DEV)} questions; bold: chosen)\n\n" + "\n".join(lines)))
+edge = [label for label in augcon.ARMS if len(LR_GRID) > 1 and LR[label] in (LR_GRID[0], LR_GRID[-1])]
+print("chosen at the grid's edge: " + (", ".join(f"{label} ({LR[label]:g})" for label in edge) or "none"))
 
 # %%
-train_on("one question per document")
+for label in augcon.ARMS:
+    RUNS[label] = {"tune": TUNE[label, LR[label]], "rest": train(label, LR[label], DRAWS[1:]) if DRAWS[1:] else None}
 
 # %%
-if RANDOM_ARM:
-    train_on("AugCon without the scorer")
+TEST_IDS = [r["id"] for r in TEST]
 
-# %%
-UNSEEN_BY_ALL = {r["messages"][0]["content"] for r in TEST} - set().union(*SEEN.values())
-HELD_OUT = {g: [r for r in TEST if r["split"] == g and r["messages"][0]["content"] in UNSEEN_BY_ALL] for g in GRAINS}
+def predictions(label, seed):
+    parts = RUNS[label]
+    run = parts["tune"] if seed == DRAWS[0] else parts["rest"]
+    by_id = {p["id"]: p for p in augcon.credit_rows(run.predictions[seed])}
+    return [by_id[i] for i in TEST_IDS]
 
-def acc(label, grain, which="held out"):
-    # accuracy per seed on one granularity: "held out" (questions no data set contains), "seen" / "unseen" (by this one), "all"
-    out = []
-    for s in SEEDS:
-        rows = [p for p in RUNS[label].predictions[s] if p["split"] == grain and {
-            "held out": p["prompt"] in UNSEEN_BY_ALL, "seen": p["prompt"] in SEEN[label],
-            "unseen": p["prompt"] not in SEEN[label], "all": True}[which]]
-        out.append(np.mean([p["correct"] for p in rows]) if rows else np.nan)
-    return out
+def table(label, grain=None, key="correct"):
+    # (seeds, items): per-fact credit (key "correct") or exact match ("exact") on the test, one granularity or all
+    return np.array([[float(p[key]) for p in predictions(label, s) if grain in (None, p["split"])] for s in DRAWS])
 
-def cell(values):
-    return "–" if np.isnan(values).all() else fmt_mean_std(values)
+def cell(x):
+    return fmt_mean_std(list(x.mean(1)))
 
-lines = ["| trained on | " + " | ".join(f"{g} (held out, n={len(HELD_OUT[g])}) EM %" for g in GRAINS) +
-         " | fact, seen by this data set | fact, all 120 |", "|---|" + "---|" * (len(GRAINS) + 2)]
-lines.append("| nothing (the base model) | " + " | ".join(
-    f"{100 * np.mean([p['correct'] for p in BASE if p['split'] == g and p['prompt'] in UNSEEN_BY_ALL]):.1f}" for g in GRAINS) + " | – | "
-    f"{100 * np.mean([p['correct'] for p in BASE if p['split'] == 'fact']):.1f} |")
-for label in RUNS:
-    lines.append(f"| {label} | " + " | ".join(cell(acc(label, g)) for g in GRAINS) +
-                 f" | {cell(acc(label, 'fact', 'seen'))} | {cell(acc(label, 'fact', 'all'))} |")
-display(Markdown("\n".join(lines)))
-ax = plots.accuracy_bars({label: {g: acc(label, g) for g in GRAINS} for label in RUNS},
-                         title="closed-book exact match on held-out questions (mean ± std over seeds)", xlabel="granularity")
-ax.set_ylim(0, 125)  # room for the legend above the bars
+head = "| trained on | lr | " + " | ".join(f"{g} (n={sum(r['split'] == g for r in TEST)})" for g in GRAINS) + \
+       f" | all (n={len(TEST)}) | exact match: " + " / ".join(GRAINS) + " |"
+lines = [head, "|---|---|" + "---|" * (len(GRAINS) + 2)]
+base = {g: 100 * np.mean([p["correct"] for p in BASE if p["split"] == g]) for g in GRAINS}
+lines.append("| nothing (the base model) | – | " + " | ".join(f"{base[g]:.1f}" for g in GRAINS) +
+             f" | {100 * np.mean([p['correct'] for p in BASE]):.1f} | " +
+             " / ".join(f"{100 * np.mean([p['exact'] for p in BASE if p['split'] == g]):.1f}" for g in GRAINS) + " |")
+for label in augcon.ARMS:
+    lines.append(f"| {label} | {LR[label]:g} | " + " | ".join(cell(table(label, g)) for g in GRAINS) +
+                 f" | {cell(table(label))} | " + " / ".join(cell(table(label, g, 'exact')) for g in GRAINS) + " |")
+display(Markdown(f"Test, per-fact credit % (mean ± std over {len(DRAWS)} draws; a draw's data and its fine-tuning "
+                 "seed together)\n\n" + "\n".join(lines)))
+ax = plots.accuracy_bars({label: {g: list(table(label, g).mean(1)) for g in GRAINS} for label in augcon.ARMS},
+                         title="closed-book per-fact credit on the test documents (mean ± std over draws)",
+                         xlabel="granularity")
+ax.set(ylabel="per-fact credit %"); ax.set_ylim(0, 125)
 plt.show()
 
 # %%
-print(results.RULE, "\n")
-main, baseline, no_scorer = "AugCon", "one question per document", "AugCon without the scorer"
-for g in GRAINS:
-    print(f"{g:9s} (held out): " + compare(acc(main, g), acc(baseline, g)).sentence(main, baseline))
-if RANDOM_ARM:
-    print()
-    for g in GRAINS:
-        print(f"{g:9s} (held out): " + compare(acc(main, g), acc(no_scorer, g)).sentence(main, no_scorer))
-print(f"\nfact questions: {main} on the ones it trained on {cell(acc(main, 'fact', 'seen'))}, "
-      f"on the held-out ones {cell(acc(main, 'fact'))}; {baseline} on the held-out ones {cell(acc(baseline, 'fact'))}")
+MAIN, BASELINE_ARM, NO_SCORER = augcon.ARMS
+HEADLINE = {"AugCon above one question per document": (MAIN, BASELINE_ARM),
+            "AugCon above the same pool ranked at random": (MAIN, NO_SCORER)}
+print(RULE, "\n\nHeadline, test, all granularities, per-fact credit:")
+HEAD = {name: compare(table(a), table(b)) for name, (a, b) in HEADLINE.items()}
+for name, (a, b) in HEADLINE.items():
+    print(f"  {name}: " + HEAD[name].sentence(a, b))
+secondary = [(name, g, compare(table(a, g), table(b, g))) for name, (a, b) in HEADLINE.items() for g in GRAINS]
+print(f"\nSecondary, per granularity ({len(secondary)} comparisons; Holm-adjusted p):")
+for (name, g, c), p in zip(secondary, holm([c.p_value for *_, c in secondary])):
+    print(f"  {g:9s} {c.sentence(*HEADLINE[name])} Holm p = {p:.3f}")
+print("\nExact match, test, all granularities (descriptive):")
+for a, b in HEADLINE.values():
+    print(f"  {compare(table(a, key='exact'), table(b, key='exact')).sentence(a, b)}")
 
 # %% [markdown]
 # ### Against the paper
@@ -510,121 +618,133 @@ paper = [("SQuAD1.1 EM", "0.336 ± 0.004", "0.314 ± 0.003 (Context-Instruct, th
          ("DROP EM", "0.350 ± 0.003", "0.334 ± 0.003 (Context-Instruct)"),
          ("TriviaQA EM, ablation", "0.849 (full)", "0.828 (w/o filter: random sampling, no scorer)")]
 lines = ["| measured on | AugCon | against |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in paper]
-for g in GRAINS:
-    lines.append(f"| this notebook, {g} (held out, tiny model, closed-book EM %) | {cell(acc(main, g))} | "
-                 f"{cell(acc(baseline, g))} (one question per document)" +
-                 (f"; {cell(acc(no_scorer, g))} (without the scorer)" if RANDOM_ARM else "") + " |")
+for g in (*GRAINS, None):
+    lines.append(f"| this notebook, {g or 'all granularities'} (test, tiny model, closed-book per-fact credit %) | "
+                 f"{cell(table(MAIN, g))} | {cell(table(BASELINE_ARM, g))} (one question per document); "
+                 f"{cell(table(NO_SCORER, g))} (without the scorer) |")
 display(Markdown("\n".join(lines)))
 
 
 # %%
 def samples(label, grain, seed):
-    rows = [p for p in RUNS[label].predictions[seed] if p["split"] == grain][:8]
+    rows = [p for p in predictions(label, seed) if p["split"] == grain][:8]
     display(HTML(plots.samples_html({label: rows}, ids=[r["id"] for r in rows])))
 
-samples("AugCon", "document", SEEDS[0])  # a static first view; the explorer below changes it
-widgets.interact(samples, label=list(RUNS), grain=list(GRAINS), seed=list(SEEDS));
+samples(MAIN, "document", DRAWS[0])  # a static first view; the explorer below changes it
+widgets.interact(samples, label=list(augcon.ARMS), grain=list(GRAINS), seed=list(DRAWS));
 
 # %%
+METHOD = {MAIN: ("augcon", f"scorer,rouge={ROUGE_THRESHOLD}"), BASELINE_ARM: ("one-per-doc", "root questions"),
+          NO_SCORER: ("augcon", f"random ranking,rouge={ROUGE_THRESHOLD}")}
 saved = []
-for label, run in RUNS.items():
-    method = {"AugCon": "augcon", "one question per document": "one-per-doc", "AugCon without the scorer": "augcon"}[label]
-    variant = {"AugCon": f"scorer,rouge={ROUGE_THRESHOLD}", "one question per document": "root questions",
-               "AugCon without the scorer": f"random ranking,rouge={ROUGE_THRESHOLD}"}[label]
-    for seed in SEEDS:  # the held-out questions only, as the table above
+for label in augcon.ARMS:
+    method, variant = METHOD[label]
+    for seed in DRAWS:
+        run = RUNS[label]["tune"] if seed == DRAWS[0] else RUNS[label]["rest"]
         tags = next(r for r in run.rows if r["seed"] == seed)
         tags = {k: tags[k] for k in ("model", "steps", "step_time_s", "peak_mem_mb", "train_seconds", "device", "train_config")}
-        held = [p for p in run.predictions[seed] if p["prompt"] in UNSEEN_BY_ALL]
-        saved += results.rows_from_eval(held, notebook="09_augcon", method=method, variant=variant, seed=seed, **tags)
-for metric, value in (("scorer_heldout_pair_accuracy", HELD_ACC), ("flawed_share_kept_scorer", mix(KEPT)[2]),
-                      ("flawed_share_kept_random", mix(KEPT_RANDOM)[2]),
-                      ("answers_right_share", float(np.mean([r["meta"]["answer_right"] for r in AUGCON])))):
-    saved.append(results.metric_row(metric, value, "augcon-data", notebook="09_augcon", method="augcon",
-                                    variant=f"scorer,rouge={ROUGE_THRESHOLD}", model=MODEL_NAME, seed=0, device=DEVICE))
+        for metric, key in (("fact_credit", "correct"), (results.EXACT_MATCH, "exact")):
+            rows = [{**p, "correct": p[key]} for p in predictions(label, seed)]
+            for row in rows_from_eval(rows + [{**p, "split": "test"} for p in rows], notebook="09_augcon", method=method,
+                                      variant=variant, seed=seed, **tags):
+                saved.append({**row, "metric": metric})
+    for seed in DRAWS:
+        if label == MAIN:
+            d = DRAW[seed]
+            for metric, value in (("scorer_heldout_pair_accuracy", d.held_accuracy), ("flawed_share_kept_scorer", mix(d.kept)[2]),
+                                  ("flawed_share_kept_random", mix(d.kept_random)[2]),
+                                  ("answers_right_share", float(np.mean([r["meta"]["answer_right"] for r in d.data[MAIN]])))):
+                saved.append(results.metric_row(metric, value, "augcon-data", notebook="09_augcon", method="augcon",
+                                                variant=variant, model=MODEL_NAME, seed=seed, device=DEVICE))
 path = results.save("09_augcon", saved)
-print(f"saved {len(saved)} rows to {path.name} (accuracy on the held-out questions)")
+print(f"saved {len(saved)} rows to {path.name} (test documents; per-fact credit and exact match)")
 
 # %% [markdown]
 # ## What we saw
 #
-# The verdicts above are computed from this run's numbers; read them first. What they mean:
+# The verdicts in section 9 are computed from this run's numbers; read them first. What they mean:
 #
-# - **On held-out single facts, AugCon's data beat one question per document.** AugCon's data ask many
-#   single-fact questions; the baseline's few are its flawed root questions (section 7's figure). So AugCon's
-#   model answers single-fact questions about facts it was never asked about singly more often. Where those values come
-#   from cannot be separated here: the base model read every fact in pretraining, and the multi-fact answers in
-#   the data state many of them too.
-# - **Neither data set taught new combinations.** Every model scores 0 on the paragraph questions (two facts,
-#   neighbour first) and the document questions (a town's own three facts): strings in the teacher's grammar
-#   that no data set contains. The sample view in section 8 shows the AugCon model answering document
-#   questions with a single fact sentence (the explorer shows the other models' answers). At 1.8M parameters and about 300
-#   examples, composing an unseen set of facts into one answer is beyond what either data set teaches. The
-#   paper's claim that covering every granularity helps is therefore not tested beyond single facts here.
-# - **The scorer did not help here, and the control for the plainer cause was not run.** On held-out pairs it
-#   ranks the full prompt's question first about two times in three, and it scores generic questions lowest,
-#   but it scores questions about facts the context does not state as high as good ones (section 4's right
-#   panel), so the set it kept has no smaller flawed share than the set kept at random and more unanswerable
-#   questions (section 5), whose answers ("The passage does not say ...") are wrong closed-book. The model
-#   trained on AugCon's pool ranked at random is *above* the scored one on held-out facts. Both data sets are a single
-#   draw (the spread is over fine-tuning seeds only), and they differ in which questions survive the filter
-#   (section 7: more whole-document questions without the scorer, whose answers state more facts), so this gap
-#   may be the draw, not the scorer. Exercise 4 is the control that would tell: several random rankings and
-#   several scorer seeds. The paper's own ablation (TriviaQA 0.849 with, 0.828 without its filter) removes the
-#   filter too, so it is not the same comparison.
-# - **The ROUGE-L filter decides most of what is kept.** On these short, templated questions two single-fact
-#   questions about one town share five of six words, so almost every near-duplicate it dropped was a fact
-#   question dropped for another fact question (section 5 prints the count), and fewer questions were kept than
-#   the one-per-35-characters budget allows. Filler sentences, whose questions are all different, make up most
-#   of what survives. The official threshold was set for the paper's corpora; on this world it costs coverage of
-#   facts (exercise 1).
-# - **Against the paper:** the paper fine-tunes a 70B model on data from real benchmarks' contexts and reports
-#   a few points of exact match over the strongest other generator; this notebook's tiny model, scripted
-#   teacher and synthetic documents measure the mechanism (what each step makes, keeps and drops, and what a
-#   small model learns from it), not that claim.
+# - **AugCon's data against one question per document (headline 1): inconclusive.** Over all test questions the
+#   difference is +5.6 points with an interval from -5.6 to +16.9 and an MDE of 15.5: three data draws with 150
+#   items cannot tell them apart. AugCon's model is far more variable from draw to draw (fact credit 18.1 ± 10.0
+#   against 6.7 ± 0.0), although both arms trained at the same learning rate (the grid's top, 0.01, chosen on
+#   draw 0's dev questions): the spread comes from the data draws, not from the learning rate alone.
+# - **The scorer against a random ranking of the same pool (headline 2): below.** AugCon's data scored 15.0 points
+#   *under* the same pool ranked at random ([-26.3, -3.7], MDE 15.5), the reverse of the paper's ablation. Two
+#   causes are mixed here and this design does not separate them: the arms trained at different learning rates
+#   (each its dev choice: 0.01 for AugCon, 0.003 without the scorer), and the scorer changes *what* is kept.
+#   Section 6's first table shows the second: in every draw the scorer keeps fewer one-fact questions and more
+#   filler ("no fact") questions than the random ranking, because it ranks filler questions above one-fact
+#   questions (section 5). Filler answers teach no fact the test asks for.
+# - **Paragraph and document questions measure something under per-fact credit.** Exact match stays 0.0 for every arm (no model
+#   writes the exact three-fact answer to a question it never saw), but per-fact credit shows each model
+#   stating some of the requested facts, from 7.2 to 17.2% of them (section 9's table); none of the
+#   per-granularity comparisons with the baseline is decided, and the random ranking is above AugCon on
+#   facts and on paragraphs by their own intervals, but not after the Holm correction (Holm p 0.114 each).
+# - **What the scorer learned.** It learned the form of a question, not whether its context answers it. It ranks
+#   multi-fact questions highest, filler questions next, one-fact questions low and generic ones last (section
+#   5's tables), which is the contrast its labels carry: most negatives are generic questions or one-fact
+#   questions about a fact the context does not state. It does not prefer unanswerable questions: their median
+#   rank is below the complete one-fact questions' at every depth that has both (1 to 4), and the set it keeps is less
+#   flawed than the random one's in every draw (section 6's second table). But the context probe shows why that is
+#   form, not understanding: the same answerable question scores about the same with a context that does not
+#   state its fact (own context higher for 50 to 62% of questions; a scorer that checked would almost always
+#   score it higher). A fix would need negatives
+#   that differ only in the context (exercise 4 asks where the scorer's ranking matters most); the paper's
+#   weakened prompts do not supply them.
+# - **The filter removes duplicates as well as coverage.** With varied wording, about half of what it drops
+#   as near-duplicates asks for no fact the kept question lacks (section 6: "duplicate" beside "other facts"),
+#   and the budget, one question per 35 characters, decides more than the near-duplicate rule ("over budget").
+# - **The data are mostly right.** With a greedy answer writer (`ANSWER_ERRORS`), nearly all of each data set's
+#   answers are right from their context (94.3 to 97.4%, section 8). "The passage does not say ..." answers to
+#   unanswerable questions count as right (they are true of the context), though they teach nothing closed-book.
+# - **Against the paper:** the paper fine-tunes a 70B model on data from real benchmarks' contexts and reports a
+#   few points of exact match over the strongest other generator and over its no-filter ablation. This tiny
+#   model, scripted teacher and 40 synthetic documents do not reproduce either gap: the comparison with one
+#   question per document is undecided at this size, and the scorer, which learnt question form from the weakened
+#   prompts, cost fact coverage here. Learning rates were tuned on one draw only (the 15-minute budget allowed no more),
+#   and two arms chose the grid's edge.
 #
 # ## Exercises
 #
 # Hints and worked solutions are folded: click to open. The solutions are code to paste into a new cell
 # after the cells they name; none of them runs by default.
 #
-# **1.** Raise `ROUGE_THRESHOLD` to 0.9 and rerun from section 5. How many questions are kept now, which
-# granularities gain, and does the AugCon model's fact and paragraph accuracy change?
+# **1.** Raise `ROUGE_THRESHOLD` to 0.9 for draw 0 and count what the filter keeps and drops by kind. Which
+# kinds gain, and are the extra questions new facts or rewordings of kept ones?
 #
 # <details><summary>Hint</summary>
 #
-# At 0.9, "What is the animal of Tobeka?" and "What is the ruler of Tobeka?" (F 0.83) no longer collide, so
-# the budget (one question per 35 characters) starts to bind. Count kept questions by `facts_asked` before
-# training anything.
+# `augcon.filter_report` and `augcon.drop_counts` take the threshold; section 6's table is the 0.7 version. At 0.9
+# the budget (one question per 35 characters) binds more often than the near-duplicate rule.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# kept09 = augcon.keep_questions(POOLS, SCORES, DOCS, threshold=0.9)
-# items09 = [(d, n) for d, nodes in kept09.items() for n in nodes]
-# data09 = augcon.sft_records(items09, augcon.answer_items(teacher, items09, DEMOS), "augcon-0.9")
-# print(len(data09), collections.Counter(facts_asked(r) for r in data09))
-# run09 = run_method("sft", SEEDS, MODEL_NAME, CONFIG, train_records=data09, eval_records=TEST,
-#                    max_new_tokens=MAX_NEW_TOKENS, device=DEVICE)
-# RUNS["AugCon, ROUGE 0.9"], SEEN["AugCon, ROUGE 0.9"] = run09, {r["messages"][0]["content"] for r in data09}
-# print({g: fmt_mean_std(acc("AugCon, ROUGE 0.9", g)) for g in GRAINS})
+# rep09 = {d: augcon.filter_report([n.question for n in D0.pools[d]], D0.scores[d], 0.9, augcon.query_budget(TEXT[d]))
+#          for d in D0.pools}
+# counts = augcon.drop_counts(D0.pools, rep09)
+# for kind in KINDS:
+#     print(kind, {v: counts.get((kind, v), 0) for v in VERDICTS})
 # ```
 # </details>
 #
-# **2.** Make the teacher perfect (`ERROR_RATE = LAZINESS_RATE = 0`) and rerun the notebook. How much of the
-# gap between the AugCon model's seen fact questions and 100% was the teacher's wrong answers?
+# **2.** Make the answer writer perfect (`ANSWER_ERRORS = (0.0, 0.0)`) and rerun the notebook. How much of the
+# gap between AugCon's fact credit and 100% was the teacher's wrong answers?
 #
 # <details><summary>Hint</summary>
 #
-# Section 6 prints the share of right answers in the data; with a perfect teacher it is 100%. Compare the
-# "seen" column of the fact granularity before and after.
+# Section 8 prints the share of right answers in each data set; with a perfect writer it is 100% (a "The
+# passage does not say ..." answer to an unanswerable question counts as right), yet those answers and the
+# generic questions still teach no fact.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
-# Set `ERROR_RATE, LAZINESS_RATE = 0.0, 0.0` in the parameters cell and run all cells (about the full
-# profile's runtime). Wrong answers in the data are learned like right ones, so the seen-question accuracy
-# should rise; whatever gap remains is the small model's, not the data's.
+# Set `ANSWER_ERRORS = (0.0, 0.0)` in the parameters cell and run all cells (about the full profile's runtime).
+# Wrong answers in the data are learned like right ones, so the fact credit should rise; whatever gap remains is
+# the small model's (and the budget's: facts no kept question asks about are taught by no answer).
 # </details>
 #
 # **3.** Train the scorer with the paper's loss, $-\log\sigma(s^{+}-s^{-})$ (Bradley-Terry, as
@@ -641,7 +761,7 @@ print(f"saved {len(saved)} rows to {path.name} (accuracy on the held-out questio
 # ```python
 # from sftkit.data import tokenize_pairs
 # from sftkit.reward import bradley_terry_loss, load_reward_model
-# from sftkit.train import train
+# from sftkit.train import train as train_model
 #
 # class PaperScorerTrainer(augcon.ScorerTrainer):
 #     def loss(self, model, inputs, outputs):
@@ -650,62 +770,37 @@ print(f"saved {len(saved)} rows to {path.name} (accuracy on the held-out questio
 #         return bradley_terry_loss(positive, negative).mean()
 #
 # model, tok = load_reward_model(MODEL_NAME, device=DEVICE)
-# config = replace(augcon.SCORER_BUDGET, steps=SCORER_STEPS)
-# paper_run = train(model, tok, TRAIN_PAIRS, config, trainer_cls=PaperScorerTrainer,
-#                   dataset=tokenize_pairs(tok, TRAIN_PAIRS, config.max_length))
-# pos = augcon.score_questions(paper_run.model, tok, [p["context"] for p in HELD], [p["chosen"][0]["content"][10:] for p in HELD])
-# neg = augcon.score_questions(paper_run.model, tok, [p["context"] for p in HELD], [p["rejected"][0]["content"][10:] for p in HELD])
-# print(f"paper's loss: {np.mean([a > b for a, b in zip(pos, neg)]):.1%} vs the official code's {HELD_ACC:.1%}")
+# paper_run = train_model(model, tok, D0.train_pairs, SCORER_CONFIG, trainer_cls=PaperScorerTrainer,
+#                         dataset=tokenize_pairs(tok, D0.train_pairs, SCORER_CONFIG.max_length))
+# held = D0.held_pairs
+# pos = augcon.score_questions(paper_run.model, tok, [p["context"] for p in held], [p["chosen"][0]["content"][10:] for p in held])
+# neg = augcon.score_questions(paper_run.model, tok, [p["context"] for p in held], [p["rejected"][0]["content"][10:] for p in held])
+# print(f"paper's loss: {np.mean([a > b for a, b in zip(pos, neg)]):.1%} vs the official code's {D0.held_accuracy:.1%}")
 # ```
 # </details>
 #
-# **4.** The control this notebook did not run: is "AugCon without the scorer" above AugCon because of the
-# scorer, or because of which questions one random draw happened to keep? Train on three random rankings
-# (seeds 0, 1, 2) and on AugCon's data with scorers trained from three seeds, one fine-tuning seed each.
+# **4.** Does the scorer matter more when the question writer is sloppier? Set `QUESTION_ERRORS = (0.4, 0.05)`
+# and rerun sections 4 to 6 (no fine-tuning needed). Compare the flawed share each ranking keeps, and the
+# unanswerable questions among them.
 #
 # <details><summary>Hint</summary>
 #
-# The spread you need is across data draws, not fine-tuning seeds. Build each data set with
-# `augcon.keep_questions` and `augcon.answer_items` as in sections 5 to 7, train each with
-# `run_method("sft", (0,), ...)`, and compare the two groups of three with `compare`.
+# Section 6's second table has both rankings per draw; section 5's table says where the scorer ranks each kind
+# of flawed question, so you can predict the answer before you run it.
 # </details>
 #
 # <details><summary>Solution</summary>
 #
-# ```python
-# def data_from(scores, name):
-#     kept = augcon.keep_questions(POOLS, scores, DOCS, ROUGE_THRESHOLD)
-#     items = [(d, n) for d, nodes in kept.items() for n in nodes]
-#     return augcon.sft_records(items, augcon.answer_items(teacher, items, DEMOS), name)
-#
-# def held_out_fact(data):
-#     run = run_method("sft", (0,), MODEL_NAME, CONFIG, train_records=data, eval_records=TEST,
-#                      max_new_tokens=MAX_NEW_TOKENS, device=DEVICE)
-#     rows = [p for p in run.predictions[0] if p["split"] == "fact" and p["prompt"] in UNSEEN_BY_ALL]
-#     return float(np.mean([p["correct"] for p in rows]))
-#
-# randoms = []
-# for seed in (0, 1, 2):
-#     rng = random.Random(seed)
-#     randoms.append(held_out_fact(data_from({d: [rng.random() for _ in POOLS[d]] for d in POOLS}, f"random-{seed}")))
-# scored = []
-# for seed in (0, 1, 2):
-#     run = augcon.train_scorer(TRAIN_PAIRS, MODEL_NAME, replace(augcon.SCORER_BUDGET, steps=SCORER_STEPS), device=DEVICE, seed=seed)
-#     flat = augcon.score_questions(run.model, TOK, [n.context for _, n in POOL], [n.question for _, n in POOL])
-#     start, scores = 0, {}
-#     for d, nodes in POOLS.items():
-#         scores[d], start = flat[start:start + len(nodes)], start + len(nodes)
-#     scored.append(held_out_fact(data_from(scores, f"scored-{seed}")))
-# print(compare(scored, randoms).sentence("scorer-ranked data", "randomly ranked data"))
-# ```
-#
-# (The held-out questions stay those no original data set contains; a new draw may contain some of them, which
-# then test memory rather than recall: count them with `SEEN`'s recipe before reading the result.)
+# Edit the parameters cell, then run from the top to the end of section 6 (about three scorer trainings). The
+# scorer ranks generic questions low, so with more of them in the pool its kept set loses more of them than a
+# random ranking does. Unanswerable questions already survive less often under the scorer than under random
+# ranking (section 6's second table), but section 5's probe shows it is the question's form it reads, not its
+# context: unanswerable questions that look like complete ones are the ones it is likely to keep.
 # </details>
 
 # %% [markdown]
 # **5. Check yourself: write the scorer loss and the ROUGE-L filter.** Write `my_scorer_loss(s_pos, s_neg)` (the official contrastive loss on the scorer's raw scores, a scalar) and
-# `my_filter(queries, scores, threshold, keep)` (the indices kept, best score first) as sections 4 and 5 describe them,
+# `my_filter(queries, scores, threshold, keep)` (the indices kept, best score first) as sections 5 and 6 describe them,
 # and check them with `check_piece(my_scorer_loss, "augcon-scorer-loss")` and
 # `check_piece(my_filter, "augcon-filter")`.
 #

@@ -1,14 +1,16 @@
 """Facts and questions of the tiny world's documents (`documents.make_documents`): which facts a context states,
-the self-contained question asking for some of them and its right answer, the gold quality of a generated question,
-the closed-book test. Pure gold functions, no torch: AugCon (`sftkit.methods.augcon`, notebook 09_augcon) reads them,
+the self-contained question asking for some of them (in the canonical wording or one of several, `SINGLE_TEMPLATES`,
+`MULTI_OPENERS`) and its right answer, the gold quality of a generated question, the closed-book test and its per-fact
+grader (`fact_credit`). Pure gold functions, no torch: AugCon (`sftkit.methods.augcon`, notebook 09_augcon) reads them,
 and its scripted teacher plays its prompts from them.
 """
 from __future__ import annotations
 
+import random
 import re
 
 from .documents import make_documents, sentences
-from .skills import ANIMALS, ATTRIBUTES, COLOURS, RULERS
+from .skills import ANIMALS, ATTRIBUTES, COLOURS, LAND, RULERS
 
 VALUES = {"animal": ANIMALS, "colour": COLOURS, "ruler": RULERS}
 
@@ -37,31 +39,84 @@ def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def question_for(pairs: list[tuple[str, str]]) -> str:
+# Phrasings of a question (`question_for` with an rng, the scripted teacher's): several per attribute for one fact,
+# worded so that questions about different facts of one document rarely share most of their words (ROUGE-L F above
+# 0.7); the first of each list is the canonical one (`question_for` without an rng, the closed-book test's).
+SINGLE_TEMPLATES = {
+    "animal": ("What is the animal of {town}?", "Which animal belongs to {town}?", "What creature stands for {town}?",
+               "{town} is known for which animal?"),
+    "colour": ("What is the colour of {town}?", "What colour are the banners of {town}?", "Which colour marks {town}?",
+               "{town} flies banners of which colour?"),
+    "ruler": ("What is the ruler of {town}?", "Who rules {town}?", "Who governs {town}?", "{town} is ruled by whom?"),
+}
+MULTI_OPENERS = ("What are the {groups}?", "Tell me the {groups}.", "Name the {groups}.")
+
+
+def question_for(pairs: list[tuple[str, str]], rng: random.Random | None = None) -> str:
     """A self-contained question asking for the (town, attribute) `pairs`, grouped by town in order:
     [(Tobeka, ruler)] -> "What is the ruler of Tobeka?"; [(Tobeka, colour), (Tobeka, ruler), (Gamo, animal)]
     -> "What are the colour and ruler of Tobeka, and the animal of Gamo?". Closed-book answerable: it names
-    what it asks about, never "the passage"."""
+    what it asks about, never "the passage". With `rng`, a phrasing drawn from `SINGLE_TEMPLATES` (one fact)
+    or `MULTI_OPENERS` (several): "Who rules Tobeka?", "Tell me the colour and ruler of Tobeka."."""
     by_town: dict[str, list[str]] = {}
     for town, attribute in pairs:
         by_town.setdefault(town, []).append(attribute)
     groups = [f"{_and(attributes)} of {town}" for town, attributes in by_town.items()]
-    return f"What {'is' if len(pairs) == 1 else 'are'} the {', and the '.join(groups)}?"
+    if rng is None:
+        return f"What {'is' if len(pairs) == 1 else 'are'} the {', and the '.join(groups)}?"
+    if len(pairs) == 1:
+        return rng.choice(SINGLE_TEMPLATES[pairs[0][1]]).format(town=pairs[0][0])
+    return rng.choice(MULTI_OPENERS).format(groups=", and the ".join(groups))
+
+
+def _single_patterns() -> list[tuple[re.Pattern, str]]:
+    return [(re.compile(re.escape(t).replace(re.escape("{town}"), r"(\w+)")), attribute)
+            for attribute, templates in SINGLE_TEMPLATES.items() for t in templates[1:]]
+
+
+SINGLE_PATTERNS = _single_patterns()
+GROUPS_PATTERN = re.compile(r"(?:What (?:is|are) the (.+)\?|Tell me the (.+)\.|Name the (.+)\.)")
 
 
 def asked(question: str) -> list[tuple[str, str]] | None:
-    """The (town, attribute) pairs a `question_for` question asks for, or None for any other question."""
-    match = re.fullmatch(r"What (?:is|are) the (.+)\?", question.strip())
+    """The (town, attribute) pairs a `question_for` question (any phrasing) asks for, or None for any other question."""
+    question = question.strip()
+    for pattern, attribute in SINGLE_PATTERNS:
+        found = pattern.fullmatch(question)
+        if found:
+            return [(found.group(1), attribute)] if found.group(1) in TOWNS else None
+    match = GROUPS_PATTERN.fullmatch(question)
     if match is None:
         return None
     pairs = []
-    for group in match.group(1).split(", and the "):
+    for group in next(g for g in match.groups() if g is not None).split(", and the "):
         attributes, sep, town = group.rpartition(" of ")
         names = re.split(r", | and ", attributes)
         if not sep or town not in TOWNS or not all(a in ATTRIBUTES for a in names):
             return None
         pairs += [(town, a) for a in names]
     return pairs
+
+
+STATEMENT = re.compile(r"\bThe (animal|colour|ruler) of (\w+) is (?:the )?(\w+)\.")
+
+
+def stated_values(reply: str) -> dict[tuple[str, str], set[str]]:
+    """What a reply states, as {(town, attribute): {values}}, from its "The ruler of Tobeka is Cora." sentences."""
+    stated: dict[tuple[str, str], set[str]] = {}
+    for attribute, town, value in STATEMENT.findall(reply or ""):
+        stated.setdefault((town, attribute), set()).add(value)
+    return stated
+
+
+def fact_credit(pairs: list[tuple[str, str]], reply: str, land: dict[str, dict[str, str]] = LAND) -> float:
+    """The share of the requested (town, attribute) `pairs` that `reply` states correctly, checked against the
+    world (`land`): a pair counts when the reply states it with the true value and no other value. Partial credit
+    for paragraph and document questions: 2 of 3 facts right -> 0.667, whatever else the reply says."""
+    if not pairs:
+        raise ValueError("fact_credit: no requested fact")
+    stated = stated_values(reply)
+    return sum(stated.get((t, a)) == {land[t][a]} for t, a in pairs) / len(pairs)
 
 
 def fact_sentence(town: str, attribute: str, value: str) -> str:
@@ -96,11 +151,11 @@ def about_question(context: str) -> str:
     return f"What is said about {named[0]}?" if named else "What does the passage describe?"
 
 
-def question_about(context: str) -> str:
-    """The right question about the whole of `context`: every fact it states (`question_for`), or, with no
-    fact in it, what is said about the town it names."""
+def question_about(context: str, rng: random.Random | None = None) -> str:
+    """The right question about the whole of `context`: every fact it states (`question_for`, phrased with `rng`
+    when given), or, with no fact in it, what is said about the town it names."""
     stated = facts_in(context)
-    return question_for([(f["town"], f["attribute"]) for f in stated]) if stated else about_question(context)
+    return question_for([(f["town"], f["attribute"]) for f in stated], rng) if stated else about_question(context)
 
 
 def answer_from(context: str, question: str) -> str:

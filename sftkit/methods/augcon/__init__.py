@@ -20,12 +20,18 @@ it writes question -> answer data that plain SFT learns. Notebook: 09_augcon; co
             records              `sft_records`: question -> answer without the context, as the paper fine-tunes.
     whole                        `make_data(documents, teacher, config)`; `read_documents` (JSONL, chunked at 500
                                  characters as the official `load_data`).
+    draws (notebook 09)          `make_draw(documents, question_teacher, answer_teacher, demos, seed)`: one
+                                 independent draw of the three data sets `ARMS` (AugCon, one question per document,
+                                 the pool ranked at random); `drop_counts` (what the filter dropped, by
+                                 `question_kind`), `within_document_rank`, `context_probe` (does the scorer read
+                                 the context?), `credit_rows` (per-fact credit, `fact_credit`, beside exact match).
 
 The package: `method.py` (the paper, `Config`, the three steps and the pipeline), `prompts.py` (the official
 prompts, word for word), `scripted.py` (the tiny world's teacher tasks `split_task`, `answer_task`, `judge_task`,
 played from the documents' recorded facts; `tasks()` lists them for a `ScriptedTeacher`). The tiny world's gold
 functions live in `sftkit.world.facts`: the gold labels of a question (`question_quality`) and of an answer
-(`answer_from`) and the closed-book test (`closed_book_questions`). Every name is re-exported here:
+(`answer_from`), the closed-book test (`closed_book_questions`), its per-fact grader (`fact_credit`) and the
+question wordings the scripted teacher varies (`SINGLE_TEMPLATES`, `MULTI_OPENERS`). Every name is re-exported here:
 `from sftkit.methods.augcon import X` works for all of them.
 
 Deliberate differences from the official code: the reply parser reads multi-line sub-contexts (the official

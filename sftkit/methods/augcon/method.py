@@ -17,7 +17,7 @@ from ...reward import RewardTrainer
 from ...teachers import Teacher
 from ...train import TrainConfig, TrainResult, train
 from ...world import make_documents
-from ...world.facts import answer_from, question_quality, seed_examples
+from ...world.facts import answer_from, asked, fact_credit, question_quality, seed_examples
 from ..base import MethodConfig, Paper, knob
 from .prompts import CST_EXAMPLES, CST_INSTRUCTION, JUDGE_PROMPT, WEAK_PROMPTS, answer_prompt, cst_prompt
 
@@ -534,3 +534,142 @@ def make_data(documents: list[dict], teacher: Teacher, config: Config | None = N
     answers = answer_items(teacher, items, demos, **answering)
     log(f"step 3: {len(answers)} answers ({len(demos)} demos)")
     return sft_records(items, answers, "augcon", gold=all("facts" in d for d in documents))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Several independent data draws (notebook 09): each its own teacher seed, scorer seed and random ranking
+
+
+ARMS = ("AugCon", "one question per document", "AugCon without the scorer")
+
+
+def question_kind(question: str) -> str:
+    """What a question asks for: "one fact", "several facts" (`asked` parses it) or "no fact" (a filler
+    sentence's question, or a generic one)."""
+    pairs = asked(question)
+    return "no fact" if pairs is None else "one fact" if len(pairs) == 1 else "several facts"
+
+
+def split_by_document(flat: list[float], pools: dict[str, list[Node]]) -> dict[str, list[float]]:
+    """A flat list of per-node values (pools in order, documents then nodes) -> {document: its nodes' values}."""
+    out, start = {}, 0
+    for doc, nodes in pools.items():
+        out[doc], start = list(flat[start:start + len(nodes)]), start + len(nodes)
+    return out
+
+
+def score_pools(model, tokenizer, pools: dict[str, list[Node]]) -> dict[str, list[float]]:
+    """`score_questions` of every node of `pools`, each distinct (context, question) scored once (the trees of a
+    document's rounds repeat many): -> {document: one score per node}."""
+    nodes = [n for ns in pools.values() for n in ns]
+    distinct = list(dict.fromkeys((n.context, n.question) for n in nodes))
+    scored = dict(zip(distinct, score_questions(model, tokenizer, [c for c, _ in distinct], [q for _, q in distinct])))
+    return split_by_document([scored[n.context, n.question] for n in nodes], pools)
+
+
+def drop_counts(pools: dict[str, list[Node]], reports: dict[str, list[dict]]) -> dict[tuple[str, str], int]:
+    """What the filter did, by `question_kind`: {(kind, verdict): count}, verdict "kept", "over budget",
+    "duplicate" (a near-duplicate of a kept question that asks for every fact it asks for, or of the same
+    string: nothing lost) or "other facts" (a near-duplicate of a kept question that lacks some fact it asks
+    for: coverage the filter cost)."""
+    counts: dict[tuple[str, str], int] = {}
+    for doc, report in reports.items():
+        for row in report:
+            question = pools[doc][row["index"]].question
+            verdict = row["verdict"]
+            if verdict == "near-duplicate":
+                like = pools[doc][row["like"]].question
+                same = question == like or (asked(question) is not None and set(asked(question)) <= set(asked(like) or ()))
+                verdict = "duplicate" if same else "other facts"
+            key = (question_kind(question), verdict)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@dataclass
+class Draw:
+    """One independent draw of the three data sets (`make_draw`): the pool, the scorer and what each arm kept."""
+
+    seed: int
+    pools: dict[str, list[Node]]
+    train_pairs: list[dict]
+    held_pairs: list[dict]
+    scorer: TrainResult
+    held_accuracy: float  # held-out scorer pairs (other contexts) ranked positive first
+    scores: dict[str, list[float]]
+    random_scores: dict[str, list[float]]
+    kept: dict[str, list[Node]]
+    kept_random: dict[str, list[Node]]
+    data: dict[str, list[dict]]  # ARMS label -> SFT records
+
+
+def make_draw(documents: list[dict], question_teacher: Teacher, answer_teacher: Teacher, demos: list[dict],
+              seed: int, scorer_config: TrainConfig = SCORER_BUDGET, model_name: str = "tiny",
+              device: str | None = None, threshold: float = ROUGE_THRESHOLD, question_settings: dict | None = None,
+              held_out: float = 0.2) -> Draw:
+    """One data draw for the three `ARMS`, everything random in it seeded by `seed` (the teachers carry their
+    own seed): the question pools (step 1), the scorer's pairs, its held-out split and its training (step 2),
+    the pool ranked by the scorer and, for the control, at random (`random.Random(seed)`), both through the same
+    ROUGE-L filter and budget; the baseline (each document's root question, round robin, at AugCon's size);
+    every question answered by `answer_teacher` with `demos` (step 3)."""
+    asking = {"temperature": 0.85} if question_settings is None else question_settings
+    pools = question_pools(documents, question_teacher, **asking)
+    pairs = scorer_pairs([n for ns in pools.values() for n in ns], question_teacher, seed=seed, **asking)
+    train_pairs, held = split_pairs(pairs, held_out=held_out, seed=seed)
+    scorer = train_scorer(train_pairs, model_name, scorer_config, device=device, seed=seed)
+    tokenizer = load_model(model_name, tokenizer_only=True)
+    contexts = [p["context"] for p in held]
+    pos, neg = (score_questions(scorer.model, tokenizer, contexts,
+                                [p[side][0]["content"].removeprefix("Question: ") for p in held])
+                for side in ("chosen", "rejected"))
+    held_accuracy = sum(a > b for a, b in zip(pos, neg)) / max(1, len(held))
+    scores = score_pools(scorer.model, tokenizer, pools)
+    rng = random.Random(seed)
+    random_scores = {d: [rng.random() for _ in nodes] for d, nodes in pools.items()}
+    kept = keep_questions(pools, scores, documents, threshold)
+    kept_random = keep_questions(pools, random_scores, documents, threshold)
+    items = {"AugCon": [(d, n) for d, ns in kept.items() for n in ns],
+             "AugCon without the scorer": [(d, n) for d, ns in kept_random.items() for n in ns]}
+    items["one question per document"] = one_question_per_document(pools, len(items["AugCon"]))
+    data = {label: sft_records(items[label], answer_items(answer_teacher, items[label], demos), f"{label}-{seed}")
+            for label in ARMS}
+    return Draw(seed, pools, train_pairs, held, scorer, held_accuracy, scores, random_scores, kept, kept_random, data)
+
+
+def credit_rows(predictions: list[dict]) -> list[dict]:
+    """Evaluation rows (`sftkit.evaluate.evaluate`) with "correct" replaced by `fact_credit`: the share of the
+    facts its question asks for that the prediction states correctly (checked against the world), and the exact
+    match kept as "exact"."""
+    return [{**p, "exact": p["correct"], "correct": fact_credit(asked(p["prompt"]), p["prediction"] or "")}
+            for p in predictions]
+
+
+def within_document_rank(scores: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Each score's rank among its document's pool as a fraction in [0, 1] (1: the document's best): what the
+    filter acts on, comparable across scorers whose raw scales differ."""
+    out = {}
+    for doc, values in scores.items():
+        order = sorted(range(len(values)), key=lambda i: values[i])
+        rank = [0.0] * len(values)
+        for r, i in enumerate(order):
+            rank[i] = r / max(1, len(values) - 1)
+        out[doc] = rank
+    return out
+
+
+def context_probe(model, tokenizer, pools: dict[str, list[Node]], seed: int = 0, n: int = 120) -> tuple[list[float], list[float]]:
+    """Does the scorer read the context? For up to `n` one-fact questions that their context answers, the score
+    with that context and with a context from another document that does not state the fact (so the same question
+    becomes unanswerable): -> (scores with the own context, scores with the other)."""
+    nodes = [nd for ns in pools.values() for nd in ns]
+    answerable = [nd for nd in nodes if question_quality(nd.question, nd.context) == "complete"
+                  and question_kind(nd.question) == "one fact"]
+    rng = random.Random(seed)
+    picked = rng.sample(answerable, min(n, len(answerable)))
+    others = []
+    for nd in picked:
+        town = asked(nd.question)[0][0]
+        others.append(rng.choice([o.context for o in nodes if town not in o.context and len(o.context) < 2 * len(nd.context) + 80]))
+    own = score_questions(model, tokenizer, [nd.context for nd in picked], [nd.question for nd in picked])
+    other = score_questions(model, tokenizer, others, [nd.question for nd in picked])
+    return own, other

@@ -37,18 +37,18 @@ def prompt_kind(text: str) -> str | None:
             (True, False): "terse_one_shot"}[terse, shots == len(CST_EXAMPLES)]
 
 
-def flawed_question(context: str, flaw: str, rng: random.Random) -> str:
+def flawed_question(context: str, flaw: str, rng: random.Random, phrasing: random.Random | None = None) -> str:
     """A realistic flawed question about `context`: "partial" asks for only its first fact (a single fact
     turns unanswerable), "unanswerable" for an attribute of a town it names that it does not state, "generic"
-    for nothing in particular."""
+    for nothing in particular. `phrasing`: the rng that words it (`question_for`; None: the canonical wording)."""
     stated = facts_in(context)
     if flaw == "partial" and len(stated) >= 2:
-        return question_for([(stated[0]["town"], stated[0]["attribute"])])
+        return question_for([(stated[0]["town"], stated[0]["attribute"])], phrasing)
     if flaw in ("partial", "unanswerable"):
         have = {(f["town"], f["attribute"]) for f in stated}
         missing = [(t, a) for t in towns_in(context) or TOWNS[:1] for a in ATTRIBUTES if (t, a) not in have]
         if missing:
-            return question_for([rng.choice(missing)])
+            return question_for([rng.choice(missing)], phrasing)
     return rng.choice(GENERIC_QUESTIONS)
 
 
@@ -59,7 +59,9 @@ def split_reply(question: str, context: str) -> str:
 
 def split_task(flaw_rate: dict[str, float] | None = None) -> Task:
     """The split prompt (`cst_prompt`, the full one or a weakened one) played from the documents' facts: the
-    question is `question_about` the context and the halves are `split_context`'s. Under a weakened prompt the
+    question is `question_about` the context, worded at random (`question_for`'s phrasings; a sampled task: the
+    reply's own generator words it, so another teacher seed or ask words it anew), and the halves are
+    `split_context`'s. Under a weakened prompt the
     question is flawed (`flawed_question`) with probability `flaw_rate[kind]` (default `FLAW_RATE`), drawn from
     a hash of (prompt kind, context). The teacher's mistake (its `error_rate`) is, half the time, a
     malformed reply that `parse_split` rejects (no split, one half only, wrongly labelled halves) and otherwise
@@ -71,22 +73,22 @@ def split_task(flaw_rate: dict[str, float] | None = None) -> Task:
         kind = prompt_kind(text)
         return None if kind is None else (text[:-len(PROMPT_TAIL)].rsplit("---\n\nContext: ", 1)[-1], kind)
 
-    def answer(item: tuple[str, str]) -> str:
+    def answer(item: tuple[str, str], rng: random.Random) -> str:
         context, kind = item
         draw = random.Random(f"{kind}|{context}")
         if draw.random() < rates[kind]:
-            return split_reply(flawed_question(context, draw.choice(FLAWS), draw), context)
-        return split_reply(question_about(context), context)
+            return split_reply(flawed_question(context, draw.choice(FLAWS), draw, rng), context)
+        return split_reply(question_about(context, rng), context)
 
     def mistake(item: tuple[str, str], rng: random.Random) -> str:
         context, _ = item
         first, second = split_context(context)
         if rng.random() < 0.5:
-            return split_reply(flawed_question(context, rng.choice(FLAWS), rng), context)
-        return rng.choice([question_about(context), f"What is this about?\n\nContext 1: {first}",
+            return split_reply(flawed_question(context, rng.choice(FLAWS), rng, rng), context)
+        return rng.choice([question_about(context, rng), f"What is this about?\n\nContext 1: {first}",
                            f"What is this about?\n\nPart 1: {first}\n\nPart 2: {second}"])
 
-    return Task("augcon_split", match, answer, mistake)
+    return Task("augcon_split", match, answer, mistake, sampled=True)
 
 
 def answer_task() -> Task:

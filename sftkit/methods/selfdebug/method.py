@@ -18,6 +18,7 @@ from ...sandbox import Limits, RunResult, pass_at_k, run_many
 from ...teachers import Teacher
 from ...world import make_splits, program_records
 from ...world.bugs import Mutation, explanation_checks, pick_mutants
+from ...world.skills import _expr_words
 from ..base import MethodConfig, Paper, knob
 from .prompts import debug_prompt, format_reply
 
@@ -59,6 +60,36 @@ def one_line_tasks(split: str = "train") -> list[dict]:
         raise SftkitError(f"split must be one of {', '.join(splits)}, got {split!r}")
     code = {task_prompt(r): r for r in splits[split] if r["skill"] == "code"}
     return list(code.values())
+
+
+FRESH_TEMPLATES = ("Write a Python function f(x) that returns {w}.", "Python: f(x) gives {w}.")  # the world's train wordings
+
+
+def fresh_tasks(n: int, kinds: tuple = ("larger", "composed"), seed: int = 0, exclude: set | None = None) -> list[dict]:
+    """n new one-line code tasks of the world's shifted kinds, none in any split of the world: "larger" (x op k,
+    k in 100-999) and "composed" ((x op k) op2 k2, k in 1-99, k2 in 2-9), in turn, with the train split's wordings.
+    World-format records (split "fresh-<kind>", meta: expr, tests at x = 0, 1, 5; `exclude`: expressions to skip
+    besides the world's). For RL prompts and dev sets that no evaluation split and no SFT arm contains."""
+    rng = random.Random(seed)
+    taken = {r["meta"]["expr"] for recs in make_splits().values() for r in recs if r["skill"] == "code"} | (exclude or set())
+    out = []
+    while len(out) < n:
+        kind = kinds[len(out) % len(kinds)]
+        op, op2 = rng.choice("+-*"), rng.choice("+-*")
+        if kind == "larger":
+            expr = f"x {op} {rng.randint(100, 999)}"
+        else:
+            k, k2 = rng.randint(1, 99), rng.randint(2, 9)
+            expr = f"(x {op} {k}) {op2} {k2}"
+        if expr in taken:
+            continue
+        taken.add(expr)
+        answer = f"def f(x): return {expr}"
+        out.append({"id": f"fresh-{kind}-{len(out):04d}", "skill": "code", "split": f"fresh-{kind}",
+                    "messages": [{"role": "user", "content": rng.choice(FRESH_TEMPLATES).format(w=_expr_words(expr))},
+                                 {"role": "assistant", "content": answer}],
+                    "answer": answer, "meta": {"expr": expr, "tests": [[x, eval(expr, {"x": x})] for x in (0, 1, 5)]}})
+    return out
 
 
 def read_tasks(path) -> list[dict]:
@@ -139,17 +170,20 @@ class Attempt:
         return feedback_text(self.result)
 
 
-def run_codes(records: list[dict], codes: list[str], limits: Limits | None = None, workers: int = 2) -> list[RunResult]:
+def run_codes(records: list[dict], codes: list[str], limits: Limits | None = None, workers: int = 2,
+              cache: dict | None = None) -> list[RunResult]:
     """Each code run against its record's tests in the sandbox (`run_many`): results [N]. A (code, tests) pair that
     occurs more than once runs once (samples of a small model repeat a lot; each run starts a process), and its
-    result is shared."""
+    result is shared. `cache` (a dict, filled here): results of earlier calls, keyed by (code, tests), so the same
+    program on the same tests never runs twice across calls (rounds, models)."""
+    cache = {} if cache is None else cache
     keys = [(c, json.dumps(r["meta"]["tests"], sort_keys=True)) for r, c in zip(records, codes)]
-    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    first = {key: i for i, key in reversed(list(enumerate(keys))) if key not in cache}
     distinct = sorted(set(first.values()))
     results = run_many([{"program": codes[i], "tests": records[i]["meta"]["tests"]} for i in distinct], workers=workers,
                        limits=limits)
-    by_key = {keys[i]: res for i, res in zip(distinct, results)}
-    return [by_key[key] for key in keys]
+    cache.update({keys[i]: res for i, res in zip(distinct, results)})
+    return [cache[key] for key in keys]
 
 
 def mutated_attempts(records: list[dict], per_task: int = 3, seed: int = 0, limits: Limits | None = None,
@@ -324,6 +358,17 @@ def rl_records(trajectories: list[Trajectory]) -> list[dict]:
     return [trajectory_record(t, k, "selfdebug-rl") for k, t in enumerate(trajectories)]
 
 
+def own_failing_records(records: list[dict], generate: Generate, n: int = 2, limits: Limits | None = None,
+                        workers: int = 2) -> tuple[list[dict], dict]:
+    """RL prompts from a model's own failing first attempts (LEDEX's RL stage, on tasks the SFT data did not hold):
+    `sampled_attempts` (n samples per task; the distinct failing codes), each as a debug record
+    (`trajectory_record`, no teacher reply; meta holds the tests, the wrong code, the gold program and the failing
+    call that `score_replies` reads). -> (records, the sampling report)."""
+    attempts, report = sampled_attempts(records, generate, n, limits, workers)
+    out = [trajectory_record(Trajectory(a, "", None, None), k, "selfdebug-rl") for k, a in enumerate(attempts)]
+    return out, report
+
+
 # ----------------------------------------------------------------------------------------------------
 # The reward
 
@@ -353,8 +398,10 @@ def score_replies(records: list[dict], replies: list[str], explanation_weight: f
     return out
 
 
-def reward_fn(config: Config | None = None, limits: Limits | None = None) -> Callable:
-    """`score_replies` as an online `RewardFn` for PPO: (records [N], replies [N]) -> rewards, a float tensor [N]."""
+def reward_fn(config: Config | None = None, limits: Limits | None = None, log: list | None = None) -> Callable:
+    """`score_replies` as an online `RewardFn` for PPO: (records [N], replies [N]) -> rewards, a float tensor [N].
+    `log` (a list): each call appends {"format" (share of replies in the reply format), "pass_rate", "fixed" (share
+    passing every test), "explanation_score"}, means over the call's replies: one entry per PPO step."""
     config = config or Config()
 
     def selfdebug_reward(records: list[dict], replies: list[str]):
@@ -366,6 +413,11 @@ def reward_fn(config: Config | None = None, limits: Limits | None = None) -> Cal
             except ValueError as e:
                 raise SftkitError(str(e)) from None
         scored = score_replies(records, replies, config.explanation_weight, config.unparsed_reward, limits)
+        if log is not None:
+            log.append({"format": sum(not x["reason"] for x in scored) / len(scored),
+                        "pass_rate": sum(x["pass_rate"] for x in scored) / len(scored),
+                        "fixed": sum(x["pass_rate"] == 1.0 for x in scored) / len(scored),
+                        "explanation_score": sum(x["explanation_score"] for x in scored) / len(scored)})
         return torch.tensor([s["reward"] for s in scored], dtype=torch.float32)
 
     return selfdebug_reward
@@ -376,29 +428,40 @@ def reward_fn(config: Config | None = None, limits: Limits | None = None) -> Cal
 
 
 def refinement_rounds(records: list[dict], generate: Generate, n: int = 10, rounds: int = 3, ks: tuple = (1, 10),
-                      limits: Limits | None = None, workers: int = 2) -> dict:
+                      limits: Limits | None = None, workers: int = 2, cache: dict | None = None) -> dict:
     """n chains per task: a first attempt (`generate` on the task prompt), then up to `rounds` refinements (on
     `debug_prompt` of the chain's current code and its feedback; `refined_code` of the reply, the previous code when
-    it has none). A chain that passes stops. -> {"rows": [{"round", "pass@k" for each k <= n}] (round 0 = first
-    attempt; pass@k is the mean over tasks of the unbiased `pass_at_k(n, c, k)`, c = chains passed by that round),
-    "passed": per round, the passed chains per task}."""
+    it has none). A chain that passes stops. -> {"rows": [{"round", "pass@k" for each k <= n, "format" (share of
+    that round's debug replies in the reply format; None in round 0), "replies"}] (round 0 = first attempt; pass@k
+    is the mean over tasks of the unbiased `pass_at_k(n, c, k)`, c = chains passed by that round), "passed": per
+    round, the passed chains per task [rounds + 1][tasks]}. `cache`: sandbox results shared across calls (`run_codes`)."""
+    cache = {} if cache is None else cache
     chains = [r for r in records for _ in range(n)]
     codes = [extract_code(reply) for reply in _generated(generate, [task_prompt(r) for r in chains])]
-    results = run_codes(chains, codes, limits, workers)
+    results = run_codes(chains, codes, limits, workers, cache)
     rows, passed = [], []
     for rnd in range(rounds + 1):
+        fmt, todo = None, []
         if rnd:
             todo = [i for i, res in enumerate(results) if not res.passed]
             prompts = [debug_prompt(task_prompt(chains[i]), codes[i], feedback_text(results[i])) for i in todo]
-            for i, reply in zip(todo, _generated(generate, prompts)):
+            replies = _generated(generate, prompts)
+            fmt = sum(parse_reply(reply).code is not None for reply in replies) / len(replies) if replies else None
+            for i, reply in zip(todo, replies):
                 codes[i] = refined_code(reply) or codes[i]
-            for i, res in zip(todo, run_codes([chains[i] for i in todo], [codes[i] for i in todo], limits, workers)):
+            for i, res in zip(todo, run_codes([chains[i] for i in todo], [codes[i] for i in todo], limits, workers, cache)):
                 results[i] = res
         counts = [sum(res.passed for res in results[t * n:(t + 1) * n]) for t in range(len(records))]
         passed.append(counts)
         rows.append({"round": rnd, **{f"pass@{k}": sum(pass_at_k(n, c, k) for c in counts) / len(counts)
-                                      for k in ks if k <= n}})
+                                      for k in ks if k <= n}, "format": fmt, "replies": len(todo)})
     return {"rows": rows, "passed": passed}
+
+
+def item_pass(counts: list[int], n: int, k: int = 1) -> list[float]:
+    """Per-task pass@k [tasks] from the chains passed per task (`refinement_rounds`' "passed"[round]) of n chains:
+    the per-item scores `sftkit.stats.compare` pairs across arms (pass@1 = c / n)."""
+    return [pass_at_k(n, c, k) for c in counts]
 
 
 def _generated(generate: Generate, prompts: list[str]) -> list[str]:
@@ -409,9 +472,13 @@ def _generated(generate: Generate, prompts: list[str]) -> list[str]:
 
 
 def model_generate(model, tokenizer, max_new_tokens: int = 160, temperature: float = 0.8, top_p: float = 0.95,
-                   seed: int = 0, batch_size: int = 64) -> Generate:
+                   seed: int = 0, batch_size: int = 64, attempt_tokens: int | None = None) -> Generate:
     """A `Generate` from a chat model (`sftkit.evaluate.generate`): each prompt one user turn, sampled at
-    `temperature` (0: greedy); the k-th call seeds torch with seed + k, so repeated calls draw new samples."""
+    `temperature` (0: greedy); the k-th call seeds torch with seed + k, so repeated calls draw new samples.
+    `attempt_tokens`: the reply budget of a call with no debug prompt (first attempts: a one-line function needs
+    about 30 tokens; sampling runs a batch until its longest reply ends, so the budget is the cost)."""
+    from .prompts import DEBUG_RE
+
     calls = [0]
 
     def run(prompts: list[str]) -> list[str]:
@@ -422,8 +489,9 @@ def model_generate(model, tokenizer, max_new_tokens: int = 160, temperature: flo
         torch.manual_seed(seed + calls[0])
         calls[0] += 1
         sample = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {}
-        return generate(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts], max_new_tokens,
-                        batch_size, **sample)
+        first = attempt_tokens is not None and not any(DEBUG_RE.search(p) for p in prompts)
+        return generate(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts],
+                        attempt_tokens if first else max_new_tokens, batch_size, **sample)
 
     return run
 
