@@ -14,17 +14,20 @@
 # instruction -> response pairs, and plain SFT (notebook 01's trainer) learns them.
 #
 # **The paper's setting, and ours.** The paper draws k = 2 random skills per example, trains on 1K to 4K such
-# examples (vanilla SFT), compares with data that do not mix skills, and ablates *shirkers* (20% lazy
-# responses). Here: six chainable skills, k = 2 random skill mixes against the same pipeline with k = 1 (single
-# skills) at the same size (1K examples, the official `NUM_DATA`), one pair of skills held out of the mixes, and
-# the 20% shirker ablation with the control that separates "junk" from "fewer good examples".
+# examples (vanilla SFT) of a *pretrained base model* (LLaMA-3-8B-Base, Mistral-7B-v0.2, which already have
+# the skills; instruction tuning teaches them to use them on request), compares with data that do not mix skills,
+# and ablates *shirkers* (20% lazy responses). Here: six chainable skills; a start model per seed that knows each
+# skill alone (our stand-in for the pretrained base); k = 2 random skill mixes against the same pipeline with
+# k = 1 (single skills) at the same size (1K examples, the official `NUM_DATA`), both from that start; three
+# pairs of skills held out of the mixes (every skill in one of them); and the 20% shirker ablation with the
+# control that separates "junk" from "fewer good examples".
 #
 # **What you will learn**
 # - the two stages: the teacher lists the *skills* and *query types* behind seed instructions; then each example
 #   is written for k = 2 random skills, critiqued and refined in one conversation;
 # - how a gold composer checks what the paper cannot: that an example truly needs both of its skills and that
 #   its answer is right;
-# - whether training on two-skill data teaches a tiny model to **combine a pair of skills it never saw
+# - whether training on two-skill data teaches a tiny model to **combine pairs of skills it never saw
 #   together**, against the same number of single-skill examples, and how far that is from what it does on
 #   the pairs it saw;
 # - the paper's *shirkers* ablation: what 20% lazy, generic responses do to the fine-tuned model, and why.
@@ -40,15 +43,18 @@ import os
 LIGHT = os.environ.get("SFTKIT_LIGHT") == "1"  # `make test`'s light profile; the committed outputs are the full one
 MODEL_NAME = "tiny"        # the student: the embedded 1.8M-parameter Llama, a local path, or a Hub id (GPU)
 DEVICE = None              # None: cuda when available, else mps, else cpu
-SEEDS = (0,) if LIGHT else (0, 1, 2)  # each seed: its own data draw (teacher seed) and batch order; one start model
+SEEDS = (0,) if LIGHT else (0, 1, 2)  # each seed: its own start model, data draw (teacher seed) and batch order
+START_PER_SKILL = 200      # the start data: one-skill examples per skill (half in the world's wording, half the teacher's)
+START_STEPS = 40 if LIGHT else 300  # SFT steps of each seed's start model (lr START_LR)
+START_LR = 2e-3
 SIZE = 1000                # examples per training set (the official NUM_DATA; the paper trains on 1K to 4K)
 SHIRKERS = 0.2             # share of junk responses in the shirker arm (the paper's ablation)
-STEPS = 40 if LIGHT else 220  # SFT steps of every run (sized from a timing probe: 14 runs in the 15-minute budget)
+STEPS = 40 if LIGHT else 200  # SFT steps of every run from the start model (sized so the notebook fits 15 minutes)
 BATCH_SIZE = 16
-LR_GRID = (4e-3,) if LIGHT else (4e-3, 8e-3)  # the same grid for both arms, chosen on dev with seed 0
+LR_GRID = (2e-3,) if LIGHT else (1e-3, 2e-3, 4e-3)  # the same grid for both arms, chosen on dev with seed 0
 TEACHER = "scripted"       # "scripted" (the tiny world's), "hf:MODEL" (local transformers) or "openai:MODEL" (a server)
 ERROR_RATE, LAZINESS_RATE = 0.2, 0.05  # the scripted teacher's share of mistakes and of non-answers
-PER_ORDER = 10 if LIGHT else 40  # test words per order of the unseen pair (a quarter of that per seen order)
+PER_ORDER = 10 if LIGHT else 40  # test words per order of each unseen pair (a quarter of that per seen order)
 PER_SKILL = 5 if LIGHT else 15  # test words per skill alone, in each wording
 
 # %%
@@ -56,6 +62,7 @@ PER_SKILL = 5 if LIGHT else 15  # test words per skill alone, in each wording
 import collections
 import itertools
 import random
+import tempfile
 import time
 import warnings
 from dataclasses import replace
@@ -67,12 +74,13 @@ from IPython.display import HTML, Markdown, display
 
 from sftkit import plots, results
 from sftkit.evaluate import evaluate
-from sftkit.experiment import BASELINE, run_method
+from sftkit.experiment import BASELINE, run_method, train_settings
 from sftkit.methods import skillmix
 from sftkit.model import load_model, pick_device, set_seed
-from sftkit.results import compare_rows, fmt_mean_std
+from sftkit.results import compare_rows, fmt_mean_std, rows_from_eval
 from sftkit.stats import RULE, holm
 from sftkit.teachers import teacher_from
+from sftkit.train import train as sft_train
 
 warnings.filterwarnings("ignore", message=".*longer than max_length")  # the same line is printed by the run itself
 T0 = time.time()
@@ -80,10 +88,10 @@ NOTEBOOK = "10_skillmix"
 set_seed(0)
 DEVICE = pick_device(DEVICE)
 SKILLS = skillmix.MIX_SKILLS
-HELD = sorted(skillmix.HELD_OUT[0])
+HELD = [sorted(pair) for pair in skillmix.HELD_OUT]
 for name in SKILLS:
     print(f"{name:9s} {skillmix.CHAIN_SKILLS[name].description}: kofa -> {skillmix.chain_answer([name], 'kofa')}")
-print(f"device {DEVICE}; held-out pair: {HELD}")
+print(f"device {DEVICE}; held-out pairs: {HELD}")
 
 # %% [markdown]
 # ## 1. Why Instruct-SkillMix exists
@@ -115,9 +123,9 @@ print(f"device {DEVICE}; held-out pair: {HELD}")
 # The **scripted teacher** plays the strong LLM from the world's rules: it is no model at all, and honest about
 # it. Asked for skills, it lists the skills of the world instructions it is shown; asked to write an example for
 # two skills, it writes a chain instruction on a training word that needs both ("Write a word backwards, then
-# spell a word with dashes: kofa"), a bare answer as its draft, a critique asking for the steps, and a refined
-# response with one line per intermediate step and a final "Answer:" line. With probability `ERROR_RATE` a reply has a
-# realistic mistake (a wrong step, a reply the parser rejects), with `LAZINESS_RATE` it is a non-answer. Asked
+# spell a word with dashes: kofa"), a bare answer as its draft, a critique asking it to mark the answer, and a
+# refined response "Answer: K-O-F-A". With probability `ERROR_RATE` a reply has a realistic mistake (a wrong
+# answer, a reply the parser rejects, a list that leaves something out), with `LAZINESS_RATE` it is a non-answer. Asked
 # for skills that no order and word can all need, it declines, and the parser skips the decline (none of the 15
 # pairs of this notebook's six skills is such a pair).
 #
@@ -144,15 +152,21 @@ print(teacher)
 # ## 3. Stage 1: skills and query types
 #
 # The seed instructions are eight training instructions of each of the six chainable skills (section 1), in
-# their world-style wordings. The extraction prompts ask for one snake_case skill per line, and for query types as
-# "### N. **Name**" sections with a definition: the formats of the official `datasets/<model>/skills.txt` and
-# `queries.txt`, read by the same parsers.
+# their world-style wordings (orders and questions). The extraction prompts ask for one snake_case skill per line,
+# and for query types as "### N. **Name**" sections with a definition: the formats of the official
+# `datasets/<model>/skills.txt` and `queries.txt`, read by the same parsers. Every prompt is sent at temperature 1
+# (the official API default), so the teacher can make its mistakes here too. The paper prints its extracted lists;
+# we play the reader who checks them: `expected=` asks again while a list misses a query type the seed
+# instructions plainly have (orders, questions). The data of every arm are written from the checked lists.
 
 # %%
 SEEDS_TEXT = skillmix.default_seeds()
 prompt = skillmix.skills_prompt(SEEDS_TEXT)
 print(prompt[:260], "\n...\n", prompt[-300:], "\n")
-EXTRACTED, QUERY_TYPES = skillmix.extract(teacher, SEEDS_TEXT)
+_, first_try = skillmix.extract(teacher, SEEDS_TEXT, temperature=1.0)
+print("query types in the first reply:", [q["query_str"] for q in first_try])
+EXTRACTED, QUERY_TYPES = skillmix.extract(teacher, SEEDS_TEXT, expected={"query types": set(skillmix.WORLD_QUERY_TYPES)},
+                                          temperature=1.0)
 print("skills:", EXTRACTED)
 for q in QUERY_TYPES:
     print("query type:", q["query_type"])
@@ -182,17 +196,18 @@ print("parsed:", repr(instruction), "->", repr(response), "| skipped because:", 
 # ## 5. The data, checked by the gold composer
 #
 # `skillmix.pools` runs both stages for k = 2 and, as the control, for k = 1 (the same pipeline with one
-# skill: same teacher, format and size, only the mixing differs). One pair, **{bracket, uppercase}**, is
-# **held out**: its examples are removed from the SkillMix data, so the test can ask whether a model combines two
-# skills it saw only with *other* partners (each with the four other skills). **Each seed draws its own data**
-# (the teacher's seed): the spread over seeds counts the data draw as well as the batch order. All seeds start
-# from the same committed tiny model (there is one).
+# skill: same teacher, format and size, only the mixing differs). Three pairs, printed in the first cell, are
+# **held out**: {stars, uppercase}, {behead, curtail}, {bracket, spell}. Every skill is in exactly one of them
+# (a perfect matching of the six), so no skill is favoured, and each is seen in the mixes with the four
+# others. Their examples are removed from the SkillMix data, so the test can ask whether a model combines two
+# skills it saw only with *other* partners. **Each seed draws its own data** (the teacher's seed); both stages
+# use the checked lists of section 3.
 #
 # The gold composer (`skillmix.verdict`) reads each example: does the instruction name exactly its k skills,
 # does each of them change the answer, and is the response's final answer right? The paper has no such check.
 
 # %%
-POOLS = {seed: skillmix.pools(teacher, SIZE, seed=seed) for seed in SEEDS}
+POOLS = {seed: skillmix.pools(teacher, SIZE, seed=seed, extracted=(EXTRACTED, QUERY_TYPES)) for seed in SEEDS}
 for seed, pool in POOLS.items():
     for arm, data in pool.items():
         ok = collections.Counter(r["meta"]["gold"]["ok"] for r in data)
@@ -200,15 +215,15 @@ for seed, pool in POOLS.items():
                                       for r in data if not r["meta"]["gold"]["ok"])
         print(f"seed {seed}, {arm}: {len(data)} examples; gold verdict right {ok[True]} ({100 * ok[True] / len(data):.1f}%); "
               f"otherwise: {dict(reasons.most_common(3))}")
-held = skillmix.HELD_OUT[0]
-print(f"held-out pair {HELD} in the SkillMix data: {sum(skillmix.pair_of(r) == held for p in POOLS.values() for r in p['skillmix'])} examples")
+print(f"held-out pairs in the SkillMix data: {sum(skillmix.pair_of(r) in skillmix.HELD_OUT for p in POOLS.values() for r in p['skillmix'])} "
+      f"examples; query types: {dict(collections.Counter(r['meta']['query'] for r in POOLS[SEEDS[0]]['skillmix']))} (seed {SEEDS[0]})")
 rows = [f"| {r['skill']} | {r['messages'][0]['content']} | {r['messages'][1]['content'].replace(chr(10), '<br>')} | "
         f"{'yes' if r['meta']['gold']['ok'] else r['meta']['gold']['reason']} |" for r in POOLS[SEEDS[0]]["skillmix"][:6]]
 display(Markdown("| skills | instruction | response | gold verdict |\n|---|---|---|---|\n" + "\n".join(rows)))
 
 
 # %% [markdown]
-# Which ordered pairs the SkillMix data of seed 0 hold (the first skill applied first). Only the held-out pair's
+# Which ordered pairs the SkillMix data of seed 0 hold (the first skill applied first). Only the held-out pairs'
 # cells are empty: no skill is in every training chain (each is in a third of them).
 
 # %%
@@ -224,7 +239,7 @@ grid = pair_counts(POOLS[SEEDS[0]]["skillmix"])
 fig, ax = plt.subplots(figsize=(5.6, 4.4))
 im = ax.imshow(grid, cmap="Blues")
 for i, j in itertools.product(range(len(SKILLS)), repeat=2):
-    held_cell = {SKILLS[i], SKILLS[j]} == set(held)
+    held_cell = frozenset({SKILLS[i], SKILLS[j]}) in skillmix.HELD_OUT
     ax.text(j, i, "held\nout" if held_cell else ("" if i == j else grid[i, j]), ha="center", va="center",
             color="crimson" if held_cell else ("white" if grid[i, j] > grid.max() / 2 else "black"), fontsize=9)
 ax.set_xticks(range(len(SKILLS)), SKILLS, rotation=30)
@@ -271,23 +286,23 @@ for seed, data in SHIRKED.items():
 # Every test word is a word of the tiny world's test split (no training example uses it); the `dev` words are
 # the world's dev split. The splits:
 #
-# - **unseen-pair**: both orders of the held-out pair {bracket, uppercase}, `PER_ORDER` words each.
-# - **seen-pair**: both orders of each of the 14 pairs the SkillMix data contain, a quarter as many words each.
+# - **unseen-pair**: both orders of each of the three held-out pairs, `PER_ORDER` words each.
+# - **seen-pair**: both orders of each of the 12 pairs the SkillMix data contain, a quarter as many words each.
 # - **single-world** and **single-teacher**: each of the six skills alone on the same words, in its world-style
 #   wording ("Put kofa in brackets.", for `uppercase` and `spell` the world's own) and in the teacher's
 #   ("Put a word in brackets: kofa"), which is the wording of both training sets.
 # - **dev**: seen pairs and single skills (teacher's wording) on dev words. The learning rate of each arm is
-#   the one of `LR_GRID` with the best dev score (seed 0); the unseen pair is never used to choose anything.
+#   the one of `LR_GRID` with the best dev score (seed 0); the unseen pairs are never used to choose anything.
 #
 # An answer is right when its final answer (the last "Answer:" line, or the whole reply when there is none)
-# equals the gold one (`skillmix.correct`), so bare and worked answers are judged alike.
+# equals the gold one (`skillmix.correct`), so "Answer: [KOFA]" and a bare "[KOFA]" are judged alike.
 #
 # **Headline claims, named before running** (registered in `sftkit.leaderboard.CLAIMS`; paired on the same
 # items, `sftkit.stats.compare` through `compare_rows`):
 #
 # 1. *unseen-pair*: SkillMix (k = 2, 1K) **above** single-skill (k = 1, 1K): the paper's case for mixing skills,
-#    asked of a pair the mixes never contained. Beside it, the ceiling: the same models' seen-pair accuracy on
-#    the chains that contain `bracket` or `uppercase`.
+#    asked of pairs the mixes never contained. Beside it, the ceiling: the same models' seen-pair accuracy on
+#    the chains that contain each held-out skill, and each skill alone.
 # 2. *seen-pair*: SkillMix with 20% shirkers **below** SkillMix without (the paper's ablation).
 #
 # Everything else (other splits, the shirker control) is secondary: Holm-corrected as one family.
@@ -306,18 +321,47 @@ print("base model (zero-shot): " + ", ".join(f"{s} {100 * np.mean([p['correct'] 
 for split in ("single-world", "single-teacher"):
     print(f"  {split}: " + " | ".join(r["messages"][0]["content"] for r in TEST if r["split"] == split and r["skill"] == "bracket")[:110])
 
+# %% [markdown]
+# **The start models.** Each seed first trains its own start model: `START_STEPS` steps of plain SFT from the
+# committed tiny model on `skillmix.start_records(seed, START_PER_SKILL)`, each of the six skills alone on
+# training words, half in the world's wording and half in the teacher's, bare answers, no chain. It stands in for
+# the paper's pretrained base model, which has its skills before instruction tuning. Both arms of a seed (and the
+# shirker arms) fine-tune that seed's start model, so a seed varies the start model, the data draw and the batch
+# order. The start models are kept in a temporary folder while the notebook runs.
+
 # %%
-ROWS, PREDICTIONS = [], {}
+START = replace(BASELINE, steps=START_STEPS, batch_size=BATCH_SIZE, lr=START_LR)
+START_VARIANT = f"start ({START_PER_SKILL} per skill, {START_STEPS} steps)"
+START_DIR = tempfile.TemporaryDirectory(prefix="sftkit-10-")
+STARTS, ROWS, PREDICTIONS = {}, [], {}
+for seed in SEEDS:
+    set_seed(seed)
+    model, tok = load_model(MODEL_NAME, device=DEVICE)
+    run = sft_train(model, tok, skillmix.start_records(seed, START_PER_SKILL), replace(START, seed=seed))
+    STARTS[seed] = f"{START_DIR.name}/seed-{seed}"
+    run.model.save_pretrained(STARTS[seed])
+    tok.save_pretrained(STARTS[seed])
+    preds = evaluate(run.model, tok, TEST, MAX_NEW_TOKENS, check=skillmix.correct)
+    ROWS += rows_from_eval(preds, notebook=NOTEBOOK, method="sft", variant=START_VARIANT, model=str(MODEL_NAME), seed=seed,
+                           steps=START_STEPS, train_config=train_settings(START), step_time_s=run.step_time_s,
+                           peak_mem_mb=run.peak_mem_mb, train_seconds=run.seconds, device=DEVICE)
+    print(f"seed {seed}: start model trained in {run.seconds:.0f} s; " + ", ".join(
+        f"{s} {100 * np.mean([p['correct'] for p in preds if p['split'] == s]):.1f}%" for s in (*SPLITS, "dev")))
+    del model, run
+START_ROWS = list(ROWS)
+
 
 def train(method, variant, data, lr, seeds):
-    """Plain SFT on each seed's data (`data(seed)`), evaluated on TEST; rows labelled method / variant."""
-    t = time.time()
+    """Plain SFT from each seed's start model on that seed's data (`data(seed)`), evaluated on TEST; rows labelled
+    method / variant (model: the committed tiny model, through the start)."""
+    t, rows = time.time(), []
     config = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=lr)
-    run = run_method("sft", seeds, MODEL_NAME, config, train_records=data, device=DEVICE, eval_records=TEST,
-                     max_new_tokens=MAX_NEW_TOKENS, check=skillmix.correct)
-    rows = [{**r, "method": method, "variant": variant, "notebook": NOTEBOOK} for r in run.rows]
+    for seed in seeds:
+        run = run_method("sft", (seed,), STARTS[seed], config, train_records=data, device=DEVICE, eval_records=TEST,
+                         max_new_tokens=MAX_NEW_TOKENS, check=skillmix.correct)
+        rows += [{**r, "method": method, "variant": variant, "notebook": NOTEBOOK, "model": str(MODEL_NAME)} for r in run.rows]
+        PREDICTIONS.setdefault((method, variant), {}).update(run.predictions)
     ROWS.extend(rows)
-    PREDICTIONS[method, variant] = run.predictions
     print(f"  {method} {variant}, seeds {list(seeds)}: {time.time() - t:.0f} s; " + ", ".join(
         f"{s} {fmt_mean_std(results.accuracies(rows, s))}" for s in (*SPLITS, "dev")))
     return rows
@@ -365,7 +409,8 @@ print("saved to", results.save(NOTEBOOK, ROWS).name)
 def acc(rows, split, skill="all"):
     return results.accuracies(rows, split, skill)
 
-TABLE = {f"SkillMix k=2, {SIZE} (lr {LR['skillmix']:g})": MAIN["skillmix"],
+TABLE = {f"nothing more: the start model ({START_STEPS} steps of single skills)": START_ROWS,
+         f"SkillMix k=2, {SIZE} (lr {LR['skillmix']:g})": MAIN["skillmix"],
          f"single-skill k=1, {SIZE} (lr {LR['single-skill']:g})": MAIN["single-skill"],
          f"SkillMix + {100 * SHIRKERS:.0f}% shirkers": SHIRK, f"SkillMix, its {round(SIZE * (1 - SHIRKERS))} clean examples alone": CONTROL}
 lines = ["| trained on | " + " | ".join(SPLITS) + " | ms/step |", "|---" * (len(SPLITS) + 2) + "|",
@@ -378,8 +423,8 @@ for label, rows in TABLE.items():
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# **Headline 1, and its ceiling.** The unseen-pair score beside what the same models do with each held-out skill
-# elsewhere: on the seen chains that contain it, and alone (teacher's wording).
+# **Headline 1, and its ceiling.** Each held-out pair's score (both orders) beside what the same models do with
+# each of its skills elsewhere: on the seen chains that contain it, and alone (teacher's wording). Mean over seeds.
 
 # %%
 CHAINS = sorted({r["skill"] for r in TEST if r["split"] == "seen-pair"})
@@ -387,11 +432,16 @@ def ceiling(rows, member):
     """Mean over seeds and chains of the seen-pair accuracy on the chains that contain `member`."""
     return 100 * np.mean([np.mean(acc(rows, "seen-pair", c)) for c in CHAINS if member in c.split("+")])
 
-lines = ["| model | unseen pair {" + ", ".join(HELD) + "} | " + " | ".join(f"seen chains with {m}" for m in HELD) + " | " +
-         " | ".join(f"{m} alone" for m in HELD) + " |", "|---" * (2 * len(HELD) + 2) + "|"]
-for arm in ARMS:
-    lines.append(f"| {arm} | {fmt_mean_std(acc(MAIN[arm], 'unseen-pair'))} | " + " | ".join(f"{ceiling(MAIN[arm], m):.1f}" for m in HELD)
-                 + " | " + " | ".join(fmt_mean_std(acc(MAIN[arm], "single-teacher", m)) for m in HELD) + " |")
+def pair_score(rows, pair):
+    """Mean over seeds and both orders of one held-out pair's unseen-pair accuracy."""
+    return 100 * np.mean([np.mean(acc(rows, "unseen-pair", "+".join(o))) for o in itertools.permutations(sorted(pair))])
+
+lines = ["| model | held-out pair {a, b} | unseen pair | seen chains with a | seen chains with b | a alone | b alone |",
+         "|---" * 7 + "|"]
+for arm, rows in {"start": START_ROWS, **MAIN}.items():
+    for a, b in HELD:
+        lines.append(f"| {arm} | {{{a}, {b}}} | {pair_score(rows, (a, b)):.1f} | {ceiling(rows, a):.1f} | {ceiling(rows, b):.1f} | "
+                     f"{100 * np.mean(acc(rows, 'single-teacher', a)):.1f} | {100 * np.mean(acc(rows, 'single-teacher', b)):.1f} |")
 display(Markdown("\n".join(lines)))
 print(RULE, "\n")
 H1 = compare_rows(MAIN["skillmix"], MAIN["single-skill"], "unseen-pair")
@@ -404,7 +454,7 @@ print("headline 1, unseen-pair: " + H1.sentence("SkillMix k=2", "single-skill k=
 rows_md = ["| chain | SkillMix | single-skill |", "|---|---|---|"]
 for c in CHAINS:
     rows_md.append(f"| {c} | " + " | ".join(f"{100 * np.mean(acc(MAIN[arm], 'seen-pair', c)):.0f}" for arm in ARMS) + " |")
-for c in sorted({r["skill"] for r in TEST if r["split"] == "unseen-pair"}):
+for c in sorted({r["skill"] for r in TEST if r["split"] == "unseen-pair"}):  # both orders of each held-out pair
     rows_md.append(f"| **{c} (held out)** | " + " | ".join(f"{100 * np.mean(acc(MAIN[arm], 'unseen-pair', c)):.0f}" for arm in ARMS) + " |")
 display(Markdown("\n".join(rows_md)))
 
@@ -531,27 +581,30 @@ display(Markdown("\n".join([
 # %% [markdown]
 # ## Exercises
 #
-# **1. Hold out another pair.** Make {spell, stars} the unseen pair instead and train on seed 0's data. Does the
-# model compose it, and how far is that from its seen chains with `spell` or `stars`?
+# **1. Hold out another matching.** Hold out {bracket, uppercase}, {behead, stars} and {curtail, spell} instead,
+# and train seed 0's start model on the new SkillMix data. Are some unseen pairs easier to compose than others,
+# and how far is each from the seen chains of its skills?
 # <details><summary>Hint</summary>`skillmix.pools` and `skillmix.test_records` take `held_out=`; pass the same
-# tuple to both.</details>
+# tuple to both, and start from `STARTS[0]`.</details>
 # <details><summary>Solution</summary>
 #
 # ```python
-# other = (frozenset({"spell", "stars"}),)
-# pools = skillmix.pools(teacher, SIZE, held_out=other, seed=0)
+# other = (frozenset({"bracket", "uppercase"}), frozenset({"behead", "stars"}), frozenset({"curtail", "spell"}))
+# pools = skillmix.pools(teacher, SIZE, held_out=other, seed=0, extracted=(EXTRACTED, QUERY_TYPES))
 # test = skillmix.test_records({skillmix.pair_of(r) for r in pools["skillmix"]}, held_out=other, per_order=20)
 # config = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=LR["skillmix"])
-# run = run_method("sft", (0,), MODEL_NAME, config, train_records=pools["skillmix"], eval_records=test,
+# run = run_method("sft", (0,), STARTS[0], config, train_records=pools["skillmix"], eval_records=test,
 #                  max_new_tokens=MAX_NEW_TOKENS, check=skillmix.correct, device=DEVICE)
-# print({s: results.accuracies(run.rows, s) for s in ("unseen-pair", "seen-pair")})
+# for pair in other:
+#     print(sorted(pair), pair_score(run.rows, pair), [round(ceiling(run.rows, m), 1) for m in sorted(pair)])
 # ```
 # </details>
 #
 # **2. Brevity instead of junk.** The paper's second shirker variant asks for a one-paragraph response
-# (`kind="brevity"`): here, the bare right answer without the steps. Train with 20% brevity shirkers. Is it as
+# (`kind="brevity"`): here, the bare answer without its "Answer:" line. Train with 20% brevity shirkers. Is it as
 # harmful as junk, and why would it differ?
-# <details><summary>Hint</summary>A brevity response is still right; only the worked step is missing.</details>
+# <details><summary>Hint</summary>A brevity response is still right; only the answer line is missing, and
+# `skillmix.correct` reads a bare answer too.</details>
 # <details><summary>Solution</summary>
 #
 # ```python

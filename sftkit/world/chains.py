@@ -1,5 +1,5 @@
 """Chains of the tiny world's string skills on a word (the skills that act on one word, so that they compose): the
-answer of a chain, the skills a chain does not need for a word, the instruction and worked response of a chain and
+answer of a chain, the skills a chain does not need for a word, the instruction and response of a chain and
 their parser, the gold record and the verdict on a generated example, the test words. Pure gold functions, no
 torch: Instruct-SkillMix (`sftkit.methods.skillmix`, notebook 10_skillmix) reads them, and its scripted teacher
 plays its prompts from them. Chains use `CHAIN_SKILLS`: the world's string skills (`STRING_SKILLS`) and four
@@ -39,16 +39,17 @@ def _op(name: str, description: str, answer, wordings: list[str], unseen: str, m
 # (no reversal, which the tiny model does not learn in a few hundred steps; in a pilot, writing a word twice or each
 # letter twice was not learnt in 400 steps either).
 EXTRA_SKILLS: dict[str, Skill] = {s.name: s for s in [
-    _op("bracket", "put a word in brackets", lambda w: f"[{w}]", ["Put {w} in brackets.", "Bracket the word {w}."],
+    _op("bracket", "put a word in brackets", lambda w: f"[{w}]", ["Put {w} in brackets.", "Bracket the word {w}.",
+        "What is {w} in brackets?"],
         "Write {w} between square brackets.", lambda m, a, r: [m["word"], f"({m['word']})", f"[{m['word']}"]),
     _op("curtail", "drop the last letter of a word", lambda w: w[:-1], ["Drop the last letter of {w}.",
-        "Cut the end off {w}."], "Remove the last letter from {w}.",
+        "Cut the end off {w}.", "What is {w} without its last letter?"], "Remove the last letter from {w}.",
         lambda m, a, r: [m["word"], m["word"][1:], m["word"][:-2]]),
     _op("behead", "drop the first letter of a word", lambda w: w[1:], ["Drop the first letter of {w}.",
-        "Behead the word {w}."], "Remove the first letter from {w}.",
+        "Behead the word {w}.", "What is {w} without its first letter?"], "Remove the first letter from {w}.",
         lambda m, a, r: [m["word"], m["word"][:-1], m["word"][2:]]),
     _op("stars", "replace the vowels of a word with stars", _stars, ["Replace the vowels of {w} with stars.",
-        "Star the vowels: {w}"], "Hide the vowels of {w} behind stars.",
+        "Star the vowels: {w}", "What is {w} with stars for its vowels?"], "Hide the vowels of {w} behind stars.",
         lambda m, a, r: [m["word"], _swap(a, r), "*" * len(m["word"])]),
 ]}
 CHAIN_SKILLS: dict[str, Skill] = {**{name: SKILLS[name] for name in STRING_SKILLS}, **EXTRA_SKILLS}
@@ -98,18 +99,6 @@ def parse_instruction(text: str) -> tuple[list[str], str] | None:
     return (order, found.group(2)) if None not in order else None
 
 
-def worked_response(order: list[str], word: str, last: str | None = None) -> str:
-    """The refined response: one line per intermediate step ("Step 1, write a word twice: kofakofa") and the last
-    step's result as the final "Answer: ..." line (each result written once: the tiny model copies strings badly, and
-    every copy is a chance to drop a letter); `last` replaces the last step's result (a wrong answer)."""
-    lines, current = [], word
-    for i, name in enumerate(order, 1):
-        current = CHAIN_SKILLS[name].answer({"word": current}) if i < len(order) or last is None else last
-        if i < len(order):
-            lines.append(f"Step {i}, {CHAIN_SKILLS[name].description}: {current}")
-    return "\n".join([*lines, f"Answer: {current}"])
-
-
 def final_answer(response: str) -> str:
     """The answer a response gives: what follows its last "Answer:" line, else the whole response (stripped)."""
     answers = re.findall(r"^Answer:(.*)$", response, re.M)
@@ -118,11 +107,12 @@ def final_answer(response: str) -> str:
 
 def gold_record(order: list[str], word: str, query: str = "Instructional", split: str = "skillmix-gold") -> dict:
     """The gold composer for a chain of skills on a word, a world-format record: the `world_instruction`, the
-    `worked_response`, the final answer as "answer" (for two skills, `sftkit.world.compose`'s instruction and answer)."""
+    response "Answer: ..." (the scripted teacher's refined form), the final answer as "answer" (for two skills,
+    `sftkit.world.compose`'s instruction and answer)."""
     answer = chain_answer(order, word)
     return {"id": f"{split}-{'+'.join(order)}-{word}", "skill": "+".join(order), "split": split, "answer": answer,
             "messages": [{"role": "user", "content": world_instruction(order, word, query)},
-                         {"role": "assistant", "content": worked_response(order, word)}],
+                         {"role": "assistant", "content": f"Answer: {answer}"}],
             "meta": {"word": word, "skills": list(order), "query": query}}
 
 
@@ -148,8 +138,8 @@ def verdict(instruction: str, response: str, skills: list[str]) -> dict:
 
 
 def correct(record: dict, prediction: str) -> bool:
-    """Exact match of a reply's `final_answer` against the record's gold "answer" (after `normalize`): a worked
-    response ("Step 1, ... Answer: A-F-O-K") and a bare answer ("A-F-O-K") are read alike. `evaluate`'s `check`."""
+    """Exact match of a reply's `final_answer` against the record's gold "answer" (after `normalize`): a response
+    with an answer line ("... Answer: A-F-O-K") and a bare answer ("A-F-O-K") are read alike. `evaluate`'s `check`."""
     return normalize(final_answer(prediction)) == normalize(record["answer"])
 
 

@@ -21,7 +21,6 @@ from ...world.chains import (
     held_out_words,
     needless,
     parse_instruction,
-    worked_response,
     world_instruction,
 )
 from .method import instruction_in
@@ -135,7 +134,7 @@ def read_turn(messages: list[dict]) -> Turn | None:
 DECLINE = ("I cannot write this one: whatever the order, one of the skills {skills} would leave the answer unchanged, so "
            "no single task about a word needs them all.")
 CRITIQUE = ("Strengths: the task needs every skill ({skills}) and the answer {answer} is right.\nWeaknesses: the "
-            "response gives only the final answer; it could show what each step does to the word.")
+            "response is a bare string; it should say which part is the answer, on a line of its own.")
 
 
 def wrong_answer(order: list[str], word: str, rng: random.Random) -> str:
@@ -147,15 +146,18 @@ def wrong_answer(order: list[str], word: str, rng: random.Random) -> str:
 
 def writer_reply(turn: Turn, rng: random.Random, wrong: bool = False) -> str:
     """The scripted writer's reply at a turn: the draft (instruction and bare answer) at turns 0 and 1, the
-    critique at 2, the refined instruction and `worked_response` at 3, the refined response alone at 4; with `wrong`,
-    a `wrong_answer` in place of the right one (and a critique that finds no weakness)."""
+    critique at 2, the refined instruction and response ("Answer: ..." on a line of its own) at 3, the refined
+    response alone at 4; with `wrong`, a `wrong_answer` in place of the right one (and a critique that finds no
+    weakness). The response states no intermediate steps: with one line per step ("Step 1, put a word in brackets:
+    [kofa]"), as an earlier version of notebook 10 wrote them, the tiny model learnt the seen chains far more slowly
+    (it must copy each step's description)."""
     plan = turn.draft or plan_example(turn.skills, rng)
     if plan is None:
         return DECLINE.format(skills=", ".join(turn.skills))
     order, word = plan
     answer = wrong_answer(order, word, rng) if wrong else chain_answer(order, word)
     instruction = world_instruction(order, word, turn.query)
-    response = worked_response(order, word, answer if wrong else None)
+    response = f"Answer: {answer}"
     return [f"### Task Type: {turn.query}\n### Skills: {', '.join(turn.skills)}\n### Instruction: {instruction}\n"
             f"### Response: {answer}",
             f"### Instruction: {instruction}\n### Response: {answer}",
