@@ -32,10 +32,11 @@
 #   the pairs it saw;
 # - the paper's *shirkers* ablation: what 20% lazy, generic responses do to the fine-tuned model, and why.
 #
-# **Runtime.** Full profile (3 seeds; a 2-point learning-rate grid on `dev` for both arms; 14 fine-tuning runs of
-# 220 steps, every one trained here from a fresh clone, none reused from `results/`): 14.5 minutes on a 2-core
-# CPU, as the last cell prints (`docs/profile.md` counts the notebook's start-up too). `make test` runs a light
-# profile (one seed, one learning rate, 40 steps, a smaller test): about a minute. GPU: not measured here.
+# **Runtime.** Full profile (3 seeds; a start model per seed; a 3-point learning-rate grid on `dev` for both
+# arms; 19 fine-tuning runs in all, every one trained here from a fresh clone, none reused from `results/`):
+# 13.5 minutes on a 2-core CPU, as the last cell prints (`docs/profile.md` counts the notebook's start-up too).
+# `make test` runs a light profile (one seed, one learning rate, 40 steps, a smaller test): about a minute.
+# GPU: not measured here.
 
 # %% tags=["parameters"]
 import os
@@ -546,37 +547,38 @@ display(Markdown("\n".join([
 #
 # *(written from the full run's outputs above; a re-run prints its own numbers and verdicts, read those first)*
 #
-# - **The budget was too small for the mixes to be learnt, so neither headline is decided.** At 220 steps of
-#   16 (the most that fits 14 runs in 15 minutes on 2 cores), the SkillMix models solved 1.9 ± 3.0% of the seen
-#   chains (table in section 7) and at most 7% of any one chain (the per-chain table). The ceiling the issue asks
-#   for is far from 50%: 2.9% on the seen chains with `bracket`, 0.8% on those with `uppercase`. Headline 1
-#   (unseen pair, SkillMix vs single-skill) is 0.0 vs 0.0, inconclusive, both arms at the floor; with a ceiling
-#   this low, that 0% says nothing about composing a held-out pair. It is a statement about compute, not about
-#   Instruct-SkillMix.
-# - **Equal steps are not equal compute.** A SkillMix example is longer than a single-skill one (an intermediate
-#   step, a longer instruction): 256 ms per step against 103 (the ms/step column). The single-skill
-#   arm used its 220 steps to learn the skills themselves: 42.6 ± 5.6% on the single-skill test in the teacher's
-#   wording (42.2% for `bracket`, 57.8% for `uppercase` alone), so the held-out pair's members are learnable
-#   alone in this budget; SkillMix data taught neither the chains nor the single skills (0.4 ± 0.6%; "below",
-#   -42.0 points, Holm-corrected, among the secondary comparisons).
-# - **Wording matters more than the data kind.** On the same words in the world-style wording ("Bracket the
-#   word mviugl."), the single-skill models scored 2.2 ± 1.9%: what they learnt is tied to the teacher's phrasing
-#   ("Put a word in brackets: mviugl"). The earlier version of this notebook tested only the world's wording and
-#   so under-reported what both arms had learnt.
-# - **Shirkers: undecided here.** 20% junk vs none on the seen pairs: 0.0 vs 1.9, -1.9 points [-16.4, +12.6], MDE
-#   18.2, inconclusive at the floor; the 800-clean control is within the spread of both (+1.1 and +3.0 points,
-#   inconclusive). The junk arm's models answered nothing right on any split. The ablation needs a clean arm
-#   well above the floor before it can show the paper's drop.
-# - **A gap in this run's data: one query type.** Stage 1 extracted only "Instructional" (section 3): none of the
-#   six skills' seed instructions is a question, so every training example is an order, while the test
-#   alternates orders with questions ("What do you get if you ...? The word is ..."), half of each chain split
-#   and of the teacher-wording single-skill split. The next run should give the chain-only skills a question
-#   wording. It does not lift the floor above: the orders are half of each split, so on orders alone the
-#   SkillMix models' seen-pair score is at most twice the printed one.
-# - **What would decide it.** More steps per run (the runtime budget, not the method, is binding here), or the
-#   same design on a GPU; the design itself (six skills, no skill in every chain, per-seed data draws, both arms
-#   tuned on dev, the ceiling printed beside the unseen pair) stays. Both arms' learning rates were chosen at the
-#   lower edge of the grid (printed in section 6), so a smaller rate is untried.
+# - **Headline 1, unseen pairs: inconclusive, and near the floor.** SkillMix 3.2% against single-skill 2.1%:
+#   +1.1 points [-3.6, +5.8], n = 240 x 3 v 3 seeds, MDE 6.4. The start model alone scores 1.9%. Two of the
+#   three held-out pairs, {stars, uppercase} and {bracket, spell}, are at 0.0 for every model. Only {behead,
+#   curtail} is above 0, and there the start model (5.8) and the single-skill arm (6.2) score too, not only
+#   SkillMix (9.6).
+# - **The ceiling beside it is far from 0.** The same SkillMix models solve the seen chains that contain each
+#   held-out skill at 43.7% (`curtail`) to 80.8% (`uppercase`), five of the six skills above 50% (the ceiling
+#   table). So they do chain skills, but only the pairs they were shown: this tiny model learns the mixes pair
+#   by pair and does not compose a pair it never saw. The paper's benchmarks (AlpacaEval 2.0, MT-Bench,
+#   WildBench) hold no skill pair out of its training mixes, so this test asks more of skill mixing than the
+#   paper claims.
+# - **What the mixes do teach: the seen pairs.** SkillMix 64.2 ± 6.5% against single-skill 2.9 ± 0.7%: +61.2
+#   points [+50.8, +71.7], "above" after the Holm correction. Single skills do not add up to chains here. The
+#   per-chain table ranges from 17% (`bracket+behead`) to 93%.
+# - **What they cost: each skill alone.** In the teacher's wording, SkillMix models solve 55.9 ± 7.1% of
+#   single-skill prompts against 86.7 ± 2.2% for single-skill models: -30.7 points [-43.3, -18.2], "below"
+#   after Holm. Both start from 95.6%, so two-skill data alone made the models forget part of what they knew.
+#   The worst hit are `stars` (35.6%) and `behead` (33.3%). The paper's base models are far larger and its data
+#   far more varied; this cost is the tiny model's, and exercise 4 tries the obvious fix.
+# - **Neither arm keeps the world's wording.** On the same words in the world-style wording, both arms fall from
+#   the start model's 84.1% to 16.7% (SkillMix) and 17.8% (single-skill): inconclusive against each other. Both
+#   training sets use only the teacher's wording, so what both arms learnt is tied to it.
+# - **Headline 2, shirkers: inconclusive.** 20% junk against none on the seen pairs: 57.5 vs 64.2, -6.7 points
+#   [-22.5, +9.2], MDE 21.5. The direction is the paper's, but this design detects only drops of about 21
+#   points or more. The control does what it should: the 800 clean examples alone score like all 1000
+#   (+0.0 points [-12.0, +12.0]). Between 30 and 51 of each set's 200 junk replies were bare right answers
+#   (the teacher's mistake on the junk prompt), so the junk is milder than its name.
+# - **The recipe held up.** Both arms chose the middle learning rate of the grid on `dev` (0.002), so the
+#   grid's edges did not bind. Each seed varied its start model, its data draw and its batch order.
+# - **What would decide headline 1:** a larger model, or more skills and pairs, so that "how to chain" can
+#   be learnt apart from "which pair". The design stays: three held-out pairs covering every skill, the ceiling
+#   printed beside them, both arms tuned on dev.
 
 # %% [markdown]
 # ## Exercises
