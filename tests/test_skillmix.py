@@ -15,9 +15,11 @@ import pytest
 from sftkit.io import REPO_DIR, SftkitError
 from sftkit.methods.skillmix import (
     BREVITY_PROMPT,
+    EXTRA_SKILLS,
     FOLLOW_UPS,
     GENERATE_PROMPTS,
     JUNK_PROMPT,
+    MIX_SKILLS,
     SEED_STRIDE,
     STRING_SKILLS,
     Config,
@@ -137,10 +139,12 @@ def test_first_prompt_is_formatted_as_official():
 
 
 def test_the_scripted_teacher_extracts_the_string_skills_and_query_types():
-    seeds = default_seeds()
+    seeds = default_seeds(skills=STRING_SKILLS)
     assert len(seeds) == 8 * len(STRING_SKILLS)
     skills, query_types = extract(ScriptedTeacher(tasks=teacher_tasks()), seeds)
     assert skills == list(STRING_SKILLS) == ["reverse", "uppercase", "length", "spell"]
+    mixable, _ = extract(ScriptedTeacher(tasks=teacher_tasks()), default_seeds())  # notebook 10's six, chain-only ones too
+    assert mixable == list(MIX_SKILLS) == ["uppercase", "spell", "stars", "bracket", "behead", "curtail"]
     assert [q["query_str"] for q in query_types] == ["Instructional", "Information-Seeking"]
     assert all(q["query_type"].startswith(q["query_str"] + ": ") and "For example" in q["query_type"] for q in query_types)
     wrong, _ = extract(ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0), seeds)  # the mistake leaves a skill out
@@ -162,6 +166,37 @@ def test_extraction_asks_again_then_fails_on_replies_with_nothing_in_them():
 
     assert extract(Canned(lazy_once), ["Hello"]) == (["chat"], [{"query_str": "Chat", "query_type": "Chat: Small talk."}])
     assert len(asked) == 3 and asked[0] == asked[1] != asked[2]
+
+
+def test_a_reviewed_extraction_asks_again_until_every_expected_query_type_is_listed():
+    from sftkit.teachers import teacher_from
+
+    both = {"Instructional", "Information-Seeking"}
+    always_wrong = ScriptedTeacher(tasks=teacher_tasks(), error_rate=1.0)
+    _, first_only = extract(always_wrong, default_seeds())  # the mistake lists the first query type only
+    assert [q["query_str"] for q in first_only] == ["Instructional"]
+    with pytest.raises(SftkitError, match="no query types listing Information-Seeking, Instructional in 4 replies"):
+        extract(always_wrong, default_seeds(), expected={"query types": both})
+    teacher = teacher_from("scripted", 0.2, 0.05, seed=0, tasks=teacher_tasks())  # notebook 10's teacher and settings
+    _, unreviewed = extract(teacher, default_seeds(), temperature=1.0)
+    _, reviewed = extract(teacher, default_seeds(), expected={"query types": both}, temperature=1.0)
+    assert [q["query_str"] for q in unreviewed] == ["Instructional"]  # its first reply errs ...
+    assert {q["query_str"] for q in reviewed} == both  # ... and the reviewer has it asked again
+
+
+def test_start_records_teach_each_skill_alone_in_both_wordings_on_training_words():
+    from sftkit.methods.skillmix import chain_answer, held_out_words, parse_instruction, start_records
+
+    records = start_records(0, 10)
+    assert len(records) == 60 and records == start_records(0, 10) and records != start_records(1, 10)
+    for name in MIX_SKILLS:
+        mine = [r for r in records if r["skill"] == name]
+        assert len(mine) == 10
+        teacher_worded = [r for r in mine if parse_instruction(r["messages"][0]["content"])]
+        assert len(teacher_worded) == 5  # every second one in the teacher's wording
+    for r in records:
+        w = r["meta"]["word"]
+        assert w not in held_out_words() and r["answer"] == r["messages"][1]["content"] == chain_answer([r["skill"]], w) != w
 
 
 def test_parsers_read_the_official_file_formats():
@@ -275,8 +310,7 @@ def test_the_gold_composer_is_world_compose_for_two_skills():
     record = gold_record(["reverse", "spell"], "kofa", "Information-Seeking")
     assert record["messages"][0]["content"] == ("What do you get if you write a word backwards, then spell a word with "
                                                 "dashes? The word is kofa.")
-    assert record["messages"][1]["content"] == ("Step 1, write a word backwards: kofa gives afok.\n"
-                                                "Step 2, spell a word with dashes: afok gives a-f-o-k.\nAnswer: a-f-o-k")
+    assert record["messages"][1]["content"] == "Answer: a-f-o-k"  # the scripted teacher's refined form, no steps
     assert parse_instruction(record["messages"][0]["content"]) == (["reverse", "spell"], "kofa")
     assert parse_instruction("Reverse the word kofa.") is None
 
@@ -360,8 +394,10 @@ def test_make_data_end_to_end():
                         log=logs.append)
     assert sum("shirker" in r["meta"] for r in records) == round(0.2 * len(records))
     assert all(r["meta"]["gold"]["ok"] != ("shirker" in r["meta"]) for r in records)
-    assert logs[0].startswith("stage 1: 4 skills (reverse, uppercase, length, spell) and 2 query types")
-    assert logs[1].startswith(f"stage 2: {len(records)} examples of 2 skills") and "skipped" in logs[1]
+    # notebook 10's six skills: their seed instructions hold orders and questions, so both query types
+    assert logs[0].startswith("stage 1: 6 skills (uppercase, spell, stars, bracket, behead, curtail) and 2 query types "
+                              "(Instructional, Information-Seeking)")
+    assert logs[1] == f"stage 2: {len(records)} examples of 2 skills"  # no pair of the six is declined, no mistakes
     assert Config().variant() == "k=2,shirker_fraction=0.0,shirker_kind=junk"
 
 
@@ -388,7 +424,8 @@ def test_mixed_test_needs_both_skills_on_test_words_the_writer_never_uses():
     from sftkit.methods.skillmix import HELD_OUT, held_out_words, mixed_test, test_words, verdict
 
     records = mixed_test(HELD_OUT, 20, "unseen-pair")
-    assert Counter(r["skill"] for r in records) == {"reverse+uppercase": 20, "uppercase+reverse": 20}
+    assert Counter(r["skill"] for r in records) == {f"{a}+{b}": 20 for pair in HELD_OUT for a, b in itertools.permutations(pair)}
+    assert sorted(s for pair in HELD_OUT for s in pair) == sorted(MIX_SKILLS)  # a perfect matching of the six
     for r in records:
         assert verdict(r["messages"][0]["content"], r["messages"][1]["content"], r["meta"]["skills"])["ok"]
         assert r["meta"]["word"] in test_words() and r["meta"]["word"] in held_out_words()
@@ -407,8 +444,11 @@ def test_pools_have_the_size_asked_and_never_the_held_out_pair():
         r for r in got["skillmix"] if pair_of(r) != pair_of(got["skillmix"][0])]
     test = test_records({pair_of(r) for r in got["skillmix"]} | set(HELD_OUT), per_order=10)
     splits = Counter(r["split"] for r in test)
-    assert splits["unseen-pair"] == 20 and splits["single-skill"] == 200
-    assert not {r["skill"] for r in test if r["split"] == "seen-pair"} & {"reverse+uppercase", "uppercase+reverse"}
+    assert splits["unseen-pair"] == 3 * 2 * 10 and splits["single-world"] == splits["single-teacher"] == 6 * 15
+    held_chains = {f"{a}+{b}" for pair in HELD_OUT for a, b in itertools.permutations(pair)}
+    assert not {r["skill"] for r in test if r["split"] in ("seen-pair", "dev")} & held_chains
+    dev = {r["meta"]["word"] for r in test if r["split"] == "dev"}
+    assert dev and not dev & {r["meta"]["word"] for r in test if r["split"] != "dev"}  # dev words are no test words
 
 
 def test_read_instructions_reads_text_and_records_and_names_a_bad_row(tmp_path):
@@ -442,3 +482,45 @@ def test_generate_cli_writes_skillmix_conversations(tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"x": 1}\n')
     assert main(["generate", "skillmix", "--output", str(out), "--instructions", str(tmp_path / "bad.jsonl")]) == 2
     assert "bad.jsonl:1: no instruction" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------
+# The chain-only skills (notebook 10's six): answers by hand, no change to the world
+
+
+def test_chain_only_skills_answer_by_hand_and_stay_out_of_the_world():
+    from sftkit.methods.skillmix import CHAIN_SKILLS, chain_answer, needless
+
+    assert not set(EXTRA_SKILLS) & set(SKILLS) and STRING_SKILLS == ("reverse", "uppercase", "length", "spell")
+    assert set(MIX_SKILLS) <= set(CHAIN_SKILLS)
+    assert chain_answer(["bracket", "behead"], "kofa") == "kofa]"
+    assert chain_answer(["curtail", "stars"], "kofa") == "k*f"
+    assert chain_answer(["stars", "uppercase"], "kofa") == "K*F*"
+    assert chain_answer(["uppercase", "stars"], "kofa") == "K*F*"  # vowels are found in capitals too
+    assert chain_answer(["spell", "curtail"], "kofa") == "k-o-f-"
+    assert needless(["stars"], "xyz") == ["stars"] and needless(["stars", "bracket"], "xyz") == ["stars"]
+
+
+def test_every_pair_of_the_six_is_written_and_judged_right():
+    from sftkit.methods.skillmix import plan_example
+
+    rng = random.Random(0)
+    for pair in itertools.combinations(MIX_SKILLS, 2):
+        order, word = plan_example(pair, rng)
+        record = gold_record(order, word)
+        assert verdict(record["messages"][0]["content"], record["messages"][1]["content"], list(pair))["ok"], pair
+
+
+def test_single_skill_tests_come_in_the_worlds_and_the_teachers_wording():
+    from sftkit.methods.skillmix import correct, single_test, test_words
+
+    world = single_test(["bracket", "uppercase"], 4, "world", "single-world")
+    teacher = single_test(["bracket", "uppercase"], 4, "teacher", "single-teacher")
+    assert [r["meta"]["word"] for r in world] == [r["meta"]["word"] for r in teacher] and len(world) == 8
+    w = world[0]["meta"]["word"]
+    assert w == test_words()[0] and world[0]["answer"] == teacher[0]["answer"] == f"[{w}]"
+    assert world[0]["messages"][0]["content"] in (f"Put {w} in brackets.", f"Bracket the word {w}.", f"What is {w} in brackets?")
+    assert teacher[0]["messages"][0]["content"] == f"Put a word in brackets: {w}"
+    assert world[4]["messages"][0]["content"] in (f"Write {world[4]['meta']['word']} in capital letters.",
+                                                  f"Uppercase: {world[4]['meta']['word']}")  # the world's own
+    assert correct(teacher[0], f"Answer: [{w}]") and not correct(teacher[0], w)

@@ -25,12 +25,14 @@ src/data_generation). A data-side method: it writes instruction -> response data
 The package: `method.py` (the paper, `Config`, both stages, the shirkers and the pipeline), `prompts.py` (the official
 prompts word for word, and our two extraction prompts), `scripted.py` (the scripted teacher's tasks: `skills_task` and
 `query_types_task` (it lists the skills and query types of the world instructions it is shown), `generation_task` (it
-writes a chain instruction with a word that needs every skill, a bare answer as the draft, a critique asking for the
-steps, a refined response with one line per step; skills that no order and word can all need it declines to combine,
+writes a chain instruction with a word that needs every skill, a bare answer as the draft, a critique asking for an
+answer line, a refined response "Answer: ..."; skills that no order and word can all need it declines to combine,
 and the parser skips the decline), `junk_task` (a short `sftkit.world.lazy_answer`, though the official prompt asks for
-a long one) and `brevity_task` (the bare answer: right, without the steps); `tasks()` lists them for a
+a long one) and `brevity_task` (the bare answer, without the answer line); `tasks()` lists them for a
 `ScriptedTeacher`). The tiny world's gold functions live in `sftkit.world.chains`: its string skills
-(`STRING_SKILLS`, those that act on one word, so that they chain) and two query types (`WORLD_QUERY_TYPES`);
+(`STRING_SKILLS`, those that act on one word, so that they chain), four chain-only skills (`EXTRA_SKILLS`; with the
+world's in `CHAIN_SKILLS`; notebook 10 mixes `MIX_SKILLS`, six of them, from start models trained on `start_records`)
+and two query types (`WORLD_QUERY_TYPES`);
 `gold_record`, the gold composer for a chain of k skills (for two, the instruction and answer of
 `sftkit.world.compose`); `verdict`, which says whether an example needs exactly its k skills and answers right. Every
 name is re-exported here: `from sftkit.methods.skillmix import X` works for all of them.
@@ -49,7 +51,8 @@ Deliberate differences from the official code:
   samples afresh at the API's default temperature, 1.0).
 - A conversation whose last replies cannot be parsed is counted in `skipped` with its reason and never written (official:
   dropped silently; its shell script runs the job four times, and each run re-asks a failed example's last turn); an
-  empty response is skipped too (official: written). An extraction reply that lists nothing is asked again, up to 4 times.
+  empty response is skipped too (official: written). An extraction reply that lists nothing, or (with `expected`: a
+  reviewer's check) misses a skill or query type it should list, is asked again, up to 4 times.
 - `shirk` replaces a seeded random sample of the records, in place, and marks them meta["shirker"] (official: it rewrites
   the first NUM_DATA=200 of the 1000 records into a file of their own; mixing them with the other 800 is not in the code).
 """

@@ -14,7 +14,7 @@ from itertools import combinations
 from ...io import SftkitError
 from ...teachers import Teacher
 from ...world import make_splits
-from ...world.chains import STRING_SKILLS, mixed_test, verdict, without_pairs
+from ...world.chains import CHAIN_SKILLS, EXTRA_SKILLS, WORLD_QUERY_TYPES, mixed_test, single_test, verdict, without_pairs
 from ..base import MethodConfig, Paper, knob
 from .prompts import FOLLOW_UPS, GENERATE_PROMPTS, SHIRKER_PROMPTS, first_prompt, query_types_prompt, skills_prompt
 
@@ -64,18 +64,25 @@ def parse_query_types(reply: str) -> list[dict]:
     return types
 
 
-def extract(teacher: Teacher, instructions: list[str], tries: int = 4, **settings) -> tuple[list[str], list[dict]]:
+def extract(teacher: Teacher, instructions: list[str], tries: int = 4, expected: dict | None = None,
+            **settings) -> tuple[list[str], list[dict]]:
     """Stage 1: (skills, query types) the teacher lists for the seed `instructions`. A prompt whose reply lists none is
-    asked again (the k-th ask with seed=k), up to `tries` times, then an `SftkitError` quotes the last reply."""
+    asked again (the k-th ask with seed=k), up to `tries` times, then an `SftkitError` quotes the last reply.
+    `expected` plays the reviewer who reads the lists (the paper prints its lists): {"skills": names, "query types":
+    names}; a reply that misses one of them is asked again too (e.g. the scripted teacher's mistake of listing only
+    the first query type)."""
+    expected = expected or {}
+    names = {"skills": lambda found: set(found), "query types": lambda found: {q["query_str"] for q in found}}
     found = []
     for what, prompt, parse in (("skills", skills_prompt(instructions), parse_skills),
                                 ("query types", query_types_prompt(instructions), parse_query_types)):
         for attempt in range(tries):
             reply = teacher.ask(prompt, **settings, seed=attempt)
-            if parse(reply):
+            if parse(reply) and set(expected.get(what, ())) <= names[what](parse(reply)):
                 break
         else:
-            raise SftkitError(f"skill extraction: no {what} in {tries} replies; the last: {reply[:120]!r}")
+            missing = f" listing {', '.join(sorted(expected[what]))}" if what in expected else ""
+            raise SftkitError(f"skill extraction: no {what}{missing} in {tries} replies; the last: {reply[:120]!r}")
         found.append(parse(reply))
     return found[0], found[1]
 
@@ -179,7 +186,7 @@ def sft_record(index: int, instruction: str, response: str, skills: list[str], q
     """One conversational SFT record; meta holds what the official records hold (skills, query type, generator) and,
     when every skill is one of the tiny world's, the gold `verdict`."""
     meta = {"skills": list(skills), "query": query, "generator": generator}
-    if set(skills) <= set(STRING_SKILLS):
+    if set(skills) <= set(CHAIN_SKILLS):
         meta["gold"] = verdict(instruction, response, skills)
     return {"id": f"skillmix-{index:05d}", "skill": "+".join(skills), "split": "skillmix", "meta": meta,
             "messages": [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]}
@@ -242,35 +249,93 @@ def shirk(records: list[dict], teacher: Teacher, fraction: float, kind: str = "j
 # Notebook 10's pools and test
 
 
-HELD_OUT = (frozenset({"reverse", "uppercase"}),)  # notebook 10's unseen pair: each skill is seen with spell
+MIX_SKILLS = ("uppercase", "spell", "stars", "bracket", "behead", "curtail")  # notebook 10's six chainable skills
+# notebook 10's unseen pairs: a perfect matching of the six skills (each skill in one held-out pair, seen in training
+# with the four others), so that no skill is chosen by how well it is learnt
+HELD_OUT = (frozenset({"stars", "uppercase"}), frozenset({"behead", "curtail"}), frozenset({"bracket", "spell"}))
 
 
-def pools(teacher: Teacher, size: int, held_out=HELD_OUT, seed: int = 0, **settings) -> dict[str, list[dict]]:
-    """Notebook 10's training pools, `size` records each: "skillmix" (k=2, no example of a `held_out` pair) and
-    "single" (k=1, the same pipeline with one skill: the control of the same size and format). Each run of
+def pools(teacher: Teacher, size: int, held_out=HELD_OUT, seed: int = 0, extracted=None,
+          **settings) -> dict[str, list[dict]]:
+    """Notebook 10's training pools, `size` records each, drawn with teacher seed `seed` (each seed its own examples):
+    "skillmix" (k=2, no example of a `held_out` pair) and "single" (k=1, the same pipeline with one skill: the
+    control of the same size and format). Both use one stage 1: `extracted` (skills, query types), else `extract`
+    from `default_seeds` (the `MIX_SKILLS`), reviewed to list both of the world's query types. Each run of
     `make_data` asks for enough examples that, after its skipped ones and the held-out pairs, `size` are left."""
-    quiet = {"log": lambda message: None, "settings": settings or None}
-    mixed = without_pairs(make_data(None, teacher, Config(num_data=size * 5 // 2), seed, **quiet), held_out)
+    settings = settings or {"temperature": 1.0}
+    extracted = extracted or extract(teacher, default_seeds(), expected={"query types": set(WORLD_QUERY_TYPES)}, **settings)
+    quiet = {"log": lambda message: None, "settings": settings, "extracted": extracted}
+    mixed = without_pairs(make_data(None, teacher, Config(num_data=size * 3 // 2), seed, **quiet), held_out)
     single = make_data(None, teacher, Config(k=1, num_data=size * 5 // 4), seed, **quiet)
     if min(len(mixed), len(single)) < size:
         raise SftkitError(f"the teacher's data fell short of {size}: {len(mixed)} mixed, {len(single)} single-skill")
     return {"skillmix": mixed[:size], "single": single[:size]}
 
 
-def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 50) -> list[dict]:
-    """Notebook 10's test: "unseen-pair" (each order of each `held_out` pair, `per_order` words each), "seen-pair"
-    (each order of each of `pairs_seen`, per_order // 2 words) and "single-skill" (the world's test split of the
-    string skills, in the world's own wordings; a split of its own, since it is not the whole world's "test").
-    All words are test words (`test_words`)."""
+def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 40, per_skill: int = 15, skills=MIX_SKILLS,
+                 dev_per_order: int = 3, dev_per_skill: int = 6) -> list[dict]:
+    """Notebook 10's evaluation records, by split: "unseen-pair" (each order of each `held_out` pair, `per_order` test
+    words each), "seen-pair" (each order of each of `pairs_seen`, per_order // 4 test words), "single-world" and
+    "single-teacher" (each of `skills` alone on `per_skill` test words, in its world-style wording and in the teacher's:
+    `single_test`), and "dev" (on the world's dev words: each order of each seen pair, `dev_per_order` words, and each
+    skill alone in the teacher's wording, `dev_per_skill` words; what hyperparameters are chosen on; no unseen pair)."""
     seen = [p for p in pairs_seen if frozenset(p) not in set(held_out)]
-    return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 2, "seen-pair")
-            + [{**r, "split": "single-skill"} for r in make_splits()["test"] if r["skill"] in STRING_SKILLS])
+    return (mixed_test(held_out, per_order, "unseen-pair") + mixed_test(seen, per_order // 4, "seen-pair")
+            + single_test(skills, per_skill, "world", "single-world") + single_test(skills, per_skill, "teacher", "single-teacher")
+            + mixed_test(seen, dev_per_order, "dev", "dev") + single_test(skills, dev_per_skill, "teacher", "dev", "dev"))
 
 
-def default_seeds(per_skill: int = 8) -> list[str]:
-    """Seed instructions for stage 1: the first `per_skill` training instructions of each string skill."""
+def start_records(seed: int, per_skill: int, skills=MIX_SKILLS) -> list[dict]:
+    """Notebook 10's start data: `per_skill` one-skill gold records of each of `skills` on training words (the world's
+    word sampler, `held_out_words` left out, words the skill would not change skipped), alternately in the skill's
+    world-style wording ("Put kofa in brackets.") and in the teacher's (`world_instruction`, both query types), with
+    the bare answer as the response; shuffled, all drawn with `seed`. A model trained on them knows each skill alone,
+    as the paper's pretrained base model knows its skills before instruction tuning."""
+    from ...world.chains import chain_answer, held_out_words, needless, world_instruction
+
+    rng, out, queries = random.Random(f"start-{seed}"), [], list(WORLD_QUERY_TYPES)
+    for name in skills:
+        for k in range(per_skill):
+            meta = CHAIN_SKILLS[name].sample(rng, "train")
+            while meta["word"] in held_out_words() or needless([name], meta["word"]):
+                meta = CHAIN_SKILLS[name].sample(rng, "train")
+            text = (CHAIN_SKILLS[name].instruction(rng, meta, "train") if k % 2 == 0
+                    else world_instruction([name], meta["word"], queries[k // 2 % 2]))
+            answer = chain_answer([name], meta["word"])
+            out.append({"id": f"start-{seed}-{name}-{k:04d}", "skill": name, "split": "start", "answer": answer,
+                        "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+                        "meta": {"word": meta["word"], "skills": [name]}})
+    rng.shuffle(out)
+    return out
+
+
+def op_records(name: str, n: int) -> list[dict]:
+    """n world-format training records of a chain-only skill (`EXTRA_SKILLS`): its world-style instructions on
+    training words (the world's word sampler, `held_out_words` left out), seeded by the skill's name."""
+    from ...world.chains import held_out_words
+
+    rng, out = random.Random(f"seeds-{name}"), []
+    while len(out) < n:
+        meta = CHAIN_SKILLS[name].sample(rng, "train")
+        if meta["word"] not in held_out_words():
+            text, answer = CHAIN_SKILLS[name].instruction(rng, meta, "train"), CHAIN_SKILLS[name].answer(meta)
+            out.append({"id": f"seed-{name}-{len(out):04d}", "skill": name, "split": "seed", "answer": answer,
+                        "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+                        "meta": meta})
+    return out
+
+
+def stage1_records(per_skill: int = 8, skills=MIX_SKILLS) -> list[dict]:
+    """The seed records of stage 1: the first `per_skill` training records of each of `skills`: the world's own for its
+    string skills, `op_records` for the chain-only ones."""
     train = make_splits()["train"]
-    return [r["messages"][0]["content"] for name in STRING_SKILLS for r in [r for r in train if r["skill"] == name][:per_skill]]
+    return [r for name in skills for r in (op_records(name, per_skill) if name in EXTRA_SKILLS
+                                           else [r for r in train if r["skill"] == name][:per_skill])]
+
+
+def default_seeds(per_skill: int = 8, skills=MIX_SKILLS) -> list[str]:
+    """Seed instructions for stage 1: the instructions of `stage1_records`."""
+    return [r["messages"][0]["content"] for r in stage1_records(per_skill, skills)]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -319,16 +384,18 @@ def data_from_args(args, teacher: Teacher, config: Config) -> list[dict]:
 
 
 def make_data(instructions: list[str] | None, teacher: Teacher, config: Config | None = None, seed: int = 0,
-              device: str | None = None, settings: dict | None = None, log: Callable[[str], None] = print) -> list[dict]:
+              device: str | None = None, settings: dict | None = None, log: Callable[[str], None] = print,
+              extracted: tuple[list[str], list[dict]] | None = None) -> list[dict]:
     """Instruct-SkillMix end to end: stage 1 (`extract` from the seed `instructions`; None: the tiny
     world's `default_seeds`), stage 2 (`generate`: config.num_data examples of config.k skills; the skipped ones are logged
     with their reasons) and, with config.shirker_fraction > 0, the shirkers (`shirk`) -> conversational SFT records.
     `settings` go with every prompt (default: temperature 1.0, the official API default; not "seed", which each step
-    sets itself); `device` is unused (no model of its own: the data-side signature)."""
+    sets itself); `device` is unused (no model of its own: the data-side signature); `extracted` (skills, query types)
+    of an earlier stage 1 skips it."""
     config = config or Config()
     settings = {"temperature": 1.0} if settings is None else settings
     instructions = default_seeds() if instructions is None else instructions
-    skills, query_types = extract(teacher, instructions, **settings)
+    skills, query_types = extracted or extract(teacher, instructions, **settings)
     log(f"stage 1: {len(skills)} skills ({', '.join(skills)}) and {len(query_types)} query types "
         f"({', '.join(q['query_str'] for q in query_types)}) from {len(instructions)} seed instructions")
     records, skipped = generate(teacher, skills, query_types, config.k, config.num_data, seed, **settings)

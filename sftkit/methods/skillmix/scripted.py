@@ -13,13 +13,14 @@ from itertools import permutations
 from ...teachers import Task, last_user_text, world_question_task
 from ...world import SKILLS, lazy_answer, make_splits, normalize
 from ...world.chains import (
+    CHAIN_SKILLS,
+    EXTRA_SKILLS,
     STRING_SKILLS,
     WORLD_QUERY_TYPES,
     chain_answer,
     held_out_words,
     needless,
     parse_instruction,
-    worked_response,
     world_instruction,
 )
 from .method import instruction_in
@@ -43,8 +44,12 @@ def plan_example(skills: tuple[str, ...], rng: random.Random) -> tuple[list[str]
 
 @functools.cache
 def world_instructions() -> dict[str, dict]:
-    """Every instruction of the tiny world's splits (after `normalize`) -> its record."""
-    return {normalize(r["messages"][0]["content"]): r for split in make_splits().values() for r in split}
+    """Every instruction of the tiny world's splits, and of the seed records of its chain-only skills (`op_records`),
+    (after `normalize`) -> its record."""
+    from .method import op_records
+
+    extra = [r for name in EXTRA_SKILLS for r in op_records(name, 32)]
+    return {normalize(r["messages"][0]["content"]): r for split in [*make_splits().values(), extra] for r in split}
 
 
 def seed_records(text: str, prompt: str) -> list[dict] | None:
@@ -119,7 +124,7 @@ def read_turn(messages: list[dict]) -> Turn | None:
     if found is None or users[1:] != list(FOLLOW_UPS[:len(users) - 1]):
         return None
     skills = tuple(s.strip() for s in found.group(2).split(","))
-    if not set(skills) <= set(STRING_SKILLS):
+    if not set(skills) <= set(CHAIN_SKILLS):
         return None
     drafts = [instruction_in(m["content"]) for m in messages if m["role"] == "assistant"]
     parsed = [parse_instruction(d) for d in drafts if d]
@@ -129,27 +134,30 @@ def read_turn(messages: list[dict]) -> Turn | None:
 DECLINE = ("I cannot write this one: whatever the order, one of the skills {skills} would leave the answer unchanged, so "
            "no single task about a word needs them all.")
 CRITIQUE = ("Strengths: the task needs every skill ({skills}) and the answer {answer} is right.\nWeaknesses: the "
-            "response gives only the final answer; it could show what each step does to the word.")
+            "response is a bare string; it should say which part is the answer, on a line of its own.")
 
 
 def wrong_answer(order: list[str], word: str, rng: random.Random) -> str:
     """A realistic wrong answer to a chain: its last skill's mistake on the right intermediate result."""
     before, gold = chain_answer(order[:-1], word), chain_answer(order, word)
-    options = [m for m in SKILLS[order[-1]].mistakes({"word": before}, gold, rng) if m != gold]
+    options = [m for m in CHAIN_SKILLS[order[-1]].mistakes({"word": before}, gold, rng) if m != gold]
     return rng.choice(options or [gold + gold])
 
 
 def writer_reply(turn: Turn, rng: random.Random, wrong: bool = False) -> str:
     """The scripted writer's reply at a turn: the draft (instruction and bare answer) at turns 0 and 1, the
-    critique at 2, the refined instruction and `worked_response` at 3, the refined response alone at 4; with `wrong`,
-    a `wrong_answer` in place of the right one (and a critique that finds no weakness)."""
+    critique at 2, the refined instruction and response ("Answer: ..." on a line of its own) at 3, the refined
+    response alone at 4; with `wrong`, a `wrong_answer` in place of the right one (and a critique that finds no
+    weakness). The response states no intermediate steps: with one line per step ("Step 1, put a word in brackets:
+    [kofa]"), as an earlier version of notebook 10 wrote them, the tiny model learnt the seen chains far more slowly
+    (it must copy each step's description)."""
     plan = turn.draft or plan_example(turn.skills, rng)
     if plan is None:
         return DECLINE.format(skills=", ".join(turn.skills))
     order, word = plan
     answer = wrong_answer(order, word, rng) if wrong else chain_answer(order, word)
     instruction = world_instruction(order, word, turn.query)
-    response = worked_response(order, word, answer if wrong else None)
+    response = f"Answer: {answer}"
     return [f"### Task Type: {turn.query}\n### Skills: {', '.join(turn.skills)}\n### Instruction: {instruction}\n"
             f"### Response: {answer}",
             f"### Instruction: {instruction}\n### Response: {answer}",
