@@ -152,8 +152,9 @@ def probe_result(cell: dict) -> tuple[int, int | None]:
     return steps, exit_code
 
 
-def measure(path: Path, skip: set[str], timeout: float) -> tuple[list[dict], float]:
-    """Run the notebook with its solutions appended; one row per solution, and the run's wall seconds."""
+def measure(path: Path, skip: set[str], timeout: float) -> tuple[list[dict], float, float]:
+    """Run the notebook with its solutions appended: one row per solution, the run's wall seconds (kernel start
+    included) and the seconds of the notebook's own cells (their nbclient timing, summed)."""
     from sftkit.tutorial import Limits, run_notebook
 
     notebook = json.loads(path.read_text())
@@ -166,6 +167,7 @@ def measure(path: Path, skip: set[str], timeout: float) -> tuple[list[dict], flo
             shutil.copy(saved, tmp / "results")
         copy = tmp / path.name
         cells = notebook["cells"]
+        own = len(cells)
         cells.append(code_cell(PRELUDE, "exercise-minutes-prelude", may_raise=False))
         ran = []
         for i, s in enumerate(found):
@@ -198,7 +200,18 @@ def measure(path: Path, skip: set[str], timeout: float) -> tuple[list[dict], flo
         elif s.not_run.startswith("skipped"):
             row["trains"] = "yes (not run)"
         rows.append(row)
-    return rows, wall
+    return rows, wall, sum(seconds(c) or 0.0 for c in executed[:own])
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 HEAD = ["| notebook | exercise | compute, light profile (s) | trains a model |", "|---|---|---|---|"]
@@ -229,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in paths:
         start = time.monotonic()
-        found, wall = measure(path, skip, args.timeout)
+        found, wall, own = measure(path, skip, args.timeout)
         rows += found
         solved = sum(r["seconds"] or 0.0 for r in found)
-        print(f"{path.stem}: {wall:.0f} s in all, of which the solutions {solved:.0f} s "
-              f"({time.monotonic() - start:.0f} s with the copy)", flush=True)
+        print(f"{path.stem}: {wall:.0f} s in all (kernel start included): the notebook's own cells {own:.0f} s, "
+              f"the solutions {solved:.0f} s ({time.monotonic() - start:.0f} s with the copy)", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     footer = (f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPU cores "
-              f"({platform.machine()}, load {load:.1f} at the end), light profile, one notebook at a time.")
+              f"({cpu_name()}, load {load:.1f} at the end), light profile, one notebook at a time.")
     print("\n".join(HEAD + table_rows(rows)) + "\n\n" + footer)
     if args.output:
         out = Path(args.output)
