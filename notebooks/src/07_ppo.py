@@ -653,14 +653,17 @@ print("saved", results.save("07_ppo", saved).name, f"({len(saved)} rows)")
 #    worse than a wrong label, so the readable share can sag when the model is unsure.
 #    </details>
 #
-# 3. **Is the tuned choice stable?** Section 5a tuned on one seed. Run the same grid from seed `SEEDS[1]`'s
-#    warm-up and see whether dev picks the same setting (dev only: `EVAL` is read once, in section 5b).
+# 3. **Is the tuned choice stable?** Section 5a tuned on one seed. Run the same grid from seed 1's warm-up and
+#    see whether dev picks the same setting (dev only: `EVAL` is read once, in section 5b).
 #    <details><summary>Hint</summary>`ppo_run(START[seed], seed, lr, kl)` returns (loop, snapshots);
-#    `judged_scores(model, DEV)[1][("all", "dev")]` pools dev's records over both tasks.</details>
+#    `judged_scores(model, DEV)[1][("all", "dev")]` pools dev's records over both tasks. The light profile has
+#    no seed 1: `sft(CHAT, WARMUP, 1)` trains its warm-up.</details>
 #    <details><summary>Solution</summary>
 #
 #    ```python
-#    seed = SEEDS[1]
+#    seed = 1
+#    if seed not in START:  # the light profile trains seed 0 only
+#        START[seed] = sft(CHAT, WARMUP, seed).model.merge_and_unload()
 #    dev_acc = {(lr, kl): judged_scores(ppo_run(START[seed], seed, lr, kl)[0].model, DEV)[1][("all", "dev")]["accuracy"]
 #               for lr in LR_GRID for kl in KL_GRID}
 #    print(dev_acc, "chosen:", max(dev_acc, key=dev_acc.get), "seed 0 chose:", BEST)
