@@ -24,7 +24,6 @@ import math
 import os
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,52 +94,6 @@ def split_table(runs: dict[str, list[dict]], splits: tuple[str, ...] = EVAL_SPLI
         lines.append("| " + " | ".join([label, str(seeds), *cells, *(col.get(label, "") for col in extra.values())])
                      + " |")
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The outcome of `compare`: means, the gap (a - b), the spread it is judged against, and the verdict."""
-
-    mean_a: float
-    mean_b: float
-    gap: float
-    spread: float
-    verdict: str  # "above", "below" or "within the seed spread of"
-    seeds: tuple[int, int]
-
-    @property
-    def differs(self) -> bool:
-        return self.verdict != "within the seed spread of"
-
-    def sentence(self, a: str, b: str, unit: str = "points", scale: float = 100.0, means: bool = True) -> str:
-        """e.g. 'SFTMix is within the seed spread of NTP (82.0 vs 81.6; +0.4 points; seed std up to 1.2).'"""
-        if min(self.seeds) > 1:
-            note = ""
-        elif max(self.seeds) > 1:
-            note = "; one side has one seed, so the other side's spread decides"
-        else:
-            note = "; one seed on each side, so there is no spread and any gap counts"
-        shown = f"{scale * self.mean_a:.1f} vs {scale * self.mean_b:.1f}; " if means else ""
-        return (f"{a} is {self.verdict} {b} ({shown}{scale * self.gap:+.1f} {unit}; seed std up to "
-                f"{scale * self.spread:.1f}{note}).")
-
-
-RULE = ("One rule decides every verdict here: two results differ only when the gap between their means is "
-        "larger than the larger of their two seed standard deviations.")
-
-
-def compare(a: list[float], b: list[float]) -> Comparison:
-    """RETIRED: the rule notebooks 02-11 still print until their regime issue re-runs them on `stats.compare`
-    (it calls identical methods different 21% of the time at 3 v 3 seeds; `stats.rates` measures it). New code
-    uses `stats.compare` / `compare_rows`. The old rule (`RULE`), "A differs from B":
-    |mean(a) - mean(b)| > max(std(a), std(b)), the larger
-    sample standard deviation over seeds of the two (a side with one seed contributes 0, so the other
-    side's spread decides; two single seeds count any gap). It is deliberately simple and stated in every
-    verdict; with 3 seeds it is a rough screen, not a significance test. Every notebook verdict uses it."""
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    gap, spread = ma - mb, max(sa, sb)
-    verdict = "within the seed spread of" if abs(gap) <= spread else ("above" if gap > 0 else "below")
-    return Comparison(ma, mb, gap, spread, verdict, (len(a), len(b)))
 
 
 def items_key(ids: list[str]) -> str:

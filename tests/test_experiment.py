@@ -61,19 +61,6 @@ def test_baseline_is_reused_only_on_an_exact_settings_match(tmp_path, monkeypatc
     assert baseline((0, 1, 2, 3), config=BASELINE, device="cpu", results_dir=tmp_path) == ["fresh"]  # seed 3 missing
 
 
-@pytest.mark.parametrize("a, b, verdict", [
-    ([0.80, 0.82, 0.81], [0.70, 0.71, 0.72], "above"),
-    ([0.70, 0.71, 0.72], [0.80, 0.82, 0.81], "below"),
-    ([0.80, 0.84, 0.76], [0.79, 0.81, 0.83], "within the seed spread of"),
-    ([0.80], [0.70, 0.75, 0.80], "within the seed spread of"),  # one seed: the other side's spread decides
-])
-def test_compare_is_one_rule(a, b, verdict):
-    c = results.compare(a, b)
-    assert c.verdict == verdict
-    assert c.spread == pytest.approx(max(results.mean_std(a)[1], results.mean_std(b)[1]))
-    assert c.differs == (verdict != "within the seed spread of")
-
-
 def test_accuracies_filter_by_fields_in_seed_order():
     rows = fake_rows(BASELINE, seeds=(2, 0, 1))
     assert results.accuracies(rows, "test", method="sft", variant="full") == [1.0, 1.0, 1.0]
