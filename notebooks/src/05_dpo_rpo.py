@@ -114,7 +114,7 @@ START_VARIANT = f"start ({START_PER_SKILL} per skill, {START_STEPS} steps)"
 draw = per_skill_draw(START_PER_SKILL)
 train_pool = {skill: [r for r in splits["train"] if r["skill"] == skill] for skill in SKILLS}
 starts, rows, wrong_rate = {}, [], {}  # seed -> start model; schema rows of every run; seed -> share of wrong samples
-pairs, proxy_pairs = {}, {}  # seed -> on-policy pairs (training) / pairs from other prompts (proxy, held-out probe)
+pairs, proxy_pairs = {}, {}  # seed -> pairs from the start model's samples (training) / pairs from other prompts (proxy, held-out probe)
 for seed in SEEDS:
     set_seed(seed)
     records = draw(seed)
@@ -542,7 +542,10 @@ lines += [f"- {label} at lr {PUSHED_LR:g} ({len(OVEROPT_SEEDS)} seeds): over-tra
 lines.append(f"- RPO-mean vs DPO at lr {PUSHED_LR:g}: gold labels {held.summary()}; proxy labels (proxy accuracy "
              f"{100 * acc:.1f}%) {protect.summary()}")
 rpo, dpo = headline["RPO above DPO"], headline["DPO above its start"]
-verdict = (f"From starts with headroom and on-policy pairs, at each method's dev-tuned learning rate, RPO-mean is "
+sampled = [sum(q["source"] == "on-policy" for q in pairs[seed]) / len(pairs[seed]) for seed in SEEDS]
+verdict = (f"From starts with headroom and pairs whose rejected side is the start model's own sample (the chosen side "
+           f"too in {100 * min(sampled):.0f}-{100 * max(sampled):.0f}% of each seed's pairs, else the gold answer), "
+           f"at each method's dev-tuned learning rate, RPO-mean is "
            f"{said[rpo.verdict]} DPO on test ({rpo.summary()}), and DPO is {said[dpo.verdict]} its start "
            f"({dpo.summary()}). Continued SFT on the same chosen answers, the control: DPO vs it "
            f"{secondary[0].summary()}. Pushed to lr {PUSHED_LR:g} with gold labels, DPO vs its start "
