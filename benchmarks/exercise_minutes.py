@@ -1,6 +1,6 @@
 """Minutes per exercise: the compute of each exercise's worked solution, measured in the light profile.
 
-For each notebook named (default: 00-09, 11 and 12; 10 is left out while it is redesigned), the committed .ipynb is
+For each notebook named (default: every notebook, 00-12), the committed .ipynb is
 copied into a temporary directory and one code cell per worked solution of its Exercises section is appended
 after its last cell (the ```python blocks of each folded `<details><summary>Solution</summary>`, in order, the
 "Check yourself" exercise included). The copy runs with `sftkit.tutorial.run_notebook` (its own kernel,
@@ -45,7 +45,7 @@ from sftkit.classroom import SOLUTION, cell_text
 from sftkit.io import REPO_DIR, REPO_RESULTS
 
 NOTEBOOKS = ["00_world", "01_sft", "02_sftmix", "03_ift", "04_ift_frozenlake", "05_dpo_rpo", "06_crlft", "07_ppo",
-             "08_superhf", "09_augcon", "11_selfdebug", "12_leaderboard"]
+             "08_superhf", "09_augcon", "10_skillmix", "11_selfdebug", "12_leaderboard"]
 LIGHT_ENV = {"SFTKIT_LIGHT": "1", "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
 FENCE = re.compile(r"^([ \t]*)```python[ \t]*\n(.*?)^[ \t]*```", re.S | re.M)
 # "**6. Check yourself: ...**", "**1.** Add a skill ...", or a list item "1. **Exploration.** Run ..."
@@ -230,7 +230,7 @@ def table_rows(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", help="notebook files (default: 00-09, 11 and 12)")
+    parser.add_argument("notebooks", nargs="*", help="notebook files (default: every notebook, 00-12)")
     parser.add_argument("--skip", default="", help="exercise numbers not to run, comma-separated (one notebook)")
     parser.add_argument("--output", help="append the table's rows to this markdown file (the header once)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one notebook may run (default 900)")
