@@ -60,7 +60,8 @@ SAMPLES = 16               # replies per prompt, the N of best-of-N (official: 1
 LR = 1e-3                  # SuperHF's constant learning rate, PPO's too (official: 2e-5, cosine, on 7B); exercise 2
 KL_COEFS = (0.0, 0.35) if LIGHT else (0.0, 0.35, 1.0)  # SuperHF's KL sweep; official default 0.35
 PPO_BETAS = (0.05, 0.2) if LIGHT else (0.05, 0.2, 1.0)  # PPO's KL coefficients (fixed; paper / TRL start: 0.2)
-BLIND = ("length", "max")  # the proxy's blind spot: on these skills it prefers any wrong reply to the right one
+BLIND = None               # the proxy's blind spot (it prefers any wrong reply to the right one there): None = the two
+                           # skills the start policies answer best on dev (section 2), or a tuple of skill names
 MAX_NEW_TOKENS = 32        # longest sampled reply (the world's answers are shorter)
 CHECK_EVERY = 4 if LIGHT else 2  # the precondition check uses every k-th dev prompt
 
@@ -134,36 +135,47 @@ plt.show()
 # mapped. Here the proxy's flaw is chosen, so that hacking it can be measured: `superhf.BlindSpotProxy` is the
 # gold checker (1 right, 0 wrong) on every skill except the ones in `BLIND`, where its labels are flipped:
 # any wrong reply scores 1 and the right one 0, like a reward model that learned those skills backwards.
-# `BLIND` names two skills the start policy has already learned, so a policy that exploits the flaw loses gold
-# accuracy there that it had. On the other skills the proxy is exact, so it is *useful*: best-of-N under it
-# can find a right reply the policy samples only rarely.
+# `BLIND` names two skills the start policies have already learned, so a policy that exploits the flaw loses
+# gold accuracy there that it had: the two with the best greedy accuracy on the dev prompts of the precondition
+# check, mean over seeds (chosen on `dev`, never on `test`). On the other skills the proxy is exact, so it is
+# *useful*: best-of-N under it can find a right reply the policy samples only rarely.
+#
+# Each seed's start policy is the tiny base model after `START_STEPS` steps of plain SFT (notebook 01's recipe,
+# stopped early so there is room to improve).
 
 # %%
+START, GREEDY = {}, {}
+for seed in SEEDS:
+    base, tokenizer = load_model(MODEL_NAME, device=DEVICE)
+    set_seed(seed)
+    START[seed] = train(base, tokenizer, TRAIN, replace(BASELINE, steps=START_STEPS, seed=seed)).model
+    GREEDY[seed] = [r["correct"] for r in evaluate(START[seed], tokenizer, CHECK, max_new_tokens=MAX_NEW_TOKENS)]
+dev_skill = {skill: np.mean([GREEDY[s][i] for s in SEEDS for i, r in enumerate(CHECK) if r["skill"] == skill])
+             for skill in sorted({r["skill"] for r in CHECK})}
+BLIND = BLIND or tuple(sorted(sorted(dev_skill, key=lambda k: (-dev_skill[k], k))[:2]))
+print("start policies' greedy accuracy on dev, by skill: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in
+                                                                        sorted(dev_skill.items(), key=lambda kv: -kv[1])))
 PROXY = superhf.BlindSpotProxy(BLIND)
 print(plots.source_of(superhf.BlindSpotProxy))
 print(f"the proxy: {PROXY.__name__}; flipped prompts: {sum(r['skill'] in BLIND for r in TEST)} of {len(TEST)} test, "
       f"{sum(r['skill'] in BLIND for r in TRAIN)} of {len(TRAIN)} train")
 
 # %% [markdown]
-# Each seed's start policy is the tiny base model after `START_STEPS` steps of plain SFT (notebook 01's recipe,
-# stopped early so there is room to improve). Before any training on the proxy, the precondition SuperHF rests
-# on: sample `SAMPLES` replies per dev prompt at temperature 1.0, top-p 0.95 (SuperHF's sampling) and compare,
-# in gold accuracy, the reply the proxy picks with a random sample (the first of the N), with greedy decoding,
+# Before any training on the proxy, the precondition SuperHF rests on: sample `SAMPLES` replies per dev prompt
+# at temperature 1.0, top-p 0.95 (SuperHF's sampling) and compare, in gold accuracy, the reply the proxy picks with a random sample (the first of the N), with greedy decoding,
 # and with the reply the gold checker would pick (a right reply among the N, "pass@N"). The proxy's accuracy is
 # measured on the policy's *own* samples: the share of (right, wrong) reply pairs to the same prompt that it
 # ranks the way the checker does (a tie counts as a miss).
 
 # %%
-START, PRE = {}, {}
+PRE = {}
 BON, RANDOM, PASS = f"best-of-{SAMPLES}, proxy picks", "a random sample", f"best-of-{SAMPLES}, gold picks (pass@{SAMPLES})"
 for seed in SEEDS:
-    base, tokenizer = load_model(MODEL_NAME, device=DEVICE)
     set_seed(seed)
-    START[seed] = train(base, tokenizer, TRAIN, replace(BASELINE, steps=START_STEPS, seed=seed)).model
     groups = sample_answers(START[seed], tokenizer, CHECK, n=SAMPLES, temperature=1.0, top_p=0.95, seed=seed,
                             max_new_tokens=MAX_NEW_TOKENS)
     picked = superhf.best_of_n(PROXY, CHECK, groups)
-    PRE[seed] = {"greedy decoding": [r["correct"] for r in evaluate(START[seed], tokenizer, CHECK, max_new_tokens=MAX_NEW_TOKENS)],
+    PRE[seed] = {"greedy decoding": GREEDY[seed],
                  RANDOM: [check(r, g[0]) for r, g in zip(CHECK, groups)],
                  BON: [check(r, a) for r, a in zip(CHECK, picked)],
                  PASS: [any(check(r, a) for a in g) for r, g in zip(CHECK, groups)],
@@ -511,8 +523,8 @@ print("saved", results.save("08_superhf", saved).name, f"({len(saved)} rows); wh
 # Hints and worked solutions are folded: click to open. The solutions are code to paste into a new cell
 # after the cells they name; none of them runs by default.
 #
-# **1.** Make the proxy worse: flip four skills (`BLIND = ("length", "max", "sentiment", "code")`) and rerun
-# section 2. Does best-of-N under the proxy still beat a random sample? What should happen to SuperHF if it
+# **1.** Make the proxy worse: flip the four skills the start policies answer best on dev instead of two, and
+# rerun section 2's precondition check. Does best-of-N under the proxy still beat a random sample? What should happen to SuperHF if it
 # does not?
 #
 # <details><summary>Hint</summary>
@@ -524,7 +536,7 @@ print("saved", results.save("08_superhf", saved).name, f"({len(saved)} rows); wh
 # <details><summary>Solution</summary>
 #
 # ```python
-# worse = superhf.BlindSpotProxy(("length", "max", "sentiment", "code"))
+# worse = superhf.BlindSpotProxy(tuple(sorted(dev_skill, key=lambda k: (-dev_skill[k], k))[:4]))
 # groups = sample_answers(START[0], tokenizer, CHECK, n=SAMPLES, temperature=1.0, top_p=0.95, seed=0,
 #                         max_new_tokens=MAX_NEW_TOKENS)
 # picked = superhf.best_of_n(worse, CHECK, groups)
