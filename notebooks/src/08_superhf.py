@@ -406,24 +406,23 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 # %% [markdown]
 # **What we saw** (the committed run: 3 seeds; the lines above are the evidence for each sentence).
 #
-# - *The proxy is useful and its flaw is visible before training.* Best-of-N under the proxy beats a random sample
-#   (the precondition line, "above"), but it is not shown to beat greedy decoding, and on the flipped skills its
-#   picks are worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
-# - *Headline 1 is reversed here.* PPO's greedy test answers score a higher proxy reward than SuperHF's, with the
-#   same sampled replies; PPO also took more optimizer steps (section 7), so part of its lead may be that.
-#   SuperHF moves little along the proxy at any KL coefficient: its points sit close to the start policy's.
-#   Each superbatch trains on at most one reply for each of its two prompts, while PPO's gradient uses every
-#   sampled reply.
-# - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest, barely above the
-#   start; there the two curves are not distinguishable, and the interval is wide (each seed has its own start
-#   policy, and interpolated accuracies have no per-item pairing). This run cannot tell which method has the
-#   better trade-off; it shows that SuperHF, in this budget, does not travel far enough along the proxy for the
-#   question to arise.
-# - *Reward hacking is PPO's, and its KL coefficient controls it.* With the weakest penalty PPO loses most of
-#   the flipped skills' accuracy (below its start policy after the Holm correction) while its proxy reward climbs;
-#   the stronger the penalty, the closer its point stays to the start (the direct test, weakest against
-#   strongest β on the flipped skills, excludes 0 before the Holm correction but not after it). SuperHF without
-#   a KL term also drifts down on the flipped skills, but by less than this design can detect.
+# - *The proxy is useful and its flaw is visible before training.* The flipped skills, chosen on dev, are `code`
+#   and `sentiment`, which every start policy answered right on dev. Best-of-N under the proxy beats both a random
+#   sample and greedy decoding (the precondition lines, both "above"), but on the flipped skills its picks are
+#   worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
+# - *Headline 1 is inconclusive.* PPO's greedy test answers score a higher mean proxy reward than SuperHF's
+#   (49.3 against 43.5 hundredths), with the same sampled replies, but the interval includes 0 and the design
+#   detects only gaps of about 15 hundredths. PPO also took more optimizer steps (section 7).
+# - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest (its KL-free run);
+#   there SuperHF's interpolated gold accuracy is lower than PPO's (50.7 against 58.2), but the interval is wide
+#   (MDE 22 points: each seed has its own start policy, and interpolated accuracies have no per-item pairing).
+#   This run cannot tell which method has the better trade-off.
+# - *Both methods hack the proxy, and the KL coefficient controls it.* On the flipped skills, where the start
+#   policies are at 99.3%, PPO with the weakest penalty falls to 0.0% on every seed while its proxy reward
+#   climbs highest: "below" its start policy and below its strongest-β run, both after the Holm correction.
+#   SuperHF drifts the same way, by less: 63.7% without a KL term, 77.3% at 0.35, 89.7% at 1.0. Without the KL
+#   term it is below its start policy by its own interval (-35.7 points [-61.0, -10.4]) but not after the Holm
+#   correction, and the direct test against its strongest KL is inconclusive.
 # - *The loop itself does not help in this budget.* The oracle run, whose reward cannot be hacked and which never
 #   imitates a wrong reply, is not distinguishable from its start policy: the replies it keeps, sampled at
 #   temperature 1.0, add little to a policy already trained on the gold answers.
