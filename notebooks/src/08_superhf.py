@@ -60,7 +60,8 @@ SAMPLES = 16               # replies per prompt, the N of best-of-N (official: 1
 LR = 1e-3                  # SuperHF's constant learning rate, PPO's too (official: 2e-5, cosine, on 7B); exercise 2
 KL_COEFS = (0.0, 0.35) if LIGHT else (0.0, 0.35, 1.0)  # SuperHF's KL sweep; official default 0.35
 PPO_BETAS = (0.05, 0.2) if LIGHT else (0.05, 0.2, 1.0)  # PPO's KL coefficients (fixed; paper / TRL start: 0.2)
-BLIND = ("length", "max")  # the proxy's blind spot: on these skills it prefers any wrong reply to the right one
+BLIND = None               # the proxy's blind spot (it prefers any wrong reply to the right one there): None = the two
+                           # skills the start policies answer best on dev (section 2), or a tuple of skill names
 MAX_NEW_TOKENS = 32        # longest sampled reply (the world's answers are shorter)
 CHECK_EVERY = 4 if LIGHT else 2  # the precondition check uses every k-th dev prompt
 
@@ -134,36 +135,47 @@ plt.show()
 # mapped. Here the proxy's flaw is chosen, so that hacking it can be measured: `superhf.BlindSpotProxy` is the
 # gold checker (1 right, 0 wrong) on every skill except the ones in `BLIND`, where its labels are flipped:
 # any wrong reply scores 1 and the right one 0, like a reward model that learned those skills backwards.
-# `BLIND` names two skills the start policy has already learned, so a policy that exploits the flaw loses gold
-# accuracy there that it had. On the other skills the proxy is exact, so it is *useful*: best-of-N under it
-# can find a right reply the policy samples only rarely.
+# `BLIND` names two skills the start policies have already learned, so a policy that exploits the flaw loses
+# gold accuracy there that it had: the two with the best greedy accuracy on the dev prompts of the precondition
+# check, mean over seeds (chosen on `dev`, never on `test`). On the other skills the proxy is exact, so it is
+# *useful*: best-of-N under it can find a right reply the policy samples only rarely.
+#
+# Each seed's start policy is the tiny base model after `START_STEPS` steps of plain SFT (notebook 01's recipe,
+# stopped early so there is room to improve).
 
 # %%
+START, GREEDY = {}, {}
+for seed in SEEDS:
+    base, tokenizer = load_model(MODEL_NAME, device=DEVICE)
+    set_seed(seed)
+    START[seed] = train(base, tokenizer, TRAIN, replace(BASELINE, steps=START_STEPS, seed=seed)).model
+    GREEDY[seed] = [r["correct"] for r in evaluate(START[seed], tokenizer, CHECK, max_new_tokens=MAX_NEW_TOKENS)]
+dev_skill = {skill: np.mean([GREEDY[s][i] for s in SEEDS for i, r in enumerate(CHECK) if r["skill"] == skill])
+             for skill in sorted({r["skill"] for r in CHECK})}
+BLIND = BLIND or tuple(sorted(sorted(dev_skill, key=lambda k: (-dev_skill[k], k))[:2]))
+print("start policies' greedy accuracy on dev, by skill: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in
+                                                                        sorted(dev_skill.items(), key=lambda kv: -kv[1])))
 PROXY = superhf.BlindSpotProxy(BLIND)
 print(plots.source_of(superhf.BlindSpotProxy))
 print(f"the proxy: {PROXY.__name__}; flipped prompts: {sum(r['skill'] in BLIND for r in TEST)} of {len(TEST)} test, "
       f"{sum(r['skill'] in BLIND for r in TRAIN)} of {len(TRAIN)} train")
 
 # %% [markdown]
-# Each seed's start policy is the tiny base model after `START_STEPS` steps of plain SFT (notebook 01's recipe,
-# stopped early so there is room to improve). Before any training on the proxy, the precondition SuperHF rests
-# on: sample `SAMPLES` replies per dev prompt at temperature 1.0, top-p 0.95 (SuperHF's sampling) and compare,
-# in gold accuracy, the reply the proxy picks with a random sample (the first of the N), with greedy decoding,
+# Before any training on the proxy, the precondition SuperHF rests on: sample `SAMPLES` replies per dev prompt
+# at temperature 1.0, top-p 0.95 (SuperHF's sampling) and compare, in gold accuracy, the reply the proxy picks with a random sample (the first of the N), with greedy decoding,
 # and with the reply the gold checker would pick (a right reply among the N, "pass@N"). The proxy's accuracy is
 # measured on the policy's *own* samples: the share of (right, wrong) reply pairs to the same prompt that it
 # ranks the way the checker does (a tie counts as a miss).
 
 # %%
-START, PRE = {}, {}
+PRE = {}
 BON, RANDOM, PASS = f"best-of-{SAMPLES}, proxy picks", "a random sample", f"best-of-{SAMPLES}, gold picks (pass@{SAMPLES})"
 for seed in SEEDS:
-    base, tokenizer = load_model(MODEL_NAME, device=DEVICE)
     set_seed(seed)
-    START[seed] = train(base, tokenizer, TRAIN, replace(BASELINE, steps=START_STEPS, seed=seed)).model
     groups = sample_answers(START[seed], tokenizer, CHECK, n=SAMPLES, temperature=1.0, top_p=0.95, seed=seed,
                             max_new_tokens=MAX_NEW_TOKENS)
     picked = superhf.best_of_n(PROXY, CHECK, groups)
-    PRE[seed] = {"greedy decoding": [r["correct"] for r in evaluate(START[seed], tokenizer, CHECK, max_new_tokens=MAX_NEW_TOKENS)],
+    PRE[seed] = {"greedy decoding": GREEDY[seed],
                  RANDOM: [check(r, g[0]) for r, g in zip(CHECK, groups)],
                  BON: [check(r, a) for r, a in zip(CHECK, picked)],
                  PASS: [any(check(r, a) for a in g) for r, g in zip(CHECK, groups)],
@@ -394,24 +406,23 @@ for (name, c), p in zip(SECONDARY.items(), stats.holm([c.p_value for c in SECOND
 # %% [markdown]
 # **What we saw** (the committed run: 3 seeds; the lines above are the evidence for each sentence).
 #
-# - *The proxy is useful and its flaw is visible before training.* Best-of-N under the proxy beats a random sample
-#   (the precondition line, "above"), but it is not shown to beat greedy decoding, and on the flipped skills its
-#   picks are worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
-# - *Headline 1 is reversed here.* PPO's greedy test answers score a higher proxy reward than SuperHF's, with the
-#   same sampled replies; PPO also took more optimizer steps (section 7), so part of its lead may be that.
-#   SuperHF moves little along the proxy at any KL coefficient: its points sit close to the start policy's.
-#   Each superbatch trains on at most one reply for each of its two prompts, while PPO's gradient uses every
-#   sampled reply.
-# - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest, barely above the
-#   start; there the two curves are not distinguishable, and the interval is wide (each seed has its own start
-#   policy, and interpolated accuracies have no per-item pairing). This run cannot tell which method has the
-#   better trade-off; it shows that SuperHF, in this budget, does not travel far enough along the proxy for the
-#   question to arise.
-# - *Reward hacking is PPO's, and its KL coefficient controls it.* With the weakest penalty PPO loses most of
-#   the flipped skills' accuracy (below its start policy after the Holm correction) while its proxy reward climbs;
-#   the stronger the penalty, the closer its point stays to the start (the direct test, weakest against
-#   strongest β on the flipped skills, excludes 0 before the Holm correction but not after it). SuperHF without
-#   a KL term also drifts down on the flipped skills, but by less than this design can detect.
+# - *The proxy is useful and its flaw is visible before training.* The flipped skills, chosen on dev, are `code`
+#   and `sentiment`, which every start policy answered right on dev. Best-of-N under the proxy beats both a random
+#   sample and greedy decoding (the precondition lines, both "above"), but on the flipped skills its picks are
+#   worse than a random sample: the flaw an optimizer can exploit is there in the numbers of section 2.
+# - *Headline 1 is inconclusive.* PPO's greedy test answers score a higher mean proxy reward than SuperHF's
+#   (49.3 against 43.5 hundredths), with the same sampled replies, but the interval includes 0 and the design
+#   detects only gaps of about 15 hundredths. PPO also took more optimizer steps (section 7).
+# - *Headline 2 is inconclusive.* The only proxy reward both curves reach is SuperHF's highest (its KL-free run);
+#   there SuperHF's interpolated gold accuracy is lower than PPO's (50.7 against 58.2), but the interval is wide
+#   (MDE 22 points: each seed has its own start policy, and interpolated accuracies have no per-item pairing).
+#   This run cannot tell which method has the better trade-off.
+# - *Both methods hack the proxy, and the KL coefficient controls it.* On the flipped skills, where the start
+#   policies are at 99.3%, PPO with the weakest penalty falls to 0.0% on every seed while its proxy reward
+#   climbs highest: "below" its start policy and below its strongest-β run, both after the Holm correction.
+#   SuperHF drifts the same way, by less: 63.7% without a KL term, 77.3% at 0.35, 89.7% at 1.0. Without the KL
+#   term it is below its start policy by its own interval (-35.7 points [-61.0, -10.4]) but not after the Holm
+#   correction, and the direct test against its strongest KL is inconclusive.
 # - *The loop itself does not help in this budget.* The oracle run, whose reward cannot be hacked and which never
 #   imitates a wrong reply, is not distinguishable from its start policy: the replies it keeps, sampled at
 #   temperature 1.0, add little to a policy already trained on the gold answers.
@@ -511,8 +522,8 @@ print("saved", results.save("08_superhf", saved).name, f"({len(saved)} rows); wh
 # Hints and worked solutions are folded: click to open. The solutions are code to paste into a new cell
 # after the cells they name; none of them runs by default.
 #
-# **1.** Make the proxy worse: flip four skills (`BLIND = ("length", "max", "sentiment", "code")`) and rerun
-# section 2. Does best-of-N under the proxy still beat a random sample? What should happen to SuperHF if it
+# **1.** Make the proxy worse: flip the four skills the start policies answer best on dev instead of two, and
+# rerun section 2's precondition check. Does best-of-N under the proxy still beat a random sample? What should happen to SuperHF if it
 # does not?
 #
 # <details><summary>Hint</summary>
@@ -524,7 +535,7 @@ print("saved", results.save("08_superhf", saved).name, f"({len(saved)} rows); wh
 # <details><summary>Solution</summary>
 #
 # ```python
-# worse = superhf.BlindSpotProxy(("length", "max", "sentiment", "code"))
+# worse = superhf.BlindSpotProxy(tuple(sorted(dev_skill, key=lambda k: (-dev_skill[k], k))[:4]))
 # groups = sample_answers(START[0], tokenizer, CHECK, n=SAMPLES, temperature=1.0, top_p=0.95, seed=0,
 #                         max_new_tokens=MAX_NEW_TOKENS)
 # picked = superhf.best_of_n(worse, CHECK, groups)
