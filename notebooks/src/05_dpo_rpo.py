@@ -25,7 +25,7 @@
 #   accuracy, against twins on the same pairs labelled by the gold checker;
 # - how TRL's options relate to the two official RPO variants.
 #
-# **Runtime:** the last cell prints this run's wall time (about 14 minutes on 2 CPU cores for the full profile;
+# **Runtime:** the last cell prints this run's wall time (13.7 to 15.3 minutes in two runs on 2 CPU cores for the full profile;
 # the light profile, `SFTKIT_LIGHT=1`, used by CI, about 2). On a GPU with a Hub model (set `MODEL_NAME`) the
 # protocol and the code are the same; it has not been timed here.
 #
