@@ -34,9 +34,9 @@
 #
 # **Runtime.** Full profile (3 seeds; a start model per seed; a 3-point learning-rate grid on `dev` for both
 # arms; 19 fine-tuning runs in all, every one trained here from a fresh clone, none reused from `results/`):
-# 13.5 minutes on a 2-core CPU, as the last cell prints (`docs/profile.md` counts the notebook's start-up too).
-# `make test` runs a light profile (one seed, one learning rate, 40 steps, a smaller test): 0.9 minutes when
-# run by hand (`docs/teaching.md`).
+# 14.8 minutes on a 2-core CPU, as the last cell prints (13.5 in an earlier run with the same outputs;
+# `docs/profile.md` counts the notebook's start-up too). `make test` runs a light profile (one seed, one
+# learning rate, 40 steps, a smaller test): 0.9 and 1.2 minutes in two runs by hand (`docs/teaching.md`).
 # GPU: not measured here.
 
 # %% tags=["parameters"]
