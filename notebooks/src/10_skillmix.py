@@ -34,8 +34,9 @@
 #
 # **Runtime.** Full profile (3 seeds; a start model per seed; a 3-point learning-rate grid on `dev` for both
 # arms; 19 fine-tuning runs in all, every one trained here from a fresh clone, none reused from `results/`):
-# 13.5 minutes on a 2-core CPU, as the last cell prints (`docs/profile.md` counts the notebook's start-up too).
-# `make test` runs a light profile (one seed, one learning rate, 40 steps, a smaller test): about a minute.
+# 14.8 minutes on a 2-core CPU, as the last cell prints (13.5 in an earlier run with the same outputs;
+# `docs/profile.md` counts the notebook's start-up too). `make test` runs a light profile (one seed, one
+# learning rate, 40 steps, a smaller test): 0.9 and 1.2 minutes in two runs by hand (`docs/teaching.md`).
 # GPU: not measured here.
 
 # %% tags=["parameters"]
@@ -102,7 +103,7 @@ print(f"device {DEVICE}; held-out pairs: {HELD}")
 # answers. Instruct-SkillMix asks the strong LLM two things:
 #
 # 1. **Skill extraction.** "What skills does following instructions like these need?" and "what types of
-#    query are these?": two lists (the paper's GPT-4-Turbo list has 18 query types and dozens of skills).
+#    query are these?": two lists (the paper reports a GPT-4-Turbo list of 18 query types and dozens of skills).
 # 2. **Skill mixing.** For each example, draw k = 2 skills at random and a query type, and ask the LLM to write
 #    an instruction *that needs both skills* and a response; in the same conversation it critiques its own
 #    response and refines instruction and response.
@@ -115,20 +116,20 @@ print(f"device {DEVICE}; held-out pairs: {HELD}")
 # drop the first letter of a word: kofa" needs both, and its gold answer ("kofa]") is computed, not judged. Two
 # are the tiny world's own (`uppercase`, `spell`); four are chain-only skills of `sftkit.world.chains`
 # (`EXTRA_SKILLS`: not in the world's skill list, so no other notebook's data change). The world's other two
-# string skills are left out: the tiny model never learnt `reverse` in any chain of an earlier version of this
-# notebook, and `length` ends any chain (a number).
+# string skills are left out: in an earlier version of this notebook (not re-run here) the tiny model solved no
+# chain with `reverse`, and `length` ends any chain (a number).
 
 # %% [markdown]
 # ## 2. The teacher
 #
 # The **scripted teacher** plays the strong LLM from the world's rules: it is no model at all, and honest about
 # it. Asked for skills, it lists the skills of the world instructions it is shown; asked to write an example for
-# two skills, it writes a chain instruction on a training word that needs both ("Write a word backwards, then
-# spell a word with dashes: kofa"), a bare answer as its draft, a critique asking it to mark the answer, and a
-# refined response "Answer: K-O-F-A". With probability `ERROR_RATE` a reply has a realistic mistake (a wrong
+# two skills, it writes a chain instruction on a training word that needs both ("Put a word in brackets, then
+# drop the last letter of a word: kofa"), a bare answer as its draft, a critique asking it to mark the answer,
+# and a refined response "Answer: [kof". With probability `ERROR_RATE` a reply has a realistic mistake (a wrong
 # answer, a reply the parser rejects, a list that leaves something out), with `LAZINESS_RATE` it is a non-answer. Asked
-# for skills that no order and word can all need, it declines, and the parser skips the decline (none of the 15
-# pairs of this notebook's six skills is such a pair).
+# for skills that no order and word can all need, it declines, and the parser skips the decline (no pair of this
+# notebook's six skills is such a pair: `tests/test_skillmix.py` writes and judges every one).
 #
 # **Pointing Instruct-SkillMix at a real model** (on a GPU machine): set `TEACHER` in the parameters cell, or
 #
@@ -315,6 +316,7 @@ SPLITS = ("unseen-pair", "seen-pair", "single-world", "single-teacher")
 base_model, tok = load_model(MODEL_NAME, device=DEVICE)
 MAX_NEW_TOKENS = max(len(tok(r["messages"][1]["content"], add_special_tokens=False)["input_ids"]) for r in TEST) + 8
 BASE = evaluate(base_model, tok, TEST, MAX_NEW_TOKENS, check=skillmix.correct)
+print(f"the student: {MODEL_NAME}, {sum(p.numel() for p in base_model.parameters()) / 1e6:.1f}M parameters")
 del base_model
 print(f"test: {dict(collections.Counter(r['split'] for r in TEST))}; answers cut at {MAX_NEW_TOKENS} tokens")
 print("base model (zero-shot): " + ", ".join(f"{s} {100 * np.mean([p['correct'] for p in BASE if p['split'] == s]):.1f}%"
@@ -429,9 +431,9 @@ display(Markdown("\n".join(lines)))
 
 # %%
 CHAINS = sorted({r["skill"] for r in TEST if r["split"] == "seen-pair"})
-def ceiling(rows, member):
-    """Mean over seeds and chains of the seen-pair accuracy on the chains that contain `member`."""
-    return 100 * np.mean([np.mean(acc(rows, "seen-pair", c)) for c in CHAINS if member in c.split("+")])
+def ceiling(rows, member, chains=CHAINS):
+    """Mean over seeds and `chains` of the seen-pair accuracy on the chains that contain `member`."""
+    return 100 * np.mean([np.mean(acc(rows, "seen-pair", c)) for c in chains if member in c.split("+")])
 
 def pair_score(rows, pair):
     """Mean over seeds and both orders of one held-out pair's unseen-pair accuracy."""
@@ -468,13 +470,14 @@ for ax, split in zip(axes, ("single-world", "single-teacher")):
     for k, (arm, colour) in enumerate(zip(ARMS, ("tab:blue", "tab:orange"))):
         means = [100 * np.mean(acc(MAIN[arm], split, s)) for s in SKILLS]
         stds = [100 * np.std(acc(MAIN[arm], split, s), ddof=1) if len(SEEDS) > 1 else 0 for s in SKILLS]
-        ax.bar(np.arange(len(SKILLS)) + 0.4 * k - 0.2, means, 0.4, yerr=stds, capsize=3, color=colour, label=arm)
+        ax.bar(np.arange(len(SKILLS)) + 0.4 * k - 0.2, means, 0.4, yerr=stds, capsize=3, color=colour,
+               label={"skillmix": "SkillMix k=2", "single-skill": "single-skill k=1"}[arm])
     ax.set_xticks(range(len(SKILLS)), SKILLS)
-    ax.set_title(split)
+    ax.set_title(f"{split}: each skill alone, {'world' if split == 'single-world' else 'teacher'}'s wording")
     ax.grid(alpha=0.3, axis="y")
-axes[0].set_ylabel("exact match (%)")
-axes[0].set_ylim(0, 103)
-axes[1].legend()
+axes[0].set_ylabel(f"exact match (%), mean ± std over {len(SEEDS)} seeds")
+axes[0].set_ylim(0, 120)
+axes[1].legend(loc="upper right")
 plt.tight_layout()
 plt.show()
 
@@ -498,17 +501,20 @@ for (name, c), p in zip(found, holm([c.p_value for _, c in found])):
 # comes from the junk itself, not from the missing good examples.
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.4))
-labels = {f"{SIZE} clean": MAIN["skillmix"], f"{round(SIZE * (1 - SHIRKERS))} clean": CONTROL,
-          f"{round(SIZE * (1 - SHIRKERS))} clean + {round(SIZE * SHIRKERS)} junk": SHIRK}
+fig, ax = plt.subplots(figsize=(8.6, 3.6))
+labels = {f"{SIZE}, no junk": MAIN["skillmix"], f"{round(SIZE * (1 - SHIRKERS))}, no junk": CONTROL,
+          f"{round(SIZE * (1 - SHIRKERS))} + {round(SIZE * SHIRKERS)} junk": SHIRK}
 for k, (split, colour) in enumerate(zip(SPLITS, ("tab:red", "tab:blue", "tab:green", "tab:purple"))):
     vals = [acc(rows, split) for rows in labels.values()]
     ax.bar(np.arange(len(labels)) + 0.2 * k - 0.3, [100 * np.mean(v) for v in vals], 0.2,
            yerr=[100 * np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals], capsize=3, color=colour, label=split)
 ax.set_xticks(range(len(labels)), list(labels))
-ax.set_ylabel("exact match (%)")
+ax.set_xlabel("SkillMix training set (examples)")
+ax.set_ylabel(f"exact match (%), mean ± std over {len(SEEDS)} seeds")
+ax.set_title("Shirkers: 20% junk responses vs the same set without them")
+ax.set_ylim(0, 100)
 ax.grid(alpha=0.3, axis="y")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 plt.show()
 print(RULE, "\n")
 H2 = compare_rows(SHIRK, MAIN["skillmix"], "seen-pair")
@@ -539,7 +545,9 @@ widgets.interact(answers, split=[*SPLITS, "dev"], n=widgets.IntSlider(6, 1, 20))
 display(Markdown("\n".join([
     "| claim | the paper | this notebook |", "|---|---|---|",
     f"| k = 2 skill mixes make strong instruction-tuning data | 42.76% length-controlled win rate, AlpacaEval 2.0 "
-    f"(LLaMA-3-8B-Base, 4K examples) | unseen pair, SkillMix vs single-skill at {SIZE}: {H1.summary()} |",
+    f"(LLaMA-3-8B-Base, 4K examples) | unseen pairs (stricter than the paper's test, which holds no pair out), "
+    f"SkillMix vs single-skill at {SIZE}: {H1.summary()} |",
+    f"| (the pairs the mixes hold; not a claim of the paper) | – | seen pairs, SkillMix vs single-skill: {found[0][1].summary()} |",
     f"| 20% shirkers | performance drops sharply | seen-pair, 20% shirkers vs none: {H2.summary()} |"])))
 
 # %% [markdown]
@@ -549,13 +557,18 @@ display(Markdown("\n".join([
 #
 # - **Headline 1, unseen pairs: inconclusive, and near the floor.** SkillMix 3.2% against single-skill 2.1%:
 #   +1.1 points [-3.6, +5.8], n = 240 x 3 v 3 seeds, MDE 6.4. The start model alone scores 1.9%. Two of the
-#   three held-out pairs, {stars, uppercase} and {bracket, spell}, are at 0.0 for every model. Only {behead,
-#   curtail} is above 0, and there the start model (5.8) and the single-skill arm (6.2) score too, not only
-#   SkillMix (9.6).
+#   three held-out pairs, {stars, uppercase} and {bracket, spell}, are at 0.0 for the start, SkillMix and
+#   single-skill models. Only {behead, curtail} is above 0, and there the start model (5.8) and the
+#   single-skill arm (6.2) score too, not only SkillMix (9.6). With an MDE of 6.4 points and two of its three
+#   pairs at the floor, this headline misses issue 27's target (an MDE of at most 5 off the floor); so does
+#   headline 2 below.
 # - **The ceiling beside it is far from 0.** The same SkillMix models solve the seen chains that contain each
 #   held-out skill at 43.7% (`curtail`) to 80.8% (`uppercase`), five of the six skills above 50% (the ceiling
-#   table). So they do chain skills, but only the pairs they were shown: this tiny model learns the mixes pair
-#   by pair and does not compose a pair it never saw. The paper's benchmarks (AlpacaEval 2.0, MT-Bench,
+#   table). Alone, though, SkillMix models solve `stars` and `behead` only about a third of the time, so one
+#   pair meets the bar of skills performed alone and in seen chains: {bracket, spell} (alone 80.0 and 73.3%,
+#   in seen chains 58.3 and 69.2%), and it is at 0.0 for every arm. So these models do chain skills, but only
+#   the pairs they were shown: this tiny model learns the mixes pair by pair and does not compose a pair it
+#   never saw. The paper's benchmarks (AlpacaEval 2.0, MT-Bench,
 #   WildBench) hold no skill pair out of its training mixes, so this test asks more of skill mixing than the
 #   paper claims.
 # - **What the mixes do teach: the seen pairs.** SkillMix 64.2 ± 6.5% against single-skill 2.9 ± 0.7%: +61.2
@@ -571,9 +584,10 @@ display(Markdown("\n".join([
 #   training sets use only the teacher's wording, so what both arms learnt is tied to it.
 # - **Headline 2, shirkers: inconclusive.** 20% junk against none on the seen pairs: 57.5 vs 64.2, -6.7 points
 #   [-22.5, +9.2], MDE 21.5. The direction is the paper's, but this design detects only drops of about 21
-#   points or more. The control does what it should: the 800 clean examples alone score like all 1000
-#   (+0.0 points [-12.0, +12.0]). Between 30 and 51 of each set's 200 junk replies were bare right answers
-#   (the teacher's mistake on the junk prompt), so the junk is milder than its name.
+#   points or more. The control's mean equals the full set's (64.2 vs 64.2: +0.0 points [-12.0, +12.0], MDE
+#   16.3, inconclusive), so a loss of up to 12 points from the 200 missing examples is not ruled out. Between 30
+#   and 51 of each set's 200 junk replies were bare right answers (the teacher's mistake on the junk prompt),
+#   so the junk is milder than its name.
 # - **The recipe held up.** Both arms chose the middle learning rate of the grid on `dev` (0.002), so the
 #   grid's edges did not bind. Each seed varied its start model, its data draw and its batch order.
 # - **What would decide headline 1:** a larger model, or more skills and pairs, so that "how to chain" can
@@ -597,15 +611,17 @@ display(Markdown("\n".join([
 # config = replace(BASELINE, steps=STEPS, batch_size=BATCH_SIZE, lr=LR["skillmix"])
 # run = run_method("sft", (0,), STARTS[0], config, train_records=pools["skillmix"], eval_records=test,
 #                  max_new_tokens=MAX_NEW_TOKENS, check=skillmix.correct, device=DEVICE)
+# seen = sorted({r["skill"] for r in test if r["split"] == "seen-pair"})  # this matching's seen chains
 # for pair in other:
-#     print(sorted(pair), pair_score(run.rows, pair), [round(ceiling(run.rows, m), 1) for m in sorted(pair)])
+#     print(sorted(pair), pair_score(run.rows, pair), [round(ceiling(run.rows, m, seen), 1) for m in sorted(pair)])
 # ```
 # </details>
 #
 # **2. Brevity instead of junk.** The paper's second shirker variant asks for a one-paragraph response
 # (`kind="brevity"`): here, the bare answer without its "Answer:" line. Train with 20% brevity shirkers. Is it as
 # harmful as junk, and why would it differ?
-# <details><summary>Hint</summary>A brevity response is still right; only the answer line is missing, and
+# <details><summary>Hint</summary>A brevity response is the bare answer, without its answer line: right unless
+# the teacher errs (at `ERROR_RATE`, about as often as the original responses were wrong), and
 # `skillmix.correct` reads a bare answer too.</details>
 # <details><summary>Solution</summary>
 #
@@ -680,7 +696,8 @@ display(Markdown("\n".join([
 # check_piece(my_needless, "skillmix-needless")
 # ```
 #
-# This is `skillmix.needless`, which `skillmix.verdict` uses to drop examples that do not exercise their pair.
+# `skillmix.needless` does the same check and returns the needless skills' names; `skillmix.verdict` uses it to
+# drop examples that do not exercise their pair.
 # </details>
 
 # %%
@@ -688,4 +705,5 @@ trained = {(r["method"], r["variant"], r["seed"]): r["train_seconds"] for r in R
            r["variant"] not in (ARMS["skillmix"][0], ARMS["single-skill"][0]) or r["seed"] != SEEDS[0]}
 print(f"{len(trained)} fine-tuning runs, all trained in this run: {sum(trained.values()) / 60:.1f} minutes of training "
       f"(evaluation not included), on {DEVICE}")
-print(f"this run: {(time.time() - T0) / 60:.1f} minutes on {DEVICE} ({'light' if LIGHT else 'full'} profile)")
+print(f"this run: {(time.time() - T0) / 60:.1f} minutes on {DEVICE}, {os.cpu_count()} CPU cores "
+      f"({'light' if LIGHT else 'full'} profile)")

@@ -80,7 +80,7 @@ def needless(order: list[str], word: str) -> list[str]:
 
 
 def world_instruction(order: list[str], word: str, query: str = "Instructional") -> str:
-    """The instruction for a chain of skills on a word: "Write a word backwards, then spell a word with dashes: kofa"
+    """The instruction for a chain of skills on a word: "Put a word in brackets, then drop the last letter of a word: kofa"
     (`sftkit.world.compose`'s words), or as a question for an Information-Seeking query."""
     steps = ", then ".join(CHAIN_SKILLS[name].description for name in order)
     if query == "Information-Seeking":
@@ -139,7 +139,7 @@ def verdict(instruction: str, response: str, skills: list[str]) -> dict:
 
 def correct(record: dict, prediction: str) -> bool:
     """Exact match of a reply's `final_answer` against the record's gold "answer" (after `normalize`): a response
-    with an answer line ("... Answer: A-F-O-K") and a bare answer ("A-F-O-K") are read alike. `evaluate`'s `check`."""
+    with an answer line ("... Answer: [kof") and a bare answer ("[kof") are read alike. `evaluate`'s `check`."""
     return normalize(final_answer(prediction)) == normalize(record["answer"])
 
 
