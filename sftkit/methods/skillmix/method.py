@@ -14,7 +14,19 @@ from itertools import combinations
 from ...io import SftkitError
 from ...teachers import Teacher
 from ...world import make_splits
-from ...world.chains import CHAIN_SKILLS, EXTRA_SKILLS, WORLD_QUERY_TYPES, mixed_test, single_test, verdict, without_pairs
+from ...world.chains import (
+    CHAIN_SKILLS,
+    EXTRA_SKILLS,
+    WORLD_QUERY_TYPES,
+    chain_answer,
+    held_out_words,
+    mixed_test,
+    needless,
+    single_test,
+    verdict,
+    without_pairs,
+    world_instruction,
+)
 from ..base import MethodConfig, Paper, knob
 from .prompts import FOLLOW_UPS, GENERATE_PROMPTS, SHIRKER_PROMPTS, first_prompt, query_types_prompt, skills_prompt
 
@@ -285,20 +297,25 @@ def test_records(pairs_seen, held_out=HELD_OUT, per_order: int = 40, per_skill: 
             + mixed_test(seen, dev_per_order, "dev", "dev") + single_test(skills, dev_per_skill, "teacher", "dev", "dev"))
 
 
-def start_records(seed: int, per_skill: int, skills=MIX_SKILLS) -> list[dict]:
-    """Notebook 10's start data: `per_skill` one-skill gold records of each of `skills` on training words (the world's
-    word sampler, `held_out_words` left out, words the skill would not change skipped), alternately in the skill's
-    world-style wording ("Put kofa in brackets.") and in the teacher's (`world_instruction`, both query types), with
-    the bare answer as the response; shuffled, all drawn with `seed`. A model trained on them knows each skill alone,
-    as the paper's pretrained base model knows its skills before instruction tuning."""
-    from ...world.chains import chain_answer, held_out_words, needless, world_instruction
+def training_meta(name: str, rng: random.Random, changed: bool = False) -> dict:
+    """A chain skill's input drawn with the world's word sampler on training words (`held_out_words` left out),
+    redrawn until it fits; with `changed`, also until the skill changes the word (`needless` is empty)."""
+    while True:
+        meta = CHAIN_SKILLS[name].sample(rng, "train")
+        if meta["word"] not in held_out_words() and not (changed and needless([name], meta["word"])):
+            return meta
 
+
+def start_records(seed: int, per_skill: int, skills=MIX_SKILLS) -> list[dict]:
+    """Notebook 10's start data: `per_skill` one-skill gold records of each of `skills` on training words the skill
+    changes (`training_meta`), alternately in the skill's world-style wording ("Put kofa in brackets.") and in the
+    teacher's (`world_instruction`, both query types), with the bare answer as the response; shuffled, all drawn
+    with `seed`. A model trained on them knows each skill alone, as the paper's pretrained base model knows its
+    skills before instruction tuning."""
     rng, out, queries = random.Random(f"start-{seed}"), [], list(WORLD_QUERY_TYPES)
     for name in skills:
         for k in range(per_skill):
-            meta = CHAIN_SKILLS[name].sample(rng, "train")
-            while meta["word"] in held_out_words() or needless([name], meta["word"]):
-                meta = CHAIN_SKILLS[name].sample(rng, "train")
+            meta = training_meta(name, rng, changed=True)
             text = (CHAIN_SKILLS[name].instruction(rng, meta, "train") if k % 2 == 0
                     else world_instruction([name], meta["word"], queries[k // 2 % 2]))
             answer = chain_answer([name], meta["word"])
@@ -311,17 +328,14 @@ def start_records(seed: int, per_skill: int, skills=MIX_SKILLS) -> list[dict]:
 
 def op_records(name: str, n: int) -> list[dict]:
     """n world-format training records of a chain-only skill (`EXTRA_SKILLS`): its world-style instructions on
-    training words (the world's word sampler, `held_out_words` left out), seeded by the skill's name."""
-    from ...world.chains import held_out_words
-
+    training words (`training_meta`), seeded by the skill's name."""
     rng, out = random.Random(f"seeds-{name}"), []
     while len(out) < n:
-        meta = CHAIN_SKILLS[name].sample(rng, "train")
-        if meta["word"] not in held_out_words():
-            text, answer = CHAIN_SKILLS[name].instruction(rng, meta, "train"), CHAIN_SKILLS[name].answer(meta)
-            out.append({"id": f"seed-{name}-{len(out):04d}", "skill": name, "split": "seed", "answer": answer,
-                        "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
-                        "meta": meta})
+        meta = training_meta(name, rng)
+        text, answer = CHAIN_SKILLS[name].instruction(rng, meta, "train"), CHAIN_SKILLS[name].answer(meta)
+        out.append({"id": f"seed-{name}-{len(out):04d}", "skill": name, "split": "seed", "answer": answer,
+                    "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+                    "meta": meta})
     return out
 
 
